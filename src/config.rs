@@ -1,0 +1,74 @@
+//! The broker's validated configuration, with units in names.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::metadata::topic_config::BrokerDefaults;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    /// Shard 0 listens here; shard i on the next port up (or an ephemeral
+    /// port each, when the port is 0).
+    pub listen: SocketAddr,
+    /// Host clients are told to connect to.
+    pub advertise_host: String,
+    pub cores: usize,
+    /// `num.partitions`: partitions of auto-created topics and of
+    /// CreateTopics requests that leave the count to the broker.
+    pub num_partitions: i32,
+    /// `auto.create.topics.enable`.
+    pub auto_create_topics: bool,
+    /// `socket.request.max.bytes`.
+    pub request_bytes_max: u32,
+    pub topic_defaults: BrokerDefaults,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Config {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.cores == 0 || self.cores > crate::limits::SHARDS_MAX {
+            return Err(ConfigError(format!(
+                "--cores must be between 1 and {}",
+                crate::limits::SHARDS_MAX
+            )));
+        }
+        if self.listen.port() != 0
+            && u32::from(self.listen.port()) + self.cores as u32 - 1 > u32::from(u16::MAX)
+        {
+            return Err(ConfigError(
+                "--listen port plus --cores runs past port 65535".into(),
+            ));
+        }
+        if self.num_partitions < 1 || self.num_partitions > crate::limits::PARTITIONS_PER_TOPIC_MAX
+        {
+            return Err(ConfigError("--num-partitions must be at least 1".into()));
+        }
+        if self.topic_defaults.segment_bytes < crate::limits::SEGMENT_BYTES_MIN
+            || self.topic_defaults.segment_bytes > crate::limits::SEGMENT_BYTES_MAX
+        {
+            return Err(ConfigError(format!(
+                "--log-segment-bytes must be between {} and {}",
+                crate::limits::SEGMENT_BYTES_MIN,
+                crate::limits::SEGMENT_BYTES_MAX
+            )));
+        }
+        if self.topic_defaults.max_message_bytes >= self.request_bytes_max {
+            return Err(ConfigError(
+                "--message-max-bytes must be below --socket-request-max-bytes".into(),
+            ));
+        }
+        if self.advertise_host.is_empty() {
+            return Err(ConfigError("--advertise must name a host".into()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,68 @@
+//! Every bound the broker enforces, in one place, unit last in each name.
+//!
+//! Invariants: nothing in the broker allocates, queues or accepts more than a
+//! bound named here. Defaults follow Kafka's broker configs where Kafka has one
+//! (the Kafka name is in the comment) so an operator recognises them.
+
+/// Largest request frame accepted (`socket.request.max.bytes`). A larger
+/// length prefix closes the connection before any of the frame is read.
+pub const REQUEST_BYTES_MAX_DEFAULT: u32 = 100 * 1024 * 1024;
+
+/// Largest record batch accepted by Produce (`message.max.bytes`, per topic
+/// `max.message.bytes`): 1 MiB plus Kafka's 12-byte batch overhead allowance.
+pub const MESSAGE_BYTES_MAX_DEFAULT: u32 = 1024 * 1024 + 12;
+
+/// Requests processed at once on one connection. Like Kafka, the broker reads
+/// the next request of a connection only after answering the previous one;
+/// pipelined requests wait in the socket buffer and are answered in order.
+pub const INFLIGHT_REQUESTS_PER_CONNECTION_MAX: usize = 1;
+
+/// Open client connections per shard (`max.connections`, per listener).
+pub const CONNECTIONS_PER_SHARD_MAX: usize = 4096;
+
+/// How long a client may take to send the rest of a frame once its length
+/// arrived; a client that vanishes mid-request is closed after this.
+pub const FRAME_BODY_TIMEOUT_MILLISECONDS: u64 = 30_000;
+
+/// Longest `max_wait_ms` a Fetch may park for, whatever the client asks.
+pub const FETCH_WAIT_MILLISECONDS_MAX: u64 = 30_000;
+
+/// Bytes read from a segment per scan step while looking for a batch.
+pub const SEGMENT_SCAN_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Default segment size before a roll (`log.segment.bytes`).
+pub const SEGMENT_BYTES_DEFAULT: u64 = 1024 * 1024 * 1024;
+
+/// Smallest `segment.bytes` a topic may set (Kafka's own lower bound is
+/// 14 bytes; a batch header is 61, so anything below this rolls every batch).
+pub const SEGMENT_BYTES_MIN: u64 = 4096;
+
+/// Bytes appended between two sparse index entries (`log.index.interval.bytes`).
+pub const INDEX_INTERVAL_BYTES: u64 = 4096;
+
+/// Largest segment file (offsets inside a segment are 32-bit like Kafka's index).
+pub const SEGMENT_BYTES_MAX: u64 = i32::MAX as u64;
+
+/// Partitions one topic may have.
+pub const PARTITIONS_PER_TOPIC_MAX: i32 = 10_000;
+
+/// Longest topic name (Kafka's limit: 249 characters).
+pub const TOPIC_NAME_BYTES_MAX: usize = 249;
+
+/// Queued cross-core messages per channel (metadata and snapshot installs).
+pub const CROSS_CORE_QUEUE_MAX: usize = 64;
+
+/// Storage IO memory each shard registers with io_uring.
+pub const IO_MEMORY_PER_SHARD_BYTES: usize = 2 * 1024 * 1024;
+
+/// Direct-IO alignment of segment writes.
+pub const DIRECT_IO_ALIGNMENT_BYTES: usize = 4096;
+
+/// Shards (cores) one process runs; node ids leave room for hosts later
+/// (`node_id = host_id * 1024 + shard`).
+pub const SHARDS_MAX: usize = 1024;
+
+const _: () = assert!(SEGMENT_BYTES_DEFAULT <= SEGMENT_BYTES_MAX);
+const _: () = assert!(SEGMENT_BYTES_MIN >= DIRECT_IO_ALIGNMENT_BYTES as u64);
+const _: () = assert!(MESSAGE_BYTES_MAX_DEFAULT < REQUEST_BYTES_MAX_DEFAULT);
+const _: () = assert!(INDEX_INTERVAL_BYTES > 0);

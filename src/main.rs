@@ -1,0 +1,347 @@
+//! corelog: a Kafka-wire-compatible broker, one shard per core.
+//!
+//! Start-up, in order: check the host (locked memory, io_uring), replay the
+//! metadata log and move partitions off shards that no longer exist, bind
+//! every shard's port, start one pinned executor per shard, wait until each
+//! has opened its partitions, then print the ready line. SIGINT or SIGTERM
+//! makes each shard close its partitions (sealing segments, durable) and exit.
+
+mod config;
+mod limits;
+mod metadata;
+mod partition;
+mod protocol;
+mod rt;
+mod server;
+mod shard;
+mod storage;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use config::Config;
+use metadata::state::{Defaults, MetadataState};
+use metadata::store::{self, MetadataStore};
+use metadata::topic_config::BrokerDefaults;
+use metadata::Snapshot;
+use rt::channel::{cross_core, local_queue, CoreReceiver, CoreSender};
+use shard::controller::{self, Controller};
+use shard::{ControllerLink, ControllerRequest, Node, Shard, ShardMessage};
+
+#[derive(Parser)]
+#[command(
+    name = "corelog",
+    version,
+    about = "A Kafka-wire-compatible streaming broker, thread-per-core on io_uring"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// Run the broker.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Where partitions and metadata are kept.
+    #[arg(long, default_value = "./data")]
+    data_dir: PathBuf,
+    /// Address of shard 0; shard i listens on port + i (port 0: each shard
+    /// takes an ephemeral port).
+    #[arg(long, default_value = "0.0.0.0:9092")]
+    listen: SocketAddr,
+    /// Host name clients are told to connect to.
+    #[arg(long, default_value = "localhost")]
+    advertise: String,
+    /// Shards to run, one per core (default: every available core).
+    #[arg(long)]
+    cores: Option<usize>,
+    /// num.partitions: partitions of auto-created topics.
+    #[arg(long, default_value_t = 1)]
+    num_partitions: i32,
+    /// auto.create.topics.enable.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    auto_create_topics: bool,
+    /// log.segment.bytes: default segment size of topics.
+    #[arg(long, default_value_t = limits::SEGMENT_BYTES_DEFAULT)]
+    log_segment_bytes: u64,
+    /// message.max.bytes: default largest batch of topics.
+    #[arg(long, default_value_t = limits::MESSAGE_BYTES_MAX_DEFAULT)]
+    message_max_bytes: u32,
+    /// socket.request.max.bytes: largest request frame.
+    #[arg(long, default_value_t = limits::REQUEST_BYTES_MAX_DEFAULT)]
+    socket_request_max_bytes: u32,
+}
+
+fn main() -> ExitCode {
+    let Commands::Serve(args) = Cli::parse().command;
+    let cores = args.cores.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|count| count.get())
+            .unwrap_or(1)
+    });
+    let config = Config {
+        data_dir: args.data_dir,
+        listen: args.listen,
+        advertise_host: args.advertise,
+        cores,
+        num_partitions: args.num_partitions,
+        auto_create_topics: args.auto_create_topics,
+        request_bytes_max: args.socket_request_max_bytes,
+        topic_defaults: BrokerDefaults {
+            segment_bytes: args.log_segment_bytes,
+            max_message_bytes: args.message_max_bytes,
+        },
+    };
+    match serve(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("corelog: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Everything shard 0 needs beyond what every shard gets.
+struct ControllerParts {
+    state: MetadataState,
+    store: MetadataStore,
+    from_shards: Vec<CoreReceiver<ControllerRequest>>,
+    to_shards: Vec<CoreSender<ShardMessage>>,
+}
+
+fn serve(config: Config) -> Result<(), String> {
+    config.validate().map_err(|error| error.to_string())?;
+    rt::executor::check_host(config.cores, limits::IO_MEMORY_PER_SHARD_BYTES)
+        .map_err(|error| error.to_string())?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|error| format!("cannot create {}: {error}", config.data_dir.display()))?;
+    let cluster_id = Arc::new(
+        store::cluster_id(&config.data_dir)
+            .map_err(|error| format!("cannot read meta.properties: {error}"))?,
+    );
+
+    let (mut metadata_store, records) = MetadataStore::open(&config.data_dir)
+        .map_err(|error| format!("cannot open the metadata log: {error}"))?;
+    let mut state = MetadataState::default();
+    records.iter().for_each(|record| state.apply(record));
+    for record in state.plan_reassignment(config.cores as u32) {
+        metadata_store
+            .append(&record)
+            .map_err(|error| format!("cannot write the metadata log: {error}"))?;
+        state.apply(&record);
+    }
+    let snapshot = state.snapshot();
+
+    let mut listeners = Vec::with_capacity(config.cores);
+    let mut nodes = Vec::with_capacity(config.cores);
+    for index in 0..config.cores {
+        let mut address = config.listen;
+        if address.port() != 0 {
+            address.set_port(address.port() + index as u16);
+        }
+        let listener = TcpListener::bind(address)
+            .map_err(|error| format!("cannot listen on {address}: {error}"))?;
+        let port = listener
+            .local_addr()
+            .map_err(|error| error.to_string())?
+            .port();
+        nodes.push(Node {
+            node_id: index as i32,
+            host: config.advertise_host.clone(),
+            port,
+        });
+        listeners.push(listener);
+    }
+    let nodes = Arc::new(nodes);
+    let config = Arc::new(config);
+
+    let mut controller_parts = Some(ControllerParts {
+        state,
+        store: metadata_store,
+        from_shards: Vec::new(),
+        to_shards: Vec::new(),
+    });
+    let mut links = Vec::new();
+    for _ in 1..config.cores {
+        let (to_controller, from_shard) =
+            cross_core::<ControllerRequest>(limits::CROSS_CORE_QUEUE_MAX);
+        let (to_shard, inbox) = cross_core::<ShardMessage>(limits::CROSS_CORE_QUEUE_MAX);
+        let parts = controller_parts.as_mut().expect("set above");
+        parts.from_shards.push(from_shard);
+        parts.to_shards.push(to_shard);
+        links.push((to_controller, inbox));
+    }
+
+    let shutdown = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, shutdown.clone())
+            .map_err(|error| format!("cannot handle signals: {error}"))?;
+    }
+    let (ready_sender, ready) = crossbeam::channel::bounded::<Result<(), String>>(config.cores);
+    let online_cpus = std::thread::available_parallelism()
+        .map(|count| count.get())
+        .unwrap_or(1);
+
+    let mut threads = Vec::with_capacity(config.cores);
+    let mut links = links.into_iter();
+    for (index, listener) in listeners.into_iter().enumerate() {
+        let role = if index == 0 {
+            ShardRole::Controller(controller_parts.take().expect("one controller"))
+        } else {
+            let (to_controller, inbox) = links.next().expect("a link per shard");
+            ShardRole::Follower {
+                to_controller,
+                inbox,
+            }
+        };
+        let start = ShardStart {
+            index: index as u32,
+            config: config.clone(),
+            nodes: nodes.clone(),
+            cluster_id: cluster_id.clone(),
+            snapshot: snapshot.clone(),
+            listener,
+            role,
+            ready: ready_sender.clone(),
+            shutdown: shutdown.clone(),
+        };
+        let cpu = (config.cores <= online_cpus).then_some(index);
+        let thread = rt::executor::spawn_shard(index, cpu, move || run_shard(start))
+            .map_err(|error| error.to_string())?;
+        threads.push(thread);
+    }
+    drop(ready_sender);
+
+    for _ in 0..config.cores {
+        match ready.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => {
+                shutdown.store(true, Ordering::SeqCst);
+                return Err(message);
+            }
+            Err(_) => return Err("a shard stopped during start-up".into()),
+        }
+    }
+    for node in nodes.iter() {
+        println!(
+            "corelog: node {} listening on {}:{}",
+            node.node_id, node.host, node.port
+        );
+    }
+    println!(
+        "corelog: ready ({} shards, data in {})",
+        config.cores,
+        config.data_dir.display()
+    );
+
+    for thread in threads {
+        if let Err(error) = thread.join() {
+            eprintln!("corelog: a shard ended with an error: {error}");
+        }
+    }
+    println!("corelog: shut down cleanly");
+    Ok(())
+}
+
+enum ShardRole {
+    Controller(ControllerParts),
+    Follower {
+        to_controller: CoreSender<ControllerRequest>,
+        inbox: CoreReceiver<ShardMessage>,
+    },
+}
+
+struct ShardStart {
+    index: u32,
+    config: Arc<Config>,
+    nodes: Arc<Vec<Node>>,
+    cluster_id: Arc<String>,
+    snapshot: Arc<Snapshot>,
+    listener: TcpListener,
+    role: ShardRole,
+    ready: crossbeam::channel::Sender<Result<(), String>>,
+    shutdown: Arc<AtomicBool>,
+}
+
+/// The main future of one shard, on its own core.
+async fn run_shard(start: ShardStart) {
+    let ShardStart {
+        index,
+        config,
+        nodes,
+        cluster_id,
+        snapshot,
+        listener,
+        role,
+        ready,
+        shutdown,
+    } = start;
+    let shard = match role {
+        ShardRole::Controller(parts) => {
+            let (queue_sender, queue) =
+                local_queue::<ControllerRequest>(limits::CROSS_CORE_QUEUE_MAX);
+            let shard = Rc::new(Shard::new(
+                index,
+                config.clone(),
+                nodes,
+                cluster_id,
+                ControllerLink::Local(queue_sender.clone()),
+            ));
+            for from_shard in parts.from_shards {
+                let from_shard = from_shard.connect().await;
+                rt::spawn_detached(controller::forward(from_shard, queue_sender.clone()));
+            }
+            let mut peers = Vec::new();
+            for to_shard in parts.to_shards {
+                peers.push(to_shard.connect().await);
+            }
+            let defaults = Defaults {
+                num_partitions: config.num_partitions,
+                shard_count: config.cores as u32,
+            };
+            let controller = Controller {
+                state: parts.state,
+                store: parts.store,
+                defaults,
+                peers,
+                local: shard.clone(),
+            };
+            rt::spawn_detached(controller.run(queue));
+            shard
+        }
+        ShardRole::Follower {
+            to_controller,
+            inbox,
+        } => {
+            let link = ControllerLink::Remote(to_controller.connect().await);
+            let shard = Rc::new(Shard::new(index, config.clone(), nodes, cluster_id, link));
+            rt::spawn_detached(controller::serve_inbox(
+                shard.clone(),
+                inbox.connect().await,
+            ));
+            shard
+        }
+    };
+    shard.install(snapshot).await;
+    rt::spawn_detached(server::listener::serve(
+        shard.clone(),
+        rt::net::Listener::from_std(listener),
+    ));
+    let _ = ready.send(Ok(()));
+    while !shutdown.load(Ordering::Relaxed) {
+        rt::sleep(Duration::from_millis(50)).await;
+    }
+    shard.close_all().await;
+}

@@ -1,0 +1,75 @@
+//! Cluster metadata: topics, their partitions' placement on shards, and
+//! topic configs. Shard 0 is the controller and owns the one writable copy
+//! ([`state::MetadataState`]) and its log ([`store::MetadataStore`]); every
+//! shard holds an immutable [`Snapshot`], replaced whole on each change.
+
+pub mod record;
+pub mod state;
+pub mod store;
+pub mod topic_config;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// One topic as the cluster knows it. Immutable once in a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicMetadata {
+    pub name: String,
+    pub id: [u8; 16],
+    /// The shard that leads each partition, by partition index.
+    pub placement: Vec<u32>,
+    /// Configs the topic set explicitly (Kafka's names).
+    pub configs: BTreeMap<String, String>,
+}
+
+/// Everything a shard needs to route a request, as of one metadata version.
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    pub version: u64,
+    pub topics: BTreeMap<String, Arc<TopicMetadata>>,
+}
+
+impl Snapshot {
+    pub fn topic(&self, name: &str) -> Option<&Arc<TopicMetadata>> {
+        self.topics.get(name)
+    }
+
+    pub fn topic_by_id(&self, id: &[u8; 16]) -> Option<&Arc<TopicMetadata>> {
+        self.topics.values().find(|topic| &topic.id == id)
+    }
+}
+
+/// A change a client asked for, sent to the controller.
+#[derive(Debug, Clone)]
+pub enum Command {
+    CreateTopic {
+        name: String,
+        /// -1: the broker's `num.partitions`.
+        partitions: i32,
+        /// -1: the broker's default (1).
+        replication_factor: i16,
+        /// Leader shard of each partition, when the client assigned them.
+        assignment: Option<Vec<u32>>,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    },
+    DeleteTopic {
+        name: String,
+    },
+    CreatePartitions {
+        name: String,
+        count: i32,
+        assignment: Option<Vec<u32>>,
+        validate_only: bool,
+    },
+}
+
+/// A refused command, with the Kafka error and a message for the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandError {
+    pub code: crate::protocol::ErrorCode,
+    pub message: String,
+}
+
+/// The topic as it is after the command (`None` once deleted).
+pub type CommandResult = Result<Option<Arc<TopicMetadata>>, CommandError>;

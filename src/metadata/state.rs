@@ -1,0 +1,398 @@
+//! The controller's state machine: plans commands into records and applies
+//! records. Pure: no IO, no clock, so replay at start and live changes run
+//! the very same code.
+//!
+//! Invariants: every topic has at least one partition and every partition a
+//! shard below `shard_count`; topic names and ids are unique.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::record::MetadataRecord;
+use super::topic_config;
+use super::{Command, CommandError, Snapshot, TopicMetadata};
+use crate::limits::{PARTITIONS_PER_TOPIC_MAX, TOPIC_NAME_BYTES_MAX};
+use crate::protocol::ErrorCode;
+
+#[derive(Debug, Default, Clone)]
+pub struct MetadataState {
+    snapshot: Snapshot,
+}
+
+/// Settings the controller applies to commands that leave things unsaid.
+#[derive(Debug, Clone, Copy)]
+pub struct Defaults {
+    pub num_partitions: i32,
+    pub shard_count: u32,
+}
+
+fn refuse(code: ErrorCode, message: impl Into<String>) -> CommandError {
+    CommandError {
+        code,
+        message: message.into(),
+    }
+}
+
+/// Kafka's rule for topic names.
+pub fn validate_topic_name(name: &str) -> Result<(), CommandError> {
+    if name.is_empty() || name == "." || name == ".." {
+        return Err(refuse(
+            ErrorCode::INVALID_TOPIC_EXCEPTION,
+            format!("Topic name '{name}' is illegal"),
+        ));
+    }
+    if name.len() > TOPIC_NAME_BYTES_MAX {
+        return Err(refuse(
+            ErrorCode::INVALID_TOPIC_EXCEPTION,
+            format!("Topic name is longer than {TOPIC_NAME_BYTES_MAX} characters"),
+        ));
+    }
+    if !name
+        .bytes()
+        .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'))
+    {
+        return Err(refuse(
+            ErrorCode::INVALID_TOPIC_EXCEPTION,
+            format!("Topic name '{name}' is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"),
+        ));
+    }
+    Ok(())
+}
+
+impl MetadataState {
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        Arc::new(self.snapshot.clone())
+    }
+
+    pub fn apply(&mut self, record: &MetadataRecord) {
+        let topics = &mut self.snapshot.topics;
+        match record {
+            MetadataRecord::TopicCreated {
+                id,
+                name,
+                placement,
+                configs,
+            } => {
+                let topic = TopicMetadata {
+                    name: name.clone(),
+                    id: *id,
+                    placement: placement.clone(),
+                    configs: configs.iter().cloned().collect(),
+                };
+                topics.insert(name.clone(), Arc::new(topic));
+            }
+            MetadataRecord::TopicDeleted { name } => {
+                topics.remove(name);
+            }
+            MetadataRecord::PartitionsAdded { name, placement } => {
+                if let Some(topic) = topics.get_mut(name) {
+                    Arc::make_mut(topic).placement.extend_from_slice(placement);
+                }
+            }
+            MetadataRecord::PartitionsMoved { name, moves } => {
+                if let Some(topic) = topics.get_mut(name) {
+                    let topic = Arc::make_mut(topic);
+                    for &(partition, shard) in moves {
+                        if let Some(slot) = topic.placement.get_mut(partition as usize) {
+                            *slot = shard;
+                        }
+                    }
+                }
+            }
+        }
+        self.snapshot.version += 1;
+    }
+
+    /// How many partitions each shard leads now.
+    fn load(&self, shard_count: u32) -> Vec<usize> {
+        let mut load = vec![0usize; shard_count as usize];
+        for topic in self.snapshot.topics.values() {
+            for &shard in &topic.placement {
+                if let Some(count) = load.get_mut(shard as usize) {
+                    *count += 1;
+                }
+            }
+        }
+        load
+    }
+
+    /// Places `count` new partitions, each on the least-loaded shard.
+    fn place(&self, count: usize, shard_count: u32) -> Vec<u32> {
+        let mut load = self.load(shard_count);
+        (0..count)
+            .map(|_| {
+                let (shard, _) = load
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|&(shard, &count)| (count, shard))
+                    .expect("at least one shard");
+                load[shard] += 1;
+                shard as u32
+            })
+            .collect()
+    }
+
+    fn check_assignment(assignment: &[u32], shard_count: u32) -> Result<(), CommandError> {
+        match assignment.iter().find(|&&shard| shard >= shard_count) {
+            Some(shard) => Err(refuse(
+                ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+                format!("Unknown broker id {shard} in the replica assignment"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Turns a command into the records that carry it out, or refuses it.
+    /// A validate-only command is planned the same way and then not applied.
+    pub fn plan(
+        &self,
+        command: &Command,
+        defaults: Defaults,
+    ) -> Result<Vec<MetadataRecord>, CommandError> {
+        match command {
+            Command::CreateTopic {
+                name,
+                partitions,
+                replication_factor,
+                assignment,
+                configs,
+                ..
+            } => {
+                validate_topic_name(name)?;
+                if self.snapshot.topics.contains_key(name) {
+                    return Err(refuse(
+                        ErrorCode::TOPIC_ALREADY_EXISTS,
+                        format!("Topic '{name}' already exists."),
+                    ));
+                }
+                if *replication_factor != -1 && *replication_factor != 1 {
+                    return Err(refuse(
+                        ErrorCode::INVALID_REPLICATION_FACTOR,
+                        format!("Replication factor: {replication_factor} larger than available brokers: 1."),
+                    ));
+                }
+                for (key, value) in configs {
+                    topic_config::validate(key, value)
+                        .map_err(|message| refuse(ErrorCode::INVALID_CONFIG, message))?;
+                }
+                let placement = match assignment {
+                    Some(assignment) => {
+                        if assignment.is_empty() || *partitions != -1 {
+                            return Err(refuse(
+                                ErrorCode::INVALID_REQUEST,
+                                "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.",
+                            ));
+                        }
+                        Self::check_assignment(assignment, defaults.shard_count)?;
+                        assignment.clone()
+                    }
+                    None => {
+                        let count = if *partitions == -1 {
+                            defaults.num_partitions
+                        } else {
+                            *partitions
+                        };
+                        if count <= 0 || count > PARTITIONS_PER_TOPIC_MAX {
+                            return Err(refuse(
+                                ErrorCode::INVALID_PARTITIONS,
+                                format!("Number of partitions must be between 1 and {PARTITIONS_PER_TOPIC_MAX}, not {count}."),
+                            ));
+                        }
+                        self.place(count as usize, defaults.shard_count)
+                    }
+                };
+                let id = super::store::random_bytes::<16>().map_err(|error| {
+                    refuse(
+                        ErrorCode::UNKNOWN_SERVER_ERROR,
+                        format!("could not make a topic id: {error}"),
+                    )
+                })?;
+                Ok(vec![MetadataRecord::TopicCreated {
+                    id,
+                    name: name.clone(),
+                    placement,
+                    configs: configs
+                        .iter()
+                        .map(|(key, value)| (key.clone(), value.clone()))
+                        .collect(),
+                }])
+            }
+            Command::DeleteTopic { name } => {
+                if !self.snapshot.topics.contains_key(name) {
+                    return Err(refuse(
+                        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                        "This server does not host this topic-partition.",
+                    ));
+                }
+                Ok(vec![MetadataRecord::TopicDeleted { name: name.clone() }])
+            }
+            Command::CreatePartitions {
+                name,
+                count,
+                assignment,
+                ..
+            } => {
+                let Some(topic) = self.snapshot.topics.get(name) else {
+                    return Err(refuse(
+                        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                        format!("The topic '{name}' does not exist."),
+                    ));
+                };
+                let current = topic.placement.len() as i32;
+                if *count <= current {
+                    return Err(refuse(
+                        ErrorCode::INVALID_PARTITIONS,
+                        format!("Topic currently has {current} partitions, which is higher than or equal to the requested {count}."),
+                    ));
+                }
+                if *count > PARTITIONS_PER_TOPIC_MAX {
+                    return Err(refuse(
+                        ErrorCode::INVALID_PARTITIONS,
+                        format!("At most {PARTITIONS_PER_TOPIC_MAX} partitions."),
+                    ));
+                }
+                let added = (*count - current) as usize;
+                let placement = match assignment {
+                    Some(assignment) => {
+                        if assignment.len() != added {
+                            return Err(refuse(
+                                ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+                                format!("Increasing the number of partitions by {added} but {} assignments provided.", assignment.len()),
+                            ));
+                        }
+                        Self::check_assignment(assignment, defaults.shard_count)?;
+                        assignment.clone()
+                    }
+                    None => self.place(added, defaults.shard_count),
+                };
+                Ok(vec![MetadataRecord::PartitionsAdded {
+                    name: name.clone(),
+                    placement,
+                }])
+            }
+        }
+    }
+
+    /// Records that move partitions off shards that no longer exist (the
+    /// broker restarted with fewer `--cores`), each to the least-loaded shard.
+    pub fn plan_reassignment(&self, shard_count: u32) -> Vec<MetadataRecord> {
+        let mut load = self.load(shard_count);
+        let mut records = Vec::new();
+        for topic in self.snapshot.topics.values() {
+            let mut moves = Vec::new();
+            for (partition, &shard) in topic.placement.iter().enumerate() {
+                if shard >= shard_count {
+                    let (target, _) = load
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|&(shard, &count)| (count, shard))
+                        .expect("at least one shard");
+                    load[target] += 1;
+                    moves.push((partition as u32, target as u32));
+                }
+            }
+            if !moves.is_empty() {
+                records.push(MetadataRecord::PartitionsMoved {
+                    name: topic.name.clone(),
+                    moves,
+                });
+            }
+        }
+        records
+    }
+
+    pub fn topics(&self) -> &BTreeMap<String, Arc<TopicMetadata>> {
+        &self.snapshot.topics
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(name: &str, partitions: i32) -> Command {
+        Command::CreateTopic {
+            name: name.into(),
+            partitions,
+            replication_factor: -1,
+            assignment: None,
+            configs: BTreeMap::new(),
+            validate_only: false,
+        }
+    }
+
+    const DEFAULTS: Defaults = Defaults {
+        num_partitions: 1,
+        shard_count: 2,
+    };
+
+    #[test]
+    fn places_partitions_on_least_loaded_shards() {
+        let mut state = MetadataState::default();
+        for record in state.plan(&create("a", 3), DEFAULTS).unwrap() {
+            state.apply(&record);
+        }
+        assert_eq!(state.topics()["a"].placement, vec![0, 1, 0]);
+        for record in state.plan(&create("b", -1), DEFAULTS).unwrap() {
+            state.apply(&record);
+        }
+        assert_eq!(state.topics()["b"].placement, vec![1]);
+    }
+
+    #[test]
+    fn refuses_what_kafka_refuses() {
+        let mut state = MetadataState::default();
+        for record in state.plan(&create("a", 1), DEFAULTS).unwrap() {
+            state.apply(&record);
+        }
+        assert_eq!(
+            state.plan(&create("a", 1), DEFAULTS).unwrap_err().code,
+            ErrorCode::TOPIC_ALREADY_EXISTS
+        );
+        assert_eq!(
+            state
+                .plan(&create("bad name", 1), DEFAULTS)
+                .unwrap_err()
+                .code,
+            ErrorCode::INVALID_TOPIC_EXCEPTION
+        );
+        assert_eq!(
+            state.plan(&create("z", 0), DEFAULTS).unwrap_err().code,
+            ErrorCode::INVALID_PARTITIONS
+        );
+        let shrink = Command::CreatePartitions {
+            name: "a".into(),
+            count: 1,
+            assignment: None,
+            validate_only: false,
+        };
+        assert_eq!(
+            state.plan(&shrink, DEFAULTS).unwrap_err().code,
+            ErrorCode::INVALID_PARTITIONS
+        );
+        let gone = Command::DeleteTopic {
+            name: "nope".into(),
+        };
+        assert_eq!(
+            state.plan(&gone, DEFAULTS).unwrap_err().code,
+            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+        );
+    }
+
+    #[test]
+    fn reassigns_partitions_of_missing_shards() {
+        let mut state = MetadataState::default();
+        let four = Defaults {
+            num_partitions: 1,
+            shard_count: 4,
+        };
+        for record in state.plan(&create("a", 4), four).unwrap() {
+            state.apply(&record);
+        }
+        for record in state.plan_reassignment(2) {
+            state.apply(&record);
+        }
+        assert!(state.topics()["a"].placement.iter().all(|&shard| shard < 2));
+        assert!(state.plan_reassignment(2).is_empty());
+    }
+}

@@ -1,0 +1,206 @@
+//! Topic configs by Kafka's names: which are known, what values are legal,
+//! and the effective value of each for a topic (its own, else the broker's).
+
+use std::collections::BTreeMap;
+
+use crate::limits::{SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN};
+use crate::protocol::batch::TimestampType;
+use crate::storage::LogConfig;
+
+/// Broker-wide defaults that topics inherit.
+#[derive(Debug, Clone)]
+pub struct BrokerDefaults {
+    pub segment_bytes: u64,
+    pub max_message_bytes: u32,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Long { min: i64 },
+    Double,
+    Boolean,
+    OneOf(&'static [&'static str]),
+    List(&'static [&'static str]),
+}
+
+/// Every topic config a Kafka 3.x broker knows, with its default. Configs
+/// marked `enforced` shape the log today; the others are stored, validated
+/// and reported, and take effect as the features behind them land.
+const KNOWN: &[(&str, Kind, &str)] = &[
+    (
+        "cleanup.policy",
+        Kind::List(&["delete", "compact"]),
+        "delete",
+    ),
+    (
+        "compression.type",
+        Kind::OneOf(&["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]),
+        "producer",
+    ),
+    ("delete.retention.ms", Kind::Long { min: 0 }, "86400000"),
+    ("file.delete.delay.ms", Kind::Long { min: 0 }, "60000"),
+    (
+        "flush.messages",
+        Kind::Long { min: 1 },
+        "9223372036854775807",
+    ),
+    ("flush.ms", Kind::Long { min: 0 }, "9223372036854775807"),
+    ("index.interval.bytes", Kind::Long { min: 0 }, "4096"),
+    (
+        "max.compaction.lag.ms",
+        Kind::Long { min: 1 },
+        "9223372036854775807",
+    ),
+    ("max.message.bytes", Kind::Long { min: 0 }, ""),
+    ("message.downconversion.enable", Kind::Boolean, "true"),
+    (
+        "message.timestamp.difference.max.ms",
+        Kind::Long { min: 0 },
+        "9223372036854775807",
+    ),
+    (
+        "message.timestamp.type",
+        Kind::OneOf(&["CreateTime", "LogAppendTime"]),
+        "CreateTime",
+    ),
+    ("min.cleanable.dirty.ratio", Kind::Double, "0.5"),
+    ("min.compaction.lag.ms", Kind::Long { min: 0 }, "0"),
+    ("min.insync.replicas", Kind::Long { min: 1 }, "1"),
+    ("preallocate", Kind::Boolean, "false"),
+    ("retention.bytes", Kind::Long { min: -1 }, "-1"),
+    ("retention.ms", Kind::Long { min: -1 }, "604800000"),
+    (
+        "segment.bytes",
+        Kind::Long {
+            min: SEGMENT_BYTES_MIN as i64,
+        },
+        "",
+    ),
+    ("segment.index.bytes", Kind::Long { min: 4 }, "10485760"),
+    ("segment.jitter.ms", Kind::Long { min: 0 }, "0"),
+    ("segment.ms", Kind::Long { min: 1 }, "604800000"),
+    ("unclean.leader.election.enable", Kind::Boolean, "false"),
+];
+
+/// Checks one config name and value; the error text goes to the client.
+pub fn validate(name: &str, value: &str) -> Result<(), String> {
+    let Some(&(_, kind, _)) = KNOWN.iter().find(|(known, _, _)| *known == name) else {
+        return Err(format!("Unknown topic config name: {name}"));
+    };
+    let invalid = || format!("Invalid value {value} for configuration {name}");
+    match kind {
+        Kind::Long { min } => {
+            let parsed: i64 = value.trim().parse().map_err(|_| invalid())?;
+            if parsed < min {
+                return Err(format!(
+                    "Invalid value {value} for configuration {name}: Value must be at least {min}"
+                ));
+            }
+            if name == "segment.bytes" && parsed as u64 > SEGMENT_BYTES_MAX {
+                return Err(format!(
+                    "Invalid value {value} for configuration {name}: at most {SEGMENT_BYTES_MAX}"
+                ));
+            }
+        }
+        Kind::Double => {
+            value.trim().parse::<f64>().map_err(|_| invalid())?;
+        }
+        Kind::Boolean => {
+            if !matches!(value.trim(), "true" | "false") {
+                return Err(invalid());
+            }
+        }
+        Kind::OneOf(choices) => {
+            if !choices.contains(&value.trim()) {
+                return Err(invalid());
+            }
+        }
+        Kind::List(choices) => {
+            for item in value.split(',') {
+                if !choices.contains(&item.trim()) {
+                    return Err(invalid());
+                }
+            }
+        }
+    }
+    if name == "cleanup.policy" && value.contains("compact") {
+        return Err(
+            "cleanup.policy=compact is not supported by corelog yet (log compaction is not built)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// The value of every known config for a topic, and whether the topic set it.
+pub fn effective(
+    configs: &BTreeMap<String, String>,
+    defaults: &BrokerDefaults,
+) -> Vec<(String, String, bool)> {
+    KNOWN
+        .iter()
+        .map(|&(name, _, default)| match configs.get(name) {
+            Some(value) => (name.to_string(), value.clone(), true),
+            None => {
+                let value = match name {
+                    "segment.bytes" => defaults.segment_bytes.to_string(),
+                    "max.message.bytes" => defaults.max_message_bytes.to_string(),
+                    _ => default.to_string(),
+                };
+                (name.to_string(), value, false)
+            }
+        })
+        .collect()
+}
+
+/// The log settings a topic's configs select.
+pub fn log_config(configs: &BTreeMap<String, String>, defaults: &BrokerDefaults) -> LogConfig {
+    let number = |name: &str| {
+        configs
+            .get(name)
+            .and_then(|value| value.trim().parse::<u64>().ok())
+    };
+    LogConfig {
+        segment_bytes: number("segment.bytes").unwrap_or(defaults.segment_bytes),
+        max_message_bytes: number("max.message.bytes")
+            .unwrap_or(u64::from(defaults.max_message_bytes)) as usize,
+        timestamp_type: match configs.get("message.timestamp.type").map(String::as_str) {
+            Some("LogAppendTime") => TimestampType::LogAppendTime,
+            _ => TimestampType::CreateTime,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validates_known_configs() {
+        assert!(validate("retention.ms", "1000").is_ok());
+        assert!(validate("retention.ms", "-2").is_err());
+        assert!(validate("segment.bytes", "10").is_err());
+        assert!(validate("message.timestamp.type", "LogAppendTime").is_ok());
+        assert!(validate("message.timestamp.type", "Whenever").is_err());
+        assert!(validate("no.such.config", "1").is_err());
+        assert!(validate("cleanup.policy", "compact").is_err());
+    }
+
+    #[test]
+    fn log_config_follows_topic_then_broker() {
+        let defaults = BrokerDefaults {
+            segment_bytes: 1 << 30,
+            max_message_bytes: 1 << 20,
+        };
+        let mut configs = BTreeMap::new();
+        assert_eq!(log_config(&configs, &defaults).segment_bytes, 1 << 30);
+        configs.insert("segment.bytes".to_string(), "8192".to_string());
+        configs.insert(
+            "message.timestamp.type".to_string(),
+            "LogAppendTime".to_string(),
+        );
+        let config = log_config(&configs, &defaults);
+        assert_eq!(config.segment_bytes, 8192);
+        assert_eq!(config.timestamp_type, TimestampType::LogAppendTime);
+    }
+}

@@ -1,0 +1,55 @@
+//! Kafka wire error codes: the numbers clients act on, one comment each.
+//!
+//! Internal failures are typed where they happen (storage, metadata) and are
+//! mapped to one of these explicitly, at the handler that answers the client.
+
+/// A Kafka `ErrorCode` as it goes on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCode(pub i16);
+
+impl ErrorCode {
+    /// The broker failed in a way no other code describes.
+    pub const UNKNOWN_SERVER_ERROR: ErrorCode = ErrorCode(-1);
+    /// No error.
+    pub const NONE: ErrorCode = ErrorCode(0);
+    /// Requested offset is below the log start offset or above the log end offset.
+    pub const OFFSET_OUT_OF_RANGE: ErrorCode = ErrorCode(1);
+    /// The batch failed its CRC or header checks.
+    pub const CORRUPT_MESSAGE: ErrorCode = ErrorCode(2);
+    /// The topic or partition does not exist on this cluster.
+    pub const UNKNOWN_TOPIC_OR_PARTITION: ErrorCode = ErrorCode(3);
+    /// This node is not the leader of the partition; clients refresh metadata.
+    pub const NOT_LEADER_OR_FOLLOWER: ErrorCode = ErrorCode(6);
+    /// The request did not complete in time.
+    pub const REQUEST_TIMED_OUT: ErrorCode = ErrorCode(7);
+    /// A batch is larger than the topic's `max.message.bytes`.
+    pub const MESSAGE_TOO_LARGE: ErrorCode = ErrorCode(10);
+    /// The topic name is not legal.
+    pub const INVALID_TOPIC_EXCEPTION: ErrorCode = ErrorCode(17);
+    /// Produce `acks` is not one of 0, 1, -1.
+    pub const INVALID_REQUIRED_ACKS: ErrorCode = ErrorCode(21);
+    /// The API version is not supported (ApiVersions answers this in a v0 body).
+    pub const UNSUPPORTED_VERSION: ErrorCode = ErrorCode(35);
+    /// A topic of that name already exists.
+    pub const TOPIC_ALREADY_EXISTS: ErrorCode = ErrorCode(36);
+    /// Partition count is not positive or not larger than the current one.
+    pub const INVALID_PARTITIONS: ErrorCode = ErrorCode(37);
+    /// Replication factor other than 1 or -1 on this single-node cluster.
+    pub const INVALID_REPLICATION_FACTOR: ErrorCode = ErrorCode(38);
+    /// Replica assignment given by the client is not valid.
+    pub const INVALID_REPLICA_ASSIGNMENT: ErrorCode = ErrorCode(39);
+    /// A topic config name or value is not valid.
+    pub const INVALID_CONFIG: ErrorCode = ErrorCode(40);
+    /// The request is malformed in a way its schema cannot express.
+    pub const INVALID_REQUEST: ErrorCode = ErrorCode(42);
+    /// The record format (magic) is not supported.
+    pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: ErrorCode = ErrorCode(43);
+    /// The partition's log could not be read or written.
+    pub const KAFKA_STORAGE_ERROR: ErrorCode = ErrorCode(56);
+    /// A record inside a batch is invalid (counts, control or transactional flags).
+    pub const INVALID_RECORD: ErrorCode = ErrorCode(87);
+    /// The fetch session the client named does not exist (corelog keeps none).
+    pub const FETCH_SESSION_ID_NOT_FOUND: ErrorCode = ErrorCode(70);
+    /// No topic with that id exists.
+    pub const UNKNOWN_TOPIC_ID: ErrorCode = ErrorCode(100);
+}

@@ -1,0 +1,8 @@
+//! Sans-IO protocol layer: frames, the RecordBatch header, error codes. Bytes
+//! in, values out; nothing here touches a socket or a file.
+
+pub mod batch;
+pub mod error;
+pub mod frame;
+
+pub use error::ErrorCode;

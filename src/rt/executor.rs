@@ -1,0 +1,148 @@
+//! One pinned executor per shard, and the start-up checks io_uring needs.
+
+use std::io;
+
+/// The smallest RLIMIT_MEMLOCK glommio accepts before it will create rings.
+const MEMLOCK_BYTES_MIN: u64 = 512 * 1024;
+
+/// Raises RLIMIT_MEMLOCK as far as this process may, so io_uring can lock its
+/// rings and registered buffers. Returns the limit now in force.
+pub fn raise_memlock_limit(wanted_bytes: u64) -> io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if limit.rlim_cur != libc::RLIM_INFINITY && limit.rlim_cur < wanted_bytes {
+        let mut raised = libc::rlimit {
+            rlim_cur: wanted_bytes,
+            rlim_max: limit.rlim_max.max(wanted_bytes),
+        };
+        if limit.rlim_max == libc::RLIM_INFINITY {
+            raised.rlim_max = libc::RLIM_INFINITY;
+        }
+        // SAFETY: setrlimit reads the struct we own. Raising the hard limit
+        // needs CAP_SYS_RESOURCE; without it, try the soft limit alone.
+        if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &raised) } != 0 {
+            let soft_only = libc::rlimit {
+                rlim_cur: wanted_bytes.min(limit.rlim_max),
+                rlim_max: limit.rlim_max,
+            };
+            // SAFETY: as above.
+            unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &soft_only) };
+        }
+        // SAFETY: as above.
+        if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(if limit.rlim_cur == libc::RLIM_INFINITY {
+        u64::MAX
+    } else {
+        limit.rlim_cur
+    })
+}
+
+/// Why the runtime cannot start, with the fix an operator can apply.
+#[derive(Debug)]
+pub enum StartError {
+    MemlockTooLow { limit_bytes: u64, needed_bytes: u64 },
+    IoUringUnavailable(io::Error),
+    Spawn(io::Error),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::MemlockTooLow { limit_bytes, needed_bytes } => write!(
+                f,
+                "the locked-memory limit (RLIMIT_MEMLOCK) is {limit_bytes} bytes, and io_uring needs at least \
+                 {needed_bytes}. Raise it before starting corelog: `ulimit -l unlimited` in the shell (as root), \
+                 `LimitMEMLOCK=infinity` in a systemd unit, or a `memlock` line in /etc/security/limits.conf."
+            ),
+            StartError::IoUringUnavailable(error) => write!(
+                f,
+                "io_uring is not available ({error}). corelog needs Linux 5.8 or newer with io_uring enabled \
+                 (check /proc/sys/kernel/io_uring_disabled is 0, and that no seccomp profile blocks io_uring_setup)."
+            ),
+            StartError::Spawn(error) => write!(f, "could not start a shard executor: {error}"),
+        }
+    }
+}
+
+/// Checks that this process can lock enough memory and create an io_uring,
+/// before any shard starts, so a misconfigured host gets a sentence rather
+/// than a panic from inside an executor thread.
+pub fn check_host(shards: usize, io_memory_per_shard_bytes: usize) -> Result<(), StartError> {
+    // Rings for three queues per shard plus registered buffers; the buffers
+    // may fall back to unregistered memory, the rings may not.
+    let wanted = (shards as u64) * (io_memory_per_shard_bytes as u64 + 1024 * 1024);
+    let limit = raise_memlock_limit(wanted).map_err(StartError::IoUringUnavailable)?;
+    if limit < MEMLOCK_BYTES_MIN {
+        return Err(StartError::MemlockTooLow {
+            limit_bytes: limit,
+            needed_bytes: wanted,
+        });
+    }
+    if limit < wanted {
+        eprintln!(
+            "corelog: warning: RLIMIT_MEMLOCK is {limit} bytes, below the {wanted} bytes that {shards} shards \
+             would lock; IO buffers will not be registered with io_uring (slower). Fix: `ulimit -l unlimited`."
+        );
+    }
+    // SAFETY: io_uring_setup with zeroed params either returns a new fd, which
+    // we close at once, or fails with errno; no memory is shared with us.
+    let mut params = [0u8; 120];
+    let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, 2u32, params.as_mut_ptr()) };
+    if fd < 0 {
+        let error = io::Error::last_os_error();
+        if error.raw_os_error() == Some(libc::ENOMEM)
+            || error.raw_os_error() == Some(libc::EPERM) && limit < wanted
+        {
+            return Err(StartError::MemlockTooLow {
+                limit_bytes: limit,
+                needed_bytes: wanted,
+            });
+        }
+        return Err(StartError::IoUringUnavailable(error));
+    }
+    // SAFETY: fd came from io_uring_setup above and is closed exactly once.
+    unsafe { libc::close(fd as i32) };
+    Ok(())
+}
+
+/// A running shard's thread; `join` waits for its main future to finish.
+pub struct ShardThread<T: Send + 'static>(glommio::ExecutorJoinHandle<T>);
+
+impl<T: Send + 'static> ShardThread<T> {
+    pub fn join(self) -> io::Result<T> {
+        self.0.join().map_err(io::Error::from)
+    }
+}
+
+/// Starts shard `index` on its own thread with its own io_uring executor,
+/// pinned to `cpu` when given (unpinned when the host has fewer CPUs).
+pub fn spawn_shard<G, F, T>(
+    index: usize,
+    cpu: Option<usize>,
+    main: G,
+) -> Result<ShardThread<T>, StartError>
+where
+    G: FnOnce() -> F + Send + 'static,
+    F: std::future::Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    let placement = match cpu {
+        Some(cpu) => glommio::Placement::Fixed(cpu),
+        None => glommio::Placement::Unbound,
+    };
+    glommio::LocalExecutorBuilder::new(placement)
+        .name(&format!("corelog-shard-{index}"))
+        .io_memory(crate::limits::IO_MEMORY_PER_SHARD_BYTES)
+        .spawn(main)
+        .map(ShardThread)
+        .map_err(|error| StartError::Spawn(io::Error::from(error)))
+}

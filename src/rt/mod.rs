@@ -1,0 +1,31 @@
+//! The runtime: the only module that names glommio. Everything else sees
+//! executors, direct-IO files, sockets, cross-core channels, timers and a
+//! local lock through the small types here, so the runtime can be swapped or
+//! faked without touching the broker's logic.
+//!
+//! Invariants: every type here is used on the core that created it (they are
+//! `!Send`), except the cross-core channel halves, which are created on the
+//! main thread and connected on their executor.
+
+pub mod channel;
+pub mod executor;
+pub mod file;
+pub mod net;
+pub mod sync;
+
+pub use glommio::timer::sleep;
+
+/// Spawns a task on the current shard's executor and lets it run on its own.
+pub fn spawn_detached(future: impl std::future::Future<Output = ()> + 'static) {
+    glommio::spawn_local(future).detach();
+}
+
+/// Runs `future` to completion on a fresh single executor: for tests and
+/// tools that need the runtime without a whole broker.
+pub fn run_local<T: Send + 'static>(future: impl std::future::Future<Output = T> + 'static) -> T {
+    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .io_memory(crate::limits::IO_MEMORY_PER_SHARD_BYTES)
+        .make()
+        .expect("a local executor starts")
+        .run(future)
+}

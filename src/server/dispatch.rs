@@ -1,0 +1,133 @@
+//! From a request frame to a response frame: checks the API and version,
+//! decodes with the schema of that version, calls the API's handler.
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::Encodable;
+
+use super::handlers::{self, api_versions};
+use crate::protocol::frame::{self, FrameError};
+use crate::shard::Shard;
+
+pub enum Outcome {
+    Respond(BytesMut),
+    /// Produce with acks=0: Kafka sends nothing back.
+    NoResponse,
+    /// A protocol violation: close this connection, saying why.
+    Close(String),
+}
+
+fn respond<T: Encodable>(api_key: ApiKey, version: i16, correlation_id: i32, body: &T) -> Outcome {
+    match frame::encode_response(api_key, version, correlation_id, body) {
+        Ok(bytes) => Outcome::Respond(bytes),
+        Err(error) => Outcome::Close(format!("{api_key:?} v{version}: {error}")),
+    }
+}
+
+pub async fn handle(shard: &Shard, mut frame_bytes: Bytes) -> Outcome {
+    let peek = match frame::peek(&frame_bytes) {
+        Ok(peek) => peek,
+        Err(error) => return Outcome::Close(error.to_string()),
+    };
+    let Ok(api_key) = ApiKey::try_from(peek.api_key) else {
+        return Outcome::Close(format!("unknown API key {}", peek.api_key));
+    };
+    let version = peek.api_version;
+    if !handlers::supports(api_key, version) {
+        if api_key == ApiKey::ApiVersions {
+            // Kafka answers a too-new ApiVersions in a v0 body that still
+            // lists what it supports, so the client can pick a version.
+            return respond(
+                api_key,
+                0,
+                peek.correlation_id,
+                &api_versions::unsupported_version(),
+            );
+        }
+        return Outcome::Close(format!("unsupported version {version} of {api_key:?}"));
+    }
+    let header = match frame::decode_header(api_key, version, &mut frame_bytes) {
+        Ok(header) => header,
+        Err(error) => return Outcome::Close(error.to_string()),
+    };
+    let correlation_id = header.correlation_id;
+    let decoded = async {
+        Ok::<Outcome, FrameError>(match api_key {
+            ApiKey::ApiVersions => {
+                let request = frame::decode_body(&mut frame_bytes, version)?;
+                respond(
+                    api_key,
+                    version,
+                    correlation_id,
+                    &api_versions::handle(request),
+                )
+            }
+            ApiKey::Metadata => {
+                let request = frame::decode_body(&mut frame_bytes, version)?;
+                respond(
+                    api_key,
+                    version,
+                    correlation_id,
+                    &handlers::metadata::handle(shard, request, version).await,
+                )
+            }
+            ApiKey::Produce => {
+                let request = frame::decode_body(&mut frame_bytes, version)?;
+                match handlers::produce::handle(shard, request, version).await {
+                    Some(response) => respond(api_key, version, correlation_id, &response),
+                    None => Outcome::NoResponse,
+                }
+            }
+            ApiKey::Fetch => {
+                let request = frame::decode_body(&mut frame_bytes, version)?;
+                respond(
+                    api_key,
+                    version,
+                    correlation_id,
+                    &handlers::fetch::handle(shard, request, version).await,
+                )
+            }
+            ApiKey::ListOffsets => {
+                let request = frame::decode_body(&mut frame_bytes, version)?;
+                respond(
+                    api_key,
+                    version,
+                    correlation_id,
+                    &handlers::list_offsets::handle(shard, request, version).await,
+                )
+            }
+            ApiKey::CreateTopics => {
+                let request = frame::decode_body(&mut frame_bytes, version)?;
+                respond(
+                    api_key,
+                    version,
+                    correlation_id,
+                    &handlers::create_topics::handle(shard, request, version).await,
+                )
+            }
+            ApiKey::DeleteTopics => {
+                let request = frame::decode_body(&mut frame_bytes, version)?;
+                respond(
+                    api_key,
+                    version,
+                    correlation_id,
+                    &handlers::delete_topics::handle(shard, request, version).await,
+                )
+            }
+            ApiKey::CreatePartitions => {
+                let request = frame::decode_body(&mut frame_bytes, version)?;
+                respond(
+                    api_key,
+                    version,
+                    correlation_id,
+                    &handlers::create_partitions::handle(shard, request).await,
+                )
+            }
+            other => Outcome::Close(format!("{other:?} is advertised but has no handler")),
+        })
+    };
+    match decoded.await {
+        Ok(outcome) => outcome,
+        Err(error) => Outcome::Close(format!("{api_key:?} v{version}: {error}")),
+    }
+}

@@ -1,0 +1,35 @@
+//! ApiVersions (key 18), v0-v3: the APIs and versions this broker serves.
+
+use std::ops::RangeInclusive;
+
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+
+use crate::protocol::ErrorCode;
+
+pub const VERSIONS: RangeInclusive<i16> = 0..=3;
+
+fn advertised() -> Vec<ApiVersion> {
+    super::SUPPORTED
+        .iter()
+        .map(|(key, versions)| {
+            ApiVersion::default()
+                .with_api_key(*key as i16)
+                .with_min_version(*versions.start())
+                .with_max_version(*versions.end())
+        })
+        .collect()
+}
+
+pub fn handle(_request: ApiVersionsRequest) -> ApiVersionsResponse {
+    ApiVersionsResponse::default()
+        .with_error_code(ErrorCode::NONE.0)
+        .with_api_keys(advertised())
+}
+
+/// The answer to a version newer than ours, encoded as v0 by the caller.
+pub fn unsupported_version() -> ApiVersionsResponse {
+    ApiVersionsResponse::default()
+        .with_error_code(ErrorCode::UNSUPPORTED_VERSION.0)
+        .with_api_keys(advertised())
+}

@@ -1,0 +1,114 @@
+//! Fetch (key 1), v4-v12: stored batches served as they are, from the batch
+//! holding the fetch offset; long polls park until an append on this shard
+//! or `max_wait_ms`.
+//!
+//! Byte limits follow Kafka: each partition returns at most its
+//! `partition_max_bytes`, the response at most `max_bytes`, except that the
+//! first partition with data always returns at least one whole batch, so a
+//! batch larger than the limits can still be consumed.
+
+use std::ops::RangeInclusive;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
+
+use crate::limits::FETCH_WAIT_MILLISECONDS_MAX;
+use crate::protocol::ErrorCode;
+use crate::shard::{Route, Shard};
+use crate::storage::ReadError;
+
+pub const VERSIONS: RangeInclusive<i16> = 4..=12;
+
+pub async fn handle(shard: &Shard, request: FetchRequest, version: i16) -> FetchResponse {
+    // Fetch sessions (KIP-227) are optional for the broker: answering
+    // session id 0 tells clients to keep sending full fetch requests.
+    if version >= 7 && request.session_id != 0 {
+        return FetchResponse::default().with_error_code(ErrorCode::FETCH_SESSION_ID_NOT_FOUND.0);
+    }
+    let wait = Duration::from_millis(
+        request
+            .max_wait_ms
+            .clamp(0, FETCH_WAIT_MILLISECONDS_MAX as i32) as u64,
+    );
+    let deadline = Instant::now() + wait;
+    loop {
+        let seen = shard.appended.generation();
+        let (response, bytes, any_error) = read_once(shard, &request, version).await;
+        let now = Instant::now();
+        if bytes >= request.min_bytes.max(0) as usize || any_error || now >= deadline {
+            return response;
+        }
+        shard.appended.wait_past(seen, deadline - now).await;
+    }
+}
+
+async fn read_once(
+    shard: &Shard,
+    request: &FetchRequest,
+    version: i16,
+) -> (FetchResponse, usize, bool) {
+    let mut remaining = request.max_bytes.max(0) as u64;
+    let mut total = 0usize;
+    let mut any_error = false;
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in &request.topics {
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for wanted in &topic.partitions {
+            let mut data = PartitionData::default()
+                .with_partition_index(wanted.partition)
+                .with_records(Some(Bytes::new()));
+            match shard.route(&topic.topic.0, wanted.partition) {
+                Route::Elsewhere(code) => {
+                    data.error_code = code.0;
+                    any_error = true;
+                }
+                Route::Here(partition) => {
+                    data.high_watermark = partition.high_watermark();
+                    data.last_stable_offset = partition.high_watermark();
+                    data.log_start_offset = partition.log_start_offset();
+                    // Once the response is full, later partitions get no
+                    // data; the first with data gets at least one batch.
+                    let limit = (wanted.partition_max_bytes.max(0) as u64).min(remaining);
+                    if limit > 0 || total == 0 {
+                        match partition.read(wanted.fetch_offset, limit).await {
+                            Ok(records) => {
+                                total += records.len();
+                                remaining = remaining.saturating_sub(records.len() as u64);
+                                data.records = Some(records);
+                            }
+                            Err(ReadError::OffsetOutOfRange { .. }) => {
+                                data.error_code = ErrorCode::OFFSET_OUT_OF_RANGE.0;
+                                any_error = true;
+                            }
+                            Err(ReadError::Io(error)) => {
+                                eprintln!(
+                                    "corelog: shard {}: read from {} failed: {error}",
+                                    shard.id,
+                                    partition.log().dir().display()
+                                );
+                                data.error_code = ErrorCode::KAFKA_STORAGE_ERROR.0;
+                                any_error = true;
+                            }
+                        }
+                    }
+                }
+            }
+            if version >= 11 {
+                data.preferred_read_replica = kafka_protocol::messages::BrokerId(-1);
+            }
+            partitions.push(data);
+        }
+        topics.push(
+            FetchableTopicResponse::default()
+                .with_topic(topic.topic.clone())
+                .with_partitions(partitions),
+        );
+    }
+    (
+        FetchResponse::default().with_responses(topics),
+        total,
+        any_error,
+    )
+}

@@ -1,0 +1,154 @@
+//! Metadata (key 3), v0-v12: nodes (one per shard), topics and partition
+//! leaders, auto-creating unknown topics when `auto.create.topics.enable`.
+
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::metadata::{state::validate_topic_name, Command, TopicMetadata};
+use crate::protocol::ErrorCode;
+use crate::shard::Shard;
+
+pub const VERSIONS: RangeInclusive<i16> = 0..=12;
+
+/// Kafka's "not requested" value for authorized operations.
+const AUTHORIZED_OPERATIONS_UNSET: i32 = i32::MIN;
+
+pub async fn handle(shard: &Shard, request: MetadataRequest, version: i16) -> MetadataResponse {
+    // v0 asks for every topic with an empty list; v1+ with a null one.
+    let all_topics = match &request.topics {
+        None => true,
+        Some(topics) => version == 0 && topics.is_empty(),
+    };
+    // Before v4 there is no flag and auto-creation follows the broker config.
+    let allow_auto_create =
+        shard.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
+
+    let mut topics = Vec::new();
+    if all_topics {
+        for topic in shard.snapshot().topics.values() {
+            topics.push(describe(shard, topic, version));
+        }
+    } else {
+        for requested in request.topics.unwrap_or_default() {
+            let snapshot = shard.snapshot();
+            let name = match &requested.name {
+                Some(name) => name.0.to_string(),
+                None => match snapshot.topic_by_id(requested.topic_id.as_bytes()) {
+                    Some(topic) => topic.name.clone(),
+                    None => {
+                        topics.push(error_topic(
+                            None,
+                            requested.topic_id,
+                            ErrorCode::UNKNOWN_TOPIC_ID,
+                        ));
+                        continue;
+                    }
+                },
+            };
+            if let Some(topic) = snapshot.topic(&name) {
+                topics.push(describe(shard, topic, version));
+                continue;
+            }
+            if let Err(refused) = validate_topic_name(&name) {
+                topics.push(error_topic(Some(&name), uuid::Uuid::nil(), refused.code));
+                continue;
+            }
+            if !allow_auto_create {
+                topics.push(error_topic(
+                    Some(&name),
+                    uuid::Uuid::nil(),
+                    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                ));
+                continue;
+            }
+            let created = shard
+                .submit(Command::CreateTopic {
+                    name: name.clone(),
+                    partitions: -1,
+                    replication_factor: -1,
+                    assignment: None,
+                    configs: BTreeMap::new(),
+                    validate_only: false,
+                })
+                .await;
+            // A concurrent creation of the same topic is as good as ours.
+            match created
+                .ok()
+                .flatten()
+                .or_else(|| shard.snapshot().topic(&name).cloned())
+            {
+                Some(topic) => topics.push(describe(shard, &topic, version)),
+                None => topics.push(error_topic(
+                    Some(&name),
+                    uuid::Uuid::nil(),
+                    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                )),
+            }
+        }
+    }
+
+    let brokers = shard
+        .nodes
+        .iter()
+        .map(|node| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(node.node_id))
+                .with_host(StrBytes::from_string(node.host.clone()))
+                .with_port(i32::from(node.port))
+        })
+        .collect();
+    let mut response = MetadataResponse::default()
+        .with_brokers(brokers)
+        .with_topics(topics);
+    if version >= 1 {
+        response.controller_id = BrokerId(0);
+    }
+    if version >= 2 {
+        response.cluster_id = Some(StrBytes::from_string(shard.cluster_id.to_string()));
+    }
+    response
+}
+
+fn error_topic(name: Option<&str>, topic_id: uuid::Uuid, code: ErrorCode) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_error_code(code.0)
+        .with_name(name.map(|name| TopicName(StrBytes::from_string(name.to_string()))))
+        .with_topic_id(topic_id)
+        .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_UNSET)
+}
+
+fn describe(shard: &Shard, topic: &Arc<TopicMetadata>, version: i16) -> MetadataResponseTopic {
+    let _ = shard;
+    let partitions = topic
+        .placement
+        .iter()
+        .enumerate()
+        .map(|(index, &leader)| {
+            let leader = BrokerId(leader as i32);
+            let mut partition = MetadataResponsePartition::default()
+                .with_partition_index(index as i32)
+                .with_leader_id(leader)
+                .with_replica_nodes(vec![leader])
+                .with_isr_nodes(vec![leader]);
+            if version >= 7 {
+                partition.leader_epoch = 0;
+            }
+            partition
+        })
+        .collect();
+    let mut described = MetadataResponseTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
+        .with_partitions(partitions)
+        .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_UNSET);
+    if version >= 10 {
+        described.topic_id = uuid::Uuid::from_bytes(topic.id);
+    }
+    described
+}

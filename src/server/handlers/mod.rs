@@ -1,0 +1,57 @@
+//! One file per Kafka API. Each declares the versions it implements; this
+//! table is what ApiVersions advertises and what dispatch accepts.
+
+pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+use std::ops::RangeInclusive;
+
+use kafka_protocol::messages::ApiKey;
+
+/// Every API this broker serves, with the versions it implements and tests.
+pub const SUPPORTED: &[(ApiKey, RangeInclusive<i16>)] = &[
+    (ApiKey::Produce, produce::VERSIONS),
+    (ApiKey::Fetch, fetch::VERSIONS),
+    (ApiKey::ListOffsets, list_offsets::VERSIONS),
+    (ApiKey::Metadata, metadata::VERSIONS),
+    (ApiKey::ApiVersions, api_versions::VERSIONS),
+    (ApiKey::CreateTopics, create_topics::VERSIONS),
+    (ApiKey::DeleteTopics, delete_topics::VERSIONS),
+    (ApiKey::CreatePartitions, create_partitions::VERSIONS),
+];
+
+pub fn supports(api_key: ApiKey, version: i16) -> bool {
+    SUPPORTED
+        .iter()
+        .any(|(key, versions)| *key == api_key && versions.contains(&version))
+}
+
+/// Milliseconds since the Unix epoch, for LogAppendTime.
+pub fn now_milliseconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advertised_versions_are_ones_the_codec_knows() {
+        for (key, versions) in SUPPORTED {
+            let codec = key.valid_versions();
+            assert!(
+                *versions.start() >= codec.min && *versions.end() <= codec.max,
+                "{key:?} {versions:?} vs {codec}"
+            );
+        }
+    }
+}

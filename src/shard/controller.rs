@@ -1,0 +1,127 @@
+//! The controller task on shard 0: applies metadata commands one at a time,
+//! persists them, and installs the new snapshot on every shard before it
+//! answers, so a client that created a topic through any node can use it on
+//! every node at once.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use futures_channel::oneshot;
+
+use super::{ControllerRequest, Shard, ShardMessage};
+use crate::metadata::state::{Defaults, MetadataState};
+use crate::metadata::store::MetadataStore;
+use crate::metadata::{Command, CommandError, CommandResult};
+use crate::protocol::ErrorCode;
+use crate::rt::channel::{
+    ConnectedCoreReceiver, ConnectedCoreSender, LocalQueueReceiver, LocalQueueSender,
+};
+
+pub struct Controller {
+    pub state: MetadataState,
+    pub store: MetadataStore,
+    pub defaults: Defaults,
+    /// Inboxes of shards 1..n.
+    pub peers: Vec<ConnectedCoreSender<ShardMessage>>,
+    /// Shard 0 itself.
+    pub local: Rc<Shard>,
+}
+
+impl Controller {
+    /// Serves commands from every shard until all senders are gone.
+    pub async fn run(mut self, queue: LocalQueueReceiver<ControllerRequest>) {
+        while let Some(request) = queue.recv().await {
+            let result = self.execute(request.command).await;
+            let _ = request.reply.send(result);
+        }
+    }
+
+    async fn execute(&mut self, command: Command) -> CommandResult {
+        let records = self.state.plan(&command, self.defaults)?;
+        let (name, validate_only) = match &command {
+            Command::CreateTopic {
+                name,
+                validate_only,
+                ..
+            } => (name, *validate_only),
+            Command::CreatePartitions {
+                name,
+                validate_only,
+                ..
+            } => (name, *validate_only),
+            Command::DeleteTopic { name } => (name, false),
+        };
+        if validate_only {
+            let mut trial = self.state.clone();
+            records.iter().for_each(|record| trial.apply(record));
+            return Ok(trial.topics().get(name).cloned());
+        }
+        for record in &records {
+            self.store.append(record).map_err(|error| {
+                eprintln!(
+                    "corelog: controller: cannot write {}: {error}",
+                    self.store.path().display()
+                );
+                CommandError {
+                    code: ErrorCode::KAFKA_STORAGE_ERROR,
+                    message: format!("metadata log write failed: {error}"),
+                }
+            })?;
+            self.state.apply(record);
+        }
+        self.broadcast(self.state.snapshot()).await;
+        Ok(self.state.topics().get(name).cloned())
+    }
+
+    /// Installs a snapshot on every shard and waits until each has.
+    async fn broadcast(&self, snapshot: Arc<crate::metadata::Snapshot>) {
+        let mut waiting = Vec::with_capacity(self.peers.len());
+        for peer in &self.peers {
+            let (installed, done) = oneshot::channel();
+            if peer
+                .send(ShardMessage::Install {
+                    snapshot: snapshot.clone(),
+                    installed,
+                })
+                .await
+                .is_ok()
+            {
+                waiting.push(done);
+            }
+        }
+        self.local.install(snapshot).await;
+        for done in waiting {
+            let _ = done.await;
+        }
+    }
+}
+
+/// Moves requests from another shard's channel into the controller's queue.
+pub async fn forward(
+    from: ConnectedCoreReceiver<ControllerRequest>,
+    to: LocalQueueSender<ControllerRequest>,
+) {
+    while let Some(request) = from.recv().await {
+        if let Err(request) = to.send(request).await {
+            let _ = request.reply.send(Err(CommandError {
+                code: ErrorCode::UNKNOWN_SERVER_ERROR,
+                message: "controller stopped".into(),
+            }));
+        }
+    }
+}
+
+/// A shard's inbox loop: installs snapshots as they arrive.
+pub async fn serve_inbox(shard: Rc<Shard>, inbox: ConnectedCoreReceiver<ShardMessage>) {
+    while let Some(message) = inbox.recv().await {
+        match message {
+            ShardMessage::Install {
+                snapshot,
+                installed,
+            } => {
+                shard.install(snapshot).await;
+                let _ = installed.send(());
+            }
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! One segment file: batches appended with direct IO, read back by offset.
+//!
+//! Direct IO writes whole aligned blocks, so the segment keeps the bytes of
+//! its last partial block (`tail`) in memory and rewrites that block together
+//! with the new data on every append. The logical size is kept apart from the
+//! file size: past it the file holds only zero padding, which recovery reads
+//! as the end of the log (a zero batch has magic 0).
+//!
+//! Invariants (owned by one partition, on one core):
+//! - `size` is the end of the last whole batch written; bytes below it never
+//!   change once written, so a read below `size` needs no lock.
+//! - `tail == file[align_down(size)..size]`.
+//! - batches are contiguous in offset: each `base_offset` is the previous
+//!   batch's last offset + 1, the first one is the segment's base offset.
+//! - only one append runs at a time (the partition's append lock).
+
+use std::cell::RefCell;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use super::index::{self, OffsetIndex, TimeIndex};
+use crate::limits::{DIRECT_IO_ALIGNMENT_BYTES, INDEX_INTERVAL_BYTES, SEGMENT_SCAN_CHUNK_BYTES};
+use crate::protocol::batch::{
+    self, BatchHeader, BatchSpan, TimestampType, BATCH_HEADER_BYTES, BATCH_LENGTH_PREFIX_BYTES,
+};
+use crate::rt::file::DirectFile;
+
+/// What a scan learns about one batch without reading its records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSummary {
+    pub position: u64,
+    pub total_bytes: u64,
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub max_timestamp: i64,
+}
+
+/// The result of one append.
+#[derive(Debug, Clone, Copy)]
+pub struct Appended {
+    pub base_offset: i64,
+    pub next_offset: i64,
+    pub max_timestamp: i64,
+}
+
+struct SegmentState {
+    size: u64,
+    tail: Vec<u8>,
+    next_offset: i64,
+    max_timestamp: i64,
+    offset_index: OffsetIndex,
+    time_index: TimeIndex,
+    bytes_since_index: u64,
+}
+
+pub struct Segment {
+    pub base_offset: i64,
+    file: DirectFile,
+    log_path: PathBuf,
+    state: RefCell<SegmentState>,
+}
+
+pub fn file_stem(base_offset: i64) -> String {
+    format!("{base_offset:020}")
+}
+
+fn align_down(value: u64) -> u64 {
+    value - value % DIRECT_IO_ALIGNMENT_BYTES as u64
+}
+
+fn align_up(value: usize) -> usize {
+    value.div_ceil(DIRECT_IO_ALIGNMENT_BYTES) * DIRECT_IO_ALIGNMENT_BYTES
+}
+
+impl Segment {
+    /// Opens (or creates) the segment at `base_offset` in `dir` and scans it:
+    /// every batch is checked (length, CRC-32C, offset continuity) and
+    /// whatever follows the last valid batch is cut off, so a torn write
+    /// from a crash is never served. The indexes are rebuilt by the scan.
+    pub async fn open(dir: &Path, base_offset: i64) -> io::Result<Segment> {
+        let log_path = dir.join(format!("{}.log", file_stem(base_offset)));
+        let file = DirectFile::open(&log_path).await?;
+        let file_size = file.size().await?;
+        let mut state = SegmentState {
+            size: 0,
+            tail: Vec::new(),
+            next_offset: base_offset,
+            max_timestamp: -1,
+            offset_index: OffsetIndex::default(),
+            time_index: TimeIndex::default(),
+            bytes_since_index: 0,
+        };
+        let mut expected_offset = base_offset;
+        let valid_end = scan(&file, 0, file_size, true, |summary| {
+            if summary.base_offset != expected_offset {
+                return false;
+            }
+            expected_offset = summary.last_offset + 1;
+            record_batch(&mut state, base_offset, summary);
+            true
+        })
+        .await?;
+        if valid_end < file_size {
+            let padding_only = is_zero(
+                &file
+                    .read_at(valid_end, (file_size - valid_end) as usize)
+                    .await?,
+            );
+            if !padding_only {
+                eprintln!(
+                    "corelog: recovery: {}: truncating {} bytes after the last valid batch at position {} \
+                     (offsets from {} on were never acknowledged as durable or were torn)",
+                    log_path.display(),
+                    file_size - valid_end,
+                    valid_end,
+                    expected_offset
+                );
+            }
+        }
+        state.size = valid_end;
+        let block_start = align_down(valid_end);
+        state.tail = file
+            .read_at(block_start, (valid_end - block_start) as usize)
+            .await?
+            .to_vec();
+        if valid_end < file_size {
+            // Cut what is past the block holding the logical end; the block
+            // itself is rewritten (padded with zeros) by the next append.
+            file.truncate(align_up(valid_end as usize) as u64).await?;
+            file.sync().await?;
+        }
+        Ok(Segment {
+            base_offset,
+            file,
+            log_path,
+            state: RefCell::new(state),
+        })
+    }
+
+    pub fn size(&self) -> u64 {
+        self.state.borrow().size
+    }
+
+    pub fn next_offset(&self) -> i64 {
+        self.state.borrow().next_offset
+    }
+
+    pub fn max_timestamp(&self) -> i64 {
+        self.state.borrow().max_timestamp
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// Appends validated batches (`records`, split by `spans`), assigning
+    /// offsets from the segment's next offset. Nothing in memory changes
+    /// unless the write succeeded, so a failed append leaves the segment as
+    /// it was and can be retried.
+    pub async fn append(
+        &self,
+        records: &[u8],
+        spans: &[BatchSpan],
+        timestamp_type: TimestampType,
+        now_milliseconds: i64,
+    ) -> io::Result<Appended> {
+        let (write_position, tail_length, first_offset) = {
+            let state = self.state.borrow();
+            (align_down(state.size), state.tail.len(), state.next_offset)
+        };
+        let used = tail_length + records.len();
+        let mut buffer = self.file.allocate(align_up(used));
+        let mut summaries = Vec::with_capacity(spans.len());
+        {
+            let bytes = buffer.as_mut_slice();
+            bytes[..tail_length].copy_from_slice(&self.state.borrow().tail);
+            bytes[tail_length..used].copy_from_slice(records);
+            let mut offset = first_offset;
+            for span in spans {
+                let start = tail_length + span.position;
+                let batch_bytes = &mut bytes[start..start + span.length];
+                let max_timestamp =
+                    batch::assign_offset(batch_bytes, offset, timestamp_type, now_milliseconds);
+                summaries.push(BatchSummary {
+                    position: write_position + start as u64,
+                    total_bytes: span.length as u64,
+                    base_offset: offset,
+                    last_offset: offset + span.offset_count - 1,
+                    max_timestamp,
+                });
+                offset += span.offset_count;
+            }
+        }
+        let new_tail_start = align_down(used as u64) as usize;
+        let new_tail = buffer.as_mut_slice()[new_tail_start..used].to_vec();
+        self.file.write_at(buffer, write_position).await?;
+
+        let mut state = self.state.borrow_mut();
+        debug_assert_eq!(
+            state.size,
+            write_position + tail_length as u64,
+            "appends are serialised"
+        );
+        for summary in &summaries {
+            record_batch(&mut state, self.base_offset, *summary);
+        }
+        state.tail = new_tail;
+        debug_assert_eq!(state.size, write_position + used as u64);
+        Ok(Appended {
+            base_offset: first_offset,
+            next_offset: state.next_offset,
+            max_timestamp: summaries
+                .iter()
+                .map(|summary| summary.max_timestamp)
+                .max()
+                .unwrap_or(-1),
+        })
+    }
+
+    /// Makes everything appended so far durable.
+    pub async fn sync(&self) -> io::Result<()> {
+        self.file.sync().await
+    }
+
+    /// Trims the zero padding after the last batch, writes both indexes and
+    /// syncs: called when the segment is rolled and at clean shutdown.
+    pub async fn seal(&self) -> io::Result<()> {
+        let size = self.size();
+        self.file.truncate(size).await?;
+        self.file.sync().await?;
+        let (offsets, times) = {
+            let state = self.state.borrow();
+            (state.offset_index.encode(), state.time_index.encode())
+        };
+        index::write_file(&self.log_path.with_extension("index"), &offsets)?;
+        index::write_file(&self.log_path.with_extension("timeindex"), &times)
+    }
+
+    /// The first batch holding an offset at or after `offset`, if any.
+    pub async fn find_batch(&self, offset: i64) -> io::Result<Option<BatchSummary>> {
+        let (start, end) = {
+            let state = self.state.borrow();
+            if offset >= state.next_offset {
+                return Ok(None);
+            }
+            let relative = (offset - self.base_offset).clamp(0, i64::from(u32::MAX)) as u32;
+            (
+                u64::from(state.offset_index.position_at_or_before(relative)),
+                state.size,
+            )
+        };
+        let mut found = None;
+        scan(&self.file, start, end, false, |summary| {
+            if summary.last_offset >= offset {
+                found = Some(summary);
+                return false;
+            }
+            true
+        })
+        .await?;
+        Ok(found)
+    }
+
+    /// The first batch whose max timestamp is at or after `timestamp`.
+    pub async fn find_batch_by_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> io::Result<Option<BatchSummary>> {
+        let end = self.size();
+        let mut found = None;
+        scan(&self.file, 0, end, false, |summary| {
+            if summary.max_timestamp >= timestamp {
+                found = Some(summary);
+                return false;
+            }
+            true
+        })
+        .await?;
+        Ok(found)
+    }
+
+    /// Reads from the batch holding `offset`: at most `max_bytes`, cut at the
+    /// segment's end (the last batch may be partial, as in Kafka), but never
+    /// less than that first whole batch, so a batch larger than `max_bytes`
+    /// can still be consumed.
+    pub async fn read(&self, offset: i64, max_bytes: u64) -> io::Result<Bytes> {
+        let Some(first) = self.find_batch(offset).await? else {
+            return Ok(Bytes::new());
+        };
+        let available = self.size() - first.position;
+        let length = max_bytes.min(available).max(first.total_bytes);
+        self.read_range(first.position, length).await
+    }
+
+    pub async fn read_range(&self, position: u64, length: u64) -> io::Result<Bytes> {
+        self.file.read_at(position, length as usize).await
+    }
+}
+
+fn record_batch(state: &mut SegmentState, base_offset: i64, summary: BatchSummary) {
+    let relative = (summary.base_offset - base_offset) as u32;
+    if state.offset_index.is_empty() || state.bytes_since_index >= INDEX_INTERVAL_BYTES {
+        state.offset_index.push(relative, summary.position as u32);
+        state
+            .time_index
+            .push(summary.max_timestamp.max(state.max_timestamp), relative);
+        state.bytes_since_index = 0;
+    }
+    state.bytes_since_index += summary.total_bytes;
+    state.size = summary.position + summary.total_bytes;
+    state.next_offset = summary.last_offset + 1;
+    state.max_timestamp = state.max_timestamp.max(summary.max_timestamp);
+}
+
+fn is_zero(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&byte| byte == 0)
+}
+
+/// Walks batch headers from `start` to `end`, calling `visit` for each
+/// complete batch until it returns false. With `verify`, every batch's CRC is
+/// checked too. Returns the position after the last batch visited and
+/// accepted: the end of the valid log when the walk reached damage.
+async fn scan(
+    file: &DirectFile,
+    start: u64,
+    end: u64,
+    verify: bool,
+    mut visit: impl FnMut(BatchSummary) -> bool,
+) -> io::Result<u64> {
+    let mut position = start;
+    let mut chunk = Bytes::new();
+    let mut chunk_start = start;
+    loop {
+        if position + BATCH_HEADER_BYTES as u64 > end {
+            return Ok(position);
+        }
+        if position + BATCH_HEADER_BYTES as u64 > chunk_start + chunk.len() as u64 {
+            let length = (SEGMENT_SCAN_CHUNK_BYTES as u64).min(end - position);
+            chunk = file.read_at(position, length as usize).await?;
+            chunk_start = position;
+        }
+        let within = (position - chunk_start) as usize;
+        let Some(header) = BatchHeader::view(&chunk[within..]) else {
+            return Ok(position);
+        };
+        let length = header.batch_length.get();
+        if header.magic != 2 || length < (BATCH_HEADER_BYTES - BATCH_LENGTH_PREFIX_BYTES) as i32 {
+            return Ok(position);
+        }
+        let summary = BatchSummary {
+            position,
+            total_bytes: header.total_bytes() as u64,
+            base_offset: header.base_offset.get(),
+            last_offset: header.last_offset(),
+            max_timestamp: header.max_timestamp.get(),
+        };
+        if position + summary.total_bytes > end || summary.last_offset < summary.base_offset {
+            return Ok(position);
+        }
+        if verify {
+            let stored = header.crc.get();
+            let whole = if within as u64 + summary.total_bytes <= chunk.len() as u64 {
+                chunk.slice(within..within + summary.total_bytes as usize)
+            } else {
+                file.read_at(position, summary.total_bytes as usize).await?
+            };
+            if whole.len() as u64 != summary.total_bytes || batch::compute_crc(&whole) != stored {
+                return Ok(position);
+            }
+        }
+        if !visit(summary) {
+            return Ok(position);
+        }
+        position += summary.total_bytes;
+    }
+}
