@@ -1,12 +1,20 @@
-//! Direct-IO files for segments: aligned writes at aligned positions through
-//! io_uring, and reads that never block the reactor.
+//! Segment files: aligned direct-IO writes at aligned positions through
+//! io_uring, and reads through a second, buffered descriptor.
+//!
+//! Why buffered reads: glommio's direct reads always use io_uring's fixed
+//! (registered) buffers, and registration is charged to the user's
+//! RLIMIT_MEMLOCK, which a host may keep low and cannot always be raised;
+//! when it fails, direct reads fail with EOPNOTSUPP while writes still work.
+//! Buffered reads need no registration, go through io_uring without blocking
+//! the reactor, and let the page cache (which the kernel keeps coherent with
+//! direct writes) serve catch-up readers, as DESIGN.md plans for cold data.
 
 use std::io;
 use std::path::Path;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use glommio::io::{DmaBuffer, DmaFile, OpenOptions};
+use glommio::io::{BufferedFile, DmaBuffer, DmaFile, OpenOptions};
 
 /// An aligned buffer a [`DirectFile`] can write from.
 pub struct AlignedBuffer(DmaBuffer);
@@ -19,16 +27,13 @@ impl AlignedBuffer {
     pub fn len(&self) -> usize {
         self.0.len()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.len() == 0
-    }
 }
 
 /// A file opened with O_DIRECT. Cloning shares the descriptor.
 #[derive(Clone)]
 pub struct DirectFile {
     file: Rc<DmaFile>,
+    reader: Rc<BufferedFile>,
 }
 
 impl DirectFile {
@@ -40,13 +45,11 @@ impl DirectFile {
             .create(true)
             .dma_open(path)
             .await?;
+        let reader = BufferedFile::open(path).await?;
         Ok(DirectFile {
             file: Rc::new(file),
+            reader: Rc::new(reader),
         })
-    }
-
-    pub fn alignment(&self) -> u64 {
-        self.file.alignment()
     }
 
     /// A zeroed buffer of `size` bytes (a multiple of the alignment).
@@ -74,7 +77,7 @@ impl DirectFile {
         if length == 0 {
             return Ok(Bytes::new());
         }
-        let result = self.file.read_at(position, length).await?;
+        let result = self.reader.read_at(position, length).await?;
         Ok(Bytes::copy_from_slice(&result))
     }
 

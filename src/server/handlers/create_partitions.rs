@@ -16,8 +16,11 @@ pub async fn handle(shard: &Shard, request: CreatePartitionsRequest) -> CreatePa
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let mut result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
+        // Null (and an empty list, which some clients send) leaves placement
+        // to the broker.
         let assignment = match &topic.assignments {
             None => Ok(None),
+            Some(assignments) if assignments.is_empty() => Ok(None),
             Some(assignments) => {
                 if assignments.iter().all(|assignment| {
                     assignment.broker_ids.len() == 1 && assignment.broker_ids[0].0 >= 0

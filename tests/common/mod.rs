@@ -1,0 +1,301 @@
+//! Test harness: the real `corelog` binary on ephemeral loopback ports with a
+//! temp data dir, and a small blocking Kafka client built on the same codec
+//! crate the broker uses.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+pub struct Broker {
+    pub dir: tempfile::TempDir,
+    pub ports: Vec<u16>,
+    child: Option<Child>,
+    cores: usize,
+    extra: Vec<String>,
+}
+
+impl Broker {
+    pub fn start(cores: usize) -> Broker {
+        Broker::start_with(cores, &[])
+    }
+
+    pub fn start_with(cores: usize, extra: &[&str]) -> Broker {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut broker = Broker {
+            dir,
+            ports: Vec::new(),
+            child: None,
+            cores,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        broker.launch();
+        broker
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("broker.log")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn launch(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_corelog"))
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--advertise",
+                "127.0.0.1",
+                "--cores",
+                &self.cores.to_string(),
+            ])
+            .args(&self.extra)
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("corelog starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let mut ports = Vec::new();
+        loop {
+            let line = lines
+                .next()
+                .unwrap_or_else(|| panic!("broker exited before ready: {}", self.log()))
+                .expect("line");
+            if let Some(rest) = line.strip_prefix("corelog: node ") {
+                let port = rest.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+                ports.push(port);
+            }
+            if line.starts_with("corelog: ready") {
+                break;
+            }
+        }
+        // Keep draining stdout so the broker never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        self.ports = ports;
+        self.child = Some(child);
+    }
+
+    /// SIGTERM and wait: a clean shutdown.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe { libc_kill(child.id() as i32, 15) };
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    assert!(
+                        status.success(),
+                        "broker exited with {status}: {}",
+                        self.log()
+                    );
+                    return;
+                }
+                assert!(Instant::now() < deadline, "broker did not stop within 20 s");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.ports[0])
+    }
+
+    pub fn client(&self, node: usize) -> Client {
+        Client::connect(self.ports[node])
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| child.try_wait().unwrap().is_none())
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, signal: i32) -> i32;
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub struct Client {
+    pub stream: TcpStream,
+    correlation_id: i32,
+}
+
+impl Client {
+    pub fn connect(port: u16) -> Client {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        Client {
+            stream,
+            correlation_id: 0,
+        }
+    }
+
+    /// Sends a typed request at `version` and decodes the typed response.
+    pub fn send<R: Request>(&mut self, request: &R, version: i16) -> R::Response {
+        self.correlation_id += 1;
+        let frame = encode_request(request, version, self.correlation_id);
+        self.stream.write_all(&frame).expect("write request");
+        let mut body = self.read_frame().expect("a response");
+        let header = ResponseHeader::decode(&mut body, R::Response::header_version(version))
+            .expect("response header");
+        assert_eq!(header.correlation_id, self.correlation_id);
+        let response = R::Response::decode(&mut body, version).expect("response body");
+        assert!(
+            body.is_empty(),
+            "{} bytes left after the response",
+            body.len()
+        );
+        response
+    }
+
+    pub fn read_frame(&mut self) -> std::io::Result<Bytes> {
+        let mut length = [0u8; 4];
+        self.stream.read_exact(&mut length)?;
+        let mut body = vec![0u8; i32::from_be_bytes(length) as usize];
+        self.stream.read_exact(&mut body)?;
+        Ok(Bytes::from(body))
+    }
+
+    /// True when the broker closed this connection (EOF) within 5 s.
+    pub fn closed_by_broker(&mut self) -> bool {
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut byte = [0u8; 1];
+        matches!(self.stream.read(&mut byte), Ok(0))
+            || matches!(self.stream.read(&mut byte), Err(ref e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+    }
+}
+
+pub fn encode_request<R: Request>(request: &R, version: i16, correlation_id: i32) -> BytesMut {
+    let header = RequestHeader::default()
+        .with_request_api_key(R::KEY)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_static_str("corelog-test")));
+    let mut body = BytesMut::new();
+    header
+        .encode(&mut body, R::header_version(version))
+        .unwrap();
+    request.encode(&mut body, version).unwrap();
+    let mut frame = BytesMut::with_capacity(body.len() + 4);
+    frame.put_i32(body.len() as i32);
+    frame.put_slice(&body);
+    frame
+}
+
+pub fn api_key_of<R: Request>() -> ApiKey {
+    ApiKey::try_from(R::KEY).unwrap()
+}
+
+/// A record batch of (key, value, headers) records, timestamps from `timestamp`.
+pub fn batch(records: &[(Option<&str>, &str)], timestamp: i64, compression: Compression) -> Bytes {
+    let records: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(index, (key, value))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: index as i64,
+            // The encoder starts a new batch where offset - sequence changes;
+            // this keeps one batch with baseSequence -1 (not idempotent).
+            sequence: index as i32 - 1,
+            timestamp: timestamp + index as i64,
+            key: key.map(|key| Bytes::copy_from_slice(key.as_bytes())),
+            value: Some(Bytes::copy_from_slice(value.as_bytes())),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut out = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut out,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )
+    .unwrap();
+    out.freeze()
+}
+
+/// Every whole record in fetched bytes (a trailing partial batch is skipped,
+/// as clients do).
+pub fn decode_records(bytes: &Bytes) -> Vec<Record> {
+    let mut records = Vec::new();
+    let mut rest = bytes.clone();
+    while rest.len() >= 12 {
+        let length = i32::from_be_bytes(rest[8..12].try_into().unwrap()) as usize + 12;
+        if length > rest.len() {
+            break;
+        }
+        let mut one = rest.split_to(length);
+        for set in RecordBatchDecoder::decode_all(&mut one).expect("valid batch") {
+            records.extend(set.records);
+        }
+    }
+    records
+}
+
+pub fn kcat_available() -> bool {
+    Command::new("kcat")
+        .arg("-V")
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
+
+pub fn segment_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|name| name.ends_with(".log"))
+        .collect();
+    names.sort();
+    names
+}
