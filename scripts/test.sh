@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs everything the tests need (kcat from Debian, kafkajs from npm with
+# its lockfile), builds the broker once in release mode, and runs every test:
+# Rust unit and integration tests (which include kcat), then the kafkajs suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v kcat >/dev/null 2>&1; then
+  echo "scripts/test.sh: installing kcat (Debian package)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq kcat >/dev/null
+fi
+(cd tests/kafkajs && npm ci --no-audit --no-fund --loglevel=error)
+
+cargo build --release
+cargo test --release
+(cd tests/kafkajs && CORELOG_BIN="$PWD/../../target/release/corelog" npm test)

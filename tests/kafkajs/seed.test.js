@@ -1,0 +1,141 @@
+// kafkajs 2.2.4 seed programs against the real corelog binary (two shards,
+// ephemeral ports, temp data dir). Records are read back with kcat, which
+// reports exact partitions, offsets, keys, values and headers.
+const { test, before, after } = require('node:test')
+const assert = require('node:assert/strict')
+const { spawn, spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const readline = require('node:readline')
+const { Kafka, CompressionTypes, logLevel } = require('kafkajs')
+
+const binary = process.env.CORELOG_BIN || path.join(__dirname, '../../target/release/corelog')
+let broker
+let brokers = []
+let dataDir
+
+before(async () => {
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'corelog-kafkajs-'))
+  broker = spawn(binary, ['serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--advertise', '127.0.0.1', '--cores', '2'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  const lines = readline.createInterface({ input: broker.stdout })
+  await new Promise((resolve, reject) => {
+    broker.once('exit', (code) => reject(new Error(`corelog exited with ${code} before ready`)))
+    lines.on('line', (line) => {
+      const node = line.match(/^corelog: node \d+ listening on (.+)$/)
+      if (node) brokers.push(node[1])
+      if (line.startsWith('corelog: ready')) resolve()
+    })
+  })
+})
+
+after(async () => {
+  const exited = new Promise((resolve) => broker.on('exit', resolve))
+  broker.kill('SIGTERM')
+  assert.equal(await exited, 0, 'clean shutdown')
+  fs.rmSync(dataDir, { recursive: true, force: true })
+})
+
+const client = () => new Kafka({ clientId: 'seed', brokers: [brokers[0]], logLevel: logLevel.NOTHING })
+
+function kcatConsume(topic) {
+  const result = spawnSync('kcat', ['-b', brokers[0], '-C', '-t', topic, '-o', 'beginning', '-e', '-f', '%p|%o|%k|%s|%h\n'], {
+    encoding: 'utf8',
+    timeout: 60000,
+    maxBuffer: 64 * 1024 * 1024,
+  })
+  assert.equal(result.status, 0, `kcat failed: ${result.stderr}`)
+  return result.stdout
+    .split('\n')
+    .filter((line) => line.length > 0)
+    .map((line) => {
+      const [partition, offset, key, value, headers] = line.split('|')
+      return { partition: Number(partition), offset: Number(offset), key, value, headers }
+    })
+}
+
+test('admin: createTopics, listTopics, fetchTopicMetadata, fetchTopicOffsets, deleteTopics', async () => {
+  const admin = client().admin()
+  await admin.connect()
+  assert.equal(await admin.createTopics({ topics: [{ topic: 'seed-admin', numPartitions: 2 }], waitForLeaders: true }), true)
+  assert.ok((await admin.listTopics()).includes('seed-admin'))
+  const metadata = await admin.fetchTopicMetadata({ topics: ['seed-admin'] })
+  const partitions = metadata.topics[0].partitions.sort((a, b) => a.partitionId - b.partitionId)
+  assert.deepEqual(partitions.map((p) => p.leader), [0, 1], 'one partition per shard')
+  const offsets = await admin.fetchTopicOffsets('seed-admin')
+  assert.deepEqual(offsets.map((o) => [o.partition, o.offset, o.low, o.high]).sort(), [[0, '0', '0', '0'], [1, '0', '0', '0']])
+  await admin.deleteTopics({ topics: ['seed-admin'] })
+  assert.ok(!(await admin.listTopics()).includes('seed-admin'))
+  await admin.disconnect()
+})
+
+test('producer: keyed messages, headers and explicit partitions arrive exactly', async () => {
+  const kafka = client()
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic: 'seed-produce', numPartitions: 2 }] })
+  await admin.disconnect()
+  const producer = kafka.producer()
+  await producer.connect()
+  const sent = await producer.send({
+    topic: 'seed-produce',
+    messages: [
+      { key: 'alpha', value: 'explicit-0', partition: 0, headers: { trace: 'abc' } },
+      { key: 'beta', value: 'explicit-1', partition: 1, headers: { trace: 'def', team: 'core' } },
+      { key: 'gamma', value: 'explicit-1b', partition: 1 },
+    ],
+  })
+  assert.ok(sent.every((r) => r.errorCode === 0))
+  // Keyed messages without a partition go where kafkajs's partitioner sends them.
+  const keyed = await producer.send({ topic: 'seed-produce', messages: [{ key: 'same-key', value: 'k1' }, { key: 'same-key', value: 'k2' }] })
+  await producer.disconnect()
+  const records = kcatConsume('seed-produce')
+  const p0 = records.filter((r) => r.partition === 0)
+  const p1 = records.filter((r) => r.partition === 1)
+  assert.deepEqual(p0[0], { partition: 0, offset: 0, key: 'alpha', value: 'explicit-0', headers: 'trace=abc' })
+  assert.deepEqual(p1.slice(0, 2), [
+    { partition: 1, offset: 0, key: 'beta', value: 'explicit-1', headers: 'trace=def,team=core' },
+    { partition: 1, offset: 1, key: 'gamma', value: 'explicit-1b', headers: '' },
+  ])
+  const keyedPartition = keyed[0].partition
+  const sameKey = records.filter((r) => r.key === 'same-key')
+  assert.deepEqual(sameKey.map((r) => [r.partition, r.value]), [[keyedPartition, 'k1'], [keyedPartition, 'k2']])
+  assert.deepEqual(sameKey.map((r) => r.offset), [Number(keyed[0].baseOffset), Number(keyed[0].baseOffset) + 1])
+})
+
+test('producer: 10,000 messages in gzip batches, all read back in order', async () => {
+  const kafka = client()
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic: 'seed-gzip', numPartitions: 2 }] })
+  await admin.disconnect()
+  const producer = kafka.producer()
+  await producer.connect()
+  for (let batch = 0; batch < 20; batch++) {
+    const messages = []
+    for (let index = 0; index < 500; index++) {
+      const n = batch * 500 + index
+      messages.push({ key: `key-${n}`, value: `value-${n}`, partition: n % 2 })
+    }
+    await producer.send({ topic: 'seed-gzip', compression: CompressionTypes.GZIP, messages })
+  }
+  await producer.disconnect()
+  const offsets = await (async () => {
+    const admin = kafka.admin()
+    await admin.connect()
+    const result = await admin.fetchTopicOffsets('seed-gzip')
+    await admin.disconnect()
+    return result
+  })()
+  assert.deepEqual(offsets.map((o) => o.high).sort(), ['5000', '5000'])
+  const records = kcatConsume('seed-gzip')
+  assert.equal(records.length, 10000)
+  for (const partition of [0, 1]) {
+    const mine = records.filter((r) => r.partition === partition)
+    assert.deepEqual(mine.map((r) => r.offset), [...Array(5000).keys()])
+    assert.deepEqual(mine.map((r) => r.value), [...Array(5000).keys()].map((i) => `value-${i * 2 + partition}`))
+    assert.deepEqual(mine.map((r) => r.key), [...Array(5000).keys()].map((i) => `key-${i * 2 + partition}`))
+  }
+})
