@@ -9,7 +9,10 @@ use std::process::{Command, Stdio};
 use common::Broker;
 
 fn kcat(broker: &Broker, args: &[&str], input: Option<&str>) -> String {
-    assert!(common::kcat_available(), "kcat is not installed: run scripts/test.sh, which installs it");
+    assert!(
+        common::kcat_available(),
+        "kcat is not installed: run scripts/test.sh, which installs it"
+    );
     let mut child = Command::new("timeout")
         .arg("60")
         .arg("kcat")
@@ -21,11 +24,21 @@ fn kcat(broker: &Broker, args: &[&str], input: Option<&str>) -> String {
         .spawn()
         .expect("kcat runs");
     if let Some(input) = input {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     }
     drop(child.stdin.take());
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "kcat {args:?} failed: {}\nbroker log:\n{}", String::from_utf8_lossy(&output.stderr), broker.log());
+    assert!(
+        output.status.success(),
+        "kcat {args:?} failed: {}\nbroker log:\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        broker.log()
+    );
     String::from_utf8(output.stdout).unwrap()
 }
 
@@ -35,21 +48,56 @@ fn kcat_lists_one_broker_per_shard_produces_and_consumes_in_order() {
 
     let metadata = kcat(&broker, &["-L"], None);
     assert!(metadata.contains("2 brokers:"), "{metadata}");
-    assert!(metadata.contains(&format!("broker 0 at 127.0.0.1:{}", broker.ports[0])), "{metadata}");
-    assert!(metadata.contains(&format!("broker 1 at 127.0.0.1:{}", broker.ports[1])), "{metadata}");
+    assert!(
+        metadata.contains(&format!("broker 0 at 127.0.0.1:{}", broker.ports[0])),
+        "{metadata}"
+    );
+    assert!(
+        metadata.contains(&format!("broker 1 at 127.0.0.1:{}", broker.ports[1])),
+        "{metadata}"
+    );
 
     // Keyed messages to each partition explicitly (auto-created, 2 partitions).
     let mut expected = Vec::new();
     for partition in 0..2 {
-        let lines: Vec<String> = (0..50).map(|index| format!("key{index}:value-{partition}-{index}")).collect();
-        kcat(&broker, &["-P", "-t", "kcat-topic", "-p", &partition.to_string(), "-K:"], Some(&(lines.join("\n") + "\n")));
+        let lines: Vec<String> = (0..50)
+            .map(|index| format!("key{index}:value-{partition}-{index}"))
+            .collect();
+        kcat(
+            &broker,
+            &[
+                "-P",
+                "-t",
+                "kcat-topic",
+                "-p",
+                &partition.to_string(),
+                "-K:",
+            ],
+            Some(&(lines.join("\n") + "\n")),
+        );
         expected.push(lines);
     }
     let metadata = kcat(&broker, &["-L", "-t", "kcat-topic"], None);
     assert!(metadata.contains("partition 0, leader 0"), "{metadata}");
-    assert!(metadata.contains("partition 1, leader 1"), "partitions on both shards: {metadata}");
+    assert!(
+        metadata.contains("partition 1, leader 1"),
+        "partitions on both shards: {metadata}"
+    );
 
-    let consumed = kcat(&broker, &["-C", "-t", "kcat-topic", "-o", "beginning", "-e", "-f", "%p %o %k:%s\n"], None);
+    let consumed = kcat(
+        &broker,
+        &[
+            "-C",
+            "-t",
+            "kcat-topic",
+            "-o",
+            "beginning",
+            "-e",
+            "-f",
+            "%p %o %k:%s\n",
+        ],
+        None,
+    );
     for (partition, lines) in expected.iter().enumerate() {
         let got: Vec<String> = consumed
             .lines()

@@ -40,6 +40,13 @@ after(async () => {
 
 const client = () => new Kafka({ clientId: 'seed', brokers: [brokers[0]], logLevel: logLevel.NOTHING })
 
+async function createTopic(kafka, topic, numPartitions) {
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic, numPartitions }] })
+  await admin.disconnect()
+}
+
 function kcatConsume(topic) {
   const result = spawnSync('kcat', ['-b', brokers[0], '-C', '-t', topic, '-o', 'beginning', '-e', '-f', '%p|%o|%k|%s|%h\n'], {
     encoding: 'utf8',
@@ -73,10 +80,7 @@ test('admin: createTopics, listTopics, fetchTopicMetadata, fetchTopicOffsets, de
 
 test('producer: keyed messages, headers and explicit partitions arrive exactly', async () => {
   const kafka = client()
-  const admin = kafka.admin()
-  await admin.connect()
-  await admin.createTopics({ topics: [{ topic: 'seed-produce', numPartitions: 2 }] })
-  await admin.disconnect()
+  await createTopic(kafka, 'seed-produce', 2)
   const producer = kafka.producer()
   await producer.connect()
   const sent = await producer.send({
@@ -107,10 +111,7 @@ test('producer: keyed messages, headers and explicit partitions arrive exactly',
 
 test('producer: 10,000 messages in gzip batches, all read back in order', async () => {
   const kafka = client()
-  const admin = kafka.admin()
-  await admin.connect()
-  await admin.createTopics({ topics: [{ topic: 'seed-gzip', numPartitions: 2 }] })
-  await admin.disconnect()
+  await createTopic(kafka, 'seed-gzip', 2)
   const producer = kafka.producer()
   await producer.connect()
   for (let batch = 0; batch < 20; batch++) {
