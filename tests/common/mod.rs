@@ -197,14 +197,17 @@ impl Client {
         Ok(Bytes::from(body))
     }
 
-    /// True when the broker closed this connection (EOF) within 5 s.
+    /// True when the broker closed this connection (EOF or reset) within 5 s.
     pub fn closed_by_broker(&mut self) -> bool {
         self.stream
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
         let mut byte = [0u8; 1];
-        matches!(self.stream.read(&mut byte), Ok(0))
-            || matches!(self.stream.read(&mut byte), Err(ref e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+        match self.stream.read(&mut byte) {
+            Ok(0) => true,
+            Err(error) => error.kind() == std::io::ErrorKind::ConnectionReset,
+            Ok(_) => false,
+        }
     }
 }
 
