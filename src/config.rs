@@ -22,6 +22,13 @@ pub struct Config {
     /// `socket.request.max.bytes`.
     pub request_bytes_max: u32,
     pub topic_defaults: BrokerDefaults,
+    /// `offsets.topic.num.partitions`, used when the offsets topic is created.
+    pub offsets_topic_partitions: i32,
+    /// `group.min.session.timeout.ms` and `group.max.session.timeout.ms`.
+    pub group_session_timeout_min_milliseconds: u64,
+    pub group_session_timeout_max_milliseconds: u64,
+    /// `group.initial.rebalance.delay.ms`.
+    pub group_initial_rebalance_delay_milliseconds: u64,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -64,6 +71,19 @@ impl Config {
         if self.topic_defaults.max_message_bytes >= self.request_bytes_max {
             return Err(ConfigError(
                 "--message-max-bytes must be below --socket-request-max-bytes".into(),
+            ));
+        }
+        if self.offsets_topic_partitions < 1
+            || self.offsets_topic_partitions > crate::limits::PARTITIONS_PER_TOPIC_MAX
+        {
+            return Err(ConfigError(format!(
+                "--offsets-topic-num-partitions must be between 1 and {}",
+                crate::limits::PARTITIONS_PER_TOPIC_MAX
+            )));
+        }
+        if self.group_session_timeout_min_milliseconds > self.group_session_timeout_max_milliseconds {
+            return Err(ConfigError(
+                "--group-min-session-timeout-ms must not exceed --group-max-session-timeout-ms".into(),
             ));
         }
         if self.advertise_host.is_empty() {

@@ -62,6 +62,36 @@ pub const DIRECT_IO_ALIGNMENT_BYTES: usize = 4096;
 /// (`node_id = host_id * 1024 + shard`).
 pub const SHARDS_MAX: usize = 1024;
 
+/// Consumer groups one shard coordinates; a new group beyond this gets
+/// COORDINATOR_NOT_AVAILABLE and a log line.
+pub const GROUPS_PER_SHARD_MAX: usize = 100_000;
+
+/// Members (and members told MEMBER_ID_REQUIRED) of one group
+/// (`group.max.size`; Kafka's default is unbounded).
+pub const MEMBERS_PER_GROUP_MAX: usize = 1000;
+
+/// Longest metadata string of a committed offset (`offset.metadata.max.bytes`).
+pub const OFFSET_METADATA_BYTES_MAX: usize = 4096;
+
+/// How often each shard checks group timers (session and rebalance
+/// timeouts); a member expires at most this much after its deadline.
+pub const GROUP_TICK_MILLISECONDS: u64 = 100;
+
+/// Bytes read per step while loading an offsets partition at start.
+pub const OFFSETS_LOAD_CHUNK_BYTES: u64 = 1024 * 1024;
+
+/// Partitions of the offsets topic when it is first created
+/// (`offsets.topic.num.partitions`); fixed after that.
+pub const OFFSETS_TOPIC_PARTITIONS_DEFAULT: i32 = 50;
+
+/// Segment size of the offsets topic (`offsets.topic.segment.bytes`).
+pub const OFFSETS_TOPIC_SEGMENT_BYTES: u64 = 100 * 1024 * 1024;
+
+/// Longest JoinGroup can wait for a rebalance, whatever the client asks
+/// (`rebalance.timeout.ms` is an int; Kafka bounds it by the request timeout
+/// of its clients).
+pub const REBALANCE_TIMEOUT_MILLISECONDS_MAX: u64 = 30 * 60 * 1000;
+
 const _: () = assert!(SEGMENT_BYTES_DEFAULT <= SEGMENT_BYTES_MAX);
 const _: () = assert!(SEGMENT_BYTES_MIN >= DIRECT_IO_ALIGNMENT_BYTES as u64);
 const _: () = assert!(MESSAGE_BYTES_MAX_DEFAULT < REQUEST_BYTES_MAX_DEFAULT);

@@ -7,6 +7,7 @@
 //! makes each shard close its partitions (sealing segments, durable) and exit.
 
 mod config;
+mod group;
 mod limits;
 mod metadata;
 mod partition;
@@ -82,6 +83,20 @@ struct ServeArgs {
     /// socket.request.max.bytes: largest request frame.
     #[arg(long, default_value_t = limits::REQUEST_BYTES_MAX_DEFAULT)]
     socket_request_max_bytes: u32,
+    /// offsets.topic.num.partitions: partitions of __consumer_offsets when it
+    /// is first created (fixed after that).
+    #[arg(long, default_value_t = limits::OFFSETS_TOPIC_PARTITIONS_DEFAULT)]
+    offsets_topic_num_partitions: i32,
+    /// group.min.session.timeout.ms: shortest session timeout a member may ask for.
+    #[arg(long, default_value_t = 6000)]
+    group_min_session_timeout_ms: u64,
+    /// group.max.session.timeout.ms: longest session timeout a member may ask for.
+    #[arg(long, default_value_t = 1_800_000)]
+    group_max_session_timeout_ms: u64,
+    /// group.initial.rebalance.delay.ms: how long the first rebalance of an
+    /// empty group waits for more members to join.
+    #[arg(long, default_value_t = 3000)]
+    group_initial_rebalance_delay_ms: u64,
 }
 
 fn main() -> ExitCode {
@@ -103,6 +118,10 @@ fn main() -> ExitCode {
             segment_bytes: args.log_segment_bytes,
             max_message_bytes: args.message_max_bytes,
         },
+        offsets_topic_partitions: args.offsets_topic_num_partitions,
+        group_session_timeout_min_milliseconds: args.group_min_session_timeout_ms,
+        group_session_timeout_max_milliseconds: args.group_max_session_timeout_ms,
+        group_initial_rebalance_delay_milliseconds: args.group_initial_rebalance_delay_ms,
     };
     match serve(config) {
         Ok(()) => ExitCode::SUCCESS,
@@ -136,7 +155,21 @@ fn serve(config: Config) -> Result<(), String> {
         .map_err(|error| format!("cannot open the metadata log: {error}"))?;
     let mut state = MetadataState::default();
     records.iter().for_each(|record| state.apply(record));
-    for record in state.plan_reassignment(config.cores as u32) {
+    let mut changes = state.plan_reassignment(config.cores as u32);
+    if state.topics().get(metadata::OFFSETS_TOPIC).is_none() {
+        changes.extend(
+            state
+                .plan(
+                    &metadata::offsets_topic_command(config.offsets_topic_partitions),
+                    Defaults {
+                        num_partitions: config.num_partitions,
+                        shard_count: config.cores as u32,
+                    },
+                )
+                .map_err(|refused| format!("cannot create {}: {}", metadata::OFFSETS_TOPIC, refused.message))?,
+        );
+    }
+    for record in changes {
         metadata_store
             .append(&record)
             .map_err(|error| format!("cannot write the metadata log: {error}"))?;
@@ -335,6 +368,7 @@ async fn run_shard(start: ShardStart) {
         }
     };
     shard.install(snapshot).await;
+    rt::spawn_detached(group::run_timers(shard.clone()));
     rt::spawn_detached(server::listener::serve(
         shard.clone(),
         rt::net::Listener::from_std(listener),

@@ -11,6 +11,29 @@ pub mod topic_config;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// The internal topic of committed offsets and group metadata (see
+/// `crate::group`). Clients may read it but not write, delete or grow it.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+pub fn is_internal(topic: &str) -> bool {
+    topic == OFFSETS_TOPIC
+}
+
+/// The command that creates the offsets topic at first start.
+pub fn offsets_topic_command(partitions: i32) -> Command {
+    Command::CreateTopic {
+        name: OFFSETS_TOPIC.to_string(),
+        partitions,
+        replication_factor: -1,
+        assignment: None,
+        configs: BTreeMap::from([(
+            "segment.bytes".to_string(),
+            crate::limits::OFFSETS_TOPIC_SEGMENT_BYTES.to_string(),
+        )]),
+        validate_only: false,
+    }
+}
+
 /// One topic as the cluster knows it. Immutable once in a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicMetadata {

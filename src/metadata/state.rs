@@ -224,6 +224,12 @@ impl MetadataState {
                         "This server does not host this topic-partition.",
                     ));
                 }
+                if super::is_internal(name) {
+                    return Err(refuse(
+                        ErrorCode::INVALID_REQUEST,
+                        format!("Cannot delete internal topic {name}: it holds every group's committed offsets."),
+                    ));
+                }
                 Ok(vec![MetadataRecord::TopicDeleted { name: name.clone() }])
             }
             Command::CreatePartitions {
@@ -238,6 +244,12 @@ impl MetadataState {
                         format!("The topic '{name}' does not exist."),
                     ));
                 };
+                if super::is_internal(name) {
+                    return Err(refuse(
+                        ErrorCode::INVALID_REQUEST,
+                        format!("Cannot add partitions to internal topic {name}: groups are placed by its partition count."),
+                    ));
+                }
                 let current = topic.placement.len() as i32;
                 if *count <= current {
                     return Err(refuse(

@@ -46,6 +46,40 @@ impl ErrorCode {
     pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: ErrorCode = ErrorCode(43);
     /// The partition's log could not be read or written.
     pub const KAFKA_STORAGE_ERROR: ErrorCode = ErrorCode(56);
+    /// The offset metadata string is longer than `offset.metadata.max.bytes`.
+    pub const OFFSET_METADATA_TOO_LARGE: ErrorCode = ErrorCode(12);
+    /// The group's offsets partition is still being loaded; retry.
+    pub const COORDINATOR_LOAD_IN_PROGRESS: ErrorCode = ErrorCode(14);
+    /// No coordinator can serve the group right now; retry.
+    pub const COORDINATOR_NOT_AVAILABLE: ErrorCode = ErrorCode(15);
+    /// This node does not coordinate the group; ask FindCoordinator again.
+    pub const NOT_COORDINATOR: ErrorCode = ErrorCode(16);
+    /// The generation in the request is not the group's current one.
+    pub const ILLEGAL_GENERATION: ErrorCode = ErrorCode(22);
+    /// The member's protocol type or protocols do not match the group's.
+    pub const INCONSISTENT_GROUP_PROTOCOL: ErrorCode = ErrorCode(23);
+    /// The group id is empty or otherwise unusable.
+    pub const INVALID_GROUP_ID: ErrorCode = ErrorCode(24);
+    /// The coordinator does not know this member id.
+    pub const UNKNOWN_MEMBER_ID: ErrorCode = ErrorCode(25);
+    /// The session timeout is outside the broker's allowed range.
+    pub const INVALID_SESSION_TIMEOUT: ErrorCode = ErrorCode(26);
+    /// The group is rebalancing: rejoin.
+    pub const REBALANCE_IN_PROGRESS: ErrorCode = ErrorCode(27);
+    /// The commit is too large for the offsets log.
+    pub const INVALID_COMMIT_OFFSET_SIZE: ErrorCode = ErrorCode(28);
+    /// The group still has members, so it cannot be deleted.
+    pub const NON_EMPTY_GROUP: ErrorCode = ErrorCode(68);
+    /// The group does not exist.
+    pub const GROUP_ID_NOT_FOUND: ErrorCode = ErrorCode(69);
+    /// JoinGroup v4+: join again with the member id in this response.
+    pub const MEMBER_ID_REQUIRED: ErrorCode = ErrorCode(79);
+    /// The group has `group.max.size` members already.
+    pub const GROUP_MAX_SIZE_REACHED: ErrorCode = ErrorCode(81);
+    /// A newer member with the same `group.instance.id` replaced this one.
+    pub const FENCED_INSTANCE_ID: ErrorCode = ErrorCode(82);
+    /// The group consumes this topic, so its offsets cannot be deleted.
+    pub const GROUP_SUBSCRIBED_TO_TOPIC: ErrorCode = ErrorCode(86);
     /// A record inside a batch is invalid (counts, control or transactional flags).
     pub const INVALID_RECORD: ErrorCode = ErrorCode(87);
     /// The fetch session the client named does not exist (corelog keeps none).

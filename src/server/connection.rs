@@ -45,7 +45,7 @@ pub async fn serve(shard: &Shard, mut connection: Connection) {
         {
             return close(format!("incomplete request of {length} bytes: {error}"));
         }
-        match dispatch::handle(shard, body.freeze()).await {
+        match dispatch::handle(shard, peer, body.freeze()).await {
             Outcome::Respond(response) => {
                 if let Err(error) = connection.write_all(&response).await {
                     return close(format!("write failed: {error}"));

@@ -1,11 +1,13 @@
 //! From a request frame to a response frame: checks the API and version,
 //! decodes with the schema of that version, calls the API's handler.
 
+use std::net::SocketAddr;
+
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::Encodable;
 
-use super::handlers::{self, api_versions};
+use super::handlers::{self, api_versions, RequestContext};
 use crate::protocol::frame::{self, FrameError};
 use crate::shard::Shard;
 
@@ -24,7 +26,7 @@ fn respond<T: Encodable>(api_key: ApiKey, version: i16, correlation_id: i32, bod
     }
 }
 
-pub async fn handle(shard: &Shard, mut frame_bytes: Bytes) -> Outcome {
+pub async fn handle(shard: &Shard, peer: Option<SocketAddr>, mut frame_bytes: Bytes) -> Outcome {
     let peek = match frame::peek(&frame_bytes) {
         Ok(peek) => peek,
         Err(error) => return Outcome::Close(error.to_string()),
@@ -51,6 +53,16 @@ pub async fn handle(shard: &Shard, mut frame_bytes: Bytes) -> Outcome {
         Err(error) => return Outcome::Close(error.to_string()),
     };
     let correlation_id = header.correlation_id;
+    let context = RequestContext {
+        client_id: header
+            .client_id
+            .as_ref()
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        client_host: peer
+            .map(|peer| format!("/{}", peer.ip()))
+            .unwrap_or_default(),
+    };
     let decoded = async {
         Ok::<Outcome, FrameError>(match api_key {
             ApiKey::ApiVersions => {
@@ -122,6 +134,62 @@ pub async fn handle(shard: &Shard, mut frame_bytes: Bytes) -> Outcome {
                     correlation_id,
                     &handlers::create_partitions::handle(shard, request).await,
                 )
+            }
+            ApiKey::FindCoordinator => {
+                let request = frame::decode_body(&mut frame_bytes, version)?;
+                let response = handlers::find_coordinator::handle(shard, request, version);
+                respond(api_key, version, correlation_id, &response)
+            }
+            ApiKey::JoinGroup => {
+                let request = frame::decode_body(&mut frame_bytes, version)?;
+                let response =
+                    handlers::join_group::handle(shard, request, version, &context).await;
+                respond(api_key, version, correlation_id, &response)
+            }
+            ApiKey::SyncGroup => {
+                let request = frame::decode_body(&mut frame_bytes, version)?;
+                let response = handlers::sync_group::handle(shard, request, version).await;
+                respond(api_key, version, correlation_id, &response)
+            }
+            ApiKey::Heartbeat => {
+                let request = frame::decode_body(&mut frame_bytes, version)?;
+                let response = handlers::heartbeat::handle(shard, request);
+                respond(api_key, version, correlation_id, &response)
+            }
+            ApiKey::LeaveGroup => {
+                let request = frame::decode_body(&mut frame_bytes, version)?;
+                let response = handlers::leave_group::handle(shard, request, version).await;
+                respond(api_key, version, correlation_id, &response)
+            }
+            ApiKey::OffsetCommit => {
+                let request = frame::decode_body(&mut frame_bytes, version)?;
+                let response = handlers::offset_commit::handle(shard, request, version).await;
+                respond(api_key, version, correlation_id, &response)
+            }
+            ApiKey::OffsetFetch => {
+                let request = frame::decode_body(&mut frame_bytes, version)?;
+                let response = handlers::offset_fetch::handle(shard, request, version);
+                respond(api_key, version, correlation_id, &response)
+            }
+            ApiKey::ListGroups => {
+                let request = frame::decode_body(&mut frame_bytes, version)?;
+                let response = handlers::list_groups::handle(shard, request, version);
+                respond(api_key, version, correlation_id, &response)
+            }
+            ApiKey::DescribeGroups => {
+                let request = frame::decode_body(&mut frame_bytes, version)?;
+                let response = handlers::describe_groups::handle(shard, request, version);
+                respond(api_key, version, correlation_id, &response)
+            }
+            ApiKey::DeleteGroups => {
+                let request = frame::decode_body(&mut frame_bytes, version)?;
+                let response = handlers::delete_groups::handle(shard, request).await;
+                respond(api_key, version, correlation_id, &response)
+            }
+            ApiKey::OffsetDelete => {
+                let request = frame::decode_body(&mut frame_bytes, version)?;
+                let response = handlers::offset_delete::handle(shard, request).await;
+                respond(api_key, version, correlation_id, &response)
             }
             other => Outcome::Close(format!("{other:?} is advertised but has no handler")),
         })

@@ -17,10 +17,14 @@ use std::collections::HashMap;
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_channel::oneshot;
 
 use crate::config::Config;
+use crate::group::membership::GroupSettings;
+use crate::group::{Coordinator, CoordinatorSettings};
+use crate::limits::MEMBERS_PER_GROUP_MAX;
 use crate::metadata::{
     topic_config, Command, CommandError, CommandResult, Snapshot, TopicMetadata,
 };
@@ -72,6 +76,8 @@ pub struct Shard {
     pub appended: Signal,
     controller: ControllerLink,
     pub connections: Cell<usize>,
+    /// The consumer groups whose offsets partitions this shard leads.
+    pub groups: Coordinator,
 }
 
 /// Where a request for one partition should go.
@@ -88,6 +94,16 @@ impl Shard {
         cluster_id: Arc<String>,
         controller: ControllerLink,
     ) -> Shard {
+        let groups = Coordinator::new(CoordinatorSettings {
+            group: GroupSettings {
+                initial_rebalance_delay: Duration::from_millis(
+                    config.group_initial_rebalance_delay_milliseconds,
+                ),
+                members_max: MEMBERS_PER_GROUP_MAX,
+            },
+            session_timeout_min: Duration::from_millis(config.group_session_timeout_min_milliseconds),
+            session_timeout_max: Duration::from_millis(config.group_session_timeout_max_milliseconds),
+        });
         Shard {
             id,
             config,
@@ -98,6 +114,7 @@ impl Shard {
             appended: Signal::default(),
             controller,
             connections: Cell::new(0),
+            groups,
         }
     }
 
@@ -175,6 +192,9 @@ impl Shard {
             .collect();
         for (key, partition) in leaving {
             self.partitions.borrow_mut().remove(&key);
+            if crate::metadata::is_internal(&key.0) {
+                self.groups.unload(key.1);
+            }
             if let Err(error) = partition.close().await {
                 eprintln!(
                     "corelog: shard {}: closing {}-{}: {error}",
@@ -204,7 +224,11 @@ impl Shard {
             }
             match self.open_partition(&topic, key.1, config).await {
                 Ok(partition) => {
-                    self.partitions.borrow_mut().insert(key, Rc::new(partition));
+                    let partition = Rc::new(partition);
+                    self.partitions.borrow_mut().insert(key.clone(), partition.clone());
+                    if crate::metadata::is_internal(&key.0) {
+                        self.groups.load(self.id, key.1, &partition).await;
+                    }
                 }
                 Err(error) => eprintln!(
                     "corelog: shard {}: cannot open partition {}-{} in {}: {error}; its requests get KAFKA_STORAGE_ERROR",

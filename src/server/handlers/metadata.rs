@@ -150,5 +150,8 @@ fn describe(shard: &Shard, topic: &Arc<TopicMetadata>, version: i16) -> Metadata
     if version >= 10 {
         described.topic_id = uuid::Uuid::from_bytes(topic.id);
     }
+    if version >= 1 {
+        described.is_internal = crate::metadata::is_internal(&topic.name);
+    }
     described
 }

@@ -33,6 +33,12 @@ pub async fn handle(
                 .with_base_offset(-1);
             let outcome = if !acks_valid {
                 Err((ErrorCode::INVALID_REQUIRED_ACKS, None))
+            } else if crate::metadata::is_internal(&topic.name.0) {
+                // Only the group coordinator writes the offsets topic.
+                Err((
+                    ErrorCode::INVALID_TOPIC_EXCEPTION,
+                    Some(format!("Cannot append to internal topic {}", topic.name.0)),
+                ))
             } else {
                 match shard.route(&topic.name.0, data.index) {
                     Route::Elsewhere(code) => Err((code, None)),

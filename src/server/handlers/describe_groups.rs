@@ -1,0 +1,66 @@
+//! DescribeGroups (key 15), v0-v5: state, protocol and members of groups,
+//! with each member's subscription and assignment while the group is
+//! stable (as Kafka shows them).
+
+use std::ops::RangeInclusive;
+
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::group::membership::GroupState;
+use crate::protocol::ErrorCode;
+use crate::shard::Shard;
+
+pub const VERSIONS: RangeInclusive<i16> = 0..=5;
+
+pub fn handle(shard: &Shard, request: DescribeGroupsRequest, version: i16) -> DescribeGroupsResponse {
+    let groups = request
+        .groups
+        .into_iter()
+        .map(|group_id| {
+            let mut described = DescribedGroup::default().with_group_id(group_id.clone());
+            let located = match shard.groups.locate(shard, &group_id.0) {
+                Ok(located) => located,
+                Err(code) => return described.with_error_code(code.0),
+            };
+            let Some(group) = located.group else {
+                // Kafka describes a group it does not know as Dead.
+                return described.with_group_state(StrBytes::from_static_str(GroupState::Dead.name()));
+            };
+            let group = group.borrow();
+            let membership = &group.membership;
+            let stable = membership.state() == GroupState::Stable;
+            let protocol = if stable {
+                membership.protocol_name().unwrap_or_default().to_string()
+            } else {
+                String::new()
+            };
+            described.group_state = StrBytes::from_static_str(membership.state().name());
+            described.protocol_type =
+                StrBytes::from_string(membership.protocol_type().unwrap_or_default().to_string());
+            described.protocol_data = StrBytes::from_string(protocol.clone());
+            described.members = membership
+                .members()
+                .map(|member| {
+                    let mut described = DescribedGroupMember::default()
+                        .with_member_id(StrBytes::from_string(member.member_id.clone()))
+                        .with_client_id(StrBytes::from_string(member.client_id.clone()))
+                        .with_client_host(StrBytes::from_string(member.client_host.clone()));
+                    if version >= 4 {
+                        described.group_instance_id =
+                            member.group_instance_id.clone().map(StrBytes::from_string);
+                    }
+                    if stable {
+                        described.member_metadata =
+                            member.metadata(&protocol).cloned().unwrap_or_default();
+                        described.member_assignment = member.assignment.clone();
+                    }
+                    described
+                })
+                .collect();
+            described.with_error_code(ErrorCode::NONE.0)
+        })
+        .collect();
+    DescribeGroupsResponse::default().with_groups(groups)
+}

@@ -1,0 +1,80 @@
+//! FindCoordinator (key 10), v0-v4: which node coordinates a group. v4
+//! answers for a batch of keys at once.
+
+use std::ops::RangeInclusive;
+
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::group::coordinator_shard;
+use crate::protocol::ErrorCode;
+use crate::shard::Shard;
+
+pub const VERSIONS: RangeInclusive<i16> = 0..=4;
+
+const KEY_TYPE_GROUP: i8 = 0;
+const KEY_TYPE_TRANSACTION: i8 = 1;
+
+pub fn handle(shard: &Shard, request: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+    let key_type = if version >= 1 { request.key_type } else { KEY_TYPE_GROUP };
+    if version >= 4 {
+        let coordinators = request
+            .coordinator_keys
+            .into_iter()
+            .map(|key| find(shard, key, key_type))
+            .collect();
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    let found = find(shard, request.key, key_type);
+    let mut response = FindCoordinatorResponse::default()
+        .with_error_code(found.error_code)
+        .with_node_id(found.node_id)
+        .with_host(found.host)
+        .with_port(found.port);
+    if version >= 1 {
+        response.error_message = found.error_message;
+    }
+    response
+}
+
+fn find(shard: &Shard, key: StrBytes, key_type: i8) -> Coordinator {
+    let refuse = |key: StrBytes, code: ErrorCode, message: &str| {
+        Coordinator::default()
+            .with_key(key)
+            .with_node_id(BrokerId(-1))
+            .with_host(StrBytes::from_static_str(""))
+            .with_port(-1)
+            .with_error_code(code.0)
+            .with_error_message(Some(StrBytes::from_string(message.to_string())))
+    };
+    match key_type {
+        KEY_TYPE_GROUP => {}
+        KEY_TYPE_TRANSACTION => {
+            return refuse(
+                key,
+                ErrorCode::COORDINATOR_NOT_AVAILABLE,
+                "corelog has no transaction coordinator",
+            )
+        }
+        _ => return refuse(key, ErrorCode::INVALID_REQUEST, "unknown coordinator key type"),
+    }
+    if key.is_empty() {
+        return refuse(key, ErrorCode::INVALID_REQUEST, "the group id is empty");
+    }
+    let snapshot = shard.snapshot();
+    let Some(node) = coordinator_shard(&snapshot, &key)
+        .and_then(|(_, shard_index)| shard.nodes.get(shard_index as usize))
+    else {
+        return refuse(
+            key,
+            ErrorCode::COORDINATOR_NOT_AVAILABLE,
+            "the offsets topic is not available",
+        );
+    };
+    Coordinator::default()
+        .with_key(key)
+        .with_node_id(BrokerId(node.node_id))
+        .with_host(StrBytes::from_string(node.host.clone()))
+        .with_port(i32::from(node.port))
+}

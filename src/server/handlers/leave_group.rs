@@ -1,0 +1,79 @@
+//! LeaveGroup (key 13), v0-v5: members leave at once instead of waiting for
+//! their session to expire; v3+ names several members (static ones by
+//! instance id) in one request.
+
+use std::ops::RangeInclusive;
+use std::time::Instant;
+
+use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
+
+use crate::protocol::ErrorCode;
+use crate::shard::Shard;
+
+pub const VERSIONS: RangeInclusive<i16> = 0..=5;
+
+pub async fn handle(shard: &Shard, request: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
+    let leaving: Vec<(String, Option<String>)> = if version >= 3 {
+        request
+            .members
+            .iter()
+            .map(|member| {
+                (
+                    member.member_id.to_string(),
+                    member.group_instance_id.as_ref().map(|id| id.to_string()),
+                )
+            })
+            .collect()
+    } else {
+        vec![(request.member_id.to_string(), None)]
+    };
+    let outcome = leave(shard, &request.group_id.0, &leaving).await;
+    match outcome {
+        Err(code) => LeaveGroupResponse::default().with_error_code(code.0),
+        Ok(codes) if version < 3 => LeaveGroupResponse::default()
+            .with_error_code(codes.first().copied().unwrap_or(ErrorCode::NONE).0),
+        Ok(codes) => LeaveGroupResponse::default().with_members(
+            request
+                .members
+                .into_iter()
+                .zip(codes)
+                .map(|(member, code)| {
+                    MemberResponse::default()
+                        .with_member_id(member.member_id)
+                        .with_group_instance_id(member.group_instance_id)
+                        .with_error_code(code.0)
+                })
+                .collect(),
+        ),
+    }
+}
+
+async fn leave(
+    shard: &Shard,
+    group_id: &str,
+    leaving: &[(String, Option<String>)],
+) -> Result<Vec<ErrorCode>, ErrorCode> {
+    if group_id.is_empty() {
+        return Err(ErrorCode::INVALID_GROUP_ID);
+    }
+    let located = shard.groups.locate(shard, group_id)?;
+    let Some(group) = located.group.clone() else {
+        return Ok(vec![ErrorCode::UNKNOWN_MEMBER_ID; leaving.len()]);
+    };
+    let now = Instant::now();
+    let codes = leaving
+        .iter()
+        .map(|(member_id, instance)| {
+            group
+                .borrow_mut()
+                .membership
+                .leave(member_id, instance.as_deref(), now)
+        })
+        .collect();
+    shard
+        .groups
+        .persist_if_wanted(shard.id, &located.log, &group)
+        .await;
+    Ok(codes)
+}

@@ -1,0 +1,170 @@
+//! OffsetFetch (key 9), v1-v8: a group's committed offsets, -1 where none
+//! was committed. v2+ may ask for every partition the group committed;
+//! v8 asks for several groups at once.
+
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::group::offsets_log::CommittedOffset;
+use crate::protocol::ErrorCode;
+use crate::shard::Shard;
+
+pub const VERSIONS: RangeInclusive<i16> = 1..=8;
+
+/// topic -> partitions asked for; `None`: every committed one.
+type Wanted = Option<Vec<(String, Vec<i32>)>>;
+/// topic -> (partition, committed offset if any).
+type Found = BTreeMap<String, Vec<(i32, Option<CommittedOffset>)>>;
+
+pub fn handle(shard: &Shard, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+    if version >= 8 {
+        let groups = request
+            .groups
+            .into_iter()
+            .map(|group| {
+                let wanted = group.topics.map(|topics| {
+                    topics
+                        .into_iter()
+                        .map(|topic| (topic.name.0.to_string(), topic.partition_indexes))
+                        .collect()
+                });
+                let (found, code) = match fetch(shard, &group.group_id.0, wanted) {
+                    Ok(found) => (found, ErrorCode::NONE),
+                    Err(code) => (Found::new(), code),
+                };
+                OffsetFetchResponseGroup::default()
+                    .with_group_id(group.group_id)
+                    .with_error_code(code.0)
+                    .with_topics(
+                        found
+                            .into_iter()
+                            .map(|(topic, partitions)| {
+                                OffsetFetchResponseTopics::default()
+                                    .with_name(TopicName(StrBytes::from_string(topic)))
+                                    .with_partitions(
+                                        partitions
+                                            .into_iter()
+                                            .map(|(index, committed)| {
+                                                let (offset, epoch, metadata) = describe(committed);
+                                                OffsetFetchResponsePartitions::default()
+                                                    .with_partition_index(index)
+                                                    .with_committed_offset(offset)
+                                                    .with_committed_leader_epoch(epoch)
+                                                    .with_metadata(Some(metadata))
+                                            })
+                                            .collect(),
+                                    )
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+        return OffsetFetchResponse::default().with_groups(groups);
+    }
+
+    let wanted: Wanted = request.topics.as_ref().map(|topics| {
+        topics
+            .iter()
+            .map(|topic| (topic.name.0.to_string(), topic.partition_indexes.clone()))
+            .collect()
+    });
+    let (found, code) = match fetch(shard, &request.group_id.0, wanted.clone()) {
+        Ok(found) => (found, ErrorCode::NONE),
+        Err(code) => {
+            // v1 has no group-level error: each partition asked for carries it.
+            let found = wanted
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    (topic, partitions.into_iter().map(|index| (index, None)).collect())
+                })
+                .collect();
+            (found, code)
+        }
+    };
+    let partition_code = if version >= 2 { ErrorCode::NONE } else { code };
+    let topics = found
+        .into_iter()
+        .map(|(topic, partitions)| {
+            OffsetFetchResponseTopic::default()
+                .with_name(TopicName(StrBytes::from_string(topic)))
+                .with_partitions(
+                    partitions
+                        .into_iter()
+                        .map(|(index, committed)| {
+                            let (offset, epoch, metadata) = describe(committed);
+                            let mut partition = OffsetFetchResponsePartition::default()
+                                .with_partition_index(index)
+                                .with_committed_offset(offset)
+                                .with_metadata(Some(metadata))
+                                .with_error_code(partition_code.0);
+                            if version >= 5 {
+                                partition.committed_leader_epoch = epoch;
+                            }
+                            partition
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    let mut response = OffsetFetchResponse::default().with_topics(topics);
+    if version >= 2 {
+        response.error_code = code.0;
+    }
+    response
+}
+
+/// (offset, leader epoch, metadata): -1, -1 and "" when nothing was
+/// committed (clients expect "" rather than null).
+fn describe(committed: Option<CommittedOffset>) -> (i64, i32, StrBytes) {
+    match committed {
+        Some(committed) => (
+            committed.offset,
+            committed.leader_epoch,
+            StrBytes::from_string(committed.metadata),
+        ),
+        None => (-1, -1, StrBytes::default()),
+    }
+}
+
+fn fetch(shard: &Shard, group_id: &str, wanted: Wanted) -> Result<Found, ErrorCode> {
+    if group_id.is_empty() {
+        return Err(ErrorCode::INVALID_GROUP_ID);
+    }
+    let located = shard.groups.locate(shard, group_id)?;
+    let group = located.group.as_ref().map(|group| group.borrow());
+    let committed = |topic: &str, partition: i32| {
+        group
+            .as_ref()
+            .and_then(|group| group.offsets.get(&(topic.to_string(), partition)).cloned())
+    };
+    let mut found = Found::new();
+    match wanted {
+        Some(topics) => {
+            for (topic, partitions) in topics {
+                let entry = found.entry(topic.clone()).or_default();
+                for partition in partitions {
+                    entry.push((partition, committed(&topic, partition)));
+                }
+            }
+        }
+        None => {
+            if let Some(group) = &group {
+                for ((topic, partition), value) in &group.offsets {
+                    found
+                        .entry(topic.clone())
+                        .or_default()
+                        .push((*partition, Some(value.clone())));
+                }
+            }
+        }
+    }
+    Ok(found)
+}
