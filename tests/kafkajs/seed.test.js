@@ -3,39 +3,21 @@
 // reports exact partitions, offsets, keys, values and headers.
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
-const { spawn, spawnSync } = require('node:child_process')
-const fs = require('node:fs')
-const os = require('node:os')
-const path = require('node:path')
-const readline = require('node:readline')
+const { spawnSync } = require('node:child_process')
 const { Kafka, CompressionTypes, logLevel } = require('kafkajs')
+const { startBroker, consumeFromBeginning } = require('./harness')
 
-const binary = process.env.CORELOG_BIN || path.join(__dirname, '../../target/release/corelog')
 let broker
 let brokers = []
-let dataDir
 
 before(async () => {
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'corelog-kafkajs-'))
-  broker = spawn(binary, ['serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--advertise', '127.0.0.1', '--cores', '2'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  const lines = readline.createInterface({ input: broker.stdout })
-  await new Promise((resolve, reject) => {
-    broker.once('exit', (code) => reject(new Error(`corelog exited with ${code} before ready`)))
-    lines.on('line', (line) => {
-      const node = line.match(/^corelog: node \d+ listening on (.+)$/)
-      if (node) brokers.push(node[1])
-      if (line.startsWith('corelog: ready')) resolve()
-    })
-  })
+  broker = await startBroker(['--cores', '2'])
+  brokers = broker.brokers
 })
 
 after(async () => {
-  const exited = new Promise((resolve) => broker.on('exit', resolve))
-  broker.kill('SIGTERM')
-  assert.equal(await exited, 0, 'clean shutdown')
-  fs.rmSync(dataDir, { recursive: true, force: true })
+  assert.equal(await broker.stop(), 0, 'clean shutdown')
+  broker.remove()
 })
 
 const client = () => new Kafka({ clientId: 'seed', brokers: [brokers[0]], logLevel: logLevel.NOTHING })
@@ -107,6 +89,10 @@ test('producer: keyed messages, headers and explicit partitions arrive exactly',
   const sameKey = records.filter((r) => r.key === 'same-key')
   assert.deepEqual(sameKey.map((r) => [r.partition, r.value]), [[keyedPartition, 'k1'], [keyedPartition, 'k2']])
   assert.deepEqual(sameKey.map((r) => r.offset), [Number(keyed[0].baseOffset), Number(keyed[0].baseOffset) + 1])
+  // A kafkajs consumer from the beginning receives exactly what kcat read.
+  const consumed = await consumeFromBeginning(kafka, { groupId: 'seed-produce-readers', topic: 'seed-produce', count: records.length })
+  const asRead = (list) => list.map((r) => `${r.partition}|${r.offset}|${r.key}|${r.value}`).sort()
+  assert.deepEqual(asRead(consumed), asRead(records))
 })
 
 test('producer: 10,000 messages in gzip batches, all read back in order', async () => {
@@ -138,5 +124,12 @@ test('producer: 10,000 messages in gzip batches, all read back in order', async 
     assert.deepEqual(mine.map((r) => r.offset), [...Array(5000).keys()])
     assert.deepEqual(mine.map((r) => r.value), [...Array(5000).keys()].map((i) => `value-${i * 2 + partition}`))
     assert.deepEqual(mine.map((r) => r.key), [...Array(5000).keys()].map((i) => `key-${i * 2 + partition}`))
+  }
+  const consumed = await consumeFromBeginning(kafka, { groupId: 'seed-gzip-readers', topic: 'seed-gzip', count: 10000 })
+  assert.equal(consumed.length, 10000, 'no message twice')
+  for (const partition of [0, 1]) {
+    const mine = consumed.filter((r) => r.partition === partition)
+    assert.deepEqual(mine.map((r) => r.offset), [...Array(5000).keys()], `partition ${partition} in order`)
+    assert.deepEqual(mine.map((r) => r.value), [...Array(5000).keys()].map((i) => `value-${i * 2 + partition}`))
   }
 })
