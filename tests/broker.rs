@@ -709,7 +709,13 @@ fn metadata_auto_creates_unknown_topics_unless_disabled() {
         );
     }
     let all = client.send(&MetadataRequest::default().with_topics(None), 9);
-    assert_eq!(all.topics.len(), 4);
+    assert_eq!(all.topics.len(), 5, "four topics and the offsets topic");
+    let internal: Vec<bool> = all.topics.iter().map(|topic| topic.is_internal).collect();
+    assert_eq!(internal.iter().filter(|&&flag| flag).count(), 1);
+    assert!(all
+        .topics
+        .iter()
+        .any(|topic| topic.is_internal && topic.name.as_ref().unwrap().0.as_str() == "__consumer_offsets"));
 
     let fixed = Broker::start_with(1, &["--auto-create-topics", "false"]);
     let mut client = fixed.client(0);

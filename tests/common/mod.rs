@@ -125,6 +125,13 @@ impl Broker {
         self.launch();
     }
 
+    /// A clean restart with another number of shards (`--cores`).
+    pub fn restart_with_cores(&mut self, cores: usize) {
+        self.stop();
+        self.cores = cores;
+        self.launch();
+    }
+
     pub fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.ports[0])
     }
