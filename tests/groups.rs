@@ -547,6 +547,8 @@ fn bad_group_requests_get_the_errors_clients_expect() {
     assert_eq!(Join::new("", "").send(&mut client, 5).error_code, INVALID_GROUP_ID);
     assert_eq!(Join::new(group, "made-up").send(&mut client, 5).error_code, UNKNOWN_MEMBER_ID);
 
+    let listed = client.send(&ListGroupsRequest::default(), 4);
+    assert!(listed.groups.is_empty(), "refused joins create no group");
     let (member_id, generation) = join_alone(&mut client, group, 5, 3);
     let mut other_type = Join::new(group, "");
     other_type.protocol_type = "connect";

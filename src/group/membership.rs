@@ -273,6 +273,15 @@ impl Group {
         self.members.contains_key(member_id)
     }
 
+    /// A group that never had a member nor a pending one: what a refused
+    /// first JoinGroup leaves behind.
+    pub fn is_unused(&self) -> bool {
+        self.state == GroupState::Empty
+            && self.generation_id == 0
+            && self.members.is_empty()
+            && self.pending_members.is_empty()
+    }
+
     /// Whether a change is waiting to be recorded in the offsets log.
     pub fn persist_wanted(&self) -> bool {
         self.persist_wanted

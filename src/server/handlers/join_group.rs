@@ -120,6 +120,14 @@ async fn join(
         &mut || coordinator.new_member_id(&prefix),
         Instant::now(),
     );
+    let unused = {
+        let group = group.borrow();
+        group.membership.is_unused() && group.offsets.is_empty()
+    };
+    if unused {
+        // A refused first join does not create a group.
+        coordinator.forget(&group_id);
+    }
     coordinator
         .persist_if_wanted(shard.id, &located.log, &group)
         .await;
