@@ -1148,6 +1148,29 @@ mod tests {
     }
 
     #[test]
+    fn a_member_that_does_not_rejoin_is_dropped_at_the_rebalance_timeout() {
+        let now = Instant::now();
+        let mut group = Group::new("g", settings());
+        let mut ids = ids();
+        let first = join_alone(&mut group, &mut ids, now);
+        let second = now_result(group.join(request("", &["range"]), &mut ids, now));
+        let Reply::Wait(mut waiting) = group.join(request(&second.member_id, &["range"]), &mut ids, now) else {
+            panic!("waits for the first member");
+        };
+        // The first member keeps heartbeating but never rejoins.
+        let later = now + Duration::from_secs(29);
+        assert_eq!(group.heartbeat(&first, None, 1, later), ErrorCode::REBALANCE_IN_PROGRESS);
+        group.tick(later);
+        assert!(waiting.try_recv().unwrap().is_none(), "still within the rebalance timeout");
+        group.tick(now + Duration::from_secs(31));
+        let result = waiting.try_recv().unwrap().expect("the join completed");
+        assert_eq!(result.generation_id, 2);
+        assert_eq!(result.leader, second.member_id, "the remaining member leads");
+        assert_eq!(result.members.len(), 1);
+        assert!(!group.has_member(&first));
+    }
+
+    #[test]
     fn a_silent_member_expires_and_the_group_empties() {
         let now = Instant::now();
         let mut group = Group::new("g", settings());
