@@ -92,6 +92,18 @@ pub const OFFSETS_TOPIC_SEGMENT_BYTES: u64 = 100 * 1024 * 1024;
 /// of its clients).
 pub const REBALANCE_TIMEOUT_MILLISECONDS_MAX: u64 = 30 * 60 * 1000;
 
+/// Batches remembered per idempotent producer and partition, to recognise
+/// retries (Kafka's clients keep at most 5 requests in flight).
+pub const PRODUCER_BATCHES_REMEMBERED: usize = 5;
+
+/// Idempotent producers remembered per partition; the idlest is forgotten
+/// first (Kafka expires them after `producer.id.expiration.ms`).
+pub const PRODUCERS_PER_PARTITION_MAX: usize = 10_000;
+
+/// Producer ids a shard reserves on disk at a time, so ids never repeat
+/// across restarts while costing one file write per block.
+pub const PRODUCER_ID_BLOCK: u64 = 1000;
+
 const _: () = assert!(SEGMENT_BYTES_DEFAULT <= SEGMENT_BYTES_MAX);
 const _: () = assert!(SEGMENT_BYTES_MIN >= DIRECT_IO_ALIGNMENT_BYTES as u64);
 const _: () = assert!(MESSAGE_BYTES_MAX_DEFAULT < REQUEST_BYTES_MAX_DEFAULT);

@@ -6,19 +6,14 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{batch, decode_records, Broker, Client};
+use common::{batch, decode_records, fetch, fetch_request, name, produce, Broker, Client};
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
-
-fn name(value: &str) -> TopicName {
-    TopicName(StrBytes::from_string(value.to_string()))
-}
 
 fn create_topic(
     client: &mut Client,
@@ -59,64 +54,6 @@ fn leaders(client: &mut Client, topic: &str) -> Vec<i32> {
         .iter()
         .map(|partition| partition.leader_id.0)
         .collect()
-}
-
-fn produce(
-    client: &mut Client,
-    topic: &str,
-    partition: i32,
-    records: Bytes,
-    version: i16,
-    acks: i16,
-) -> (i16, i64) {
-    let request = ProduceRequest::default()
-        .with_acks(acks)
-        .with_timeout_ms(5000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(name(topic))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(partition)
-                .with_records(Some(records))])]);
-    let response = client.send(&request, version);
-    let answer = &response.responses[0].partition_responses[0];
-    (answer.error_code, answer.base_offset)
-}
-
-fn fetch_request(
-    topic: &str,
-    partition: i32,
-    offset: i64,
-    max_wait_ms: i32,
-    min_bytes: i32,
-) -> FetchRequest {
-    FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(max_wait_ms)
-        .with_min_bytes(min_bytes)
-        .with_max_bytes(50 * 1024 * 1024)
-        .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(name(topic))
-            .with_partitions(vec![FetchPartition::default()
-                .with_partition(partition)
-                .with_fetch_offset(offset)
-                .with_partition_max_bytes(1024 * 1024)])])
-}
-
-fn fetch(
-    client: &mut Client,
-    topic: &str,
-    partition: i32,
-    offset: i64,
-    version: i16,
-) -> (i16, Bytes, i64) {
-    let response = client.send(&fetch_request(topic, partition, offset, 0, 0), version);
-    let data = &response.responses[0].partitions[0];
-    (
-        data.error_code,
-        data.records.clone().expect("records are never null"),
-        data.high_watermark,
-    )
 }
 
 #[test]

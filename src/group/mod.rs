@@ -231,6 +231,12 @@ impl Coordinator {
                 Err(ErrorCode::COORDINATOR_NOT_AVAILABLE)
             }
             Err(AppendError::Closed) => Err(ErrorCode::NOT_COORDINATOR),
+            // The coordinator's own batches carry no producer id.
+            Err(
+                AppendError::FencedEpoch
+                | AppendError::OutOfOrderSequence
+                | AppendError::SeveralIdempotentBatches,
+            ) => Err(ErrorCode::UNKNOWN_SERVER_ERROR),
         }
     }
 

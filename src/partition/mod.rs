@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use crate::protocol::batch::{self, BatchError};
+use crate::protocol::batch::{self, BatchError, BatchHeader, BatchSpan};
+use crate::storage::producers::{ProducerBatch, Verdict};
 use crate::rt::sync::AsyncLock;
 use crate::storage::{Log, LogConfig, ReadError};
 
@@ -24,6 +25,13 @@ pub enum AppendError {
     Storage(io::Error),
     /// The partition was closed (shutdown, deletion or move) while waiting.
     Closed,
+    /// An idempotent producer's epoch is older than the one the log knows.
+    FencedEpoch,
+    /// An idempotent producer's sequence does not follow its last batch.
+    OutOfOrderSequence,
+    /// An idempotent producer's request held more than one batch (Kafka
+    /// requires exactly one per partition, so retries can be recognised).
+    SeveralIdempotentBatches,
 }
 
 pub struct Partition {
@@ -89,15 +97,45 @@ impl Partition {
     ) -> Result<Appended, AppendError> {
         let spans = batch::validate_batches(records, self.log.config().max_message_bytes)
             .map_err(AppendError::Batch)?;
+        let producer = idempotent_batch(records, &spans)?;
         let _guard = self.append_lock.lock().await;
         if self.closed.get() {
             return Err(AppendError::Closed);
+        }
+        if let Some(incoming) = &producer {
+            let verdict = self.log.producers().borrow().check(incoming);
+            match verdict {
+                Verdict::Append => {}
+                Verdict::FencedEpoch => return Err(AppendError::FencedEpoch),
+                Verdict::OutOfOrder => return Err(AppendError::OutOfOrderSequence),
+                Verdict::Duplicate {
+                    base_offset,
+                    last_offset,
+                } => {
+                    // A retry: it was written before (perhaps not synced,
+                    // if the first attempt was acks=1).
+                    if durable {
+                        self.log.sync().await.map_err(AppendError::Storage)?;
+                    }
+                    return Ok(Appended {
+                        base_offset,
+                        next_offset: last_offset + 1,
+                        max_timestamp: -1,
+                    });
+                }
+            }
         }
         let appended = self
             .log
             .append(records, &spans, now_milliseconds)
             .await
             .map_err(AppendError::Storage)?;
+        if let Some(mut incoming) = producer {
+            let shift = appended.base_offset - incoming.base_offset;
+            incoming.base_offset += shift;
+            incoming.last_offset += shift;
+            self.log.producers().borrow_mut().record(incoming);
+        }
         if durable {
             self.log.sync().await.map_err(AppendError::Storage)?;
         }
@@ -117,4 +155,28 @@ impl Partition {
         }
         self.log.close().await
     }
+}
+
+/// The idempotent producer batch among `records`, if any: there may then be
+/// only that one batch.
+fn idempotent_batch(records: &[u8], spans: &[BatchSpan]) -> Result<Option<ProducerBatch>, AppendError> {
+    let mut found = None;
+    for span in spans {
+        let Some(header) = BatchHeader::view(&records[span.position..]) else {
+            continue;
+        };
+        if let Some(producer) = ProducerBatch::from_header(
+            header.producer_id.get(),
+            header.producer_epoch.get(),
+            header.base_sequence.get(),
+            header.last_offset_delta.get(),
+            header.base_offset.get(),
+        ) {
+            found = Some(producer);
+        }
+    }
+    if found.is_some() && spans.len() > 1 {
+        return Err(AppendError::SeveralIdempotentBatches);
+    }
+    Ok(found)
 }

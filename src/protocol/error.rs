@@ -44,6 +44,10 @@ impl ErrorCode {
     pub const INVALID_REQUEST: ErrorCode = ErrorCode(42);
     /// The record format (magic) is not supported.
     pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: ErrorCode = ErrorCode(43);
+    /// An idempotent producer's sequence number skipped ahead of its last batch.
+    pub const OUT_OF_ORDER_SEQUENCE_NUMBER: ErrorCode = ErrorCode(45);
+    /// The producer's epoch is older than the partition's current one: fenced.
+    pub const INVALID_PRODUCER_EPOCH: ErrorCode = ErrorCode(47);
     /// The partition's log could not be read or written.
     pub const KAFKA_STORAGE_ERROR: ErrorCode = ErrorCode(56);
     /// The offset metadata string is longer than `offset.metadata.max.bytes`.

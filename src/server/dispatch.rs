@@ -191,6 +191,11 @@ pub async fn handle(shard: &Shard, peer: Option<SocketAddr>, mut frame_bytes: By
                 let response = handlers::offset_delete::handle(shard, request).await;
                 respond(api_key, version, correlation_id, &response)
             }
+            ApiKey::InitProducerId => {
+                let request = frame::decode_body(&mut frame_bytes, version)?;
+                let response = handlers::init_producer_id::handle(shard, request);
+                respond(api_key, version, correlation_id, &response)
+            }
             other => Outcome::Close(format!("{other:?} is advertised but has no handler")),
         })
     };

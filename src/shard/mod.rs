@@ -11,6 +11,7 @@
 //!   down. Record bytes never leave the core they arrived on.
 
 pub mod controller;
+pub mod producer_ids;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -78,6 +79,7 @@ pub struct Shard {
     pub connections: Cell<usize>,
     /// The consumer groups whose offsets partitions this shard leads.
     pub groups: Coordinator,
+    pub producer_ids: producer_ids::ProducerIds,
 }
 
 /// Where a request for one partition should go.
@@ -104,6 +106,7 @@ impl Shard {
             session_timeout_min: Duration::from_millis(config.group_session_timeout_min_milliseconds),
             session_timeout_max: Duration::from_millis(config.group_session_timeout_max_milliseconds),
         });
+        let producer_ids = producer_ids::ProducerIds::new(&config.data_dir, id);
         Shard {
             id,
             config,
@@ -115,6 +118,7 @@ impl Shard {
             controller,
             connections: Cell::new(0),
             groups,
+            producer_ids,
         }
     }
 

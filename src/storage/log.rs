@@ -14,6 +14,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
+use super::producers::ProducerState;
 use super::segment::{Appended, Segment};
 use crate::protocol::batch::{BatchSpan, TimestampType};
 
@@ -48,6 +49,9 @@ pub struct Log {
     dir: PathBuf,
     config: Cell<LogConfig>,
     segments: RefCell<Vec<Rc<Segment>>>,
+    /// Idempotent producers seen in this log; the partition's append path
+    /// checks and updates it under its append lock.
+    producers: RefCell<ProducerState>,
 }
 
 impl Log {
@@ -70,8 +74,10 @@ impl Log {
             base_offsets.push(0);
         }
         let mut segments: Vec<Rc<Segment>> = Vec::with_capacity(base_offsets.len());
+        let mut producers = ProducerState::default();
         for base_offset in base_offsets {
-            let segment = Rc::new(Segment::open(dir, base_offset).await?);
+            let mut found = ProducerState::default();
+            let segment = Rc::new(Segment::open(dir, base_offset, &mut found).await?);
             if let Some(previous) = segments.last() {
                 if previous.next_offset() != base_offset {
                     // A gap means the earlier segment lost its tail: the later
@@ -88,13 +94,19 @@ impl Log {
                     continue;
                 }
             }
+            producers.absorb(found);
             segments.push(segment);
         }
         Ok(Log {
             dir: dir.to_path_buf(),
             config: Cell::new(config),
             segments: RefCell::new(segments),
+            producers: RefCell::new(producers),
         })
+    }
+
+    pub fn producers(&self) -> &RefCell<ProducerState> {
+        &self.producers
     }
 
     pub fn dir(&self) -> &Path {
@@ -149,7 +161,9 @@ impl Log {
         let mut active = self.active();
         if active.size() > 0 && active.size() + records.len() as u64 > config.segment_bytes {
             active.seal().await?;
-            let next = Rc::new(Segment::open(&self.dir, active.next_offset()).await?);
+            let next = Rc::new(
+                Segment::open(&self.dir, active.next_offset(), &mut ProducerState::default()).await?,
+            );
             self.segments.borrow_mut().push(next.clone());
             active = next;
         }

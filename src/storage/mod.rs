@@ -4,6 +4,7 @@
 
 pub mod index;
 pub mod log;
+pub mod producers;
 pub mod segment;
 
 pub use log::{Log, LogConfig, ReadError};

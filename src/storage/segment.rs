@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use super::index::{self, OffsetIndex, TimeIndex};
+use super::producers::{ProducerBatch, ProducerState};
 use crate::limits::{DIRECT_IO_ALIGNMENT_BYTES, INDEX_INTERVAL_BYTES, SEGMENT_SCAN_CHUNK_BYTES};
 use crate::protocol::batch::{
     self, BatchHeader, BatchSpan, TimestampType, BATCH_HEADER_BYTES, BATCH_LENGTH_PREFIX_BYTES,
@@ -35,6 +36,8 @@ pub struct BatchSummary {
     pub base_offset: i64,
     pub last_offset: i64,
     pub max_timestamp: i64,
+    /// The idempotent producer that wrote the batch, if any.
+    pub producer: Option<ProducerBatch>,
 }
 
 /// The result of one append.
@@ -79,7 +82,11 @@ impl Segment {
     /// every batch is checked (length, CRC-32C, offset continuity) and
     /// whatever follows the last valid batch is cut off, so a torn write
     /// from a crash is never served. The indexes are rebuilt by the scan.
-    pub async fn open(dir: &Path, base_offset: i64) -> io::Result<Segment> {
+    pub async fn open(
+        dir: &Path,
+        base_offset: i64,
+        producers: &mut ProducerState,
+    ) -> io::Result<Segment> {
         let log_path = dir.join(format!("{}.log", file_stem(base_offset)));
         let file = DirectFile::open(&log_path).await?;
         let file_size = file.size().await?;
@@ -98,6 +105,9 @@ impl Segment {
                 return false;
             }
             expected_offset = summary.last_offset + 1;
+            if let Some(producer) = summary.producer {
+                producers.record(producer);
+            }
             record_batch(&mut state, base_offset, summary);
             true
         })
@@ -189,6 +199,8 @@ impl Segment {
                     base_offset: offset,
                     last_offset: offset + span.offset_count - 1,
                     max_timestamp,
+                    // Producer state is the partition's to record.
+                    producer: None,
                 });
                 offset += span.offset_count;
             }
@@ -355,6 +367,13 @@ async fn scan(
             base_offset: header.base_offset.get(),
             last_offset: header.last_offset(),
             max_timestamp: header.max_timestamp.get(),
+            producer: ProducerBatch::from_header(
+                header.producer_id.get(),
+                header.producer_epoch.get(),
+                header.base_sequence.get(),
+                header.last_offset_delta.get(),
+                header.base_offset.get(),
+            ),
         };
         if position + summary.total_bytes > end || summary.last_offset < summary.base_offset {
             return Ok(position);

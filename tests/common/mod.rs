@@ -11,7 +11,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, FetchRequest, ProduceRequest, RequestHeader, ResponseHeader, TopicName,
+};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
@@ -125,6 +129,20 @@ impl Broker {
         self.launch();
     }
 
+    /// SIGKILL: the process dies wherever it is, as in a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the broker again on the same data dir after `kill`.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the broker is still running");
+        self.launch();
+    }
+
     /// A clean restart with another number of shards (`--cores`).
     pub fn restart_with_cores(&mut self, cores: usize) {
         self.stop();
@@ -178,6 +196,29 @@ impl Client {
         }
     }
 
+    /// A connection, or `None` when the broker is not there.
+    pub fn try_connect(port: u16) -> Option<Client> {
+        let stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        Some(Client {
+            stream,
+            correlation_id: 0,
+        })
+    }
+
+    /// Like `send`, but `None` when the connection fails (a killed broker).
+    pub fn try_send<R: Request>(&mut self, request: &R, version: i16) -> Option<R::Response> {
+        self.correlation_id += 1;
+        let frame = encode_request(request, version, self.correlation_id);
+        self.stream.write_all(&frame).ok()?;
+        let mut body = self.read_frame().ok()?;
+        let header = ResponseHeader::decode(&mut body, R::Response::header_version(version)).ok()?;
+        assert_eq!(header.correlation_id, self.correlation_id);
+        R::Response::decode(&mut body, version).ok()
+    }
+
     /// Sends a typed request at `version` and decodes the typed response.
     pub fn send<R: Request>(&mut self, request: &R, version: i16) -> R::Response {
         self.correlation_id += 1;
@@ -216,6 +257,69 @@ impl Client {
             Ok(_) => false,
         }
     }
+}
+
+/// (error code, base offset) of a one-partition produce.
+pub fn produce(
+    client: &mut Client,
+    topic: &str,
+    partition: i32,
+    records: Bytes,
+    version: i16,
+    acks: i16,
+) -> (i16, i64) {
+    let request = ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(records))])]);
+    let response = client.send(&request, version);
+    let answer = &response.responses[0].partition_responses[0];
+    (answer.error_code, answer.base_offset)
+}
+
+pub fn fetch_request(
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    max_wait_ms: i32,
+    min_bytes: i32,
+) -> FetchRequest {
+    FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(min_bytes)
+        .with_max_bytes(50 * 1024 * 1024)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(name(topic))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(partition)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(1024 * 1024)])])
+}
+
+pub fn fetch(
+    client: &mut Client,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    version: i16,
+) -> (i16, Bytes, i64) {
+    let response = client.send(&fetch_request(topic, partition, offset, 0, 0), version);
+    let data = &response.responses[0].partitions[0];
+    (
+        data.error_code,
+        data.records.clone().expect("records are never null"),
+        data.high_watermark,
+    )
+}
+
+pub fn name(value: &str) -> TopicName {
+    TopicName(StrBytes::from_string(value.to_string()))
 }
 
 pub fn encode_request<R: Request>(request: &R, version: i16, correlation_id: i32) -> BytesMut {
@@ -269,6 +373,41 @@ pub fn batch(records: &[(Option<&str>, &str)], timestamp: i64, compression: Comp
         &RecordEncodeOptions {
             version: 2,
             compression,
+        },
+    )
+    .unwrap();
+    out.freeze()
+}
+
+/// A batch from an idempotent producer: `values` get sequences from
+/// `first_sequence` on.
+pub fn idempotent_batch(producer_id: i64, epoch: i16, first_sequence: i32, values: &[String]) -> Bytes {
+    let records: Vec<Record> = values
+        .iter()
+        .enumerate()
+        .map(|(index, value)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: index as i64,
+            sequence: first_sequence + index as i32,
+            timestamp: 1_700_000_000_000 + index as i64,
+            key: None,
+            value: Some(Bytes::copy_from_slice(value.as_bytes())),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut out = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut out,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
         },
     )
     .unwrap();

@@ -73,6 +73,16 @@ pub async fn handle(
                             Err(AppendError::Closed) => {
                                 Err((ErrorCode::NOT_LEADER_OR_FOLLOWER, None))
                             }
+                            Err(AppendError::FencedEpoch) => {
+                                Err((ErrorCode::INVALID_PRODUCER_EPOCH, None))
+                            }
+                            Err(AppendError::OutOfOrderSequence) => {
+                                Err((ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER, None))
+                            }
+                            Err(AppendError::SeveralIdempotentBatches) => Err((
+                                ErrorCode::INVALID_RECORD,
+                                Some("an idempotent producer sends one batch per partition".into()),
+                            )),
                         }
                     }
                 }

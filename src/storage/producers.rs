@@ -1,0 +1,198 @@
+//! Idempotent producers' state for one partition: each producer id's epoch
+//! and its last few batches (sequence range and offsets), so a retried batch
+//! is answered with its original offset instead of being written twice, a
+//! gap in sequence numbers is refused, and a fenced epoch is refused.
+//!
+//! Rebuilt at start from the batch headers the recovery scan reads, so it
+//! always matches the log.
+//!
+//! Invariants: per producer, `recent` holds at most
+//! `PRODUCER_BATCHES_REMEMBERED` batches, in log order, all of `epoch`; the
+//! map holds at most `PRODUCERS_PER_PARTITION_MAX` producers (the one idle
+//! longest, by last offset, is forgotten first).
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::limits::{PRODUCERS_PER_PARTITION_MAX, PRODUCER_BATCHES_REMEMBERED};
+
+/// What an idempotent batch says about itself (from its header) and where
+/// it landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerBatch {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub first_sequence: i32,
+    pub last_sequence: i32,
+    pub base_offset: i64,
+    pub last_offset: i64,
+}
+
+impl ProducerBatch {
+    /// Reads the producer fields of a batch header; `None` for batches of
+    /// producers that are not idempotent (producer id or sequence -1).
+    pub fn from_header(
+        producer_id: i64,
+        producer_epoch: i16,
+        base_sequence: i32,
+        last_offset_delta: i32,
+        base_offset: i64,
+    ) -> Option<ProducerBatch> {
+        if producer_id < 0 || base_sequence < 0 {
+            return None;
+        }
+        Some(ProducerBatch {
+            producer_id,
+            producer_epoch,
+            first_sequence: base_sequence,
+            last_sequence: add_sequence(base_sequence, last_offset_delta),
+            base_offset,
+            last_offset: base_offset + i64::from(last_offset_delta),
+        })
+    }
+}
+
+/// Sequences wrap to 0 after `i32::MAX`, as in Kafka.
+fn add_sequence(sequence: i32, delta: i32) -> i32 {
+    let sum = i64::from(sequence) + i64::from(delta);
+    (sum % (i64::from(i32::MAX) + 1)) as i32
+}
+
+/// The verdict on an incoming idempotent batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Append,
+    /// Already in the log: answer with its offsets, write nothing.
+    Duplicate { base_offset: i64, last_offset: i64 },
+    /// An epoch older than the producer's current one.
+    FencedEpoch,
+    /// The sequence does not follow the producer's last batch.
+    OutOfOrder,
+}
+
+#[derive(Debug, Default)]
+struct ProducerEntry {
+    epoch: i16,
+    recent: VecDeque<ProducerBatch>,
+}
+
+#[derive(Debug, Default)]
+pub struct ProducerState {
+    producers: HashMap<i64, ProducerEntry>,
+}
+
+impl ProducerState {
+    /// Judges `batch` (its offsets not assigned yet) against what the log holds.
+    pub fn check(&self, batch: &ProducerBatch) -> Verdict {
+        let Some(entry) = self.producers.get(&batch.producer_id) else {
+            // Unknown producer (new, or forgotten): any first sequence goes.
+            return Verdict::Append;
+        };
+        if batch.producer_epoch < entry.epoch {
+            return Verdict::FencedEpoch;
+        }
+        if batch.producer_epoch > entry.epoch {
+            return if batch.first_sequence == 0 {
+                Verdict::Append
+            } else {
+                Verdict::OutOfOrder
+            };
+        }
+        if let Some(earlier) = entry.recent.iter().find(|earlier| {
+            earlier.first_sequence == batch.first_sequence
+                && earlier.last_sequence == batch.last_sequence
+        }) {
+            return Verdict::Duplicate {
+                base_offset: earlier.base_offset,
+                last_offset: earlier.last_offset,
+            };
+        }
+        match entry.recent.back() {
+            Some(last) if batch.first_sequence != add_sequence(last.last_sequence, 1) => {
+                Verdict::OutOfOrder
+            }
+            _ => Verdict::Append,
+        }
+    }
+
+    /// Records a batch that is now in the log (appended, or found by recovery).
+    pub fn record(&mut self, batch: ProducerBatch) {
+        if !self.producers.contains_key(&batch.producer_id)
+            && self.producers.len() >= PRODUCERS_PER_PARTITION_MAX
+        {
+            let idlest = self
+                .producers
+                .iter()
+                .min_by_key(|(_, entry)| entry.recent.back().map_or(i64::MIN, |last| last.last_offset))
+                .map(|(&producer_id, _)| producer_id);
+            if let Some(producer_id) = idlest {
+                self.producers.remove(&producer_id);
+            }
+        }
+        let entry = self.producers.entry(batch.producer_id).or_default();
+        if batch.producer_epoch != entry.epoch {
+            entry.epoch = batch.producer_epoch;
+            entry.recent.clear();
+        }
+        entry.recent.push_back(batch);
+        while entry.recent.len() > PRODUCER_BATCHES_REMEMBERED {
+            entry.recent.pop_front();
+        }
+    }
+
+    /// Adds what `later` (the state of the following segment) recorded.
+    pub fn absorb(&mut self, later: ProducerState) {
+        for (_, entry) in later.producers {
+            for batch in entry.recent {
+                self.record(batch);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(epoch: i16, first: i32, count: i32, base_offset: i64) -> ProducerBatch {
+        ProducerBatch::from_header(7, epoch, first, count - 1, base_offset).unwrap()
+    }
+
+    #[test]
+    fn retries_are_duplicates_gaps_are_out_of_order_old_epochs_are_fenced() {
+        let mut state = ProducerState::default();
+        assert_eq!(state.check(&batch(0, 0, 5, 0)), Verdict::Append);
+        state.record(batch(0, 0, 5, 0));
+        state.record(batch(0, 5, 5, 5));
+        assert_eq!(
+            state.check(&batch(0, 0, 5, 99)),
+            Verdict::Duplicate { base_offset: 0, last_offset: 4 }
+        );
+        assert_eq!(
+            state.check(&batch(0, 5, 5, 99)),
+            Verdict::Duplicate { base_offset: 5, last_offset: 9 }
+        );
+        assert_eq!(state.check(&batch(0, 10, 1, 10)), Verdict::Append);
+        assert_eq!(state.check(&batch(0, 11, 1, 10)), Verdict::OutOfOrder, "a gap");
+        assert_eq!(state.check(&batch(1, 3, 1, 10)), Verdict::OutOfOrder, "a new epoch starts at 0");
+        assert_eq!(state.check(&batch(1, 0, 1, 10)), Verdict::Append);
+        state.record(batch(1, 0, 1, 10));
+        assert_eq!(state.check(&batch(0, 10, 1, 11)), Verdict::FencedEpoch);
+    }
+
+    #[test]
+    fn only_the_last_five_batches_are_remembered_and_sequences_wrap() {
+        let mut state = ProducerState::default();
+        for index in 0..7 {
+            state.record(batch(0, index, 1, i64::from(index)));
+        }
+        assert_eq!(state.check(&batch(0, 1, 1, 99)), Verdict::OutOfOrder, "too old to recognise");
+        assert!(matches!(state.check(&batch(0, 6, 1, 99)), Verdict::Duplicate { .. }));
+        let near_end = ProducerBatch::from_header(8, 0, i32::MAX - 1, 3, 100).unwrap();
+        assert_eq!(near_end.last_sequence, 1);
+        state.record(near_end);
+        let next = ProducerBatch::from_header(8, 0, 2, 0, 104).unwrap();
+        assert_eq!(state.check(&next), Verdict::Append);
+        assert!(ProducerBatch::from_header(-1, 0, 0, 0, 0).is_none());
+        assert!(ProducerBatch::from_header(3, 0, -1, 0, 0).is_none());
+    }
+}
