@@ -22,6 +22,8 @@ pub struct Config {
     /// `socket.request.max.bytes`.
     pub request_bytes_max: u32,
     pub topic_defaults: BrokerDefaults,
+    /// `log.retention.check.interval.ms`.
+    pub retention_check_interval_milliseconds: u64,
     /// `offsets.topic.num.partitions`, used when the offsets topic is created.
     pub offsets_topic_partitions: i32,
     /// `group.min.session.timeout.ms` and `group.max.session.timeout.ms`.
@@ -85,6 +87,14 @@ impl Config {
             return Err(ConfigError(
                 "--group-min-session-timeout-ms must not exceed --group-max-session-timeout-ms".into(),
             ));
+        }
+        if self.retention_check_interval_milliseconds == 0 {
+            return Err(ConfigError(
+                "--log-retention-check-interval-ms must be at least 1".into(),
+            ));
+        }
+        if self.topic_defaults.segment_ms < 1 {
+            return Err(ConfigError("--log-roll-ms must be at least 1".into()));
         }
         if self.advertise_host.is_empty() {
             return Err(ConfigError("--advertise must name a host".into()));

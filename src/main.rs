@@ -77,6 +77,18 @@ struct ServeArgs {
     /// log.segment.bytes: default segment size of topics.
     #[arg(long, default_value_t = limits::SEGMENT_BYTES_DEFAULT)]
     log_segment_bytes: u64,
+    /// log.retention.ms: default retention.ms of topics (-1: forever).
+    #[arg(long, default_value_t = 604_800_000, allow_negative_numbers = true)]
+    log_retention_ms: i64,
+    /// log.retention.bytes: default retention.bytes of topics (-1: no limit).
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    log_retention_bytes: i64,
+    /// log.roll.ms: default segment.ms of topics.
+    #[arg(long, default_value_t = 604_800_000)]
+    log_roll_ms: i64,
+    /// log.retention.check.interval.ms: how often old segments are deleted.
+    #[arg(long, default_value_t = 300_000)]
+    log_retention_check_interval_ms: u64,
     /// message.max.bytes: default largest batch of topics.
     #[arg(long, default_value_t = limits::MESSAGE_BYTES_MAX_DEFAULT)]
     message_max_bytes: u32,
@@ -117,7 +129,11 @@ fn main() -> ExitCode {
         topic_defaults: BrokerDefaults {
             segment_bytes: args.log_segment_bytes,
             max_message_bytes: args.message_max_bytes,
+            retention_ms: args.log_retention_ms,
+            retention_bytes: args.log_retention_bytes,
+            segment_ms: args.log_roll_ms,
         },
+        retention_check_interval_milliseconds: args.log_retention_check_interval_ms,
         offsets_topic_partitions: args.offsets_topic_num_partitions,
         group_session_timeout_min_milliseconds: args.group_min_session_timeout_ms,
         group_session_timeout_max_milliseconds: args.group_max_session_timeout_ms,
@@ -369,6 +385,7 @@ async fn run_shard(start: ShardStart) {
     };
     shard.install(snapshot).await;
     rt::spawn_detached(group::run_timers(shard.clone()));
+    rt::spawn_detached(shard::retention::run(shard.clone()));
     rt::spawn_detached(server::listener::serve(
         shard.clone(),
         rt::net::Listener::from_std(listener),

@@ -85,6 +85,12 @@ pub enum Command {
         assignment: Option<Vec<u32>>,
         validate_only: bool,
     },
+    /// Replaces the topic's configs with `configs`.
+    SetTopicConfigs {
+        name: String,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    },
 }
 
 /// A refused command, with the Kafka error and a message for the client.

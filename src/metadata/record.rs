@@ -25,12 +25,19 @@ pub enum MetadataRecord {
         name: String,
         moves: Vec<(u32, u32)>,
     },
+    /// The topic's configs, replaced whole (AlterConfigs and
+    /// IncrementalAlterConfigs).
+    TopicConfigsSet {
+        name: String,
+        configs: Vec<(String, String)>,
+    },
 }
 
 const TOPIC_CREATED: u8 = 1;
 const TOPIC_DELETED: u8 = 2;
 const PARTITIONS_ADDED: u8 = 3;
 const PARTITIONS_MOVED: u8 = 4;
+const TOPIC_CONFIGS_SET: u8 = 5;
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct DecodeError(pub &'static str);
@@ -49,11 +56,7 @@ impl MetadataRecord {
                 out.put_slice(id);
                 put_string(&mut out, name);
                 put_u32_list(&mut out, placement);
-                out.put_u32(configs.len() as u32);
-                for (key, value) in configs {
-                    put_string(&mut out, key);
-                    put_string(&mut out, value);
-                }
+                put_configs(&mut out, configs);
             }
             MetadataRecord::TopicDeleted { name } => {
                 out.put_u8(TOPIC_DELETED);
@@ -73,6 +76,11 @@ impl MetadataRecord {
                     out.put_u32(shard);
                 }
             }
+            MetadataRecord::TopicConfigsSet { name, configs } => {
+                out.put_u8(TOPIC_CONFIGS_SET);
+                put_string(&mut out, name);
+                put_configs(&mut out, configs);
+            }
         }
         out
     }
@@ -88,11 +96,7 @@ impl MetadataRecord {
                 buf.copy_to_slice(&mut id);
                 let name = get_string(buf)?;
                 let placement = get_u32_list(buf)?;
-                let count = get_u32(buf)?;
-                let mut configs = Vec::new();
-                for _ in 0..count {
-                    configs.push((get_string(buf)?, get_string(buf)?));
-                }
+                let configs = get_configs(buf)?;
                 MetadataRecord::TopicCreated {
                     id,
                     name,
@@ -116,6 +120,10 @@ impl MetadataRecord {
                 }
                 MetadataRecord::PartitionsMoved { name, moves }
             }
+            TOPIC_CONFIGS_SET => MetadataRecord::TopicConfigsSet {
+                name: get_string(buf)?,
+                configs: get_configs(buf)?,
+            },
             _ => return Err(DecodeError("unknown record type")),
         };
         if buf.has_remaining() {
@@ -128,6 +136,23 @@ impl MetadataRecord {
 fn put_string(out: &mut Vec<u8>, value: &str) {
     out.put_u32(value.len() as u32);
     out.put_slice(value.as_bytes());
+}
+
+fn put_configs(out: &mut Vec<u8>, configs: &[(String, String)]) {
+    out.put_u32(configs.len() as u32);
+    for (key, value) in configs {
+        put_string(out, key);
+        put_string(out, value);
+    }
+}
+
+fn get_configs(buf: &mut &[u8]) -> Result<Vec<(String, String)>, DecodeError> {
+    let count = get_u32(buf)?;
+    let mut configs = Vec::new();
+    for _ in 0..count {
+        configs.push((get_string(buf)?, get_string(buf)?));
+    }
+    Ok(configs)
 }
 
 fn put_u32_list(out: &mut Vec<u8>, values: &[u32]) {
@@ -193,6 +218,10 @@ mod tests {
             MetadataRecord::PartitionsMoved {
                 name: "t".into(),
                 moves: vec![(2, 0)],
+            },
+            MetadataRecord::TopicConfigsSet {
+                name: "t".into(),
+                configs: vec![("retention.bytes".into(), "4096".into())],
             },
         ];
         for record in records {

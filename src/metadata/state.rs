@@ -89,6 +89,11 @@ impl MetadataState {
                     Arc::make_mut(topic).placement.extend_from_slice(placement);
                 }
             }
+            MetadataRecord::TopicConfigsSet { name, configs } => {
+                if let Some(topic) = topics.get_mut(name) {
+                    Arc::make_mut(topic).configs = configs.iter().cloned().collect();
+                }
+            }
             MetadataRecord::PartitionsMoved { name, moves } => {
                 if let Some(topic) = topics.get_mut(name) {
                     let topic = Arc::make_mut(topic);
@@ -231,6 +236,25 @@ impl MetadataState {
                     ));
                 }
                 Ok(vec![MetadataRecord::TopicDeleted { name: name.clone() }])
+            }
+            Command::SetTopicConfigs { name, configs, .. } => {
+                if !self.snapshot.topics.contains_key(name) {
+                    return Err(refuse(
+                        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                        format!("The topic '{name}' does not exist."),
+                    ));
+                }
+                for (key, value) in configs {
+                    topic_config::validate(key, value)
+                        .map_err(|message| refuse(ErrorCode::INVALID_CONFIG, message))?;
+                }
+                Ok(vec![MetadataRecord::TopicConfigsSet {
+                    name: name.clone(),
+                    configs: configs
+                        .iter()
+                        .map(|(key, value)| (key.clone(), value.clone()))
+                        .collect(),
+                }])
             }
             Command::CreatePartitions {
                 name,

@@ -12,6 +12,38 @@ use crate::storage::LogConfig;
 pub struct BrokerDefaults {
     pub segment_bytes: u64,
     pub max_message_bytes: u32,
+    /// `log.retention.ms` (-1: keep forever).
+    pub retention_ms: i64,
+    /// `log.retention.bytes` (-1: no size limit).
+    pub retention_bytes: i64,
+    /// `log.roll.ms`.
+    pub segment_ms: i64,
+}
+
+impl BrokerDefaults {
+    /// The broker-level value of a topic config the broker's flags set.
+    fn value_of(&self, name: &str) -> Option<String> {
+        Some(match name {
+            "segment.bytes" => self.segment_bytes.to_string(),
+            "max.message.bytes" => self.max_message_bytes.to_string(),
+            "retention.ms" => self.retention_ms.to_string(),
+            "retention.bytes" => self.retention_bytes.to_string(),
+            "segment.ms" => self.segment_ms.to_string(),
+            _ => return None,
+        })
+    }
+
+    /// The broker config a topic config falls back to (Kafka's synonym).
+    pub fn synonym(name: &str) -> Option<&'static str> {
+        Some(match name {
+            "segment.bytes" => "log.segment.bytes",
+            "max.message.bytes" => "message.max.bytes",
+            "retention.ms" => "log.retention.ms",
+            "retention.bytes" => "log.retention.bytes",
+            "segment.ms" => "log.roll.ms",
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -132,25 +164,69 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The value of every known config for a topic, and whether the topic set it.
+/// Where a config's effective value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Set on the topic.
+    Topic,
+    /// From a broker flag (`--log-retention-ms` and the like).
+    Broker,
+    /// Kafka's default.
+    Default,
+}
+
+/// Kafka's `ConfigSource` number for a source.
+pub fn source_code(source: Source) -> i8 {
+    match source {
+        Source::Topic => 1,  // DYNAMIC_TOPIC_CONFIG
+        Source::Broker => 4, // STATIC_BROKER_CONFIG
+        Source::Default => 5, // DEFAULT_CONFIG
+    }
+}
+
+/// The value of every known config for a topic, and where it comes from.
 pub fn effective(
     configs: &BTreeMap<String, String>,
     defaults: &BrokerDefaults,
-) -> Vec<(String, String, bool)> {
+) -> Vec<(String, String, Source)> {
     KNOWN
         .iter()
         .map(|&(name, _, default)| match configs.get(name) {
-            Some(value) => (name.to_string(), value.clone(), true),
-            None => {
-                let value = match name {
-                    "segment.bytes" => defaults.segment_bytes.to_string(),
-                    "max.message.bytes" => defaults.max_message_bytes.to_string(),
-                    _ => default.to_string(),
-                };
-                (name.to_string(), value, false)
-            }
+            Some(value) => (name.to_string(), value.clone(), Source::Topic),
+            None => match defaults.value_of(name) {
+                Some(value) => (name.to_string(), value, Source::Broker),
+                None => (name.to_string(), default.to_string(), Source::Default),
+            },
         })
         .collect()
+}
+
+/// Kafka's default of a known config (empty where the broker decides).
+pub fn default_of(name: &str) -> Option<&'static str> {
+    KNOWN
+        .iter()
+        .find(|(known, _, _)| *known == name)
+        .map(|(_, _, default)| *default)
+}
+
+/// Whether a config holds a list (AppendOps and SubtractOps apply to it).
+pub fn is_list(name: &str) -> bool {
+    KNOWN
+        .iter()
+        .any(|(known, kind, _)| *known == name && matches!(kind, Kind::List(_)))
+}
+
+/// Kafka's type name of a config, for DescribeConfigs v3+.
+pub fn type_of(name: &str) -> i8 {
+    // BOOLEAN 1, STRING 2, INT 3, SHORT 4, LONG 5, DOUBLE 6, LIST 7.
+    match KNOWN.iter().find(|(known, _, _)| *known == name).map(|(_, kind, _)| *kind) {
+        Some(Kind::Long { .. }) => 5,
+        Some(Kind::Double) => 6,
+        Some(Kind::Boolean) => 1,
+        Some(Kind::List(_)) => 7,
+        Some(Kind::OneOf(_)) => 2,
+        None => 0,
+    }
 }
 
 /// The log settings a topic's configs select.
@@ -160,10 +236,18 @@ pub fn log_config(configs: &BTreeMap<String, String>, defaults: &BrokerDefaults)
             .get(name)
             .and_then(|value| value.trim().parse::<u64>().ok())
     };
+    let signed = |name: &str| {
+        configs
+            .get(name)
+            .and_then(|value| value.trim().parse::<i64>().ok())
+    };
     LogConfig {
         segment_bytes: number("segment.bytes").unwrap_or(defaults.segment_bytes),
         max_message_bytes: number("max.message.bytes")
             .unwrap_or(u64::from(defaults.max_message_bytes)) as usize,
+        retention_ms: signed("retention.ms").unwrap_or(defaults.retention_ms),
+        retention_bytes: signed("retention.bytes").unwrap_or(defaults.retention_bytes),
+        segment_ms: signed("segment.ms").unwrap_or(defaults.segment_ms),
         timestamp_type: match configs.get("message.timestamp.type").map(String::as_str) {
             Some("LogAppendTime") => TimestampType::LogAppendTime,
             _ => TimestampType::CreateTime,
@@ -191,6 +275,9 @@ mod tests {
         let defaults = BrokerDefaults {
             segment_bytes: 1 << 30,
             max_message_bytes: 1 << 20,
+            retention_ms: 604_800_000,
+            retention_bytes: -1,
+            segment_ms: 604_800_000,
         };
         let mut configs = BTreeMap::new();
         assert_eq!(log_config(&configs, &defaults).segment_bytes, 1 << 30);
@@ -199,8 +286,10 @@ mod tests {
             "message.timestamp.type".to_string(),
             "LogAppendTime".to_string(),
         );
+        configs.insert("retention.bytes".to_string(), "100000".to_string());
         let config = log_config(&configs, &defaults);
         assert_eq!(config.segment_bytes, 8192);
+        assert_eq!((config.retention_bytes, config.retention_ms), (100_000, 604_800_000));
         assert_eq!(config.timestamp_type, TimestampType::LogAppendTime);
     }
 }

@@ -196,6 +196,26 @@ pub async fn handle(shard: &Shard, peer: Option<SocketAddr>, mut frame_bytes: By
                 let response = handlers::init_producer_id::handle(shard, request);
                 respond(api_key, version, correlation_id, &response)
             }
+            ApiKey::DeleteRecords => {
+                let request = frame::decode_body(&mut frame_bytes, version)?;
+                let response = handlers::delete_records::handle(shard, request);
+                respond(api_key, version, correlation_id, &response)
+            }
+            ApiKey::DescribeConfigs => {
+                let request = frame::decode_body(&mut frame_bytes, version)?;
+                let response = handlers::describe_configs::handle(shard, request, version);
+                respond(api_key, version, correlation_id, &response)
+            }
+            ApiKey::AlterConfigs => {
+                let request = frame::decode_body(&mut frame_bytes, version)?;
+                let response = handlers::alter_configs::handle(shard, request).await;
+                respond(api_key, version, correlation_id, &response)
+            }
+            ApiKey::IncrementalAlterConfigs => {
+                let request = frame::decode_body(&mut frame_bytes, version)?;
+                let response = handlers::alter_configs::handle_incremental(shard, request).await;
+                respond(api_key, version, correlation_id, &response)
+            }
             other => Outcome::Close(format!("{other:?} is advertised but has no handler")),
         })
     };

@@ -50,6 +50,11 @@ impl Controller {
                 ..
             } => (name, *validate_only),
             Command::DeleteTopic { name } => (name, false),
+            Command::SetTopicConfigs {
+                name,
+                validate_only,
+                ..
+            } => (name, *validate_only),
         };
         if validate_only {
             let mut trial = self.state.clone();

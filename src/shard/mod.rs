@@ -12,6 +12,7 @@
 
 pub mod controller;
 pub mod producer_ids;
+pub mod retention;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -146,6 +147,11 @@ impl Shard {
                 None => Route::Elsewhere(ErrorCode::KAFKA_STORAGE_ERROR),
             },
         }
+    }
+
+    /// Every partition this shard leads.
+    pub fn partitions(&self) -> Vec<Rc<Partition>> {
+        self.partitions.borrow().values().cloned().collect()
     }
 
     /// Sends a command to the controller and waits for its answer, which

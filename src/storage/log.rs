@@ -8,7 +8,8 @@
 //!   reads may run beside an append and see the log as of some moment.
 
 use std::cell::{Cell, RefCell};
-use std::io;
+use std::io::{self, Write};
+use std::time::Instant;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -27,6 +28,14 @@ pub struct LogConfig {
     pub max_message_bytes: usize,
     /// `message.timestamp.type`.
     pub timestamp_type: TimestampType,
+    /// `retention.ms`: sealed segments whose newest record is older than
+    /// this are deleted (-1: never).
+    pub retention_ms: i64,
+    /// `retention.bytes`: oldest sealed segments are deleted while the log
+    /// would stay at least this large without them (-1: no limit).
+    pub retention_bytes: i64,
+    /// `segment.ms`: roll once the active segment is this old.
+    pub segment_ms: i64,
 }
 
 #[derive(Debug)]
@@ -52,7 +61,23 @@ pub struct Log {
     /// Idempotent producers seen in this log; the partition's append path
     /// checks and updates it under its append lock.
     producers: RefCell<ProducerState>,
+    /// Set by DeleteRecords (persisted in `log-start-offset`); the log start
+    /// offset is the larger of this and the first segment's base offset.
+    log_start_floor: Cell<i64>,
+    /// When the active segment was opened, for `segment.ms`.
+    active_since: Cell<Instant>,
 }
+
+/// A segment that retention deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deleted {
+    pub base_offset: i64,
+    pub next_offset: i64,
+    pub bytes: u64,
+    pub reason: &'static str,
+}
+
+const LOG_START_OFFSET_FILE: &str = "log-start-offset";
 
 impl Log {
     /// Opens the log in `dir` (creating it when new) and recovers every
@@ -97,11 +122,18 @@ impl Log {
             producers.absorb(found);
             segments.push(segment);
         }
+        let log_end_offset = segments.last().expect("at least one segment").next_offset();
+        let log_start_floor = match std::fs::read_to_string(dir.join(LOG_START_OFFSET_FILE)) {
+            Ok(text) => text.trim().parse::<i64>().unwrap_or(0).min(log_end_offset),
+            Err(_) => 0,
+        };
         Ok(Log {
             dir: dir.to_path_buf(),
             config: Cell::new(config),
             segments: RefCell::new(segments),
             producers: RefCell::new(producers),
+            log_start_floor: Cell::new(log_start_floor),
+            active_since: Cell::new(Instant::now()),
         })
     }
 
@@ -122,7 +154,9 @@ impl Log {
     }
 
     pub fn log_start_offset(&self) -> i64 {
-        self.segments.borrow()[0].base_offset
+        self.segments.borrow()[0]
+            .base_offset
+            .max(self.log_start_floor.get())
     }
 
     pub fn log_end_offset(&self) -> i64 {
@@ -159,12 +193,15 @@ impl Log {
     ) -> io::Result<Appended> {
         let config = self.config.get();
         let mut active = self.active();
-        if active.size() > 0 && active.size() + records.len() as u64 > config.segment_bytes {
+        let too_big = active.size() + records.len() as u64 > config.segment_bytes;
+        let too_old = self.active_since.get().elapsed().as_millis() as i64 >= config.segment_ms;
+        if active.size() > 0 && (too_big || too_old) {
             active.seal().await?;
             let next = Rc::new(
                 Segment::open(&self.dir, active.next_offset(), &mut ProducerState::default()).await?,
             );
             self.segments.borrow_mut().push(next.clone());
+            self.active_since.set(Instant::now());
             active = next;
         }
         active
@@ -221,6 +258,66 @@ impl Log {
             }
         }
         Ok(None)
+    }
+}
+
+impl Log {
+    /// DeleteRecords: records below `offset` are no longer served. The
+    /// segments wholly below it go at the next retention pass.
+    pub fn advance_log_start(&self, offset: i64) -> io::Result<i64> {
+        let offset = offset.min(self.log_end_offset());
+        if offset > self.log_start_offset() {
+            let path = self.dir.join(LOG_START_OFFSET_FILE);
+            let temporary = path.with_extension("tmp");
+            let mut file = std::fs::File::create(&temporary)?;
+            writeln!(file, "{offset}")?;
+            file.sync_all()?;
+            std::fs::rename(&temporary, &path)?;
+            self.log_start_floor.set(offset);
+        }
+        Ok(self.log_start_offset())
+    }
+
+    /// Deletes sealed segments, oldest first, that the log start offset,
+    /// `retention.ms` or `retention.bytes` no longer need. The active
+    /// segment stays. Readers holding a deleted segment finish reading it
+    /// (the file is unlinked, not closed).
+    pub fn enforce_retention(&self, now_milliseconds: i64) -> Vec<Deleted> {
+        let config = self.config.get();
+        let mut deleted = Vec::new();
+        loop {
+            let (first, total_bytes) = {
+                let segments = self.segments.borrow();
+                if segments.len() < 2 {
+                    break;
+                }
+                let total: u64 = segments.iter().map(|segment| segment.size()).sum();
+                (segments[0].clone(), total)
+            };
+            let reason = if first.next_offset() <= self.log_start_floor.get() {
+                "below the log start offset"
+            } else if config.retention_ms >= 0
+                && first.max_timestamp() >= 0
+                && first.max_timestamp() < now_milliseconds.saturating_sub(config.retention_ms)
+            {
+                "older than retention.ms"
+            } else if config.retention_bytes >= 0
+                && total_bytes - first.size() >= config.retention_bytes as u64
+            {
+                "beyond retention.bytes"
+            } else {
+                break;
+            };
+            self.segments.borrow_mut().remove(0);
+            remove_segment_files(first.path());
+            deleted.push(Deleted {
+                base_offset: first.base_offset,
+                next_offset: first.next_offset(),
+                bytes: first.size(),
+                reason,
+            });
+        }
+        deleted
     }
 }
 

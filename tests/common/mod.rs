@@ -448,3 +448,11 @@ pub fn segment_files(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Milliseconds since the Unix epoch.
+pub fn now_milliseconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}

@@ -15,10 +15,6 @@ use crate::shard::Shard;
 
 pub const VERSIONS: RangeInclusive<i16> = 2..=7;
 
-/// Kafka's config sources, as CreateTopics and DescribeConfigs report them.
-const SOURCE_TOPIC: i8 = 1;
-const SOURCE_DEFAULT: i8 = 5;
-
 pub async fn handle(
     shard: &Shard,
     request: CreateTopicsRequest,
@@ -103,15 +99,11 @@ pub async fn handle(
                     result.configs = Some(
                         topic_config::effective(&created.configs, &shard.config.topic_defaults)
                             .into_iter()
-                            .map(|(name, value, explicit)| {
+                            .map(|(name, value, source)| {
                                 CreatableTopicConfigs::default()
                                     .with_name(StrBytes::from_string(name))
                                     .with_value(Some(StrBytes::from_string(value)))
-                                    .with_config_source(if explicit {
-                                        SOURCE_TOPIC
-                                    } else {
-                                        SOURCE_DEFAULT
-                                    })
+                                    .with_config_source(topic_config::source_code(source))
                             })
                             .collect(),
                     );

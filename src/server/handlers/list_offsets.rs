@@ -79,13 +79,16 @@ async fn lookup(partition: &Partition, timestamp: i64) -> std::io::Result<(i64, 
             // first offset is the closest answer that never skips a record.
             let mut bytes = batch.clone();
             match RecordBatchDecoder::decode(&mut bytes) {
+                // Records below the log start offset (DeleteRecords) are
+                // not served, so they are not found either.
                 Ok(set) => Ok(set
                     .records
                     .iter()
+                    .filter(|record| record.offset >= partition.log_start_offset())
                     .find(|record| record.timestamp >= target)
                     .map(|record| (record.offset, record.timestamp))
-                    .unwrap_or((base_offset, target))),
-                Err(_) => Ok((base_offset, target)),
+                    .unwrap_or((base_offset.max(partition.log_start_offset()), target))),
+                Err(_) => Ok((base_offset.max(partition.log_start_offset()), target)),
             }
         }
     }

@@ -1,11 +1,14 @@
 //! One file per Kafka API. Each declares the versions it implements; this
 //! table is what ApiVersions advertises and what dispatch accepts.
 
+pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
+pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_configs;
 pub mod describe_groups;
 pub mod fetch;
 pub mod find_coordinator;
@@ -48,6 +51,10 @@ pub const SUPPORTED: &[(ApiKey, RangeInclusive<i16>)] = &[
     (ApiKey::DeleteGroups, delete_groups::VERSIONS),
     (ApiKey::OffsetDelete, offset_delete::VERSIONS),
     (ApiKey::InitProducerId, init_producer_id::VERSIONS),
+    (ApiKey::DeleteRecords, delete_records::VERSIONS),
+    (ApiKey::DescribeConfigs, describe_configs::VERSIONS),
+    (ApiKey::AlterConfigs, alter_configs::VERSIONS),
+    (ApiKey::IncrementalAlterConfigs, alter_configs::INCREMENTAL_VERSIONS),
 ];
 
 /// Who sent a request, as group membership records it.

@@ -1,0 +1,176 @@
+//! DescribeConfigs (key 32), v1-v4: a topic's configs (each with its value,
+//! where it comes from, and its synonyms) or a node's broker configs.
+
+use std::ops::RangeInclusive;
+
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::metadata::topic_config::{self, BrokerDefaults, Source};
+use crate::protocol::ErrorCode;
+use crate::shard::Shard;
+
+pub const VERSIONS: RangeInclusive<i16> = 1..=4;
+
+pub const RESOURCE_TOPIC: i8 = 2;
+pub const RESOURCE_BROKER: i8 = 4;
+
+/// Kafka's `ConfigSource` for broker settings fixed at start.
+const STATIC_BROKER_CONFIG: i8 = 4;
+const CONFIG_TYPE_STRING: i8 = 2;
+
+pub fn handle(shard: &Shard, request: DescribeConfigsRequest, version: i16) -> DescribeConfigsResponse {
+    let results = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            // Null (and an empty list, which some clients send) means all.
+            let wanted = |name: &str| {
+                resource
+                    .configuration_keys
+                    .as_ref()
+                    .is_none_or(|keys| keys.is_empty() || keys.iter().any(|key| key.as_str() == name))
+            };
+            let entries = match resource.resource_type {
+                RESOURCE_TOPIC => topic_entries(shard, &resource.resource_name, request.include_synonyms),
+                RESOURCE_BROKER => broker_entries(shard, &resource.resource_name),
+                _ => Err((ErrorCode::INVALID_REQUEST, "unsupported resource type".to_string())),
+            };
+            let result = DescribeConfigsResult::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            match entries {
+                Ok(entries) => result.with_configs(
+                    entries
+                        .into_iter()
+                        .filter(|entry| wanted(&entry.name))
+                        .map(|mut entry| {
+                            if version < 3 {
+                                entry.config_type = 0;
+                            }
+                            entry
+                        })
+                        .collect(),
+                ),
+                Err((code, message)) => result
+                    .with_error_code(code.0)
+                    .with_error_message(Some(StrBytes::from_string(message))),
+            }
+        })
+        .collect();
+    DescribeConfigsResponse::default().with_results(results)
+}
+
+fn text(value: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(value.into())
+}
+
+fn topic_entries(
+    shard: &Shard,
+    name: &str,
+    include_synonyms: bool,
+) -> Result<Vec<DescribeConfigsResourceResult>, (ErrorCode, String)> {
+    let snapshot = shard.snapshot();
+    let Some(topic) = snapshot.topic(name) else {
+        return Err((
+            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+            format!("Topic '{name}' does not exist."),
+        ));
+    };
+    let defaults: &BrokerDefaults = &shard.config.topic_defaults;
+    Ok(topic_config::effective(&topic.configs, defaults)
+        .into_iter()
+        .map(|(config, value, source)| {
+            let mut synonyms = Vec::new();
+            if include_synonyms {
+                if source == Source::Topic {
+                    synonyms.push(
+                        DescribeConfigsSynonym::default()
+                            .with_name(text(config.clone()))
+                            .with_value(Some(text(value.clone())))
+                            .with_source(topic_config::source_code(Source::Topic)),
+                    );
+                }
+                let effective = topic_config::effective(&Default::default(), defaults);
+                let fallback = effective.iter().find(|(name, _, _)| *name == config);
+                match (BrokerDefaults::synonym(&config), fallback) {
+                    (Some(broker_name), Some((_, broker_value, _))) => synonyms.push(
+                        DescribeConfigsSynonym::default()
+                            .with_name(text(broker_name))
+                            .with_value(Some(text(broker_value.clone())))
+                            .with_source(topic_config::source_code(Source::Broker)),
+                    ),
+                    _ => synonyms.push(
+                        DescribeConfigsSynonym::default()
+                            .with_name(text(config.clone()))
+                            .with_value(Some(text(
+                                topic_config::default_of(&config).unwrap_or_default(),
+                            )))
+                            .with_source(topic_config::source_code(Source::Default)),
+                    ),
+                }
+            }
+            DescribeConfigsResourceResult::default()
+                .with_config_type(topic_config::type_of(&config))
+                .with_name(text(config))
+                .with_value(Some(text(value)))
+                .with_config_source(topic_config::source_code(source))
+                .with_synonyms(synonyms)
+        })
+        .collect())
+}
+
+fn broker_entries(shard: &Shard, name: &str) -> Result<Vec<DescribeConfigsResourceResult>, (ErrorCode, String)> {
+    let node_known = name.is_empty()
+        || name
+            .parse::<i32>()
+            .is_ok_and(|id| shard.nodes.iter().any(|node| node.node_id == id));
+    if !node_known {
+        return Err((ErrorCode::INVALID_REQUEST, format!("Unknown broker id {name}")));
+    }
+    let config = &shard.config;
+    let defaults = &config.topic_defaults;
+    let entries = [
+        ("broker.id", name.to_string()),
+        ("log.dirs", config.data_dir.display().to_string()),
+        ("num.partitions", config.num_partitions.to_string()),
+        ("auto.create.topics.enable", config.auto_create_topics.to_string()),
+        ("log.segment.bytes", defaults.segment_bytes.to_string()),
+        ("message.max.bytes", defaults.max_message_bytes.to_string()),
+        ("log.retention.ms", defaults.retention_ms.to_string()),
+        ("log.retention.bytes", defaults.retention_bytes.to_string()),
+        ("log.roll.ms", defaults.segment_ms.to_string()),
+        (
+            "log.retention.check.interval.ms",
+            config.retention_check_interval_milliseconds.to_string(),
+        ),
+        ("socket.request.max.bytes", config.request_bytes_max.to_string()),
+        ("offsets.topic.num.partitions", config.offsets_topic_partitions.to_string()),
+        (
+            "group.min.session.timeout.ms",
+            config.group_session_timeout_min_milliseconds.to_string(),
+        ),
+        (
+            "group.max.session.timeout.ms",
+            config.group_session_timeout_max_milliseconds.to_string(),
+        ),
+        (
+            "group.initial.rebalance.delay.ms",
+            config.group_initial_rebalance_delay_milliseconds.to_string(),
+        ),
+    ];
+    Ok(entries
+        .into_iter()
+        .map(|(key, value)| {
+            DescribeConfigsResourceResult::default()
+                .with_name(text(key))
+                .with_value(Some(text(value)))
+                .with_read_only(true)
+                .with_config_source(STATIC_BROKER_CONFIG)
+                .with_config_type(CONFIG_TYPE_STRING)
+        })
+        .collect())
+}
