@@ -104,6 +104,10 @@ pub const PRODUCERS_PER_PARTITION_MAX: usize = 10_000;
 /// across restarts while costing one file write per block.
 pub const PRODUCER_ID_BLOCK: u64 = 1000;
 
+/// How often the interval flush policy's timer looks at `flush.ms`; a
+/// shorter `flush.ms` is rounded up to this.
+pub const FLUSH_TICK_MILLISECONDS: u64 = 10;
+
 const _: () = assert!(SEGMENT_BYTES_DEFAULT <= SEGMENT_BYTES_MAX);
 const _: () = assert!(SEGMENT_BYTES_MIN >= DIRECT_IO_ALIGNMENT_BYTES as u64);
 const _: () = assert!(MESSAGE_BYTES_MAX_DEFAULT < REQUEST_BYTES_MAX_DEFAULT);

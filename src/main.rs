@@ -86,6 +86,13 @@ struct ServeArgs {
     /// log.roll.ms: default segment.ms of topics.
     #[arg(long, default_value_t = 604_800_000)]
     log_roll_ms: i64,
+    /// log.flush.interval.messages: default flush.messages of topics. Unset
+    /// (with --log-flush-interval-ms unset too): every append is synced.
+    #[arg(long)]
+    log_flush_interval_messages: Option<u64>,
+    /// log.flush.interval.ms: default flush.ms of topics.
+    #[arg(long)]
+    log_flush_interval_ms: Option<u64>,
     /// log.retention.check.interval.ms: how often old segments are deleted.
     #[arg(long, default_value_t = 300_000)]
     log_retention_check_interval_ms: u64,
@@ -132,6 +139,8 @@ fn main() -> ExitCode {
             retention_ms: args.log_retention_ms,
             retention_bytes: args.log_retention_bytes,
             segment_ms: args.log_roll_ms,
+            flush_messages: args.log_flush_interval_messages,
+            flush_ms: args.log_flush_interval_ms,
         },
         retention_check_interval_milliseconds: args.log_retention_check_interval_ms,
         offsets_topic_partitions: args.offsets_topic_num_partitions,
@@ -386,6 +395,7 @@ async fn run_shard(start: ShardStart) {
     shard.install(snapshot).await;
     rt::spawn_detached(group::run_timers(shard.clone()));
     rt::spawn_detached(shard::retention::run(shard.clone()));
+    rt::spawn_detached(shard::flush::run(shard.clone()));
     rt::spawn_detached(server::listener::serve(
         shard.clone(),
         rt::net::Listener::from_std(listener),

@@ -304,3 +304,63 @@ fn leader_of(client: &mut Client, partition: i32) -> usize {
         .leader_id
         .0 as usize
 }
+
+#[test]
+fn acks_all_appends_share_syncs_in_the_group_commit() {
+    let mut broker = Broker::start(1);
+    let mut admin = broker.client(0);
+    create_topic(&mut admin, "shared", 2);
+    let port = broker.ports[0];
+    let threads: Vec<_> = (0..8)
+        .map(|thread| {
+            std::thread::spawn(move || {
+                let mut client = Client::connect(port);
+                for round in 0..40 {
+                    let value = format!("t{thread}-r{round}");
+                    let records = common::batch(&[(None, value.as_str())], 0, kafka_protocol::records::Compression::None);
+                    let (code, _) = produce(&mut client, "shared", thread % 2, records, 7, -1);
+                    assert_eq!(code, 0);
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(log_end_offset(&mut admin, "shared", 0) + log_end_offset(&mut admin, "shared", 1), 320);
+    broker.stop();
+    let log = broker.log();
+    let line = log
+        .lines()
+        .find(|line| line.contains("group commit:"))
+        .expect("the shard reports its group commit");
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    // "shard 0: group commit: R rounds, S file syncs for W acks=all appends"
+    let (syncs, waiters) = (numbers[2], numbers[3]);
+    assert_eq!(waiters, 320, "{line}");
+    assert!(syncs < waiters, "every append synced on its own: {line}");
+    eprintln!("{line}");
+}
+
+#[test]
+fn the_interval_flush_policy_answers_acks_all_without_waiting_for_a_sync() {
+    let mut broker = Broker::start_with(1, &["--log-flush-interval-ms", "50"]);
+    let mut client = broker.client(0);
+    create_topic(&mut client, "unsynced", 1);
+    for round in 0..20 {
+        let value = format!("r{round}");
+        let records = common::batch(&[(None, value.as_str())], 0, kafka_protocol::records::Compression::None);
+        assert_eq!(produce(&mut client, "unsynced", 0, records, 7, -1), (0, round));
+    }
+    // Kafka-like: consumers see everything written.
+    assert_eq!(read_all(&mut client, "unsynced", 0).len(), 20);
+    std::thread::sleep(Duration::from_millis(200));
+    broker.stop();
+    let log = broker.log();
+    let line = log.lines().find(|line| line.contains("group commit:")).unwrap();
+    assert!(line.contains("for 0 acks=all appends"), "{line}");
+    assert!(!line.contains(" 0 file syncs"), "flush.ms synced in the background: {line}");
+}

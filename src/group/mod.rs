@@ -204,7 +204,7 @@ impl Coordinator {
     pub async fn append(
         &self,
         shard_id: u32,
-        log: &Partition,
+        log: &Rc<Partition>,
         records: &[OffsetsRecord],
     ) -> Result<(), ErrorCode> {
         if records.is_empty() {
@@ -241,7 +241,12 @@ impl Coordinator {
     }
 
     /// Stores the group's membership when a change asked for it.
-    pub async fn persist_if_wanted(&self, shard_id: u32, log: &Partition, group: &RefCell<ConsumerGroup>) {
+    pub async fn persist_if_wanted(
+        &self,
+        shard_id: u32,
+        log: &Rc<Partition>,
+        group: &RefCell<ConsumerGroup>,
+    ) {
         let record = {
             let mut group = group.borrow_mut();
             if !group.membership.take_persist_wanted() {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::limits::{SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN};
 use crate::protocol::batch::TimestampType;
-use crate::storage::LogConfig;
+use crate::storage::{FlushPolicy, LogConfig};
 
 /// Broker-wide defaults that topics inherit.
 #[derive(Debug, Clone)]
@@ -18,6 +18,10 @@ pub struct BrokerDefaults {
     pub retention_bytes: i64,
     /// `log.roll.ms`.
     pub segment_ms: i64,
+    /// `log.flush.interval.messages` and `log.flush.interval.ms`; both
+    /// unset means durable (synced) appends.
+    pub flush_messages: Option<u64>,
+    pub flush_ms: Option<u64>,
 }
 
 impl BrokerDefaults {
@@ -29,6 +33,8 @@ impl BrokerDefaults {
             "retention.ms" => self.retention_ms.to_string(),
             "retention.bytes" => self.retention_bytes.to_string(),
             "segment.ms" => self.segment_ms.to_string(),
+            "flush.messages" => self.flush_messages?.to_string(),
+            "flush.ms" => self.flush_ms?.to_string(),
             _ => return None,
         })
     }
@@ -41,6 +47,8 @@ impl BrokerDefaults {
             "retention.ms" => "log.retention.ms",
             "retention.bytes" => "log.retention.bytes",
             "segment.ms" => "log.roll.ms",
+            "flush.messages" => "log.flush.interval.messages",
+            "flush.ms" => "log.flush.interval.ms",
             _ => return None,
         })
     }
@@ -229,6 +237,22 @@ pub fn type_of(name: &str) -> i8 {
     }
 }
 
+/// Kafka's defaults for `flush.messages` and `flush.ms` (never sync) are
+/// read as "not set": corelog then syncs every append (its durable default).
+/// `flush.messages=1` is durable too; anything else is the interval mode.
+fn flush_policy(messages: Option<u64>, milliseconds: Option<u64>) -> FlushPolicy {
+    let never = i64::MAX as u64;
+    let messages = messages.filter(|&value| value < never);
+    let milliseconds = milliseconds.filter(|&value| value < never);
+    match (messages, milliseconds) {
+        (None, None) | (Some(1), _) => FlushPolicy::Durable,
+        (messages, milliseconds) => FlushPolicy::Interval {
+            messages: messages.unwrap_or(never),
+            milliseconds: milliseconds.unwrap_or(never),
+        },
+    }
+}
+
 /// The log settings a topic's configs select.
 pub fn log_config(configs: &BTreeMap<String, String>, defaults: &BrokerDefaults) -> LogConfig {
     let number = |name: &str| {
@@ -248,6 +272,10 @@ pub fn log_config(configs: &BTreeMap<String, String>, defaults: &BrokerDefaults)
         retention_ms: signed("retention.ms").unwrap_or(defaults.retention_ms),
         retention_bytes: signed("retention.bytes").unwrap_or(defaults.retention_bytes),
         segment_ms: signed("segment.ms").unwrap_or(defaults.segment_ms),
+        flush: flush_policy(
+            number("flush.messages").or(defaults.flush_messages),
+            number("flush.ms").or(defaults.flush_ms),
+        ),
         timestamp_type: match configs.get("message.timestamp.type").map(String::as_str) {
             Some("LogAppendTime") => TimestampType::LogAppendTime,
             _ => TimestampType::CreateTime,
@@ -278,6 +306,8 @@ mod tests {
             retention_ms: 604_800_000,
             retention_bytes: -1,
             segment_ms: 604_800_000,
+            flush_messages: None,
+            flush_ms: None,
         };
         let mut configs = BTreeMap::new();
         assert_eq!(log_config(&configs, &defaults).segment_bytes, 1 << 30);
@@ -290,6 +320,14 @@ mod tests {
         let config = log_config(&configs, &defaults);
         assert_eq!(config.segment_bytes, 8192);
         assert_eq!((config.retention_bytes, config.retention_ms), (100_000, 604_800_000));
+        assert_eq!(config.flush, FlushPolicy::Durable);
+        configs.insert("flush.ms".to_string(), "1000".to_string());
+        assert_eq!(
+            log_config(&configs, &defaults).flush,
+            FlushPolicy::Interval { messages: i64::MAX as u64, milliseconds: 1000 }
+        );
+        configs.insert("flush.messages".to_string(), "1".to_string());
+        assert_eq!(log_config(&configs, &defaults).flush, FlushPolicy::Durable);
         assert_eq!(config.timestamp_type, TimestampType::LogAppendTime);
     }
 }

@@ -6,16 +6,21 @@
 //! appends run one at a time; with a single replica the high watermark is the
 //! log end offset once the write completed (and was synced, for acks=all).
 
+pub mod group_commit;
+
 use std::cell::Cell;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Instant;
 
 use bytes::Bytes;
 
 use crate::protocol::batch::{self, BatchError, BatchHeader, BatchSpan};
 use crate::storage::producers::{ProducerBatch, Verdict};
 use crate::rt::sync::AsyncLock;
-use crate::storage::{Log, LogConfig, ReadError};
+use crate::storage::{FlushPolicy, Log, LogConfig, ReadError};
+use group_commit::GroupCommit;
 
 pub use crate::storage::segment::Appended;
 
@@ -41,6 +46,11 @@ pub struct Partition {
     log: Log,
     append_lock: AsyncLock,
     closed: Cell<bool>,
+    group_commit: Rc<GroupCommit>,
+    /// Records appended since the last sync, and when that was (for the
+    /// interval flush policy).
+    unflushed_records: Cell<u64>,
+    last_flush: Cell<Instant>,
 }
 
 /// `data-dir/<topic>-<partition>`, as Kafka lays it out.
@@ -55,6 +65,7 @@ impl Partition {
         topic_id: [u8; 16],
         index: i32,
         config: LogConfig,
+        group_commit: Rc<GroupCommit>,
     ) -> io::Result<Partition> {
         let log = Log::open(&directory(data_dir, topic, index), config).await?;
         Ok(Partition {
@@ -64,6 +75,9 @@ impl Partition {
             log,
             append_lock: AsyncLock::default(),
             closed: Cell::new(false),
+            group_commit,
+            unflushed_records: Cell::new(0),
+            last_flush: Cell::new(Instant::now()),
         })
     }
 
@@ -75,8 +89,14 @@ impl Partition {
         self.log.log_end_offset()
     }
 
+    /// What consumers may read: under the durable policy only synced
+    /// records (a crash cannot take them back); under the interval policy,
+    /// like Kafka with one replica, everything written.
     pub fn high_watermark(&self) -> i64 {
-        self.log.log_end_offset()
+        match self.log.config().flush {
+            FlushPolicy::Durable => self.log.durable_offset(),
+            FlushPolicy::Interval { .. } => self.log.log_end_offset(),
+        }
     }
 
     pub fn log(&self) -> &Log {
@@ -87,63 +107,100 @@ impl Partition {
         self.log.set_config(config);
     }
 
-    /// Validates and appends a produce request's records. With `durable`
-    /// (acks=all) the write is synced before this returns.
+    /// Validates and appends a produce request's records. With `acks_all`
+    /// under the durable policy, this returns once the shard's group commit
+    /// synced them; otherwise once written.
     pub async fn append(
-        &self,
+        self: &Rc<Self>,
         records: &[u8],
-        durable: bool,
+        acks_all: bool,
         now_milliseconds: i64,
     ) -> Result<Appended, AppendError> {
         let spans = batch::validate_batches(records, self.log.config().max_message_bytes)
             .map_err(AppendError::Batch)?;
         let producer = idempotent_batch(records, &spans)?;
-        let _guard = self.append_lock.lock().await;
+        let guard = self.append_lock.lock().await;
         if self.closed.get() {
             return Err(AppendError::Closed);
         }
-        if let Some(incoming) = &producer {
-            let verdict = self.log.producers().borrow().check(incoming);
-            match verdict {
-                Verdict::Append => {}
-                Verdict::FencedEpoch => return Err(AppendError::FencedEpoch),
-                Verdict::OutOfOrder => return Err(AppendError::OutOfOrderSequence),
-                Verdict::Duplicate {
-                    base_offset,
-                    last_offset,
-                } => {
-                    // A retry: it was written before (perhaps not synced,
-                    // if the first attempt was acks=1).
-                    if durable {
-                        self.log.sync().await.map_err(AppendError::Storage)?;
-                    }
-                    return Ok(Appended {
-                        base_offset,
-                        next_offset: last_offset + 1,
-                        max_timestamp: -1,
-                    });
+        let verdict = producer
+            .as_ref()
+            .map(|incoming| self.log.producers().borrow().check(incoming));
+        let appended = match verdict {
+            Some(Verdict::FencedEpoch) => return Err(AppendError::FencedEpoch),
+            Some(Verdict::OutOfOrder) => return Err(AppendError::OutOfOrderSequence),
+            // A retry: written before, perhaps not yet synced.
+            Some(Verdict::Duplicate {
+                base_offset,
+                last_offset,
+            }) => Appended {
+                base_offset,
+                next_offset: last_offset + 1,
+                max_timestamp: -1,
+            },
+            Some(Verdict::Append) | None => {
+                let appended = self
+                    .log
+                    .append(records, &spans, now_milliseconds)
+                    .await
+                    .map_err(AppendError::Storage)?;
+                if let Some(mut incoming) = producer {
+                    let shift = appended.base_offset - incoming.base_offset;
+                    incoming.base_offset += shift;
+                    incoming.last_offset += shift;
+                    self.log.producers().borrow_mut().record(incoming);
+                }
+                let count = (appended.next_offset - appended.base_offset) as u64;
+                self.unflushed_records
+                    .set(self.unflushed_records.get() + count);
+                appended
+            }
+        };
+        // The sync waits outside the lock, so later appends join its round.
+        drop(guard);
+        match self.log.config().flush {
+            FlushPolicy::Durable if acks_all => self
+                .group_commit
+                .sync(self)
+                .await
+                .map_err(AppendError::Storage)?,
+            FlushPolicy::Durable => self.group_commit.request(self),
+            FlushPolicy::Interval { messages, .. } => {
+                if self.unflushed_records.get() >= messages {
+                    self.group_commit.request(self);
                 }
             }
-        }
-        let appended = self
-            .log
-            .append(records, &spans, now_milliseconds)
-            .await
-            .map_err(AppendError::Storage)?;
-        if let Some(mut incoming) = producer {
-            let shift = appended.base_offset - incoming.base_offset;
-            incoming.base_offset += shift;
-            incoming.last_offset += shift;
-            self.log.producers().borrow_mut().record(incoming);
-        }
-        if durable {
-            self.log.sync().await.map_err(AppendError::Storage)?;
         }
         Ok(appended)
     }
 
+    /// Under the interval policy, asks for a sync once `flush.ms` passed
+    /// since the last one with records waiting.
+    pub fn flush_if_due(self: &Rc<Self>) {
+        if let FlushPolicy::Interval { milliseconds, .. } = self.log.config().flush {
+            if self.unflushed_records.get() > 0
+                && self.last_flush.get().elapsed().as_millis() as u64 >= milliseconds
+            {
+                self.group_commit.request(self);
+            }
+        }
+    }
+
+    /// Syncs the log (the group commit calls this once per round).
+    pub async fn flush(&self) -> io::Result<()> {
+        let written = self.unflushed_records.get();
+        self.log.sync().await?;
+        self.unflushed_records
+            .set(self.unflushed_records.get().saturating_sub(written));
+        self.last_flush.set(Instant::now());
+        Ok(())
+    }
+
+    /// Reads from `offset`, up to the high watermark.
     pub async fn read(&self, offset: i64, max_bytes: u64) -> Result<Bytes, ReadError> {
-        self.log.read(offset, max_bytes).await
+        self.log
+            .read(offset, max_bytes, self.high_watermark())
+            .await
     }
 
     /// Waits for any append in progress, then seals the log. Later appends

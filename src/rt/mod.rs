@@ -20,6 +20,14 @@ pub fn spawn_detached(future: impl std::future::Future<Output = ()> + 'static) {
     glommio::spawn_local(future).detach();
 }
 
+/// Spawns a task on the current shard's executor; awaiting the result
+/// gives its output.
+pub fn spawn<T: 'static>(
+    future: impl std::future::Future<Output = T> + 'static,
+) -> impl std::future::Future<Output = T> {
+    glommio::spawn_local(future)
+}
+
 /// Runs `future` to completion on a fresh single executor: for tests and
 /// tools that need the runtime without a whole broker.
 pub fn run_local<T: Send + 'static>(future: impl std::future::Future<Output = T> + 'static) -> T {

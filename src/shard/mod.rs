@@ -11,6 +11,7 @@
 //!   down. Record bytes never leave the core they arrived on.
 
 pub mod controller;
+pub mod flush;
 pub mod producer_ids;
 pub mod retention;
 
@@ -30,6 +31,7 @@ use crate::limits::MEMBERS_PER_GROUP_MAX;
 use crate::metadata::{
     topic_config, Command, CommandError, CommandResult, Snapshot, TopicMetadata,
 };
+use crate::partition::group_commit::GroupCommit;
 use crate::partition::{self, Partition};
 use crate::protocol::ErrorCode;
 use crate::rt::channel::{ConnectedCoreSender, LocalQueueSender};
@@ -74,8 +76,10 @@ pub struct Shard {
     pub cluster_id: Arc<String>,
     snapshot: RefCell<Arc<Snapshot>>,
     partitions: RefCell<HashMap<PartitionKey, Rc<Partition>>>,
-    /// Fired after every append on this shard; parked fetches wait on it.
-    pub appended: Signal,
+    /// Fired after every append and every group-commit round on this
+    /// shard; parked fetches wait on it.
+    pub appended: Rc<Signal>,
+    pub group_commit: Rc<GroupCommit>,
     controller: ControllerLink,
     pub connections: Cell<usize>,
     /// The consumer groups whose offsets partitions this shard leads.
@@ -108,6 +112,8 @@ impl Shard {
             session_timeout_max: Duration::from_millis(config.group_session_timeout_max_milliseconds),
         });
         let producer_ids = producer_ids::ProducerIds::new(&config.data_dir, id);
+        let appended = Rc::new(Signal::default());
+        let group_commit = Rc::new(GroupCommit::new(appended.clone()));
         Shard {
             id,
             config,
@@ -115,7 +121,8 @@ impl Shard {
             cluster_id,
             snapshot: RefCell::new(Arc::new(Snapshot::default())),
             partitions: RefCell::new(HashMap::new()),
-            appended: Signal::default(),
+            appended,
+            group_commit,
             controller,
             connections: Cell::new(0),
             groups,
@@ -268,7 +275,15 @@ impl Shard {
             _ => {}
         }
         let partition =
-            Partition::open(&self.config.data_dir, &topic.name, topic.id, index, config).await?;
+            Partition::open(
+                &self.config.data_dir,
+                &topic.name,
+                topic.id,
+                index,
+                config,
+                self.group_commit.clone(),
+            )
+            .await?;
         if !marker.exists() {
             std::fs::write(&marker, format!("{id_text}\n"))?;
         }
@@ -277,6 +292,11 @@ impl Shard {
 
     /// Closes every partition: clean shutdown.
     pub async fn close_all(&self) {
+        let statistics = self.group_commit.statistics();
+        eprintln!(
+            "corelog: shard {}: group commit: {} rounds, {} file syncs for {} acks=all appends",
+            self.id, statistics.rounds, statistics.syncs, statistics.waiters
+        );
         let partitions: Vec<Rc<Partition>> = self
             .partitions
             .borrow_mut()

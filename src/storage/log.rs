@@ -36,6 +36,21 @@ pub struct LogConfig {
     pub retention_bytes: i64,
     /// `segment.ms`: roll once the active segment is this old.
     pub segment_ms: i64,
+    /// `flush.messages` and `flush.ms`.
+    pub flush: FlushPolicy,
+}
+
+/// When appends are made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushPolicy {
+    /// corelog's default: every append is synced by the shard's group
+    /// commit; acks=all answers after it, and consumers see only synced
+    /// records (the high watermark is the durable offset).
+    Durable,
+    /// Kafka's unsynced mode: a sync after `messages` appended records or
+    /// `milliseconds` since the last one; acks=all answers once written, and
+    /// a crash may lose the unsynced tail.
+    Interval { messages: u64, milliseconds: u64 },
 }
 
 #[derive(Debug)]
@@ -66,6 +81,17 @@ pub struct Log {
     log_start_floor: Cell<i64>,
     /// When the active segment was opened, for `segment.ms`.
     active_since: Cell<Instant>,
+    /// How far the log is known to be on disk: (offset, base offset of the
+    /// segment holding it, byte position there). Everything found at open
+    /// counts as durable; a sync moves it to what was written before it.
+    durable: Cell<Durable>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Durable {
+    offset: i64,
+    segment_base_offset: i64,
+    position: u64,
 }
 
 /// A segment that retention deleted.
@@ -130,10 +156,15 @@ impl Log {
         Ok(Log {
             dir: dir.to_path_buf(),
             config: Cell::new(config),
-            segments: RefCell::new(segments),
             producers: RefCell::new(producers),
             log_start_floor: Cell::new(log_start_floor),
             active_since: Cell::new(Instant::now()),
+            durable: Cell::new(Durable {
+                offset: log_end_offset,
+                segment_base_offset: segments.last().expect("at least one segment").base_offset,
+                position: segments.last().expect("at least one segment").size(),
+            }),
+            segments: RefCell::new(segments),
         })
     }
 
@@ -197,6 +228,12 @@ impl Log {
         let too_old = self.active_since.get().elapsed().as_millis() as i64 >= config.segment_ms;
         if active.size() > 0 && (too_big || too_old) {
             active.seal().await?;
+            // Sealing synced the old segment whole.
+            self.durable.set(Durable {
+                offset: active.next_offset(),
+                segment_base_offset: active.next_offset(),
+                position: 0,
+            });
             let next = Rc::new(
                 Segment::open(&self.dir, active.next_offset(), &mut ProducerState::default()).await?,
             );
@@ -212,7 +249,22 @@ impl Log {
     /// Makes every append so far durable (only the active segment can hold
     /// unsynced data; a segment is synced when sealed).
     pub async fn sync(&self) -> io::Result<()> {
-        self.active().sync().await
+        let active = self.active();
+        let reached = Durable {
+            offset: active.next_offset(),
+            segment_base_offset: active.base_offset,
+            position: active.size(),
+        };
+        active.sync().await?;
+        if reached.offset > self.durable.get().offset {
+            self.durable.set(reached);
+        }
+        Ok(())
+    }
+
+    /// The end of what is known to be on disk.
+    pub fn durable_offset(&self) -> i64 {
+        self.durable.get().offset
     }
 
     /// Seals the active segment: clean shutdown.
@@ -220,8 +272,9 @@ impl Log {
         self.active().seal().await
     }
 
-    /// Reads batches starting with the one that holds `offset`.
-    pub async fn read(&self, offset: i64, max_bytes: u64) -> Result<Bytes, ReadError> {
+    /// Reads batches starting with the one that holds `offset`, none at or
+    /// past `visible_end` (the high watermark).
+    pub async fn read(&self, offset: i64, max_bytes: u64, visible_end: i64) -> Result<Bytes, ReadError> {
         let log_start_offset = self.log_start_offset();
         let log_end_offset = self.log_end_offset();
         if offset < log_start_offset || offset > log_end_offset {
@@ -230,7 +283,7 @@ impl Log {
                 log_end_offset,
             });
         }
-        if offset == log_end_offset {
+        if offset >= log_end_offset || offset >= visible_end {
             return Ok(Bytes::new());
         }
         let segment = {
@@ -238,7 +291,11 @@ impl Log {
             let index = segments.partition_point(|segment| segment.base_offset <= offset) - 1;
             segments[index].clone()
         };
-        Ok(segment.read(offset, max_bytes).await?)
+        let durable = self.durable.get();
+        let end_position = (visible_end < log_end_offset
+            && segment.base_offset == durable.segment_base_offset)
+            .then_some(durable.position);
+        Ok(segment.read(offset, max_bytes, end_position).await?)
     }
 
     /// The first batch (in offset order) whose max timestamp is at or after

@@ -7,4 +7,4 @@ pub mod log;
 pub mod producers;
 pub mod segment;
 
-pub use log::{Log, LogConfig, ReadError};
+pub use log::{FlushPolicy, Log, LogConfig, ReadError};

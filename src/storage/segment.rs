@@ -297,11 +297,17 @@ impl Segment {
     /// segment's end (the last batch may be partial, as in Kafka), but never
     /// less than that first whole batch, so a batch larger than `max_bytes`
     /// can still be consumed.
-    pub async fn read(&self, offset: i64, max_bytes: u64) -> io::Result<Bytes> {
+    /// `end_position` (when given) is where visible data ends: records
+    /// past the high watermark are not served.
+    pub async fn read(&self, offset: i64, max_bytes: u64, end_position: Option<u64>) -> io::Result<Bytes> {
         let Some(first) = self.find_batch(offset).await? else {
             return Ok(Bytes::new());
         };
-        let available = self.size() - first.position;
+        let end = end_position.unwrap_or(u64::MAX).min(self.size());
+        if first.position >= end {
+            return Ok(Bytes::new());
+        }
+        let available = end - first.position;
         let length = max_bytes.min(available).max(first.total_bytes);
         self.read_range(first.position, length).await
     }

@@ -1,0 +1,120 @@
+//! The shard's group commit: appends of many requests and partitions are
+//! made durable together, with one sync per file per round. A round starts
+//! when the first sync is asked for and none is running; whatever is asked
+//! while a round runs joins the next one, so under load each sync covers
+//! many appends. After each round parked fetches are woken, since the high
+//! watermark of durable partitions moved.
+//!
+//! Lives on its shard; partitions hold an `Rc` to it.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::rc::Rc;
+
+use futures_channel::oneshot;
+
+use super::Partition;
+use crate::rt::sync::Signal;
+
+type Waiter = oneshot::Sender<Result<(), String>>;
+
+pub struct GroupCommit {
+    /// Partitions to sync in the next round, each with who waits for it.
+    pending: RefCell<Vec<(Rc<Partition>, Vec<Waiter>)>>,
+    running: Cell<bool>,
+    /// Woken after every round (the shard's append signal).
+    synced: Rc<Signal>,
+    statistics: Cell<Statistics>,
+}
+
+/// Counts since start, reported at shutdown: how well syncs are shared.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Statistics {
+    pub rounds: u64,
+    pub syncs: u64,
+    /// Appends that waited for a sync (acks=all under the durable policy).
+    pub waiters: u64,
+}
+
+impl GroupCommit {
+    pub fn new(synced: Rc<Signal>) -> GroupCommit {
+        GroupCommit {
+            pending: RefCell::new(Vec::new()),
+            running: Cell::new(false),
+            synced,
+            statistics: Cell::new(Statistics::default()),
+        }
+    }
+
+    pub fn statistics(&self) -> Statistics {
+        self.statistics.get()
+    }
+
+    /// Asks for `partition` to be synced soon, without waiting.
+    pub fn request(self: &Rc<Self>, partition: &Rc<Partition>) {
+        self.enqueue(partition, None);
+    }
+
+    /// Syncs `partition` with the next round and waits for it.
+    pub async fn sync(self: &Rc<Self>, partition: &Rc<Partition>) -> io::Result<()> {
+        let (sender, receiver) = oneshot::channel();
+        self.enqueue(partition, Some(sender));
+        match receiver.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(io::Error::other(message)),
+            Err(_) => Err(io::Error::other("the group commit stopped")),
+        }
+    }
+
+    fn enqueue(self: &Rc<Self>, partition: &Rc<Partition>, waiter: Option<Waiter>) {
+        {
+            let mut pending = self.pending.borrow_mut();
+            match pending
+                .iter_mut()
+                .find(|(queued, _)| Rc::ptr_eq(queued, partition))
+            {
+                Some((_, waiters)) => waiters.extend(waiter),
+                None => pending.push((partition.clone(), waiter.into_iter().collect())),
+            }
+        }
+        if !self.running.replace(true) {
+            crate::rt::spawn_detached(self.clone().run());
+        }
+    }
+
+    async fn run(self: Rc<Self>) {
+        loop {
+            let round = std::mem::take(&mut *self.pending.borrow_mut());
+            if round.is_empty() {
+                self.running.set(false);
+                return;
+            }
+            let mut statistics = self.statistics.get();
+            statistics.rounds += 1;
+            statistics.syncs += round.len() as u64;
+            statistics.waiters += round.iter().map(|(_, waiters)| waiters.len() as u64).sum::<u64>();
+            self.statistics.set(statistics);
+            // One sync per file, all in flight at once.
+            let syncs: Vec<_> = round
+                .iter()
+                .map(|(partition, _)| {
+                    let partition = partition.clone();
+                    crate::rt::spawn(async move { partition.flush().await })
+                })
+                .collect();
+            for (sync, (partition, waiters)) in syncs.into_iter().zip(round) {
+                let result = sync.await.map_err(|error| {
+                    eprintln!(
+                        "corelog: sync of {} failed: {error}",
+                        partition.log().dir().display()
+                    );
+                    error.to_string()
+                });
+                for waiter in waiters {
+                    let _ = waiter.send(result.clone());
+                }
+            }
+            self.synced.notify_all();
+        }
+    }
+}

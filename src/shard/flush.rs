@@ -1,0 +1,18 @@
+//! The interval flush policy's timer: partitions with `flush.ms` set are
+//! synced (through the group commit) once that long passed with records
+//! waiting. Durable partitions need no timer: every append asks for a sync.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::Shard;
+use crate::limits::FLUSH_TICK_MILLISECONDS;
+
+pub async fn run(shard: Rc<Shard>) {
+    loop {
+        crate::rt::sleep(Duration::from_millis(FLUSH_TICK_MILLISECONDS)).await;
+        for partition in shard.partitions() {
+            partition.flush_if_due();
+        }
+    }
+}
