@@ -233,6 +233,9 @@ impl Shard {
             }
         }
 
+        let started = std::time::Instant::now();
+        let first_install = self.snapshot.borrow().version == 0;
+        let (mut opened, mut scanned) = (0usize, 0usize);
         for (key, topic) in wanted {
             let config = topic_config::log_config(&topic.configs, &self.config.topic_defaults);
             if let Some(partition) = self.partitions.borrow().get(&key) {
@@ -241,6 +244,8 @@ impl Shard {
             }
             match self.open_partition(&topic, key.1, config).await {
                 Ok(partition) => {
+                    opened += 1;
+                    scanned += partition.log().segments_scanned();
                     let partition = Rc::new(partition);
                     self.partitions.borrow_mut().insert(key.clone(), partition.clone());
                     if crate::metadata::is_internal(&key.0) {
@@ -255,6 +260,13 @@ impl Shard {
                     self.config.data_dir.display()
                 ),
             }
+        }
+        if first_install {
+            eprintln!(
+                "corelog: shard {}: opened {opened} partitions in {:?}; {scanned} segments were scanned for recovery, the rest trusted from their seal records",
+                self.id,
+                started.elapsed()
+            );
         }
         *self.snapshot.borrow_mut() = snapshot;
     }

@@ -108,12 +108,23 @@ impl TimeIndex {
         bytes
     }
 
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+    /// Decodes a file's bytes; `None` when they are not a valid time index.
+    pub fn decode(bytes: &[u8]) -> Option<TimeIndex> {
+        if bytes.len() % 12 != 0 {
+            return None;
+        }
+        let mut index = TimeIndex::default();
+        for entry in bytes.chunks_exact(12) {
+            let timestamp = i64::from_be_bytes(entry[0..8].try_into().ok()?);
+            let offset = u32::from_be_bytes(entry[8..12].try_into().ok()?);
+            if let Some(&(last_timestamp, last_offset)) = index.entries.last() {
+                if timestamp <= last_timestamp || offset < last_offset {
+                    return None;
+                }
+            }
+            index.entries.push((timestamp, offset));
+        }
+        Some(index)
     }
 }
 

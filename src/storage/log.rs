@@ -85,6 +85,8 @@ pub struct Log {
     /// segment holding it, byte position there). Everything found at open
     /// counts as durable; a sync moves it to what was written before it.
     durable: Cell<Durable>,
+    /// Segments read batch by batch at open (not trusted from a seal).
+    segments_scanned: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,9 +128,21 @@ impl Log {
         }
         let mut segments: Vec<Rc<Segment>> = Vec::with_capacity(base_offsets.len());
         let mut producers = ProducerState::default();
+        let mut scanned = 0usize;
         for base_offset in base_offsets {
             let mut found = ProducerState::default();
-            let segment = Rc::new(Segment::open(dir, base_offset, &mut found).await?);
+            // A sealed segment is trusted without reading it; its seal
+            // record carries the producer state as of its end. Anything
+            // else (the active segment after a crash, a damaged index) is
+            // scanned batch by batch.
+            let (segment, sealed_producers) = match Segment::open_sealed(dir, base_offset).await? {
+                Some((segment, record)) => (segment, Some(record.producers)),
+                None => {
+                    scanned += 1;
+                    (Segment::open(dir, base_offset, &mut found).await?, None)
+                }
+            };
+            let segment = Rc::new(segment);
             if let Some(previous) = segments.last() {
                 if previous.next_offset() != base_offset {
                     // A gap means the earlier segment lost its tail: the later
@@ -145,9 +159,18 @@ impl Log {
                     continue;
                 }
             }
-            producers.absorb(found);
+            match sealed_producers {
+                Some(snapshot) => producers = ProducerState::restore(&snapshot),
+                None => producers.absorb(found),
+            }
             segments.push(segment);
         }
+        // The active segment will change: its seal record (from a clean
+        // shutdown) must not outlive this moment.
+        segments
+            .last()
+            .expect("at least one segment")
+            .unseal()?;
         let log_end_offset = segments.last().expect("at least one segment").next_offset();
         let log_start_floor = match std::fs::read_to_string(dir.join(LOG_START_OFFSET_FILE)) {
             Ok(text) => text.trim().parse::<i64>().unwrap_or(0).min(log_end_offset),
@@ -159,6 +182,7 @@ impl Log {
             producers: RefCell::new(producers),
             log_start_floor: Cell::new(log_start_floor),
             active_since: Cell::new(Instant::now()),
+            segments_scanned: scanned,
             durable: Cell::new(Durable {
                 offset: log_end_offset,
                 segment_base_offset: segments.last().expect("at least one segment").base_offset,
@@ -166,6 +190,11 @@ impl Log {
             }),
             segments: RefCell::new(segments),
         })
+    }
+
+    /// Segments that had to be scanned at open (0 after a clean shutdown).
+    pub fn segments_scanned(&self) -> usize {
+        self.segments_scanned
     }
 
     pub fn producers(&self) -> &RefCell<ProducerState> {
@@ -227,7 +256,8 @@ impl Log {
         let too_big = active.size() + records.len() as u64 > config.segment_bytes;
         let too_old = self.active_since.get().elapsed().as_millis() as i64 >= config.segment_ms;
         if active.size() > 0 && (too_big || too_old) {
-            active.seal().await?;
+            let producers = ProducerState::restore(&self.producers.borrow().snapshot());
+            active.seal(&producers).await?;
             // Sealing synced the old segment whole.
             self.durable.set(Durable {
                 offset: active.next_offset(),
@@ -269,7 +299,8 @@ impl Log {
 
     /// Seals the active segment: clean shutdown.
     pub async fn close(&self) -> io::Result<()> {
-        self.active().seal().await
+        let producers = ProducerState::restore(&self.producers.borrow().snapshot());
+        self.active().seal(&producers).await
     }
 
     /// Reads batches starting with the one that holds `offset`, none at or
@@ -379,7 +410,7 @@ impl Log {
 }
 
 fn remove_segment_files(log_path: &Path) {
-    for extension in ["log", "index", "timeindex"] {
+    for extension in ["log", "index", "timeindex", "seal"] {
         let _ = std::fs::remove_file(log_path.with_extension(extension));
     }
 }

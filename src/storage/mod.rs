@@ -5,6 +5,7 @@
 pub mod index;
 pub mod log;
 pub mod producers;
+pub mod seal;
 pub mod segment;
 
 pub use log::{FlushPolicy, Log, LogConfig, ReadError};

@@ -139,6 +139,27 @@ impl ProducerState {
         }
     }
 
+    /// Every remembered batch, producer by producer in log order: what a
+    /// seal record stores.
+    pub fn snapshot(&self) -> Vec<ProducerBatch> {
+        let mut batches: Vec<ProducerBatch> = self
+            .producers
+            .values()
+            .flat_map(|entry| entry.recent.iter().copied())
+            .collect();
+        batches.sort_by_key(|batch| batch.last_offset);
+        batches
+    }
+
+    /// The state a snapshot describes.
+    pub fn restore(batches: &[ProducerBatch]) -> ProducerState {
+        let mut state = ProducerState::default();
+        for batch in batches {
+            state.record(*batch);
+        }
+        state
+    }
+
     /// Adds what `later` (the state of the following segment) recorded.
     pub fn absorb(&mut self, later: ProducerState) {
         for (_, entry) in later.producers {

@@ -22,6 +22,7 @@ use bytes::Bytes;
 
 use super::index::{self, OffsetIndex, TimeIndex};
 use super::producers::{ProducerBatch, ProducerState};
+use super::seal::SealRecord;
 use crate::limits::{DIRECT_IO_ALIGNMENT_BYTES, INDEX_INTERVAL_BYTES, SEGMENT_SCAN_CHUNK_BYTES};
 use crate::protocol::batch::{
     self, BatchHeader, BatchSpan, TimestampType, BATCH_HEADER_BYTES, BATCH_LENGTH_PREFIX_BYTES,
@@ -236,18 +237,99 @@ impl Segment {
         self.file.sync().await
     }
 
-    /// Trims the zero padding after the last batch, writes both indexes and
-    /// syncs: called when the segment is rolled and at clean shutdown.
-    pub async fn seal(&self) -> io::Result<()> {
+    /// Trims the zero padding after the last batch, syncs, writes both
+    /// indexes and then the seal record (last, so its presence means the
+    /// rest is complete): called when the segment is rolled and at clean
+    /// shutdown. `producers` is the log's producer state as of this
+    /// segment's end.
+    pub async fn seal(&self, producers: &ProducerState) -> io::Result<()> {
         let size = self.size();
         self.file.truncate(size).await?;
         self.file.sync().await?;
-        let (offsets, times) = {
+        let (offsets, times, next_offset, max_timestamp) = {
             let state = self.state.borrow();
-            (state.offset_index.encode(), state.time_index.encode())
+            (
+                state.offset_index.encode(),
+                state.time_index.encode(),
+                state.next_offset,
+                state.max_timestamp,
+            )
         };
         index::write_file(&self.log_path.with_extension("index"), &offsets)?;
-        index::write_file(&self.log_path.with_extension("timeindex"), &times)
+        index::write_file(&self.log_path.with_extension("timeindex"), &times)?;
+        let record = SealRecord {
+            size,
+            next_offset,
+            max_timestamp,
+            offset_index_crc: crc32c::crc32c(&offsets),
+            time_index_crc: crc32c::crc32c(&times),
+            producers: producers.snapshot(),
+        };
+        index::write_file(&self.log_path.with_extension("seal"), &record.encode())
+    }
+
+    /// Opens a segment from its seal record without reading its batches.
+    /// `None` when there is no valid seal record, the file size differs
+    /// from it, or an index does not match its CRC: the caller scans.
+    pub async fn open_sealed(dir: &Path, base_offset: i64) -> io::Result<Option<(Segment, SealRecord)>> {
+        let log_path = dir.join(format!("{}.log", file_stem(base_offset)));
+        let Some(record) = std::fs::read(log_path.with_extension("seal"))
+            .ok()
+            .and_then(|bytes| SealRecord::decode(&bytes))
+        else {
+            return Ok(None);
+        };
+        let file = DirectFile::open(&log_path).await?;
+        if file.size().await? != record.size || record.next_offset < base_offset {
+            return Ok(None);
+        }
+        let read_index = |extension: &str, crc: u32| {
+            std::fs::read(log_path.with_extension(extension))
+                .ok()
+                .filter(|bytes| crc32c::crc32c(bytes) == crc)
+        };
+        let offset_index = read_index("index", record.offset_index_crc)
+            .and_then(|bytes| OffsetIndex::decode(&bytes, record.size.max(1)));
+        let time_index = read_index("timeindex", record.time_index_crc)
+            .and_then(|bytes| TimeIndex::decode(&bytes));
+        let (Some(offset_index), Some(time_index)) = (offset_index, time_index) else {
+            return Ok(None);
+        };
+        let block_start = align_down(record.size);
+        let tail = file
+            .read_at(block_start, (record.size - block_start) as usize)
+            .await?
+            .to_vec();
+        let state = SegmentState {
+            size: record.size,
+            tail,
+            next_offset: record.next_offset,
+            max_timestamp: record.max_timestamp,
+            offset_index,
+            time_index,
+            bytes_since_index: 0,
+        };
+        Ok(Some((
+            Segment {
+                base_offset,
+                file,
+                log_path,
+                state: RefCell::new(state),
+            },
+            record,
+        )))
+    }
+
+    /// Removes the seal record of the segment that will be appended to, so
+    /// that a crash from here on makes the next start scan it.
+    pub fn unseal(&self) -> io::Result<()> {
+        match std::fs::remove_file(self.log_path.with_extension("seal")) {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(error) => return Err(error),
+        }
+        let dir = self.log_path.parent().expect("a segment is in a directory");
+        std::fs::File::open(dir)?.sync_all()
     }
 
     /// The first batch holding an offset at or after `offset`, if any.
