@@ -51,6 +51,9 @@ pub struct Partition {
     /// interval flush policy).
     unflushed_records: Cell<u64>,
     last_flush: Cell<Instant>,
+    /// Set by a failed write or sync, cleared by the next success: storage
+    /// errors are logged once per episode, not once per request.
+    failing: Cell<bool>,
 }
 
 /// `data-dir/<topic>-<partition>`, as Kafka lays it out.
@@ -78,6 +81,7 @@ impl Partition {
             group_commit,
             unflushed_records: Cell::new(0),
             last_flush: Cell::new(Instant::now()),
+            failing: Cell::new(false),
         })
     }
 
@@ -111,6 +115,37 @@ impl Partition {
     /// under the durable policy, this returns once the shard's group commit
     /// synced them; otherwise once written.
     pub async fn append(
+        self: &Rc<Self>,
+        records: &[u8],
+        acks_all: bool,
+        now_milliseconds: i64,
+    ) -> Result<Appended, AppendError> {
+        let result = self.append_unlogged(records, acks_all, now_milliseconds).await;
+        match &result {
+            Err(AppendError::Storage(error)) => {
+                if !self.failing.replace(true) {
+                    eprintln!(
+                        "corelog: {}: writes fail with \"{error}\"; requests for {}-{} get KAFKA_STORAGE_ERROR until a write succeeds (logged once)",
+                        self.log.dir().display(),
+                        self.topic,
+                        self.index
+                    );
+                }
+            }
+            Ok(_) => {
+                if self.failing.replace(false) {
+                    eprintln!(
+                        "corelog: {}: writes work again",
+                        self.log.dir().display()
+                    );
+                }
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn append_unlogged(
         self: &Rc<Self>,
         records: &[u8],
         acks_all: bool,

@@ -10,7 +10,7 @@
 //! direct writes) serve catch-up readers, as DESIGN.md plans for cold data.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -34,6 +34,7 @@ impl AlignedBuffer {
 pub struct DirectFile {
     file: Rc<DmaFile>,
     reader: Rc<BufferedFile>,
+    path: Rc<PathBuf>,
 }
 
 impl DirectFile {
@@ -49,6 +50,7 @@ impl DirectFile {
         Ok(DirectFile {
             file: Rc::new(file),
             reader: Rc::new(reader),
+            path: Rc::new(path.to_path_buf()),
         })
     }
 
@@ -61,15 +63,31 @@ impl DirectFile {
 
     /// Writes the whole buffer at `position`; a short write is an error.
     pub async fn write_at(&self, buffer: AlignedBuffer, position: u64) -> io::Result<()> {
-        let expected = buffer.len();
-        let written = self.file.write_at(buffer.0, position).await?;
-        if written != expected {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                format!("short write: {written} of {expected} bytes at {position}"),
-            ));
+        if let Some(fault) = faults::take(faults::Operation::Write, &self.path) {
+            return self.fail_write(fault, buffer, position).await;
         }
-        Ok(())
+        let expected = buffer.len();
+        let buffer = Rc::new(buffer.0);
+        let written = self.file.write_rc_at(buffer.clone(), position).await?;
+        if written == expected {
+            return Ok(());
+        }
+        // A short write (a filling disk writes what fits): writing the rest
+        // either completes it or fails with the real cause, such as ENOSPC.
+        let alignment = crate::limits::DIRECT_IO_ALIGNMENT_BYTES;
+        if written > 0 && written % alignment == 0 {
+            let mut rest = self.file.alloc_dma_buffer(expected - written);
+            rest.as_bytes_mut()
+                .copy_from_slice(&buffer.as_bytes()[written..]);
+            let more = self.file.write_at(rest, position + written as u64).await?;
+            if written + more == expected {
+                return Ok(());
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            format!("short write: {written} of {expected} bytes at {position}"),
+        ))
     }
 
     /// Reads up to `length` bytes at `position` (fewer at end of file).
@@ -82,7 +100,26 @@ impl DirectFile {
     }
 
     pub async fn sync(&self) -> io::Result<()> {
+        if let Some(fault) = faults::take(faults::Operation::Sync, &self.path) {
+            return Err(fault.error());
+        }
         self.file.fdatasync().await.map_err(io::Error::from)
+    }
+
+    /// An injected write fault: a torn write puts the first blocks on disk
+    /// before failing, as a crash or a failing device can.
+    async fn fail_write(&self, fault: faults::Fault, buffer: AlignedBuffer, position: u64) -> io::Result<()> {
+        if let faults::Fault::TornWrite { blocks } = fault {
+            let alignment = crate::limits::DIRECT_IO_ALIGNMENT_BYTES;
+            let length = (blocks * alignment).min(buffer.len());
+            if length > 0 {
+                let mut part = self.file.alloc_dma_buffer(length);
+                part.as_bytes_mut()
+                    .copy_from_slice(&buffer.0.as_bytes()[..length]);
+                self.file.write_at(part, position).await?;
+            }
+        }
+        Err(fault.error())
     }
 
     pub async fn truncate(&self, size: u64) -> io::Result<()> {
@@ -91,5 +128,82 @@ impl DirectFile {
 
     pub async fn size(&self) -> io::Result<u64> {
         self.file.file_size().await.map_err(io::Error::from)
+    }
+}
+
+/// Deterministic storage faults for tests: the next planned operations on
+/// files whose path contains a given part fail as planned. The plan is per
+/// thread, so it applies to the shard (or test executor) that set it.
+pub mod faults {
+    use std::cell::RefCell;
+    use std::io;
+    use std::path::Path;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Operation {
+        Write,
+        Sync,
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Fault {
+        /// ENOSPC: the disk is full.
+        NoSpace,
+        /// EIO: the device failed.
+        Io,
+        /// The first `blocks` aligned blocks reach the file, then EIO.
+        TornWrite { blocks: usize },
+    }
+
+    impl Fault {
+        pub fn error(self) -> io::Error {
+            match self {
+                Fault::NoSpace => io::Error::from_raw_os_error(libc::ENOSPC),
+                Fault::Io | Fault::TornWrite { .. } => io::Error::from_raw_os_error(libc::EIO),
+            }
+        }
+    }
+
+    struct Planned {
+        operation: Operation,
+        path_part: String,
+        fault: Fault,
+        remaining: usize,
+    }
+
+    thread_local! {
+        static PLAN: RefCell<Vec<Planned>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// The next `times` `operation`s on matching files fail with `fault`.
+    #[allow(dead_code)]
+    pub fn inject(operation: Operation, path_part: &str, fault: Fault, times: usize) {
+        PLAN.with(|plan| {
+            plan.borrow_mut().push(Planned {
+                operation,
+                path_part: path_part.to_string(),
+                fault,
+                remaining: times,
+            })
+        });
+    }
+
+    pub(super) fn take(operation: Operation, path: &Path) -> Option<Fault> {
+        PLAN.with(|plan| {
+            let mut plan = plan.borrow_mut();
+            if plan.is_empty() {
+                return None;
+            }
+            let path = path.to_string_lossy();
+            let found = plan.iter_mut().find(|planned| {
+                planned.operation == operation
+                    && planned.remaining > 0
+                    && path.contains(&planned.path_part)
+            })?;
+            found.remaining -= 1;
+            let fault = found.fault;
+            plan.retain(|planned| planned.remaining > 0);
+            Some(fault)
+        })
     }
 }

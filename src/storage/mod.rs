@@ -9,3 +9,6 @@ pub mod seal;
 pub mod segment;
 
 pub use log::{FlushPolicy, Log, LogConfig, ReadError};
+
+#[cfg(test)]
+mod fault_tests;

@@ -35,7 +35,14 @@ impl Broker {
     }
 
     pub fn start_with(cores: usize, extra: &[&str]) -> Broker {
+        Broker::start_prepared(cores, extra, |_| {})
+    }
+
+    /// Like `start_with`, after `prepare` ran on the (not yet created)
+    /// data dir path: to mount a small filesystem there, say.
+    pub fn start_prepared(cores: usize, extra: &[&str], prepare: impl FnOnce(&Path)) -> Broker {
         let dir = tempfile::tempdir().expect("temp dir");
+        prepare(&dir.path().join("data"));
         let mut broker = Broker {
             dir,
             ports: Vec::new(),

@@ -62,12 +62,8 @@ pub async fn handle(
                             Err(AppendError::Batch(error)) => {
                                 Err((error.error_code(), Some(error.to_string())))
                             }
+                            // Logged once by the partition.
                             Err(AppendError::Storage(error)) => {
-                                eprintln!(
-                                    "corelog: shard {}: write to {} failed: {error}",
-                                    shard.id,
-                                    partition.log().dir().display()
-                                );
                                 Err((ErrorCode::KAFKA_STORAGE_ERROR, Some(error.to_string())))
                             }
                             Err(AppendError::Closed) => {
