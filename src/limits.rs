@@ -108,6 +108,10 @@ pub const PRODUCER_ID_BLOCK: u64 = 1000;
 /// shorter `flush.ms` is rounded up to this.
 pub const FLUSH_TICK_MILLISECONDS: u64 = 10;
 
+/// How long start-up waits for a listening address still in use (by the
+/// socket of a process that just died) before giving up.
+pub const BIND_RETRY_MILLISECONDS: u64 = 10_000;
+
 const _: () = assert!(SEGMENT_BYTES_DEFAULT <= SEGMENT_BYTES_MAX);
 const _: () = assert!(SEGMENT_BYTES_MIN >= DIRECT_IO_ALIGNMENT_BYTES as u64);
 const _: () = assert!(MESSAGE_BYTES_MAX_DEFAULT < REQUEST_BYTES_MAX_DEFAULT);

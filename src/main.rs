@@ -209,7 +209,7 @@ fn serve(config: Config) -> Result<(), String> {
         if address.port() != 0 {
             address.set_port(address.port() + index as u16);
         }
-        let listener = TcpListener::bind(address)
+        let listener = bind_when_free(address)
             .map_err(|error| format!("cannot listen on {address}: {error}"))?;
         let port = listener
             .local_addr()
@@ -311,6 +311,30 @@ fn serve(config: Config) -> Result<(), String> {
     }
     println!("corelog: shut down cleanly");
     Ok(())
+}
+
+/// Binds `address`, waiting while it is still in use. After a crash the
+/// previous process's listening socket outlives it briefly (io_uring tears
+/// down its pending accepts asynchronously), so a prompt restart would
+/// otherwise fail.
+fn bind_when_free(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let deadline = std::time::Instant::now() + Duration::from_millis(limits::BIND_RETRY_MILLISECONDS);
+    let mut said = false;
+    loop {
+        match TcpListener::bind(address) {
+            Err(error)
+                if error.kind() == std::io::ErrorKind::AddrInUse
+                    && std::time::Instant::now() < deadline =>
+            {
+                if !said {
+                    eprintln!("corelog: {address} is still in use; waiting for it to be released");
+                    said = true;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            result => return result,
+        }
+    }
 }
 
 enum ShardRole {

@@ -27,6 +27,9 @@ pub struct Broker {
     child: Option<Child>,
     cores: usize,
     extra: Vec<String>,
+    /// `--listen`: port 0 (ephemeral ports, new ones at each start) unless
+    /// a test needs clients to find the broker again after a restart.
+    listen: String,
 }
 
 impl Broker {
@@ -49,6 +52,7 @@ impl Broker {
             child: None,
             cores,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            listen: "127.0.0.1:0".to_string(),
         };
         broker.launch();
         broker
@@ -78,7 +82,7 @@ impl Broker {
             .arg(self.data_dir())
             .args([
                 "--listen",
-                "127.0.0.1:0",
+                &self.listen,
                 "--advertise",
                 "127.0.0.1",
                 "--cores",
@@ -134,6 +138,37 @@ impl Broker {
     pub fn restart(&mut self) {
         self.stop();
         self.launch();
+    }
+
+    /// A broker on fixed ports (free ones, found by binding), the same at
+    /// every restart, so clients outside the test reconnect by themselves.
+    pub fn start_on_fixed_ports(cores: usize, extra: &[&str]) -> Broker {
+        // Below the kernel's ephemeral range, so no outgoing connection
+        // (a client retrying while the broker is down) takes the port.
+        let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+            .unwrap_or(32768);
+        let start = 10_000 + (std::process::id() as u16 % 97) * 100;
+        let base = (start..low.saturating_sub(cores as u16))
+            .step_by(7)
+            .find(|&port| {
+                (0..cores as u16).all(|offset| {
+                    std::net::TcpListener::bind(("127.0.0.1", port + offset)).is_ok()
+                })
+            })
+            .expect("free consecutive ports below the ephemeral range");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut broker = Broker {
+            dir,
+            ports: Vec::new(),
+            child: None,
+            cores,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            listen: format!("127.0.0.1:{base}"),
+        };
+        broker.launch();
+        broker
     }
 
     /// SIGKILL: the process dies wherever it is, as in a crash.
