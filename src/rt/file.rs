@@ -63,12 +63,21 @@ impl DirectFile {
 
     /// Writes the whole buffer at `position`; a short write is an error.
     pub async fn write_at(&self, buffer: AlignedBuffer, position: u64) -> io::Result<()> {
-        if let Some(fault) = faults::take(faults::Operation::Write, &self.path) {
+        let fault = faults::take(faults::Operation::Write, &self.path);
+        if let Some(fault @ (faults::Fault::NoSpace | faults::Fault::Io | faults::Fault::TornWrite { .. })) = fault {
             return self.fail_write(fault, buffer, position).await;
         }
         let expected = buffer.len();
         let buffer = Rc::new(buffer.0);
-        let written = self.file.write_rc_at(buffer.clone(), position).await?;
+        let written = match fault {
+            Some(faults::Fault::ShortWrite { blocks }) => {
+                let length = (blocks * crate::limits::DIRECT_IO_ALIGNMENT_BYTES).min(expected);
+                let mut part = self.file.alloc_dma_buffer(length.max(crate::limits::DIRECT_IO_ALIGNMENT_BYTES));
+                part.as_bytes_mut()[..length].copy_from_slice(&buffer.as_bytes()[..length]);
+                self.file.write_at(part, position).await?.min(length)
+            }
+            _ => self.file.write_rc_at(buffer.clone(), position).await?,
+        };
         if written == expected {
             return Ok(());
         }
@@ -153,13 +162,18 @@ pub mod faults {
         Io,
         /// The first `blocks` aligned blocks reach the file, then EIO.
         TornWrite { blocks: usize },
+        /// The device takes only the first `blocks` aligned blocks and says
+        /// so (a short write, no error); the rest must be written again.
+        ShortWrite { blocks: usize },
     }
 
     impl Fault {
         pub fn error(self) -> io::Error {
             match self {
                 Fault::NoSpace => io::Error::from_raw_os_error(libc::ENOSPC),
-                Fault::Io | Fault::TornWrite { .. } => io::Error::from_raw_os_error(libc::EIO),
+                Fault::Io | Fault::TornWrite { .. } | Fault::ShortWrite { .. } => {
+                    io::Error::from_raw_os_error(libc::EIO)
+                }
             }
         }
     }

@@ -95,6 +95,23 @@ fn a_torn_write_is_never_served_and_is_cut_at_recovery() {
 }
 
 #[test]
+fn a_short_write_is_completed() {
+    run(|dir| {
+        let dir = dir.to_path_buf();
+        Box::pin(async move {
+            let log = Log::open(&dir, config()).await.unwrap();
+            // Three blocks to write; the device takes one, then the rest.
+            faults::inject(Operation::Write, ".log", Fault::ShortWrite { blocks: 1 }, 1);
+            assert_eq!(append(&log, 3, &[5; 10_000]).await.unwrap(), 0);
+            assert_eq!(batches(&log).await, vec![(0, 3)]);
+            drop(log);
+            let reopened = Log::open(&dir, config()).await.unwrap();
+            assert_eq!(batches(&reopened).await, vec![(0, 3)], "all of it reached the file");
+        })
+    });
+}
+
+#[test]
 fn a_failed_sync_keeps_the_durable_offset_where_it_was() {
     run(|dir| {
         let dir = dir.to_path_buf();
