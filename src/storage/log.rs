@@ -165,12 +165,6 @@ impl Log {
             }
             segments.push(segment);
         }
-        // The active segment will change: its seal record (from a clean
-        // shutdown) must not outlive this moment.
-        segments
-            .last()
-            .expect("at least one segment")
-            .unseal()?;
         let log_end_offset = segments.last().expect("at least one segment").next_offset();
         let log_start_floor = match std::fs::read_to_string(dir.join(LOG_START_OFFSET_FILE)) {
             Ok(text) => text.trim().parse::<i64>().unwrap_or(0).min(log_end_offset),

@@ -14,7 +14,7 @@
 //!   batch's last offset + 1, the first one is the segment's base offset.
 //! - only one append runs at a time (the partition's append lock).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -64,6 +64,10 @@ pub struct Segment {
     file: DirectFile,
     log_path: PathBuf,
     state: RefCell<SegmentState>,
+    /// A seal record describes this segment on disk: it must go before the
+    /// segment changes (done by the first append, so a start that opens
+    /// many idle partitions deletes nothing).
+    sealed_on_disk: Cell<bool>,
 }
 
 pub fn file_stem(base_offset: i64) -> String {
@@ -147,6 +151,7 @@ impl Segment {
             file,
             log_path,
             state: RefCell::new(state),
+            sealed_on_disk: Cell::new(false),
         })
     }
 
@@ -177,6 +182,7 @@ impl Segment {
         timestamp_type: TimestampType,
         now_milliseconds: i64,
     ) -> io::Result<Appended> {
+        self.unseal()?;
         let (write_position, tail_length, first_offset) = {
             let state = self.state.borrow();
             (align_down(state.size), state.tail.len(), state.next_offset)
@@ -265,7 +271,9 @@ impl Segment {
             time_index_crc: crc32c::crc32c(&times),
             producers: producers.snapshot(),
         };
-        index::write_file(&self.log_path.with_extension("seal"), &record.encode())
+        index::write_file(&self.log_path.with_extension("seal"), &record.encode())?;
+        self.sealed_on_disk.set(true);
+        Ok(())
     }
 
     /// Opens a segment from its seal record without reading its batches.
@@ -315,21 +323,28 @@ impl Segment {
                 file,
                 log_path,
                 state: RefCell::new(state),
+                sealed_on_disk: Cell::new(true),
             },
             record,
         )))
     }
 
-    /// Removes the seal record of the segment that will be appended to, so
-    /// that a crash from here on makes the next start scan it.
-    pub fn unseal(&self) -> io::Result<()> {
+    /// Removes the seal record before the segment changes, so that a crash
+    /// from here on makes the next start scan it. The removal need not be
+    /// synced: should a crash bring the seal back, the file size no longer
+    /// matches it once any append reached the disk (every sync persists the
+    /// size), and without such an append it is still true.
+    fn unseal(&self) -> io::Result<()> {
+        if !self.sealed_on_disk.get() {
+            return Ok(());
+        }
         match std::fs::remove_file(self.log_path.with_extension("seal")) {
             Ok(()) => {}
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
             Err(error) => return Err(error),
         }
-        let dir = self.log_path.parent().expect("a segment is in a directory");
-        std::fs::File::open(dir)?.sync_all()
+        self.sealed_on_disk.set(false);
+        Ok(())
     }
 
     /// The first batch holding an offset at or after `offset`, if any.
