@@ -6,39 +6,13 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{batch, decode_records, fetch, fetch_request, name, produce, Broker, Client};
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use common::{batch, create_topic, decode_records, fetch, fetch_request, name, produce, Broker, Client};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
-
-fn create_topic(
-    client: &mut Client,
-    topic: &str,
-    partitions: i32,
-    configs: &[(&str, &str)],
-) -> i16 {
-    let request = CreateTopicsRequest::default()
-        .with_timeout_ms(5000)
-        .with_topics(vec![CreatableTopic::default()
-            .with_name(name(topic))
-            .with_num_partitions(partitions)
-            .with_replication_factor(1)
-            .with_configs(
-                configs
-                    .iter()
-                    .map(|(key, value)| {
-                        CreatableTopicConfig::default()
-                            .with_name(StrBytes::from_string(key.to_string()))
-                            .with_value(Some(StrBytes::from_string(value.to_string())))
-                    })
-                    .collect(),
-            )]);
-    client.send(&request, 7).topics[0].error_code
-}
 
 /// Leader node of each partition, from Metadata.
 fn leaders(client: &mut Client, topic: &str) -> Vec<i32> {

@@ -13,25 +13,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{
-    decode_records, encode_request, fetch, idempotent_batch, name, produce, Broker, Client,
+    create_topic, decode_records, encode_request, fetch, idempotent_batch, list_offset, name, produce,
+    Broker, Client,
 };
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 
 const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 const INVALID_PRODUCER_EPOCH: i16 = 47;
-
-fn create_topic(client: &mut Client, topic: &str, partitions: i32) {
-    let request = CreateTopicsRequest::default()
-        .with_timeout_ms(5000)
-        .with_topics(vec![CreatableTopic::default()
-            .with_name(name(topic))
-            .with_num_partitions(partitions)
-            .with_replication_factor(1)]);
-    assert_eq!(client.send(&request, 7).topics[0].error_code, 0);
-}
 
 fn init_producer_id(client: &mut Client, version: i16) -> (i64, i16) {
     let response = client.send(
@@ -40,17 +29,6 @@ fn init_producer_id(client: &mut Client, version: i16) -> (i64, i16) {
     );
     assert_eq!(response.error_code, 0);
     (response.producer_id.0, response.producer_epoch)
-}
-
-fn log_end_offset(client: &mut Client, topic: &str, partition: i32) -> i64 {
-    let request = ListOffsetsRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_topics(vec![ListOffsetsTopic::default()
-            .with_name(name(topic))
-            .with_partitions(vec![ListOffsetsPartition::default()
-                .with_partition_index(partition)
-                .with_timestamp(-1)])]);
-    client.send(&request, 3).topics[0].partitions[0].offset
 }
 
 /// Every record of the partition as (offset, value).
@@ -81,7 +59,7 @@ fn values(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
 fn idempotent_retries_are_written_once_gaps_and_fenced_epochs_are_refused() {
     let mut broker = Broker::start(1);
     let mut client = broker.client(0);
-    create_topic(&mut client, "idem", 1);
+    assert_eq!(create_topic(&mut client, "idem", 1, &[]), 0);
     let (producer_id, epoch) = init_producer_id(&mut client, 1);
     let (other_id, _) = init_producer_id(&mut client, 4);
     assert!(producer_id >= 0 && epoch == 0);
@@ -90,7 +68,7 @@ fn idempotent_retries_are_written_once_gaps_and_fenced_epochs_are_refused() {
     let first = idempotent_batch(producer_id, 0, 0, &values("a", 0..5));
     assert_eq!(produce(&mut client, "idem", 0, first.clone(), 7, -1), (0, 0));
     assert_eq!(produce(&mut client, "idem", 0, first.clone(), 7, -1), (0, 0), "a retry gets its first offset");
-    assert_eq!(log_end_offset(&mut client, "idem", 0), 5);
+    assert_eq!(list_offset(&mut client, "idem", 0, -1), 5);
 
     // The connection is cut after the broker read the request but before
     // the client read the reply; the client retries on a new connection.
@@ -109,12 +87,12 @@ fn idempotent_retries_are_written_once_gaps_and_fenced_epochs_are_refused() {
         doomed.stream.shutdown(std::net::Shutdown::Both).unwrap();
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    while log_end_offset(&mut client, "idem", 0) < 10 {
+    while list_offset(&mut client, "idem", 0, -1) < 10 {
         assert!(Instant::now() < deadline, "the cut request was not written");
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(produce(&mut client, "idem", 0, second, 7, -1), (0, 5));
-    assert_eq!(log_end_offset(&mut client, "idem", 0), 10, "not written twice");
+    assert_eq!(list_offset(&mut client, "idem", 0, -1), 10, "not written twice");
 
     let gap = idempotent_batch(producer_id, 0, 20, &values("gap", 0..1));
     assert_eq!(produce(&mut client, "idem", 0, gap, 7, -1).0, OUT_OF_ORDER_SEQUENCE_NUMBER);
@@ -283,7 +261,7 @@ fn acknowledged_records_survive_sigkill_exactly_once_at_their_offsets() {
     // Fixed ports: the kafkajs producer reconnects by itself after each crash.
     let mut broker = Broker::start_on_fixed_ports(2, &[]);
     let mut admin = broker.client(0);
-    create_topic(&mut admin, "crash", 2);
+    assert_eq!(create_topic(&mut admin, "crash", 2, &[]), 0);
     let mut producers: Vec<Producer> = (0..4)
         .map(|index| Producer {
             id: init_producer_id(&mut admin, 1).0,
@@ -394,7 +372,7 @@ fn leader_of(client: &mut Client, partition: i32) -> usize {
 fn acks_all_appends_share_syncs_in_the_group_commit() {
     let mut broker = Broker::start(1);
     let mut admin = broker.client(0);
-    create_topic(&mut admin, "shared", 2);
+    assert_eq!(create_topic(&mut admin, "shared", 2, &[]), 0);
     let port = broker.ports[0];
     let threads: Vec<_> = (0..8)
         .map(|thread| {
@@ -412,7 +390,7 @@ fn acks_all_appends_share_syncs_in_the_group_commit() {
     for thread in threads {
         thread.join().unwrap();
     }
-    assert_eq!(log_end_offset(&mut admin, "shared", 0) + log_end_offset(&mut admin, "shared", 1), 320);
+    assert_eq!(list_offset(&mut admin, "shared", 0, -1) + list_offset(&mut admin, "shared", 1, -1), 320);
     broker.stop();
     let log = broker.log();
     let line = log
@@ -434,7 +412,7 @@ fn acks_all_appends_share_syncs_in_the_group_commit() {
 fn the_interval_flush_policy_answers_acks_all_without_waiting_for_a_sync() {
     let mut broker = Broker::start_with(1, &["--log-flush-interval-ms", "50"]);
     let mut client = broker.client(0);
-    create_topic(&mut client, "unsynced", 1);
+    assert_eq!(create_topic(&mut client, "unsynced", 1, &[]), 0);
     for round in 0..20 {
         let value = format!("r{round}");
         let records = common::batch(&[(None, value.as_str())], 0, kafka_protocol::records::Compression::None);

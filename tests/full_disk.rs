@@ -8,8 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{batch, decode_records, fetch, name, produce, Broker, Client};
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use common::{batch, create_topic, decode_records, fetch, name, produce, Broker};
 use kafka_protocol::messages::*;
 use kafka_protocol::records::Compression;
 
@@ -22,16 +21,6 @@ impl Drop for Mount {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
-}
-
-fn create_topic(client: &mut Client, topic: &str) {
-    let request = CreateTopicsRequest::default()
-        .with_timeout_ms(5000)
-        .with_topics(vec![CreatableTopic::default()
-            .with_name(name(topic))
-            .with_num_partitions(1)
-            .with_replication_factor(1)]);
-    assert_eq!(client.send(&request, 7).topics[0].error_code, 0);
 }
 
 fn big_batch(tag: &str) -> bytes::Bytes {
@@ -78,8 +67,8 @@ fn a_full_disk_gets_storage_errors_and_writes_resume_after_a_delete() {
     }
 
     let mut client = broker.client(0);
-    create_topic(&mut client, "spare");
-    create_topic(&mut client, "full");
+    assert_eq!(create_topic(&mut client, "spare", 1, &[]), 0);
+    assert_eq!(create_topic(&mut client, "full", 1, &[]), 0);
     for index in 0..60 {
         assert_eq!(produce(&mut client, "spare", 0, big_batch(&format!("s{index}")), 7, -1).0, 0);
     }

@@ -8,8 +8,7 @@ mod common;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use common::{batch, Broker, Client};
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use common::{batch, create_topic, Broker, Client};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::offset_commit_request::{
@@ -60,16 +59,6 @@ fn topic_name(value: &str) -> TopicName {
 
 fn start() -> Broker {
     Broker::start_with(2, &["--group-initial-rebalance-delay-ms", "0"])
-}
-
-fn create_topic(client: &mut Client, topic: &str, partitions: i32) {
-    let request = CreateTopicsRequest::default()
-        .with_timeout_ms(5000)
-        .with_topics(vec![CreatableTopic::default()
-            .with_name(topic_name(topic))
-            .with_num_partitions(partitions)
-            .with_replication_factor(1)]);
-    assert_eq!(client.send(&request, 7).topics[0].error_code, NONE);
 }
 
 /// The node (shard index) that coordinates `group`.
@@ -351,7 +340,7 @@ fn find_coordinator_names_the_owner_and_other_nodes_answer_not_coordinator() {
 fn join_sync_heartbeat_and_commit_in_old_and_flexible_versions() {
     let broker = start();
     let mut admin = broker.client(0);
-    create_topic(&mut admin, "t", 3);
+    assert_eq!(create_topic(&mut admin, "t", 3, &[]), NONE);
     for (join_version, sync_version, heartbeat_version, commit_version, fetch_version) in
         [(0, 0, 0, 2, 1), (3, 2, 2, 4, 3), (5, 3, 3, 7, 5), (7, 4, 4, 8, 7), (9, 5, 4, 8, 8)]
     {
@@ -534,7 +523,7 @@ fn a_static_member_rejoins_without_a_rebalance_and_fences_its_old_incarnation() 
 fn bad_group_requests_get_the_errors_clients_expect() {
     let broker = start();
     let mut admin = broker.client(0);
-    create_topic(&mut admin, "t", 2);
+    assert_eq!(create_topic(&mut admin, "t", 2, &[]), NONE);
     let group = "bad";
     let mut client = broker.client(coordinator_of(&broker, group));
 
@@ -615,7 +604,7 @@ fn bad_group_requests_get_the_errors_clients_expect() {
 fn committed_offsets_survive_restarts_and_changes_of_core_count() {
     let mut broker = start();
     let mut admin = broker.client(0);
-    create_topic(&mut admin, "t", 2);
+    assert_eq!(create_topic(&mut admin, "t", 2, &[]), NONE);
     let groups: Vec<String> = (0..10).map(|index| format!("durable-{index}")).collect();
     let mut nodes = std::collections::HashSet::new();
     for (index, group) in groups.iter().enumerate() {
@@ -650,8 +639,8 @@ fn committed_offsets_survive_restarts_and_changes_of_core_count() {
 fn list_describe_fetch_all_and_offset_delete() {
     let broker = start();
     let mut admin = broker.client(0);
-    create_topic(&mut admin, "t", 2);
-    create_topic(&mut admin, "u", 1);
+    assert_eq!(create_topic(&mut admin, "t", 2, &[]), NONE);
+    assert_eq!(create_topic(&mut admin, "u", 1, &[]), NONE);
     let group = "listed";
     let node = coordinator_of(&broker, group);
     let mut client = broker.client(node);

@@ -8,27 +8,11 @@ mod common;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use common::{batch, decode_records, fetch, name, produce, segment_files, Broker, Client};
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
+use common::{batch, create_topic, decode_records, fetch, produce, segment_files, Broker, Client};
 use kafka_protocol::records::Compression;
 
 fn start() -> Broker {
     Broker::start_with(1, &["--offsets-topic-num-partitions", "1"])
-}
-
-fn create_topic(client: &mut Client, topic: &str) {
-    let request = CreateTopicsRequest::default()
-        .with_timeout_ms(5000)
-        .with_topics(vec![CreatableTopic::default()
-            .with_name(name(topic))
-            .with_num_partitions(1)
-            .with_replication_factor(1)
-            .with_configs(vec![CreatableTopicConfig::default()
-                .with_name(StrBytes::from_static_str("segment.bytes"))
-                .with_value(Some(StrBytes::from_static_str("4096")))])]);
-    assert_eq!(client.send(&request, 7).topics[0].error_code, 0);
 }
 
 /// Produces `count` one-record batches of about 300 bytes, from value `first`.
@@ -92,7 +76,7 @@ fn segment(dir: &Path, index: usize, extension: &str) -> PathBuf {
 fn a_clean_shutdown_skips_the_scan_and_a_crash_scans_only_written_segments() {
     let mut broker = start();
     let mut client = broker.client(0);
-    create_topic(&mut client, "sealed");
+    assert_eq!(create_topic(&mut client, "sealed", 1, &[("segment.bytes", "4096")]), 0);
     fill(&mut client, "sealed", 0, 60);
     let segments = segment_files(&partition_dir(&broker, "sealed")).len();
     assert!(segments >= 4, "{segments} segments");
@@ -116,7 +100,7 @@ fn a_clean_shutdown_skips_the_scan_and_a_crash_scans_only_written_segments() {
 fn damaged_indexes_torn_tails_and_flipped_bits_are_recovered_from() {
     let mut broker = start();
     let mut client = broker.client(0);
-    create_topic(&mut client, "damaged");
+    assert_eq!(create_topic(&mut client, "damaged", 1, &[("segment.bytes", "4096")]), 0);
     fill(&mut client, "damaged", 0, 60);
     broker.stop();
     let dir = partition_dir(&broker, "damaged");

@@ -10,14 +10,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{batch, decode_records, fetch, name, produce, Broker, Client};
+use common::{batch, create_topic, decode_records, fetch, list_offset, name, produce, Broker, Client};
 use kafka_protocol::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
 use kafka_protocol::messages::incremental_alter_configs_request as incremental;
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
@@ -33,37 +31,6 @@ fn text(value: &str) -> StrBytes {
 
 fn start() -> Broker {
     Broker::start_with(1, &["--log-retention-check-interval-ms", "100"])
-}
-
-fn create_topic(client: &mut Client, topic: &str, configs: &[(&str, &str)]) {
-    let request = CreateTopicsRequest::default()
-        .with_timeout_ms(5000)
-        .with_topics(vec![CreatableTopic::default()
-            .with_name(name(topic))
-            .with_num_partitions(1)
-            .with_replication_factor(1)
-            .with_configs(
-                configs
-                    .iter()
-                    .map(|(key, value)| {
-                        CreatableTopicConfig::default()
-                            .with_name(text(key))
-                            .with_value(Some(text(value)))
-                    })
-                    .collect(),
-            )]);
-    assert_eq!(client.send(&request, 7).topics[0].error_code, 0);
-}
-
-fn list_offset(client: &mut Client, topic: &str, timestamp: i64) -> i64 {
-    let request = ListOffsetsRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_topics(vec![ListOffsetsTopic::default()
-            .with_name(name(topic))
-            .with_partitions(vec![ListOffsetsPartition::default()
-                .with_partition_index(0)
-                .with_timestamp(timestamp)])]);
-    client.send(&request, 3).topics[0].partitions[0].offset
 }
 
 fn log_bytes(dir: &Path) -> u64 {
@@ -116,7 +83,7 @@ fn read_from(client: &mut Client, topic: &str, mut offset: i64) -> Vec<String> {
 fn retention_bytes_bounds_the_log_under_continuous_produce() {
     let broker = start();
     let mut client = broker.client(0);
-    create_topic(&mut client, "bounded", &[("segment.bytes", "8192"), ("retention.bytes", "32768")]);
+    assert_eq!(create_topic(&mut client, "bounded", 1, &[("segment.bytes", "8192"), ("retention.bytes", "32768")]), 0);
     let dir = broker.data_dir().join("bounded-0");
     let now = common::now_milliseconds();
     let mut largest = 0;
@@ -129,7 +96,7 @@ fn retention_bytes_bounds_the_log_under_continuous_produce() {
     }
     // A retention pass removes what is beyond the bound.
     wait_until("retention to catch up", || log_bytes(&dir) <= 32768 + 8192);
-    let earliest = list_offset(&mut client, "bounded", -2);
+    let earliest = list_offset(&mut client, "bounded", 0, -2);
     assert!(earliest > 0, "the log start offset advanced");
     assert!(largest < 32768 + 8192 * 8, "the log never grew far past its bound ({largest} bytes)");
     let (code, _, _) = fetch(&mut client, "bounded", 0, 0, 11);
@@ -144,16 +111,16 @@ fn retention_bytes_bounds_the_log_under_continuous_produce() {
 fn retention_ms_deletes_segments_whose_records_are_old() {
     let broker = start();
     let mut client = broker.client(0);
-    create_topic(&mut client, "aging", &[("segment.bytes", "4096"), ("retention.ms", "60000")]);
+    assert_eq!(create_topic(&mut client, "aging", 1, &[("segment.bytes", "4096"), ("retention.ms", "60000")]), 0);
     let hour_ago = common::now_milliseconds() - 3_600_000;
     for round in 0..20 {
         produce(&mut client, "aging", 0, records(round * 10, 10, hour_ago), 7, 1);
     }
     let fresh = records(200, 10, common::now_milliseconds());
     assert_eq!(produce(&mut client, "aging", 0, fresh, 7, 1).1, 200);
-    wait_until("old segments to go", || list_offset(&mut client, "aging", -2) >= 150);
+    wait_until("old segments to go", || list_offset(&mut client, "aging", 0, -2) >= 150);
     assert!(broker.log().contains("older than retention.ms"));
-    let earliest = list_offset(&mut client, "aging", -2);
+    let earliest = list_offset(&mut client, "aging", 0, -2);
     let values = read_from(&mut client, "aging", earliest);
     assert!(values.last().unwrap().starts_with("00000209"));
 }
@@ -175,7 +142,7 @@ fn delete_records(client: &mut Client, topic: &str, offset: i64, version: i16) -
 fn delete_records_moves_the_log_start_offset_and_it_survives_a_restart() {
     let mut broker = start();
     let mut client = broker.client(0);
-    create_topic(&mut client, "trimmed", &[("segment.bytes", "4096")]);
+    assert_eq!(create_topic(&mut client, "trimmed", 1, &[("segment.bytes", "4096")]), 0);
     let now = common::now_milliseconds();
     for round in 0..10 {
         produce(&mut client, "trimmed", 0, records(round * 10, 10, now), 7, -1);
@@ -183,7 +150,7 @@ fn delete_records_moves_the_log_start_offset_and_it_survives_a_restart() {
     assert_eq!(delete_records(&mut client, "trimmed", 55, 2), (0, 55));
     assert_eq!(delete_records(&mut client, "trimmed", 30, 1), (0, 55), "never moves back");
     assert_eq!(delete_records(&mut client, "trimmed", 101, 0).0, OFFSET_OUT_OF_RANGE);
-    assert_eq!(list_offset(&mut client, "trimmed", -2), 55);
+    assert_eq!(list_offset(&mut client, "trimmed", 0, -2), 55);
     assert_eq!(fetch(&mut client, "trimmed", 0, 54, 11).0, OFFSET_OUT_OF_RANGE);
     let values = read_from(&mut client, "trimmed", 55);
     assert_eq!(values.len(), 45);
@@ -191,9 +158,9 @@ fn delete_records_moves_the_log_start_offset_and_it_survives_a_restart() {
 
     broker.restart();
     let mut client = broker.client(0);
-    assert_eq!(list_offset(&mut client, "trimmed", -2), 55);
+    assert_eq!(list_offset(&mut client, "trimmed", 0, -2), 55);
     assert_eq!(delete_records(&mut client, "trimmed", -1, 2), (0, 100), "-1 means the high watermark");
-    assert_eq!(list_offset(&mut client, "trimmed", -2), 100);
+    assert_eq!(list_offset(&mut client, "trimmed", 0, -2), 100);
     assert_eq!(produce(&mut client, "trimmed", 0, records(100, 1, now), 7, -1).1, 100);
     let unknown = {
         let request = DeleteRecordsRequest::default()
@@ -251,7 +218,7 @@ fn describe_and_alter_topic_configs_take_effect_and_persist() {
         &["--log-retention-check-interval-ms", "100", "--log-retention-ms", "86400000"],
     );
     let mut client = broker.client(0);
-    create_topic(&mut client, "tuned", &[("segment.bytes", "4096")]);
+    assert_eq!(create_topic(&mut client, "tuned", 1, &[("segment.bytes", "4096")]), 0);
     for version in [1, 2, 4] {
         let described = describe(&mut client, 2, "tuned", version);
         assert_eq!(described.error_code, 0);
@@ -281,7 +248,7 @@ fn describe_and_alter_topic_configs_take_effect_and_persist() {
     for round in 0..40 {
         produce(&mut client, "tuned", 0, records(round * 10, 10, now), 7, 1);
     }
-    wait_until("retention.bytes to apply", || list_offset(&mut client, "tuned", -2) > 0);
+    wait_until("retention.bytes to apply", || list_offset(&mut client, "tuned", 0, -2) > 0);
 
     // AlterConfigs replaces the whole set: segment.bytes falls back.
     let replace = AlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()

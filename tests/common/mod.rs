@@ -13,8 +13,10 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, FetchRequest, ProduceRequest, RequestHeader, ResponseHeader, TopicName,
+    ApiKey, BrokerId, CreateTopicsRequest, FetchRequest, ProduceRequest, RequestHeader,
+    ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use kafka_protocol::records::{
@@ -364,6 +366,45 @@ pub fn name(value: &str) -> TopicName {
     TopicName(StrBytes::from_string(value.to_string()))
 }
 
+/// Creates a topic (CreateTopics v7); returns the error code.
+pub fn create_topic(
+    client: &mut Client,
+    topic: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) -> i16 {
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(name(topic))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1)
+            .with_configs(
+                configs
+                    .iter()
+                    .map(|(key, value)| {
+                        CreatableTopicConfig::default()
+                            .with_name(kafka_protocol::protocol::StrBytes::from_string(key.to_string()))
+                            .with_value(Some(kafka_protocol::protocol::StrBytes::from_string(value.to_string())))
+                    })
+                    .collect(),
+            )]);
+    client.send(&request, 7).topics[0].error_code
+}
+
+/// The offset ListOffsets v3 gives for `timestamp` (-1 latest, -2 earliest).
+pub fn list_offset(client: &mut Client, topic: &str, partition: i32, timestamp: i64) -> i64 {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    let request = kafka_protocol::messages::ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(name(topic))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(partition)
+                .with_timestamp(timestamp)])]);
+    client.send(&request, 3).topics[0].partitions[0].offset
+}
+
 pub fn encode_request<R: Request>(request: &R, version: i16, correlation_id: i32) -> BytesMut {
     let header = RequestHeader::default()
         .with_request_api_key(R::KEY)
@@ -408,10 +449,15 @@ pub fn batch(records: &[(Option<&str>, &str)], timestamp: i64, compression: Comp
             headers: Default::default(),
         })
         .collect();
+    encode_batch(&records, compression)
+}
+
+/// Records into one v2 batch (or more, where the encoder must split).
+fn encode_batch(records: &[Record], compression: Compression) -> Bytes {
     let mut out = BytesMut::new();
     RecordBatchEncoder::encode(
         &mut out,
-        &records,
+        records,
         &RecordEncodeOptions {
             version: 2,
             compression,
@@ -443,17 +489,7 @@ pub fn idempotent_batch(producer_id: i64, epoch: i16, first_sequence: i32, value
             headers: Default::default(),
         })
         .collect();
-    let mut out = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut out,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    out.freeze()
+    encode_batch(&records, Compression::None)
 }
 
 /// Every whole record in fetched bytes (a trailing partial batch is skipped,
