@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the tests need (kcat from Debian, kafkajs from npm with
 # its lockfile), builds the broker once in release mode, and runs every test:
-# Rust unit and integration tests (which include kcat), then the kafkajs suite.
+# Rust unit and integration tests (which include kcat), the micro-benchmarks
+# in quick mode, then the kafkajs suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,4 +17,6 @@ fi
 
 cargo build --release
 cargo test --release
+# The micro-benchmarks in quick mode: compiled and exercised, not timed.
+cargo test --release --benches
 (cd tests/kafkajs && CORELOG_BIN="$PWD/../../target/release/corelog" npm test)

@@ -6,16 +6,7 @@
 //! has opened its partitions, then print the ready line. SIGINT or SIGTERM
 //! makes each shard close its partitions (sealing segments, durable) and exit.
 
-mod config;
-mod group;
-mod limits;
-mod metadata;
-mod partition;
-mod protocol;
-mod rt;
-mod server;
-mod shard;
-mod storage;
+use corelog::{config, group, limits, metadata, rt, server, shard};
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
