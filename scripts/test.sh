@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs everything the tests need (kcat from Debian, kafkajs from npm with
-# its lockfile), builds the broker once in release mode, and runs every test:
+# Installs everything the tests need (kcat and librdkafka from Debian, kafkajs
+# from npm with its lockfile), builds the broker and the librdkafka load
+# generator (perf/loadgen) once in release mode, and runs every test:
 # Rust unit and integration tests (which include kcat), the micro-benchmarks
 # in quick mode, then the kafkajs suite.
 set -euo pipefail
@@ -8,14 +9,16 @@ cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-if ! command -v kcat >/dev/null 2>&1; then
-  echo "scripts/test.sh: installing kcat (Debian package)"
+# kcat for the tests; librdkafka's headers and pkg-config for perf/loadgen.
+if ! command -v kcat >/dev/null 2>&1 || ! pkg-config --exists rdkafka 2>/dev/null; then
+  echo "scripts/test.sh: installing kcat, librdkafka-dev and pkg-config (Debian packages)"
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq kcat >/dev/null
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq kcat librdkafka-dev pkg-config >/dev/null
 fi
 (cd tests/kafkajs && npm ci --no-audit --no-fund --loglevel=error)
 
 cargo build --release
+(cd perf/loadgen && cargo build --release)
 cargo test --release
 # The micro-benchmarks in quick mode: compiled and exercised, not timed.
 cargo test --release --benches
