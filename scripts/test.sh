@@ -16,6 +16,7 @@ if ! command -v kcat >/dev/null 2>&1 || ! pkg-config --exists rdkafka 2>/dev/nul
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq kcat librdkafka-dev pkg-config >/dev/null
 fi
 (cd tests/kafkajs && npm ci --no-audit --no-fund --loglevel=error)
+(cd perf/kafkajs && npm ci --no-audit --no-fund --loglevel=error)
 
 cargo build --release
 (cd perf/loadgen && cargo build --release)
