@@ -12,10 +12,11 @@ pub const REQUEST_BYTES_MAX_DEFAULT: u32 = 100 * 1024 * 1024;
 /// `max.message.bytes`): 1 MiB plus Kafka's 12-byte batch overhead allowance.
 pub const MESSAGE_BYTES_MAX_DEFAULT: u32 = 1024 * 1024 + 12;
 
-/// Requests processed at once on one connection. Like Kafka, the broker reads
-/// the next request of a connection only after answering the previous one;
-/// pipelined requests wait in the socket buffer and are answered in order.
-pub const INFLIGHT_REQUESTS_PER_CONNECTION_MAX: usize = 1;
+/// Replies one connection may have waiting to be sent. Requests are handled
+/// one at a time in order, but a Produce's reply waits for its sync while
+/// the next requests are read and handled; past this many waiting replies,
+/// reading pauses. Replies always go out in request order.
+pub const INFLIGHT_REQUESTS_PER_CONNECTION_MAX: usize = 16;
 
 /// Open client connections per shard (`max.connections`, per listener).
 pub const CONNECTIONS_PER_SHARD_MAX: usize = 4096;

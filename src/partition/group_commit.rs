@@ -18,6 +18,24 @@ use crate::rt::sync::Signal;
 
 type Waiter = oneshot::Sender<Result<(), String>>;
 
+/// A pending sync: completes with the round's result for one partition.
+pub struct SyncWait(oneshot::Receiver<Result<(), String>>);
+
+impl std::future::Future for SyncWait {
+    type Output = io::Result<()>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll(context).map(|result| match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(io::Error::other(message)),
+            Err(_) => Err(io::Error::other("the group commit stopped")),
+        })
+    }
+}
+
 pub struct GroupCommit {
     /// Partitions to sync in the next round, each with who waits for it.
     pending: RefCell<Vec<(Rc<Partition>, Vec<Waiter>)>>,
@@ -55,15 +73,12 @@ impl GroupCommit {
         self.enqueue(partition, None);
     }
 
-    /// Syncs `partition` with the next round and waits for it.
-    pub async fn sync(self: &Rc<Self>, partition: &Rc<Partition>) -> io::Result<()> {
+    /// Joins `partition` to the next round now; the returned wait completes
+    /// when that round synced it.
+    pub fn join(self: &Rc<Self>, partition: &Rc<Partition>) -> SyncWait {
         let (sender, receiver) = oneshot::channel();
         self.enqueue(partition, Some(sender));
-        match receiver.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(io::Error::other(message)),
-            Err(_) => Err(io::Error::other("the group commit stopped")),
-        }
+        SyncWait(receiver)
     }
 
     fn enqueue(self: &Rc<Self>, partition: &Rc<Partition>, waiter: Option<Waiter>) {

@@ -22,6 +22,9 @@ use crate::rt::sync::AsyncLock;
 use crate::storage::{FlushPolicy, Log, LogConfig, ReadError};
 use group_commit::GroupCommit;
 
+/// Completes when an acks=all append is durable.
+pub type DurableWait = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), AppendError>>>>;
+
 pub use crate::storage::segment::Appended;
 
 #[derive(Debug)]
@@ -120,9 +123,45 @@ impl Partition {
         acks_all: bool,
         now_milliseconds: i64,
     ) -> Result<Appended, AppendError> {
+        let (appended, durable) = self.write(records, acks_all, now_milliseconds).await?;
+        if let Some(durable) = durable {
+            durable.await?;
+        }
+        Ok(appended)
+    }
+
+    /// The write half of an append: validated, checked against the
+    /// producer state and written in request order; the returned wait (for
+    /// acks=all under the durable policy) completes when the group commit
+    /// synced it. A connection pipelines produce requests by writing them
+    /// one after another and waiting for their syncs together.
+    pub async fn write(
+        self: &Rc<Self>,
+        records: &[u8],
+        acks_all: bool,
+        now_milliseconds: i64,
+    ) -> Result<(Appended, Option<DurableWait>), AppendError> {
         let result = self.append_unlogged(records, acks_all, now_milliseconds).await;
-        match &result {
-            Err(AppendError::Storage(error)) => {
+        self.note_outcome(result.as_ref().map(|_| ()).map_err(|error| match error {
+            AppendError::Storage(error) => Some(error.to_string()),
+            _ => None,
+        }));
+        let (appended, wait) = result?;
+        let partition = self.clone();
+        let wait = wait.map(|receiver| -> DurableWait {
+            Box::pin(async move {
+                let result = receiver.await;
+                partition.note_outcome(result.as_ref().map_err(|error| Some(error.to_string())).map(|_| ()));
+                result.map_err(AppendError::Storage)
+            })
+        });
+        Ok((appended, wait))
+    }
+
+    /// Logs the first storage failure of an episode, and its end.
+    fn note_outcome(&self, outcome: Result<(), Option<String>>) {
+        match outcome {
+            Err(Some(error)) => {
                 if !self.failing.replace(true) {
                     eprintln!(
                         "corelog: {}: writes fail with \"{error}\"; requests for {}-{} get KAFKA_STORAGE_ERROR until a write succeeds (logged once)",
@@ -132,17 +171,13 @@ impl Partition {
                     );
                 }
             }
-            Ok(_) => {
+            Ok(()) => {
                 if self.failing.replace(false) {
-                    eprintln!(
-                        "corelog: {}: writes work again",
-                        self.log.dir().display()
-                    );
+                    eprintln!("corelog: {}: writes work again", self.log.dir().display());
                 }
             }
-            Err(_) => {}
+            Err(None) => {}
         }
-        result
     }
 
     async fn append_unlogged(
@@ -150,7 +185,7 @@ impl Partition {
         records: &[u8],
         acks_all: bool,
         now_milliseconds: i64,
-    ) -> Result<Appended, AppendError> {
+    ) -> Result<(Appended, Option<group_commit::SyncWait>), AppendError> {
         let spans = batch::validate_batches(records, self.log.config().max_message_bytes)
             .map_err(AppendError::Batch)?;
         let producer = idempotent_batch(records, &spans)?;
@@ -193,20 +228,20 @@ impl Partition {
         };
         // The sync waits outside the lock, so later appends join its round.
         drop(guard);
-        match self.log.config().flush {
-            FlushPolicy::Durable if acks_all => self
-                .group_commit
-                .sync(self)
-                .await
-                .map_err(AppendError::Storage)?,
-            FlushPolicy::Durable => self.group_commit.request(self),
+        let wait = match self.log.config().flush {
+            FlushPolicy::Durable if acks_all => Some(self.group_commit.join(self)),
+            FlushPolicy::Durable => {
+                self.group_commit.request(self);
+                None
+            }
             FlushPolicy::Interval { messages, .. } => {
                 if self.unflushed_records.get() >= messages {
                     self.group_commit.request(self);
                 }
+                None
             }
-        }
-        Ok(appended)
+        };
+        Ok((appended, wait))
     }
 
     /// Under the interval policy, asks for a sync once `flush.ms` passed

@@ -29,11 +29,26 @@ impl Listener {
 /// One client connection.
 pub struct Connection(glommio::net::TcpStream);
 
+/// The reading half of a connection.
+pub struct ConnectionReader(futures_lite::io::ReadHalf<glommio::net::TcpStream>);
+
+/// The writing half of a connection, for a task of its own.
+pub struct ConnectionWriter(futures_lite::io::WriteHalf<glommio::net::TcpStream>);
+
 impl Connection {
     pub fn peer_address(&self) -> Option<SocketAddr> {
         self.0.peer_addr().ok()
     }
 
+    /// Reading and writing halves that can be used by two tasks at once;
+    /// the socket closes when both are dropped.
+    pub fn split(self) -> (ConnectionReader, ConnectionWriter) {
+        let (reader, writer) = futures_lite::io::split(self.0);
+        (ConnectionReader(reader), ConnectionWriter(writer))
+    }
+}
+
+impl ConnectionReader {
     /// Fills `buffer`; `Ok(false)` when the peer closed before the first byte.
     pub async fn read_exact_or_eof(&mut self, buffer: &mut [u8]) -> io::Result<bool> {
         let mut filled = 0;
@@ -75,12 +90,10 @@ impl Connection {
             Err(error) => Err(io::Error::from(error)),
         }
     }
+}
 
+impl ConnectionWriter {
     pub async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.0.write_all(bytes).await
-    }
-
-    pub async fn flush(&mut self) -> io::Result<()> {
-        self.0.flush().await
     }
 }

@@ -13,6 +13,10 @@ use crate::shard::Shard;
 
 pub enum Outcome {
     Respond(BytesMut),
+    /// A response that is ready once its writes are durable (Produce with
+    /// acks=all); the connection reads on meanwhile and keeps replies in
+    /// request order.
+    Deferred(std::pin::Pin<Box<dyn std::future::Future<Output = Outcome>>>),
     /// Produce with acks=0: Kafka sends nothing back.
     NoResponse,
     /// A protocol violation: close this connection, saying why.
@@ -86,7 +90,9 @@ pub async fn handle(shard: &Shard, peer: Option<SocketAddr>, mut frame_bytes: By
             ApiKey::Produce => {
                 let request = frame::decode_body(&mut frame_bytes, version)?;
                 match handlers::produce::handle(shard, request, version).await {
-                    Some(response) => respond(api_key, version, correlation_id, &response),
+                    Some(pending) => Outcome::Deferred(Box::pin(async move {
+                        respond(api_key, version, correlation_id, &pending.await)
+                    })),
                     None => Outcome::NoResponse,
                 }
             }

@@ -1,26 +1,37 @@
 //! Produce (key 0), v3-v9: validate each partition's batches, append them on
 //! this shard, answer with the base offset of each partition's first batch.
+//!
+//! The writes happen before this returns, in request order; the answer is a
+//! future that completes once the acks=all writes are durable, so the
+//! connection can read and write the next request meanwhile (pipelining)
+//! and the shard's group commit can sync them together.
 
+use std::future::Future;
 use std::ops::RangeInclusive;
+use std::pin::Pin;
 
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::now_milliseconds;
-use crate::partition::AppendError;
+use crate::partition::{AppendError, DurableWait};
 use crate::protocol::batch::TimestampType;
 use crate::protocol::ErrorCode;
 use crate::shard::{Route, Shard};
 
 pub const VERSIONS: RangeInclusive<i16> = 3..=9;
 
-/// Returns `None` for acks=0, which gets no response at all.
+/// The answer once durable, as a future; `None` for acks=0, which gets no
+/// response at all.
+pub type PendingResponse = Pin<Box<dyn Future<Output = ProduceResponse>>>;
+
 pub async fn handle(
     shard: &Shard,
     request: ProduceRequest,
     version: i16,
-) -> Option<ProduceResponse> {
+) -> Option<PendingResponse> {
+    let mut waits: Vec<(usize, usize, DurableWait)> = Vec::new();
     let acks = request.acks;
     let acks_valid = matches!(acks, -1..=1);
     let mut responses = Vec::with_capacity(request.topic_data.len());
@@ -45,9 +56,12 @@ pub async fn handle(
                     Route::Here(partition) => {
                         let records = data.records.unwrap_or_default();
                         let now = now_milliseconds();
-                        match partition.append(&records, acks == -1, now).await {
-                            Ok(appended) => {
+                        match partition.write(&records, acks == -1, now).await {
+                            Ok((appended, wait)) => {
                                 appended_any = true;
+                                if let Some(wait) = wait {
+                                    waits.push((responses.len(), partition_responses.len(), wait));
+                                }
                                 let log_append_time = match partition.log().config().timestamp_type
                                 {
                                     TimestampType::LogAppendTime => now,
@@ -112,5 +126,21 @@ pub async fn handle(
     if acks == 0 {
         return None;
     }
-    Some(ProduceResponse::default().with_responses(responses))
+    Some(Box::pin(async move {
+        for (topic, partition, wait) in waits {
+            if let Err(error) = wait.await {
+                let response = &mut responses[topic].partition_responses[partition];
+                response.error_code = ErrorCode::KAFKA_STORAGE_ERROR.0;
+                response.base_offset = -1;
+                if version >= 8 {
+                    let message = match error {
+                        AppendError::Storage(error) => error.to_string(),
+                        other => format!("{other:?}"),
+                    };
+                    response.error_message = Some(StrBytes::from_string(message));
+                }
+            }
+        }
+        ProduceResponse::default().with_responses(responses)
+    }))
 }
