@@ -14,7 +14,7 @@ use bytes::{Bytes, BytesMut};
 use corelog::protocol::batch::{self, TimestampType};
 use corelog::protocol::frame;
 use corelog::storage::index::OffsetIndex;
-use corelog::storage::{FlushPolicy, Log, LogConfig};
+use corelog::storage::{Log, LogConfig};
 use hdrhistogram::Histogram;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -169,12 +169,7 @@ fn main() {
     corelog::rt::run_local(async move {
         let config = LogConfig {
             segment_bytes: 256 << 20,
-            max_message_bytes: 1 << 20,
-            timestamp_type: TimestampType::CreateTime,
-            retention_ms: -1,
-            retention_bytes: -1,
-            segment_ms: i64::MAX,
-            flush: FlushPolicy::Durable,
+            ..LogConfig::default()
         };
         let log = Log::open(&path, config).await.unwrap();
         let spans = batch::validate_batches(&records, 1 << 20).unwrap();

@@ -22,5 +22,5 @@ cargo build --release
 (cd perf/loadgen && cargo build --release)
 cargo test --release
 # The micro-benchmarks in quick mode: compiled and exercised, not timed.
-cargo test --release --benches
+cargo test --release --bench hot_paths
 (cd tests/kafkajs && CORELOG_BIN="$PWD/../../target/release/corelog" npm test)

@@ -5,19 +5,16 @@
 
 use std::path::Path;
 
-use super::log::{FlushPolicy, Log, LogConfig};
-use crate::protocol::batch::{tests::sample_batch, validate_batches, TimestampType};
+use super::log::{Log, LogConfig};
+use crate::protocol::batch::{tests::sample_batch, validate_batches};
 use crate::rt::file::faults::{self, Fault, Operation};
 
 fn config() -> LogConfig {
     LogConfig {
         segment_bytes: 64 * 1024,
-        max_message_bytes: 1 << 20,
-        timestamp_type: TimestampType::CreateTime,
         retention_ms: -1,
-        retention_bytes: -1,
         segment_ms: i64::MAX,
-        flush: FlushPolicy::Durable,
+        ..LogConfig::default()
     }
 }
 

@@ -40,6 +40,22 @@ pub struct LogConfig {
     pub flush: FlushPolicy,
 }
 
+impl Default for LogConfig {
+    /// Kafka's topic defaults (`segment.bytes` 1 GiB, 7-day retention and
+    /// roll), with corelog's durable flush policy.
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: crate::limits::SEGMENT_BYTES_DEFAULT,
+            max_message_bytes: crate::limits::MESSAGE_BYTES_MAX_DEFAULT as usize,
+            timestamp_type: TimestampType::CreateTime,
+            retention_ms: 604_800_000,
+            retention_bytes: -1,
+            segment_ms: 604_800_000,
+            flush: FlushPolicy::Durable,
+        }
+    }
+}
+
 /// When appends are made durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushPolicy {

@@ -48,13 +48,17 @@ impl Broker {
     pub fn start_prepared(cores: usize, extra: &[&str], prepare: impl FnOnce(&Path)) -> Broker {
         let dir = tempfile::tempdir().expect("temp dir");
         prepare(&dir.path().join("data"));
+        Broker::launched(dir, cores, extra, "127.0.0.1:0".to_string())
+    }
+
+    fn launched(dir: tempfile::TempDir, cores: usize, extra: &[&str], listen: String) -> Broker {
         let mut broker = Broker {
             dir,
             ports: Vec::new(),
             child: None,
             cores,
             extra: extra.iter().map(|s| s.to_string()).collect(),
-            listen: "127.0.0.1:0".to_string(),
+            listen,
         };
         broker.launch();
         broker
@@ -161,16 +165,7 @@ impl Broker {
             })
             .expect("free consecutive ports below the ephemeral range");
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut broker = Broker {
-            dir,
-            ports: Vec::new(),
-            child: None,
-            cores,
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-            listen: format!("127.0.0.1:{base}"),
-        };
-        broker.launch();
-        broker
+        Broker::launched(dir, cores, extra, format!("127.0.0.1:{base}"))
     }
 
     /// SIGKILL: the process dies wherever it is, as in a crash.

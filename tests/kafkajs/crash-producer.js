@@ -17,7 +17,16 @@ const kafka = new Kafka({
 
 async function main() {
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
-  await producer.connect()
+  // The broker may be down at this moment (it is being killed and
+  // restarted): keep trying to connect.
+  for (;;) {
+    try {
+      await producer.connect()
+      break
+    } catch (error) {
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+  }
   let next = 0
   for (let round = 0; ; round++) {
     const partition = round % 2
