@@ -18,6 +18,7 @@ use common::{
 };
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
+use kafka_protocol::protocol::Decodable;
 
 const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 const INVALID_PRODUCER_EPOCH: i16 = 47;
@@ -383,12 +384,30 @@ fn acks_all_appends_share_syncs_in_the_group_commit() {
     let threads: Vec<_> = (0..8)
         .map(|thread| {
             std::thread::spawn(move || {
+                // Pipelined, as librdkafka and the Java client send: all 40
+                // requests go out before the first reply is read.
                 let mut client = Client::connect(port);
+                let mut frames = Vec::new();
                 for round in 0..40 {
                     let value = format!("t{thread}-r{round}");
                     let records = common::batch(&[(None, value.as_str())], 0, kafka_protocol::records::Compression::None);
-                    let (code, _) = produce(&mut client, "shared", thread % 2, records, 7, -1);
-                    assert_eq!(code, 0);
+                    let request = ProduceRequest::default()
+                        .with_acks(-1)
+                        .with_timeout_ms(5000)
+                        .with_topic_data(vec![TopicProduceData::default()
+                            .with_name(name("shared"))
+                            .with_partition_data(vec![PartitionProduceData::default()
+                                .with_index(thread % 2)
+                                .with_records(Some(records))])]);
+                    frames.extend_from_slice(&encode_request(&request, 7, round + 1));
+                }
+                client.stream.write_all(&frames).unwrap();
+                for round in 0..40 {
+                    let mut body = client.read_frame().unwrap();
+                    let header = kafka_protocol::messages::ResponseHeader::decode(&mut body, 0).unwrap();
+                    assert_eq!(header.correlation_id, round + 1, "replies in request order");
+                    let response = ProduceResponse::decode(&mut body, 7).unwrap();
+                    assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
                 }
             })
         })
