@@ -18,9 +18,7 @@ use corelog::storage::{Log, LogConfig};
 use hdrhistogram::Histogram;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{
-    ApiKey, FetchResponse, ProduceRequest, RequestHeader, TopicName,
-};
+use kafka_protocol::messages::{ApiKey, FetchResponse, ProduceRequest, RequestHeader, TopicName};
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType as RecordTime,
@@ -67,7 +65,11 @@ impl Bench {
     /// Times `operation` `iterations` times (a thousandth as many, at least
     /// three, without `--bench`) and prints the percentiles.
     fn run(&self, name: &str, iterations: u64, mut operation: impl FnMut()) {
-        let iterations = if self.full { iterations } else { (iterations / 1000).max(3) };
+        let iterations = if self.full {
+            iterations
+        } else {
+            (iterations / 1000).max(3)
+        };
         let mut histogram = Histogram::<u64>::new(3).unwrap();
         for _ in 0..iterations {
             let started = Instant::now();
@@ -111,7 +113,10 @@ fn main() {
         full: std::env::args().any(|argument| argument == "--bench"),
     };
     let batch_1k = record_batch(16, 1024);
-    println!("hot paths ({} mode)", if bench.full { "full" } else { "quick" });
+    println!(
+        "hot paths ({} mode)",
+        if bench.full { "full" } else { "quick" }
+    );
 
     let frame_bytes = produce_frame(&batch_1k);
     bench.run("decode Produce v7 (16 x 1 KiB records)", 200_000, || {
@@ -125,13 +130,23 @@ fn main() {
     let mut scratch = batch_1k.to_vec();
     bench.run("validate + assign offset (16 KiB batch)", 200_000, || {
         let spans = batch::validate_batches(&scratch, 1 << 20).unwrap();
-        black_box(batch::assign_offset(&mut scratch, 42, TimestampType::CreateTime, 0));
+        black_box(batch::assign_offset(
+            &mut scratch,
+            42,
+            TimestampType::CreateTime,
+            0,
+        ));
         black_box(spans);
     });
     let mut scratch = batch_1k.to_vec();
     bench.run("validate + assign LogAppendTime (new CRC)", 200_000, || {
         let spans = batch::validate_batches(&scratch, 1 << 20).unwrap();
-        black_box(batch::assign_offset(&mut scratch, 42, TimestampType::LogAppendTime, 7));
+        black_box(batch::assign_offset(
+            &mut scratch,
+            42,
+            TimestampType::LogAppendTime,
+            7,
+        ));
         black_box(spans);
     });
 
@@ -179,7 +194,9 @@ fn main() {
         for _ in 0..iterations {
             let started = Instant::now();
             black_box(log.append(&records, &spans, 0).await.unwrap());
-            histogram.record(started.elapsed().as_nanos().max(1) as u64).unwrap();
+            histogram
+                .record(started.elapsed().as_nanos().max(1) as u64)
+                .unwrap();
         }
         let seconds = started_all.elapsed().as_secs_f64();
         println!(

@@ -83,9 +83,11 @@ impl Config {
                 crate::limits::PARTITIONS_PER_TOPIC_MAX
             )));
         }
-        if self.group_session_timeout_min_milliseconds > self.group_session_timeout_max_milliseconds {
+        if self.group_session_timeout_min_milliseconds > self.group_session_timeout_max_milliseconds
+        {
             return Err(ConfigError(
-                "--group-min-session-timeout-ms must not exceed --group-max-session-timeout-ms".into(),
+                "--group-min-session-timeout-ms must not exceed --group-max-session-timeout-ms"
+                    .into(),
             ));
         }
         if self.retention_check_interval_milliseconds == 0 {

@@ -182,7 +182,13 @@ fn serve(config: Config) -> Result<(), String> {
                         shard_count: config.cores as u32,
                     },
                 )
-                .map_err(|refused| format!("cannot create {}: {}", metadata::OFFSETS_TOPIC, refused.message))?,
+                .map_err(|refused| {
+                    format!(
+                        "cannot create {}: {}",
+                        metadata::OFFSETS_TOPIC,
+                        refused.message
+                    )
+                })?,
         );
     }
     for record in changes {
@@ -309,7 +315,8 @@ fn serve(config: Config) -> Result<(), String> {
 /// down its pending accepts asynchronously), so a prompt restart would
 /// otherwise fail.
 fn bind_when_free(address: SocketAddr) -> std::io::Result<TcpListener> {
-    let deadline = std::time::Instant::now() + Duration::from_millis(limits::BIND_RETRY_MILLISECONDS);
+    let deadline =
+        std::time::Instant::now() + Duration::from_millis(limits::BIND_RETRY_MILLISECONDS);
     let mut said = false;
     loop {
         match TcpListener::bind(address) {

@@ -6,7 +6,9 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{batch, create_topic, decode_records, fetch, fetch_request, name, produce, Broker, Client};
+use common::{
+    batch, create_topic, decode_records, fetch, fetch_request, name, produce, Broker, Client,
+};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
@@ -623,10 +625,8 @@ fn metadata_auto_creates_unknown_topics_unless_disabled() {
     assert_eq!(all.topics.len(), 5, "four topics and the offsets topic");
     let internal: Vec<bool> = all.topics.iter().map(|topic| topic.is_internal).collect();
     assert_eq!(internal.iter().filter(|&&flag| flag).count(), 1);
-    assert!(all
-        .topics
-        .iter()
-        .any(|topic| topic.is_internal && topic.name.as_ref().unwrap().0.as_str() == "__consumer_offsets"));
+    assert!(all.topics.iter().any(|topic| topic.is_internal
+        && topic.name.as_ref().unwrap().0.as_str() == "__consumer_offsets"));
 
     let fixed = Broker::start_with(1, &["--auto-create-topics", "false"]);
     let mut client = fixed.client(0);

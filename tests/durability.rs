@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{
-    create_topic, decode_records, encode_request, fetch, idempotent_batch, list_offset, name, produce,
-    Broker, Client,
+    create_topic, decode_records, encode_request, fetch, idempotent_batch, list_offset, name,
+    produce, Broker, Client,
 };
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
@@ -41,7 +41,10 @@ fn read_all(client: &mut Client, topic: &str, partition: i32) -> Vec<(i64, Strin
         assert_eq!(code, 0);
         for record in decode_records(&bytes) {
             if record.offset >= offset {
-                let value = record.value.as_ref().map(|v| String::from_utf8_lossy(v).to_string());
+                let value = record
+                    .value
+                    .as_ref()
+                    .map(|v| String::from_utf8_lossy(v).to_string());
                 records.push((record.offset, value.unwrap_or_default()));
                 offset = record.offset + 1;
             }
@@ -67,8 +70,15 @@ fn idempotent_retries_are_written_once_gaps_and_fenced_epochs_are_refused() {
     assert_ne!(producer_id, other_id, "every producer gets its own id");
 
     let first = idempotent_batch(producer_id, 0, 0, &values("a", 0..5));
-    assert_eq!(produce(&mut client, "idem", 0, first.clone(), 7, -1), (0, 0));
-    assert_eq!(produce(&mut client, "idem", 0, first.clone(), 7, -1), (0, 0), "a retry gets its first offset");
+    assert_eq!(
+        produce(&mut client, "idem", 0, first.clone(), 7, -1),
+        (0, 0)
+    );
+    assert_eq!(
+        produce(&mut client, "idem", 0, first.clone(), 7, -1),
+        (0, 0),
+        "a retry gets its first offset"
+    );
     assert_eq!(list_offset(&mut client, "idem", 0, -1), 5);
 
     // The connection is cut after the broker read the request but before
@@ -84,7 +94,10 @@ fn idempotent_retries_are_written_once_gaps_and_fenced_epochs_are_refused() {
                 .with_records(Some(second.clone()))])]);
     {
         let mut doomed = broker.client(0);
-        doomed.stream.write_all(&encode_request(&request, 7, 1)).unwrap();
+        doomed
+            .stream
+            .write_all(&encode_request(&request, 7, 1))
+            .unwrap();
         doomed.stream.shutdown(std::net::Shutdown::Both).unwrap();
     }
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -93,16 +106,32 @@ fn idempotent_retries_are_written_once_gaps_and_fenced_epochs_are_refused() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(produce(&mut client, "idem", 0, second, 7, -1), (0, 5));
-    assert_eq!(list_offset(&mut client, "idem", 0, -1), 10, "not written twice");
+    assert_eq!(
+        list_offset(&mut client, "idem", 0, -1),
+        10,
+        "not written twice"
+    );
 
     let gap = idempotent_batch(producer_id, 0, 20, &values("gap", 0..1));
-    assert_eq!(produce(&mut client, "idem", 0, gap, 7, -1).0, OUT_OF_ORDER_SEQUENCE_NUMBER);
+    assert_eq!(
+        produce(&mut client, "idem", 0, gap, 7, -1).0,
+        OUT_OF_ORDER_SEQUENCE_NUMBER
+    );
     let bumped = idempotent_batch(producer_id, 1, 0, &values("b", 0..3));
-    assert_eq!(produce(&mut client, "idem", 0, bumped.clone(), 7, -1), (0, 10));
+    assert_eq!(
+        produce(&mut client, "idem", 0, bumped.clone(), 7, -1),
+        (0, 10)
+    );
     let fenced = idempotent_batch(producer_id, 0, 10, &values("old", 0..1));
-    assert_eq!(produce(&mut client, "idem", 0, fenced, 7, -1).0, INVALID_PRODUCER_EPOCH);
+    assert_eq!(
+        produce(&mut client, "idem", 0, fenced, 7, -1).0,
+        INVALID_PRODUCER_EPOCH
+    );
     let other = idempotent_batch(other_id, 0, 0, &values("c", 0..2));
-    assert_eq!(produce(&mut client, "idem", 0, other.clone(), 9, -1), (0, 13));
+    assert_eq!(
+        produce(&mut client, "idem", 0, other.clone(), 9, -1),
+        (0, 13)
+    );
 
     // After a restart the producer state comes back from the log.
     broker.restart();
@@ -111,10 +140,22 @@ fn idempotent_retries_are_written_once_gaps_and_fenced_epochs_are_refused() {
     assert_eq!(produce(&mut client, "idem", 0, other, 7, -1), (0, 13));
     let next = idempotent_batch(producer_id, 1, 3, &values("b", 3..4));
     assert_eq!(produce(&mut client, "idem", 0, next, 7, -1), (0, 15));
-    let expected: Vec<String> = [values("a", 0..10), values("b", 0..3), values("c", 0..2), values("b", 3..4)].concat();
+    let expected: Vec<String> = [
+        values("a", 0..10),
+        values("b", 0..3),
+        values("c", 0..2),
+        values("b", 3..4),
+    ]
+    .concat();
     let read = read_all(&mut client, "idem", 0);
-    assert_eq!(read.iter().map(|(offset, _)| *offset).collect::<Vec<_>>(), (0..16).collect::<Vec<i64>>());
-    assert_eq!(read.into_iter().map(|(_, value)| value).collect::<Vec<_>>(), expected);
+    assert_eq!(
+        read.iter().map(|(offset, _)| *offset).collect::<Vec<_>>(),
+        (0..16).collect::<Vec<i64>>()
+    );
+    assert_eq!(
+        read.into_iter().map(|(_, value)| value).collect::<Vec<_>>(),
+        expected
+    );
 }
 
 /// A small deterministic generator (xorshift64*), so a failing seed replays.
@@ -216,7 +257,10 @@ impl KafkajsProducer {
         let sink = acknowledged.clone();
         std::thread::spawn(move || {
             use std::io::BufRead;
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
                 let partition = json_number(&line, "partition");
                 let base_offset = json_number(&line, "baseOffset");
                 let values: Vec<String> = line
@@ -229,10 +273,15 @@ impl KafkajsProducer {
                             .collect()
                     })
                     .unwrap_or_default();
-                sink.lock().unwrap().push((partition as i32, base_offset, values));
+                sink.lock()
+                    .unwrap()
+                    .push((partition as i32, base_offset, values));
             }
         });
-        KafkajsProducer { child, acknowledged }
+        KafkajsProducer {
+            child,
+            acknowledged,
+        }
     }
 }
 
@@ -273,14 +322,23 @@ fn acknowledged_records_survive_sigkill_exactly_once_at_their_offsets() {
             acknowledged: Arc::new(Mutex::new(HashMap::new())),
         })
         .collect();
-    let leaders: Vec<usize> = (0..2).map(|partition| leader_of(&mut admin, partition)).collect();
+    let leaders: Vec<usize> = (0..2)
+        .map(|partition| leader_of(&mut admin, partition))
+        .collect();
     drop(admin);
-    let bootstrap: Vec<String> = broker.ports.iter().map(|port| format!("127.0.0.1:{port}")).collect();
+    let bootstrap: Vec<String> = broker
+        .ports
+        .iter()
+        .map(|port| format!("127.0.0.1:{port}"))
+        .collect();
     let kafkajs = KafkajsProducer::start(&bootstrap.join(","), "crash");
     // Start killing only once the kafkajs producer is connected and writing.
     let deadline = Instant::now() + Duration::from_secs(60);
     while kafkajs.acknowledged.lock().unwrap().is_empty() {
-        assert!(Instant::now() < deadline, "the kafkajs producer never got a send acknowledged");
+        assert!(
+            Instant::now() < deadline,
+            "the kafkajs producer never got a send acknowledged"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let mut kafkajs_counts = Vec::new();
@@ -292,7 +350,8 @@ fn acknowledged_records_survive_sigkill_exactly_once_at_their_offsets() {
             .map(|mut producer| {
                 let stop = stop.clone();
                 let port = broker.ports[leaders[producer.partition as usize]];
-                let mut random = Random(seed ^ ((producer.id as u64 + 1) << 8) ^ ((cycle as u64) << 32));
+                let mut random =
+                    Random(seed ^ ((producer.id as u64 + 1) << 8) ^ ((cycle as u64) << 32));
                 std::thread::spawn(move || {
                     producer.run(port, &mut random, &stop);
                     producer
@@ -302,7 +361,10 @@ fn acknowledged_records_survive_sigkill_exactly_once_at_their_offsets() {
         std::thread::sleep(Duration::from_millis(300 + random.below(500)));
         broker.kill();
         stop.store(true, Ordering::Relaxed);
-        producers = threads.into_iter().map(|thread| thread.join().unwrap()).collect();
+        producers = threads
+            .into_iter()
+            .map(|thread| thread.join().unwrap())
+            .collect();
         broker.start_again();
 
         // Every acknowledged record is present exactly once, at its
@@ -313,12 +375,22 @@ fn acknowledged_records_survive_sigkill_exactly_once_at_their_offsets() {
             let mut reader = broker.client(leaders[partition as usize]);
             let read = read_all(&mut reader, "crash", partition);
             let offsets: Vec<i64> = read.iter().map(|(offset, _)| *offset).collect();
-            assert_eq!(offsets, (0..read.len() as i64).collect::<Vec<_>>(), "cycle {cycle} (seed {seed}): gap in partition {partition}");
+            assert_eq!(
+                offsets,
+                (0..read.len() as i64).collect::<Vec<_>>(),
+                "cycle {cycle} (seed {seed}): gap in partition {partition}"
+            );
             let mut seen = std::collections::HashSet::new();
             for (_, value) in &read {
-                assert!(seen.insert(value.clone()), "cycle {cycle} (seed {seed}): {value} written twice");
+                assert!(
+                    seen.insert(value.clone()),
+                    "cycle {cycle} (seed {seed}): {value} written twice"
+                );
             }
-            let by_offset: HashMap<i64, &String> = read.iter().map(|(offset, value)| (*offset, value)).collect();
+            let by_offset: HashMap<i64, &String> = read
+                .iter()
+                .map(|(offset, value)| (*offset, value))
+                .collect();
             let rust_batches = producers
                 .iter()
                 .filter(|producer| producer.partition == partition)
@@ -338,7 +410,9 @@ fn acknowledged_records_survive_sigkill_exactly_once_at_their_offsets() {
             for (base_offset, batch_values) in rust_batches.chain(kafkajs_batches) {
                 for (index, value) in batch_values.iter().enumerate() {
                     assert_eq!(
-                        by_offset.get(&(base_offset + index as i64)).map(|v| v.as_str()),
+                        by_offset
+                            .get(&(base_offset + index as i64))
+                            .map(|v| v.as_str()),
                         Some(value.as_str()),
                         "cycle {cycle} (seed {seed}): acknowledged record lost or moved"
                     );
@@ -348,10 +422,21 @@ fn acknowledged_records_survive_sigkill_exactly_once_at_their_offsets() {
     }
     let total: usize = producers
         .iter()
-        .map(|producer| producer.acknowledged.lock().unwrap().values().map(Vec::len).sum::<usize>())
+        .map(|producer| {
+            producer
+                .acknowledged
+                .lock()
+                .unwrap()
+                .values()
+                .map(Vec::len)
+                .sum::<usize>()
+        })
         .sum();
     eprintln!("seed {seed}: Rust producers acknowledged {total} records; kafkajs sends acknowledged by cycle: {kafkajs_counts:?}");
-    assert!(total > 100, "the Rust producers acknowledged only {total} records");
+    assert!(
+        total > 100,
+        "the Rust producers acknowledged only {total} records"
+    );
     assert!(
         kafkajs_counts[cycles - 1] > kafkajs_counts[0],
         "the kafkajs producer kept going across restarts: {kafkajs_counts:?}"
@@ -390,7 +475,11 @@ fn acks_all_appends_share_syncs_in_the_group_commit() {
                 let mut frames = Vec::new();
                 for round in 0..40 {
                     let value = format!("t{thread}-r{round}");
-                    let records = common::batch(&[(None, value.as_str())], 0, kafka_protocol::records::Compression::None);
+                    let records = common::batch(
+                        &[(None, value.as_str())],
+                        0,
+                        kafka_protocol::records::Compression::None,
+                    );
                     let request = ProduceRequest::default()
                         .with_acks(-1)
                         .with_timeout_ms(5000)
@@ -404,7 +493,8 @@ fn acks_all_appends_share_syncs_in_the_group_commit() {
                 client.stream.write_all(&frames).unwrap();
                 for round in 0..40 {
                     let mut body = client.read_frame().unwrap();
-                    let header = kafka_protocol::messages::ResponseHeader::decode(&mut body, 0).unwrap();
+                    let header =
+                        kafka_protocol::messages::ResponseHeader::decode(&mut body, 0).unwrap();
                     assert_eq!(header.correlation_id, round + 1, "replies in request order");
                     let response = ProduceResponse::decode(&mut body, 7).unwrap();
                     assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
@@ -415,7 +505,10 @@ fn acks_all_appends_share_syncs_in_the_group_commit() {
     for thread in threads {
         thread.join().unwrap();
     }
-    assert_eq!(list_offset(&mut admin, "shared", 0, -1) + list_offset(&mut admin, "shared", 1, -1), 320);
+    assert_eq!(
+        list_offset(&mut admin, "shared", 0, -1) + list_offset(&mut admin, "shared", 1, -1),
+        320
+    );
     broker.stop();
     let log = broker.log();
     let line = log
@@ -440,15 +533,28 @@ fn the_interval_flush_policy_answers_acks_all_without_waiting_for_a_sync() {
     assert_eq!(create_topic(&mut client, "unsynced", 1, &[]), 0);
     for round in 0..20 {
         let value = format!("r{round}");
-        let records = common::batch(&[(None, value.as_str())], 0, kafka_protocol::records::Compression::None);
-        assert_eq!(produce(&mut client, "unsynced", 0, records, 7, -1), (0, round));
+        let records = common::batch(
+            &[(None, value.as_str())],
+            0,
+            kafka_protocol::records::Compression::None,
+        );
+        assert_eq!(
+            produce(&mut client, "unsynced", 0, records, 7, -1),
+            (0, round)
+        );
     }
     // Kafka-like: consumers see everything written.
     assert_eq!(read_all(&mut client, "unsynced", 0).len(), 20);
     std::thread::sleep(Duration::from_millis(200));
     broker.stop();
     let log = broker.log();
-    let line = log.lines().find(|line| line.contains("group commit:")).unwrap();
+    let line = log
+        .lines()
+        .find(|line| line.contains("group commit:"))
+        .unwrap();
     assert!(line.contains("for 0 acks=all appends"), "{line}");
-    assert!(!line.contains(" 0 file syncs"), "flush.ms synced in the background: {line}");
+    assert!(
+        !line.contains(" 0 file syncs"),
+        "flush.ms synced in the background: {line}"
+    );
 }

@@ -25,7 +25,11 @@ impl Drop for Mount {
 
 fn big_batch(tag: &str) -> bytes::Bytes {
     let value = format!("{tag}-{}", "f".repeat(60 * 1024));
-    batch(&[(None, value.as_str())], 1_700_000_000_000, Compression::None)
+    batch(
+        &[(None, value.as_str())],
+        1_700_000_000_000,
+        Compression::None,
+    )
 }
 
 fn mount_tmpfs(path: &Path, megabytes: usize) -> Result<Mount, String> {
@@ -47,7 +51,12 @@ fn a_full_disk_gets_storage_errors_and_writes_resume_after_a_delete() {
     let mut mount_error = None;
     let mut broker = Broker::start_prepared(
         1,
-        &["--offsets-topic-num-partitions", "1", "--log-segment-bytes", "1048576"],
+        &[
+            "--offsets-topic-num-partitions",
+            "1",
+            "--log-segment-bytes",
+            "1048576",
+        ],
         |data| match mount_tmpfs(data, 16) {
             Ok(mounted) => mount = Some(mounted),
             Err(error) => mount_error = Some(error),
@@ -59,7 +68,9 @@ fn a_full_disk_gets_storage_errors_and_writes_resume_after_a_delete() {
     if mount.is_none() {
         let why = mount_error.unwrap_or_default();
         assert!(
-            why.contains("permission") || why.contains("not permitted") || why.contains("superuser"),
+            why.contains("permission")
+                || why.contains("not permitted")
+                || why.contains("superuser"),
             "mounting a tmpfs failed for another reason: {why}"
         );
         eprintln!("NOT RUN: the full-disk test needs permission to mount a tmpfs: {why}");
@@ -70,11 +81,29 @@ fn a_full_disk_gets_storage_errors_and_writes_resume_after_a_delete() {
     assert_eq!(create_topic(&mut client, "spare", 1, &[]), 0);
     assert_eq!(create_topic(&mut client, "full", 1, &[]), 0);
     for index in 0..60 {
-        assert_eq!(produce(&mut client, "spare", 0, big_batch(&format!("s{index}")), 7, -1).0, 0);
+        assert_eq!(
+            produce(
+                &mut client,
+                "spare",
+                0,
+                big_batch(&format!("s{index}")),
+                7,
+                -1
+            )
+            .0,
+            0
+        );
     }
     let mut written = 0;
     let refused = loop {
-        let (code, _) = produce(&mut client, "full", 0, big_batch(&format!("f{written}")), 7, -1);
+        let (code, _) = produce(
+            &mut client,
+            "full",
+            0,
+            big_batch(&format!("f{written}")),
+            7,
+            -1,
+        );
         if code != 0 {
             break code;
         }
@@ -84,11 +113,21 @@ fn a_full_disk_gets_storage_errors_and_writes_resume_after_a_delete() {
     assert_eq!(refused, KAFKA_STORAGE_ERROR);
     assert!(written > 10, "only {written} batches fit");
     for _ in 0..3 {
-        assert_eq!(produce(&mut client, "full", 0, big_batch("again"), 7, -1).0, KAFKA_STORAGE_ERROR);
+        assert_eq!(
+            produce(&mut client, "full", 0, big_batch("again"), 7, -1).0,
+            KAFKA_STORAGE_ERROR
+        );
     }
     let log = broker.log();
-    assert_eq!(log.matches("until a write succeeds (logged once)").count(), 1, "{log}");
-    assert!(log.contains("No space left on device"), "the cause is named: {log}");
+    assert_eq!(
+        log.matches("until a write succeeds (logged once)").count(),
+        1,
+        "{log}"
+    );
+    assert!(
+        log.contains("No space left on device"),
+        "the cause is named: {log}"
+    );
 
     // Reads work and the broker keeps serving.
     let (code, bytes, high_watermark) = fetch(&mut client, "full", 0, 0, 11);
@@ -104,7 +143,10 @@ fn a_full_disk_gets_storage_errors_and_writes_resume_after_a_delete() {
         4,
     );
     assert_eq!(deleted.responses[0].error_code, 0);
-    assert_eq!(produce(&mut client, "full", 0, big_batch("resumed"), 7, -1), (0, written));
+    assert_eq!(
+        produce(&mut client, "full", 0, big_batch("resumed"), 7, -1),
+        (0, written)
+    );
     assert!(broker.log().contains("writes work again"));
     let (code, _, high_watermark) = fetch(&mut client, "full", 0, written, 11);
     assert_eq!((code, high_watermark), (0, written + 1));

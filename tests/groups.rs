@@ -64,10 +64,7 @@ fn start() -> Broker {
 /// The node (shard index) that coordinates `group`.
 fn coordinator_of(broker: &Broker, group: &str) -> usize {
     let mut client = broker.client(0);
-    let response = client.send(
-        &FindCoordinatorRequest::default().with_key(text(group)),
-        2,
-    );
+    let response = client.send(&FindCoordinatorRequest::default().with_key(text(group)), 2);
     assert_eq!(response.error_code, NONE);
     let node = response.node_id.0 as usize;
     assert_eq!(response.port as u16, broker.ports[node]);
@@ -226,13 +223,12 @@ fn fetch_offset(
     version: i16,
 ) -> (i64, String, i16, i16) {
     if version >= 8 {
-        let request = OffsetFetchRequest::default().with_groups(vec![
-            OffsetFetchRequestGroup::default()
+        let request =
+            OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
                 .with_group_id(group_id(group))
                 .with_topics(Some(vec![OffsetFetchRequestTopics::default()
                     .with_name(topic_name(topic))
-                    .with_partition_indexes(vec![partition])])),
-        ]);
+                    .with_partition_indexes(vec![partition])]))]);
         let response = client.send(&request, version);
         let group = &response.groups[0];
         if group.error_code != NONE {
@@ -242,7 +238,11 @@ fn fetch_offset(
         let found = &group.topics[0].partitions[0];
         return (
             found.committed_offset,
-            found.metadata.as_ref().expect("metadata is never null").to_string(),
+            found
+                .metadata
+                .as_ref()
+                .expect("metadata is never null")
+                .to_string(),
             found.error_code,
             group.error_code,
         );
@@ -256,7 +256,11 @@ fn fetch_offset(
     let found = &response.topics[0].partitions[0];
     (
         found.committed_offset,
-        found.metadata.as_ref().expect("metadata is never null").to_string(),
+        found
+            .metadata
+            .as_ref()
+            .expect("metadata is never null")
+            .to_string(),
         found.error_code,
         response.error_code,
     )
@@ -264,12 +268,21 @@ fn fetch_offset(
 
 /// Joins alone (with the MEMBER_ID_REQUIRED round from v4) and syncs as
 /// leader; returns (member id, generation).
-fn join_alone(client: &mut Client, group: &str, join_version: i16, sync_version: i16) -> (String, i32) {
+fn join_alone(
+    client: &mut Client,
+    group: &str,
+    join_version: i16,
+    sync_version: i16,
+) -> (String, i32) {
     let mut member_id = String::new();
     if join_version >= 4 {
         let first = Join::new(group, "").send(client, join_version);
         assert_eq!(first.error_code, MEMBER_ID_REQUIRED);
-        assert!(first.member_id.starts_with("corelog-test-"), "{:?}", first.member_id);
+        assert!(
+            first.member_id.starts_with("corelog-test-"),
+            "{:?}",
+            first.member_id
+        );
         member_id = first.member_id.to_string();
     }
     let joined = Join::new(group, &member_id).send(client, join_version);
@@ -314,7 +327,10 @@ fn find_coordinator_names_the_owner_and_other_nodes_answer_not_coordinator() {
     }
     assert_eq!(nodes.len(), 2, "groups spread over both shards");
     for version in [0, 1, 3] {
-        let found = client.send(&FindCoordinatorRequest::default().with_key(text("batch-0")), version);
+        let found = client.send(
+            &FindCoordinatorRequest::default().with_key(text("batch-0")),
+            version,
+        );
         assert_eq!(found.node_id.0 as usize, coordinator_of(&broker, "batch-0"));
     }
     let transaction = client.send(
@@ -330,10 +346,22 @@ fn find_coordinator_names_the_owner_and_other_nodes_answer_not_coordinator() {
     // Group requests at the wrong node.
     let group = group_on(&broker, 1, "elsewhere");
     let mut wrong = broker.client(0);
-    assert_eq!(Join::new(&group, "").send(&mut wrong, 5).error_code, NOT_COORDINATOR);
-    assert_eq!(heartbeat(&mut wrong, &group, 1, "m", None, 4), NOT_COORDINATOR);
-    assert_eq!(fetch_offset(&mut wrong, &group, "t", 0, 8).3, NOT_COORDINATOR);
-    assert_eq!(fetch_offset(&mut wrong, &group, "t", 0, 1).2, NOT_COORDINATOR);
+    assert_eq!(
+        Join::new(&group, "").send(&mut wrong, 5).error_code,
+        NOT_COORDINATOR
+    );
+    assert_eq!(
+        heartbeat(&mut wrong, &group, 1, "m", None, 4),
+        NOT_COORDINATOR
+    );
+    assert_eq!(
+        fetch_offset(&mut wrong, &group, "t", 0, 8).3,
+        NOT_COORDINATOR
+    );
+    assert_eq!(
+        fetch_offset(&mut wrong, &group, "t", 0, 1).2,
+        NOT_COORDINATOR
+    );
 }
 
 #[test]
@@ -341,19 +369,40 @@ fn join_sync_heartbeat_and_commit_in_old_and_flexible_versions() {
     let broker = start();
     let mut admin = broker.client(0);
     assert_eq!(create_topic(&mut admin, "t", 3, &[]), NONE);
-    for (join_version, sync_version, heartbeat_version, commit_version, fetch_version) in
-        [(0, 0, 0, 2, 1), (3, 2, 2, 4, 3), (5, 3, 3, 7, 5), (7, 4, 4, 8, 7), (9, 5, 4, 8, 8)]
-    {
+    for (join_version, sync_version, heartbeat_version, commit_version, fetch_version) in [
+        (0, 0, 0, 2, 1),
+        (3, 2, 2, 4, 3),
+        (5, 3, 3, 7, 5),
+        (7, 4, 4, 8, 7),
+        (9, 5, 4, 8, 8),
+    ] {
         let group = format!("versions-{join_version}");
         let mut client = broker.client(coordinator_of(&broker, &group));
         let (member_id, generation) = join_alone(&mut client, &group, join_version, sync_version);
         assert_eq!(generation, 1);
         assert_eq!(
-            heartbeat(&mut client, &group, generation, &member_id, None, heartbeat_version),
+            heartbeat(
+                &mut client,
+                &group,
+                generation,
+                &member_id,
+                None,
+                heartbeat_version
+            ),
             NONE
         );
         assert_eq!(
-            commit(&mut client, &group, generation, &member_id, "t", 2, 42, "why", commit_version),
+            commit(
+                &mut client,
+                &group,
+                generation,
+                &member_id,
+                "t",
+                2,
+                42,
+                "why",
+                commit_version
+            ),
             NONE
         );
         let (offset, metadata, code, _) = fetch_offset(&mut client, &group, "t", 2, fetch_version);
@@ -366,7 +415,9 @@ fn join_sync_heartbeat_and_commit_in_old_and_flexible_versions() {
                 .send(
                     &LeaveGroupRequest::default()
                         .with_group_id(group_id(&group))
-                        .with_members(vec![MemberIdentity::default().with_member_id(text(&member_id))]),
+                        .with_members(vec![
+                            MemberIdentity::default().with_member_id(text(&member_id))
+                        ]),
                     4,
                 )
                 .members[0]
@@ -383,7 +434,14 @@ fn join_sync_heartbeat_and_commit_in_old_and_flexible_versions() {
         };
         assert_eq!(leave, NONE);
         assert_eq!(
-            heartbeat(&mut client, &group, generation, &member_id, None, heartbeat_version),
+            heartbeat(
+                &mut client,
+                &group,
+                generation,
+                &member_id,
+                None,
+                heartbeat_version
+            ),
             UNKNOWN_MEMBER_ID,
             "gone after LeaveGroup"
         );
@@ -412,14 +470,21 @@ fn a_second_member_rebalances_the_group_and_batched_leave_empties_it() {
     // The leader learns of the rebalance from its heartbeat, and rejoins.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while heartbeat(&mut first, group, generation, &leader_id, None, 3) != REBALANCE_IN_PROGRESS {
-        assert!(std::time::Instant::now() < deadline, "no rebalance signalled");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no rebalance signalled"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let rejoined = Join::new(group, &leader_id).send(&mut first, 5);
     assert_eq!(rejoined.error_code, NONE);
     assert_eq!(rejoined.generation_id, generation + 1);
     assert_eq!(rejoined.leader.as_str(), leader_id);
-    let mut members: Vec<String> = rejoined.members.iter().map(|m| m.member_id.to_string()).collect();
+    let mut members: Vec<String> = rejoined
+        .members
+        .iter()
+        .map(|m| m.member_id.to_string())
+        .collect();
     members.sort();
     let mut expected = vec![leader_id.clone(), follower_id.clone()];
     expected.sort();
@@ -427,10 +492,16 @@ fn a_second_member_rebalances_the_group_and_batched_leave_empties_it() {
     let (mut second, followed) = waiting.join().unwrap();
     assert_eq!(followed.error_code, NONE);
     assert_eq!(followed.generation_id, generation + 1);
-    assert!(followed.members.is_empty(), "only the leader gets the members");
+    assert!(
+        followed.members.is_empty(),
+        "only the leader gets the members"
+    );
 
     // An old generation is refused; the new one works.
-    assert_eq!(heartbeat(&mut first, group, generation, &leader_id, None, 3), ILLEGAL_GENERATION);
+    assert_eq!(
+        heartbeat(&mut first, group, generation, &leader_id, None, 3),
+        ILLEGAL_GENERATION
+    );
     let generation = generation + 1;
     let leader_sync = sync(
         &mut first,
@@ -453,7 +524,10 @@ fn a_second_member_rebalances_the_group_and_batched_leave_empties_it() {
     assert_eq!(described.group_state.as_str(), "Stable");
     assert_eq!(described.protocol_data.as_str(), "range");
     assert_eq!(described.members.len(), 2);
-    assert!(described.members.iter().all(|m| m.client_host.as_str() == "/127.0.0.1"));
+    assert!(described
+        .members
+        .iter()
+        .all(|m| m.client_host.as_str() == "/127.0.0.1"));
     assert!(described
         .members
         .iter()
@@ -470,7 +544,10 @@ fn a_second_member_rebalances_the_group_and_batched_leave_empties_it() {
         3,
     );
     assert_eq!(
-        left.members.iter().map(|m| m.error_code).collect::<Vec<_>>(),
+        left.members
+            .iter()
+            .map(|m| m.error_code)
+            .collect::<Vec<_>>(),
         vec![NONE, NONE, UNKNOWN_MEMBER_ID]
     );
     let described = first.send(
@@ -489,9 +566,20 @@ fn a_static_member_rejoins_without_a_rebalance_and_fences_its_old_incarnation() 
     let mut join = Join::new(group, "");
     join.instance = Some("instance-1");
     let joined = join.send(&mut client, 5);
-    assert_eq!(joined.error_code, NONE, "static members join without MEMBER_ID_REQUIRED");
+    assert_eq!(
+        joined.error_code, NONE,
+        "static members join without MEMBER_ID_REQUIRED"
+    );
     let old_id = joined.member_id.to_string();
-    let synced = sync(&mut client, group, 1, &old_id, Some("instance-1"), &[(&old_id, b"mine")], 3);
+    let synced = sync(
+        &mut client,
+        group,
+        1,
+        &old_id,
+        Some("instance-1"),
+        &[(&old_id, b"mine")],
+        3,
+    );
     assert_eq!(synced.error_code, NONE);
 
     // The process restarts: same instance id, no member id.
@@ -500,11 +588,24 @@ fn a_static_member_rejoins_without_a_rebalance_and_fences_its_old_incarnation() 
     assert_eq!(again.generation_id, 1, "no rebalance");
     let new_id = again.member_id.to_string();
     assert_ne!(new_id, old_id);
-    assert!(again.members.is_empty(), "a stable group needs no new assignment");
+    assert!(
+        again.members.is_empty(),
+        "a stable group needs no new assignment"
+    );
     let resynced = sync(&mut client, group, 1, &new_id, Some("instance-1"), &[], 3);
-    assert_eq!(resynced.assignment.as_ref(), b"mine", "keeps its assignment");
-    assert_eq!(heartbeat(&mut client, group, 1, &old_id, Some("instance-1"), 3), FENCED_INSTANCE_ID);
-    assert_eq!(heartbeat(&mut client, group, 1, &new_id, Some("instance-1"), 3), NONE);
+    assert_eq!(
+        resynced.assignment.as_ref(),
+        b"mine",
+        "keeps its assignment"
+    );
+    assert_eq!(
+        heartbeat(&mut client, group, 1, &old_id, Some("instance-1"), 3),
+        FENCED_INSTANCE_ID
+    );
+    assert_eq!(
+        heartbeat(&mut client, group, 1, &new_id, Some("instance-1"), 3),
+        NONE
+    );
 
     // Leaving by instance id alone.
     let left = client.send(
@@ -516,7 +617,10 @@ fn a_static_member_rejoins_without_a_rebalance_and_fences_its_old_incarnation() 
         4,
     );
     assert_eq!(left.members[0].error_code, NONE);
-    assert_eq!(heartbeat(&mut client, group, 1, &new_id, Some("instance-1"), 3), UNKNOWN_MEMBER_ID);
+    assert_eq!(
+        heartbeat(&mut client, group, 1, &new_id, Some("instance-1"), 3),
+        UNKNOWN_MEMBER_ID
+    );
 }
 
 #[test]
@@ -529,65 +633,155 @@ fn bad_group_requests_get_the_errors_clients_expect() {
 
     let mut no_protocols = Join::new(group, "");
     no_protocols.protocols.clear();
-    assert_eq!(no_protocols.send(&mut client, 5).error_code, INCONSISTENT_GROUP_PROTOCOL);
+    assert_eq!(
+        no_protocols.send(&mut client, 5).error_code,
+        INCONSISTENT_GROUP_PROTOCOL
+    );
     let mut too_short = Join::new(group, "");
     too_short.session_timeout_ms = 10;
-    assert_eq!(too_short.send(&mut client, 5).error_code, INVALID_SESSION_TIMEOUT);
-    assert_eq!(Join::new("", "").send(&mut client, 5).error_code, INVALID_GROUP_ID);
-    assert_eq!(Join::new(group, "made-up").send(&mut client, 5).error_code, UNKNOWN_MEMBER_ID);
+    assert_eq!(
+        too_short.send(&mut client, 5).error_code,
+        INVALID_SESSION_TIMEOUT
+    );
+    assert_eq!(
+        Join::new("", "").send(&mut client, 5).error_code,
+        INVALID_GROUP_ID
+    );
+    assert_eq!(
+        Join::new(group, "made-up").send(&mut client, 5).error_code,
+        UNKNOWN_MEMBER_ID
+    );
 
     let listed = client.send(&ListGroupsRequest::default(), 4);
     assert!(listed.groups.is_empty(), "refused joins create no group");
     let (member_id, generation) = join_alone(&mut client, group, 5, 3);
     let mut other_type = Join::new(group, "");
     other_type.protocol_type = "connect";
-    assert_eq!(other_type.send(&mut client, 5).error_code, INCONSISTENT_GROUP_PROTOCOL);
+    assert_eq!(
+        other_type.send(&mut client, 5).error_code,
+        INCONSISTENT_GROUP_PROTOCOL
+    );
     let mut other_protocol = Join::new(group, "");
     other_protocol.protocols = vec![("cooperative-sticky", Bytes::new())];
-    assert_eq!(other_protocol.send(&mut client, 5).error_code, INCONSISTENT_GROUP_PROTOCOL);
+    assert_eq!(
+        other_protocol.send(&mut client, 5).error_code,
+        INCONSISTENT_GROUP_PROTOCOL
+    );
 
-    assert_eq!(heartbeat(&mut client, group, generation - 1, &member_id, None, 4), ILLEGAL_GENERATION);
-    assert_eq!(heartbeat(&mut client, group, generation, "stranger", None, 4), UNKNOWN_MEMBER_ID);
-    assert_eq!(heartbeat(&mut client, "no-such-group", 1, "stranger", None, 4), UNKNOWN_MEMBER_ID);
+    assert_eq!(
+        heartbeat(&mut client, group, generation - 1, &member_id, None, 4),
+        ILLEGAL_GENERATION
+    );
+    assert_eq!(
+        heartbeat(&mut client, group, generation, "stranger", None, 4),
+        UNKNOWN_MEMBER_ID
+    );
+    assert_eq!(
+        heartbeat(&mut client, "no-such-group", 1, "stranger", None, 4),
+        UNKNOWN_MEMBER_ID
+    );
     assert_eq!(
         sync(&mut client, group, generation, "stranger", None, &[], 4).error_code,
         UNKNOWN_MEMBER_ID
     );
-    assert_eq!(commit(&mut client, group, generation, "stranger", "t", 0, 1, "", 8), UNKNOWN_MEMBER_ID);
-    assert_eq!(commit(&mut client, group, -1, "", "t", 0, 1, "", 8), UNKNOWN_MEMBER_ID, "simple commit into a live group");
-    assert_eq!(commit(&mut client, group, generation + 5, &member_id, "t", 0, 1, "", 8), ILLEGAL_GENERATION);
-    assert_eq!(commit(&mut client, group, generation, &member_id, "nope", 0, 1, "", 8), UNKNOWN_TOPIC_OR_PARTITION);
-    assert_eq!(commit(&mut client, group, generation, &member_id, "t", 9, 1, "", 8), UNKNOWN_TOPIC_OR_PARTITION);
+    assert_eq!(
+        commit(&mut client, group, generation, "stranger", "t", 0, 1, "", 8),
+        UNKNOWN_MEMBER_ID
+    );
+    assert_eq!(
+        commit(&mut client, group, -1, "", "t", 0, 1, "", 8),
+        UNKNOWN_MEMBER_ID,
+        "simple commit into a live group"
+    );
+    assert_eq!(
+        commit(
+            &mut client,
+            group,
+            generation + 5,
+            &member_id,
+            "t",
+            0,
+            1,
+            "",
+            8
+        ),
+        ILLEGAL_GENERATION
+    );
+    assert_eq!(
+        commit(
+            &mut client,
+            group,
+            generation,
+            &member_id,
+            "nope",
+            0,
+            1,
+            "",
+            8
+        ),
+        UNKNOWN_TOPIC_OR_PARTITION
+    );
+    assert_eq!(
+        commit(&mut client, group, generation, &member_id, "t", 9, 1, "", 8),
+        UNKNOWN_TOPIC_OR_PARTITION
+    );
     let long = "x".repeat(5000);
-    assert_eq!(commit(&mut client, group, generation, &member_id, "t", 0, 1, &long, 8), OFFSET_METADATA_TOO_LARGE);
+    assert_eq!(
+        commit(
+            &mut client,
+            group,
+            generation,
+            &member_id,
+            "t",
+            0,
+            1,
+            &long,
+            8
+        ),
+        OFFSET_METADATA_TOO_LARGE
+    );
     let absent = group_on(&broker, coordinator_of(&broker, group), "absent");
-    assert_eq!(commit(&mut client, &absent, 3, "someone", "t", 0, 1, "", 8), ILLEGAL_GENERATION, "no such group");
+    assert_eq!(
+        commit(&mut client, &absent, 3, "someone", "t", 0, 1, "", 8),
+        ILLEGAL_GENERATION,
+        "no such group"
+    );
 
     // Deleting a live group, or one that does not exist.
     let deleted = client.send(
-        &DeleteGroupsRequest::default().with_groups_names(vec![group_id(group), group_id("no-such-group")]),
+        &DeleteGroupsRequest::default()
+            .with_groups_names(vec![group_id(group), group_id("no-such-group")]),
         2,
     );
     let codes: Vec<i16> = deleted.results.iter().map(|r| r.error_code).collect();
-    let expected_missing = if coordinator_of(&broker, "no-such-group") == coordinator_of(&broker, group) {
-        GROUP_ID_NOT_FOUND
-    } else {
-        NOT_COORDINATOR
-    };
+    let expected_missing =
+        if coordinator_of(&broker, "no-such-group") == coordinator_of(&broker, group) {
+            GROUP_ID_NOT_FOUND
+        } else {
+            NOT_COORDINATOR
+        };
     assert_eq!(codes, vec![NON_EMPTY_GROUP, expected_missing]);
 
     // The offsets topic is the coordinator's alone.
     let internal = admin.send(
-        &ProduceRequest::default().with_acks(-1).with_timeout_ms(5000).with_topic_data(vec![
-            TopicProduceData::default()
+        &ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(5000)
+            .with_topic_data(vec![TopicProduceData::default()
                 .with_name(topic_name("__consumer_offsets"))
                 .with_partition_data(vec![PartitionProduceData::default()
                     .with_index(0)
-                    .with_records(Some(batch(&[(None, "forged")], 0, Compression::None)))]),
-        ]),
+                    .with_records(Some(batch(
+                        &[(None, "forged")],
+                        0,
+                        Compression::None,
+                    )))])]),
         7,
     );
-    assert_eq!(internal.responses[0].partition_responses[0].error_code, INVALID_TOPIC_EXCEPTION);
+    assert_eq!(
+        internal.responses[0].partition_responses[0].error_code,
+        INVALID_TOPIC_EXCEPTION
+    );
     let delete_internal = admin.send(
         &DeleteTopicsRequest::default()
             .with_topic_names(vec![topic_name("__consumer_offsets")])
@@ -597,7 +791,10 @@ fn bad_group_requests_get_the_errors_clients_expect() {
     assert_eq!(delete_internal.responses[0].error_code, INVALID_REQUEST);
 
     // Everything still works.
-    assert_eq!(heartbeat(&mut client, group, generation, &member_id, None, 4), NONE);
+    assert_eq!(
+        heartbeat(&mut client, group, generation, &member_id, None, 4),
+        NONE
+    );
 }
 
 #[test]
@@ -612,8 +809,34 @@ fn committed_offsets_survive_restarts_and_changes_of_core_count() {
         nodes.insert(node);
         let mut client = broker.client(node);
         // Simple commits (generation -1): a consumer that assigns itself.
-        assert_eq!(commit(&mut client, group, -1, "", "t", 0, index as i64 * 10, &format!("meta-{index}"), 8), NONE);
-        assert_eq!(commit(&mut client, group, -1, "", "t", 1, 1000 + index as i64, "", 5), NONE);
+        assert_eq!(
+            commit(
+                &mut client,
+                group,
+                -1,
+                "",
+                "t",
+                0,
+                index as i64 * 10,
+                &format!("meta-{index}"),
+                8
+            ),
+            NONE
+        );
+        assert_eq!(
+            commit(
+                &mut client,
+                group,
+                -1,
+                "",
+                "t",
+                1,
+                1000 + index as i64,
+                "",
+                5
+            ),
+            NONE
+        );
     }
     assert_eq!(nodes.len(), 2, "both shards coordinate some of the groups");
     let deleted = broker.client(coordinator_of(&broker, &groups[9])).send(
@@ -626,9 +849,17 @@ fn committed_offsets_survive_restarts_and_changes_of_core_count() {
         broker.restart_with_cores(cores);
         for (index, group) in groups.iter().enumerate() {
             let mut client = broker.client(coordinator_of(&broker, group));
-            let expected = if index == 9 { (-1, String::new()) } else { (index as i64 * 10, format!("meta-{index}")) };
+            let expected = if index == 9 {
+                (-1, String::new())
+            } else {
+                (index as i64 * 10, format!("meta-{index}"))
+            };
             let (offset, metadata, code, _) = fetch_offset(&mut client, group, "t", 0, 8);
-            assert_eq!((offset, metadata, code), (expected.0, expected.1, NONE), "{group} with {cores} cores");
+            assert_eq!(
+                (offset, metadata, code),
+                (expected.0, expected.1, NONE),
+                "{group} with {cores} cores"
+            );
             let (offset, _, _, _) = fetch_offset(&mut client, group, "t", 1, 3);
             assert_eq!(offset, if index == 9 { -1 } else { 1000 + index as i64 });
         }
@@ -646,35 +877,74 @@ fn list_describe_fetch_all_and_offset_delete() {
     let mut client = broker.client(node);
     let (member_id, generation) = join_alone(&mut client, group, 5, 3);
     for (topic, partition, offset) in [("t", 0, 5), ("t", 1, 6), ("u", 0, 7)] {
-        assert_eq!(commit(&mut client, group, generation, &member_id, topic, partition, offset, "", 7), NONE);
+        assert_eq!(
+            commit(
+                &mut client,
+                group,
+                generation,
+                &member_id,
+                topic,
+                partition,
+                offset,
+                "",
+                7
+            ),
+            NONE
+        );
     }
 
     // ListGroups on the coordinating node, with and without a state filter.
     let listed = client.send(&ListGroupsRequest::default(), 4);
-    let found = listed.groups.iter().find(|g| g.group_id.0.as_str() == group).expect("listed");
-    assert_eq!((found.protocol_type.as_str(), found.group_state.as_str()), ("consumer", "Stable"));
+    let found = listed
+        .groups
+        .iter()
+        .find(|g| g.group_id.0.as_str() == group)
+        .expect("listed");
+    assert_eq!(
+        (found.protocol_type.as_str(), found.group_state.as_str()),
+        ("consumer", "Stable")
+    );
     let empty_only = client.send(
         &ListGroupsRequest::default().with_states_filter(vec![text("Empty")]),
         4,
     );
-    assert!(!empty_only.groups.iter().any(|g| g.group_id.0.as_str() == group));
-    let other = broker.client(1 - node).send(&ListGroupsRequest::default(), 0);
-    assert!(!other.groups.iter().any(|g| g.group_id.0.as_str() == group), "listed only by its coordinator");
+    assert!(!empty_only
+        .groups
+        .iter()
+        .any(|g| g.group_id.0.as_str() == group));
+    let other = broker
+        .client(1 - node)
+        .send(&ListGroupsRequest::default(), 0);
+    assert!(
+        !other.groups.iter().any(|g| g.group_id.0.as_str() == group),
+        "listed only by its coordinator"
+    );
 
     // OffsetFetch with null topics returns everything committed.
-    let all = client.send(&OffsetFetchRequest::default().with_group_id(group_id(group)).with_topics(None), 7);
+    let all = client.send(
+        &OffsetFetchRequest::default()
+            .with_group_id(group_id(group))
+            .with_topics(None),
+        7,
+    );
     let mut committed: Vec<(String, i32, i64)> = all
         .topics
         .iter()
         .flat_map(|topic| {
-            topic
-                .partitions
-                .iter()
-                .map(move |p| (topic.name.0.to_string(), p.partition_index, p.committed_offset))
+            topic.partitions.iter().map(move |p| {
+                (
+                    topic.name.0.to_string(),
+                    p.partition_index,
+                    p.committed_offset,
+                )
+            })
         })
         .collect();
     committed.sort();
-    assert_eq!(committed, vec![("t".into(), 0, 5), ("t".into(), 1, 6), ("u".into(), 0, 7)]);
+    assert_eq!(
+        committed,
+        vec![("t".into(), 0, 5), ("t".into(), 1, 6), ("u".into(), 0, 7)]
+    );
 
     // OffsetDelete: the subscribed topic "t" is protected while the group is live.
     let delete = |client: &mut Client, topic: &str, partition: i32| {
@@ -683,14 +953,25 @@ fn list_describe_fetch_all_and_offset_delete() {
                 .with_group_id(group_id(group))
                 .with_topics(vec![OffsetDeleteRequestTopic::default()
                     .with_name(topic_name(topic))
-                    .with_partitions(vec![OffsetDeleteRequestPartition::default().with_partition_index(partition)])]),
+                    .with_partitions(vec![
+                        OffsetDeleteRequestPartition::default().with_partition_index(partition)
+                    ])]),
             0,
         );
-        (response.error_code, response.topics.first().map(|t| t.partitions[0].error_code))
+        (
+            response.error_code,
+            response.topics.first().map(|t| t.partitions[0].error_code),
+        )
     };
-    assert_eq!(delete(&mut client, "t", 0), (NONE, Some(GROUP_SUBSCRIBED_TO_TOPIC)));
+    assert_eq!(
+        delete(&mut client, "t", 0),
+        (NONE, Some(GROUP_SUBSCRIBED_TO_TOPIC))
+    );
     assert_eq!(delete(&mut client, "u", 0), (NONE, Some(NONE)));
-    assert_eq!(delete(&mut client, "gone", 0), (NONE, Some(UNKNOWN_TOPIC_OR_PARTITION)));
+    assert_eq!(
+        delete(&mut client, "gone", 0),
+        (NONE, Some(UNKNOWN_TOPIC_OR_PARTITION))
+    );
     assert_eq!(fetch_offset(&mut client, group, "u", 0, 5).0, -1);
     assert_eq!(fetch_offset(&mut client, group, "t", 0, 5).0, 5);
 
@@ -705,9 +986,15 @@ fn list_describe_fetch_all_and_offset_delete() {
     assert_eq!(delete(&mut client, "t", 0), (NONE, Some(NONE)));
     assert_eq!(fetch_offset(&mut client, group, "t", 0, 5).0, -1);
     assert_eq!(fetch_offset(&mut client, group, "t", 1, 5).0, 6);
-    let deleted = client.send(&DeleteGroupsRequest::default().with_groups_names(vec![group_id(group)]), 0);
+    let deleted = client.send(
+        &DeleteGroupsRequest::default().with_groups_names(vec![group_id(group)]),
+        0,
+    );
     assert_eq!(deleted.results[0].error_code, NONE);
     assert_eq!(fetch_offset(&mut client, group, "t", 1, 5).0, -1);
-    let gone = client.send(&OffsetDeleteRequest::default().with_group_id(group_id(group)), 0);
+    let gone = client.send(
+        &OffsetDeleteRequest::default().with_group_id(group_id(group)),
+        0,
+    );
     assert_eq!(gone.error_code, GROUP_ID_NOT_FOUND);
 }

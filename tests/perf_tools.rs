@@ -10,7 +10,8 @@ use std::process::Command;
 use common::Broker;
 
 fn loadgen() -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("perf/loadgen/target/release/corelog-loadgen");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("perf/loadgen/target/release/corelog-loadgen");
     assert!(
         path.exists(),
         "{} is not built: run scripts/test.sh (it builds perf/loadgen)",
@@ -44,15 +45,58 @@ fn run(arguments: &[&str]) -> String {
 fn the_librdkafka_load_generator_runs_each_mode() {
     let broker = Broker::start_with(2, &["--group-initial-rebalance-delay-ms", "0"]);
     let bootstrap = broker.bootstrap();
-    let produced = run(&["produce", "--bootstrap", &bootstrap, "--topic", "tiny", "--records", "2000", "--record-size", "100", "--partitions", "2", "--keyed", "--compression", "gzip"]);
-    assert!(produced.contains("\"records\":2000,\"errors\":0"), "{produced}");
-    let consumed = run(&["consume", "--bootstrap", &bootstrap, "--topic", "tiny", "--records", "2000"]);
-    assert!(consumed.contains("\"records\":2000,\"errors\":0"), "{consumed}");
+    let produced = run(&[
+        "produce",
+        "--bootstrap",
+        &bootstrap,
+        "--topic",
+        "tiny",
+        "--records",
+        "2000",
+        "--record-size",
+        "100",
+        "--partitions",
+        "2",
+        "--keyed",
+        "--compression",
+        "gzip",
+    ]);
+    assert!(
+        produced.contains("\"records\":2000,\"errors\":0"),
+        "{produced}"
+    );
+    let consumed = run(&[
+        "consume",
+        "--bootstrap",
+        &bootstrap,
+        "--topic",
+        "tiny",
+        "--records",
+        "2000",
+    ]);
+    assert!(
+        consumed.contains("\"records\":2000,\"errors\":0"),
+        "{consumed}"
+    );
     let json = broker.dir.path().join("report.json");
     let both = run(&[
-        "end-to-end", "--bootstrap", &bootstrap, "--topic", "tail", "--records", "500", "--rate", "1000",
-        "--acks", "one", "--json", json.to_str().unwrap(),
+        "end-to-end",
+        "--bootstrap",
+        &bootstrap,
+        "--topic",
+        "tail",
+        "--records",
+        "500",
+        "--rate",
+        "1000",
+        "--acks",
+        "one",
+        "--json",
+        json.to_str().unwrap(),
     ]);
-    assert!(both.contains("produce (ack latency)") && both.contains("consume (end-to-end)"), "{both}");
+    assert!(
+        both.contains("produce (ack latency)") && both.contains("consume (end-to-end)"),
+        "{both}"
+    );
     assert_eq!(std::fs::read_to_string(&json).unwrap().trim(), both);
 }

@@ -19,7 +19,11 @@ fn start() -> Broker {
 fn fill(client: &mut Client, topic: &str, first: usize, count: usize) {
     for index in first..first + count {
         let value = format!("{index:06}-{}", "v".repeat(290));
-        let records = batch(&[(None, value.as_str())], 1_700_000_000_000, Compression::None);
+        let records = batch(
+            &[(None, value.as_str())],
+            1_700_000_000_000,
+            Compression::None,
+        );
         assert_eq!(produce(client, topic, 0, records, 7, -1), (0, index as i64));
     }
 }
@@ -45,7 +49,9 @@ fn read_values(client: &mut Client, topic: &str) -> Vec<String> {
 }
 
 fn expected(count: usize) -> Vec<String> {
-    (0..count).map(|index| format!("{index:06}-{}", "v".repeat(290))).collect()
+    (0..count)
+        .map(|index| format!("{index:06}-{}", "v".repeat(290)))
+        .collect()
 }
 
 /// The number in the last "N segments were scanned" line of the log.
@@ -76,13 +82,20 @@ fn segment(dir: &Path, index: usize, extension: &str) -> PathBuf {
 fn a_clean_shutdown_skips_the_scan_and_a_crash_scans_only_written_segments() {
     let mut broker = start();
     let mut client = broker.client(0);
-    assert_eq!(create_topic(&mut client, "sealed", 1, &[("segment.bytes", "4096")]), 0);
+    assert_eq!(
+        create_topic(&mut client, "sealed", 1, &[("segment.bytes", "4096")]),
+        0
+    );
     fill(&mut client, "sealed", 0, 60);
     let segments = segment_files(&partition_dir(&broker, "sealed")).len();
     assert!(segments >= 4, "{segments} segments");
 
     broker.restart();
-    assert_eq!(last_scanned(&broker), 0, "every segment was sealed at shutdown");
+    assert_eq!(
+        last_scanned(&broker),
+        0,
+        "every segment was sealed at shutdown"
+    );
     let mut client = broker.client(0);
     assert_eq!(read_values(&mut client, "sealed"), expected(60));
     fill(&mut client, "sealed", 60, 10);
@@ -100,7 +113,10 @@ fn a_clean_shutdown_skips_the_scan_and_a_crash_scans_only_written_segments() {
 fn damaged_indexes_torn_tails_and_flipped_bits_are_recovered_from() {
     let mut broker = start();
     let mut client = broker.client(0);
-    assert_eq!(create_topic(&mut client, "damaged", 1, &[("segment.bytes", "4096")]), 0);
+    assert_eq!(
+        create_topic(&mut client, "damaged", 1, &[("segment.bytes", "4096")]),
+        0
+    );
     fill(&mut client, "damaged", 0, 60);
     broker.stop();
     let dir = partition_dir(&broker, "damaged");
@@ -113,7 +129,12 @@ fn damaged_indexes_torn_tails_and_flipped_bits_are_recovered_from() {
     std::fs::write(&index, &bytes).unwrap();
     let other = segment(&dir, 1, "index");
     let length = std::fs::metadata(&other).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&other).unwrap().set_len(length.saturating_sub(3)).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&other)
+        .unwrap()
+        .set_len(length.saturating_sub(3))
+        .unwrap();
     broker.start_again();
     assert_eq!(last_scanned(&broker), 2);
     let mut client = broker.client(0);
@@ -129,7 +150,10 @@ fn damaged_indexes_torn_tails_and_flipped_bits_are_recovered_from() {
         .write_all(&[0x5a; 100])
         .unwrap();
     broker.start_again();
-    assert!(broker.log().contains("truncating 100 bytes"), "the torn tail is cut with a log line");
+    assert!(
+        broker.log().contains("truncating 100 bytes"),
+        "the torn tail is cut with a log line"
+    );
     let mut client = broker.client(0);
     assert_eq!(read_values(&mut client, "damaged"), expected(60));
     fill(&mut client, "damaged", 60, 5);

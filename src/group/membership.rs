@@ -318,7 +318,11 @@ impl Group {
 
     /// FENCED_INSTANCE_ID when `group_instance_id` belongs to a member other
     /// than `member_id` (an older incarnation of a static member).
-    fn check_instance(&self, member_id: &str, group_instance_id: Option<&str>) -> Result<(), ErrorCode> {
+    fn check_instance(
+        &self,
+        member_id: &str,
+        group_instance_id: Option<&str>,
+    ) -> Result<(), ErrorCode> {
         if let Some(instance) = group_instance_id {
             if let Some(current) = self.static_members.get(instance) {
                 if current != member_id {
@@ -347,7 +351,12 @@ impl Group {
     }
 
     /// Whether a member with these protocols can join the group as it is.
-    fn supports(&self, protocol_type: &str, protocols: &[(String, Bytes)], except: Option<&str>) -> bool {
+    fn supports(
+        &self,
+        protocol_type: &str,
+        protocols: &[(String, Bytes)],
+        except: Option<&str>,
+    ) -> bool {
         if protocols.is_empty() || protocol_type.is_empty() {
             return false;
         }
@@ -359,12 +368,16 @@ impl Group {
         if others.is_empty() {
             return true;
         }
-        if self.protocol_type.as_deref().is_some_and(|current| current != protocol_type) {
+        if self
+            .protocol_type
+            .as_deref()
+            .is_some_and(|current| current != protocol_type)
+        {
             return false;
         }
-        protocols.iter().any(|(name, _)| {
-            others.iter().all(|member| member.metadata(name).is_some())
-        })
+        protocols
+            .iter()
+            .any(|(name, _)| others.iter().all(|member| member.metadata(name).is_some()))
     }
 
     /// Kafka's choice: among protocols every member supports, each member
@@ -410,7 +423,8 @@ impl Group {
         };
         self.next_join_order += 1;
         if let Some(instance) = &request.group_instance_id {
-            self.static_members.insert(instance.clone(), member_id.clone());
+            self.static_members
+                .insert(instance.clone(), member_id.clone());
         }
         if self.members.is_empty() {
             self.protocol_type = Some(request.protocol_type.clone());
@@ -450,7 +464,9 @@ impl Group {
         } else {
             Some(request.member_id.clone())
         };
-        let except = existing.as_deref().filter(|id| self.members.contains_key(*id));
+        let except = existing
+            .as_deref()
+            .filter(|id| self.members.contains_key(*id));
         if !self.supports(&request.protocol_type, &request.protocols, except) {
             return refuse(ErrorCode::INCONSISTENT_GROUP_PROTOCOL);
         }
@@ -521,7 +537,10 @@ impl Group {
         let Some(mut member) = self.members.remove(&old_member_id) else {
             return Reply::Now(JoinResult::error(ErrorCode::UNKNOWN_MEMBER_ID, ""));
         };
-        member.reply_join(JoinResult::error(ErrorCode::FENCED_INSTANCE_ID, &old_member_id));
+        member.reply_join(JoinResult::error(
+            ErrorCode::FENCED_INSTANCE_ID,
+            &old_member_id,
+        ));
         member.reply_sync(SyncResult::error(ErrorCode::FENCED_INSTANCE_ID));
         let old_protocols = std::mem::replace(&mut member.protocols, request.protocols.clone());
         member.member_id = member_id.clone();
@@ -533,7 +552,8 @@ impl Group {
         let was_leader = self.leader_id.as_deref() == Some(old_member_id.as_str());
         self.members.insert(member_id.clone(), member);
         if let Some(instance) = &request.group_instance_id {
-            self.static_members.insert(instance.clone(), member_id.clone());
+            self.static_members
+                .insert(instance.clone(), member_id.clone());
         }
         if was_leader {
             self.leader_id = Some(member_id.clone());
@@ -605,7 +625,9 @@ impl Group {
         if self.state != GroupState::PreparingRebalance {
             return;
         }
-        let deadline_passed = self.rebalance_deadline.is_some_and(|deadline| now >= deadline);
+        let deadline_passed = self
+            .rebalance_deadline
+            .is_some_and(|deadline| now >= deadline);
         let all_joined = self
             .members
             .values()
@@ -648,14 +670,11 @@ impl Group {
         }
         self.protocol_name = self.select_protocol();
         self.state = GroupState::CompletingRebalance;
-        let leader_still_here = self
-            .leader_id
-            .as_ref()
-            .is_some_and(|leader| {
-                self.members
-                    .get(leader)
-                    .is_some_and(|member| member.awaiting_join.is_some())
-            });
+        let leader_still_here = self.leader_id.as_ref().is_some_and(|leader| {
+            self.members
+                .get(leader)
+                .is_some_and(|member| member.awaiting_join.is_some())
+        });
         if !leader_still_here {
             self.leader_id = self
                 .members
@@ -843,7 +862,11 @@ impl Group {
 
     /// The group as it will be once `assignments` are installed, for the
     /// offsets log.
-    pub fn stored_with(&self, assignments: &[(String, Bytes)], now_milliseconds: i64) -> StoredGroup {
+    pub fn stored_with(
+        &self,
+        assignments: &[(String, Bytes)],
+        now_milliseconds: i64,
+    ) -> StoredGroup {
         let mut stored = self.stored(now_milliseconds);
         for member in &mut stored.members {
             member.assignment = assignments
@@ -887,7 +910,12 @@ impl Group {
 
     /// One member of a LeaveGroup. A static member may be named by its
     /// instance id alone.
-    pub fn leave(&mut self, member_id: &str, group_instance_id: Option<&str>, now: Instant) -> ErrorCode {
+    pub fn leave(
+        &mut self,
+        member_id: &str,
+        group_instance_id: Option<&str>,
+        now: Instant,
+    ) -> ErrorCode {
         if self.state == GroupState::Dead {
             return ErrorCode::COORDINATOR_NOT_AVAILABLE;
         }
@@ -1002,7 +1030,12 @@ impl Group {
 
     /// Rebuilds a group from the offsets log. Its members get a fresh
     /// session: those whose clients are gone expire after it.
-    pub fn restore(group_id: &str, stored: StoredGroup, settings: GroupSettings, now: Instant) -> Group {
+    pub fn restore(
+        group_id: &str,
+        stored: StoredGroup,
+        settings: GroupSettings,
+        now: Instant,
+    ) -> Group {
         let mut group = Group::new(group_id, settings);
         group.generation_id = stored.generation_id;
         if stored.members.is_empty() {
@@ -1024,7 +1057,9 @@ impl Group {
                     client_id: member.client_id,
                     client_host: member.client_host,
                     session_timeout,
-                    rebalance_timeout: Duration::from_millis(member.rebalance_timeout_ms.max(0) as u64),
+                    rebalance_timeout: Duration::from_millis(
+                        member.rebalance_timeout_ms.max(0) as u64
+                    ),
                     protocols: vec![(protocol.clone(), member.subscription)],
                     assignment: member.assignment,
                     join_order: order as u64,
@@ -1098,9 +1133,15 @@ mod tests {
         assert_eq!(joined.leader, first.member_id);
         let generation = joined.generation_id;
         let assignments = vec![(first.member_id.clone(), Bytes::from_static(b"a"))];
-        let SyncOutcome::Persist { assignments, .. } =
-            group.sync(&first.member_id, None, generation, None, None, assignments, now)
-        else {
+        let SyncOutcome::Persist { assignments, .. } = group.sync(
+            &first.member_id,
+            None,
+            generation,
+            None,
+            None,
+            assignments,
+            now,
+        ) else {
             panic!("the leader persists first");
         };
         group.complete_sync(generation, assignments, Ok(()), now);
@@ -1116,8 +1157,14 @@ mod tests {
         let member = join_alone(&mut group, &mut ids, now);
         assert_eq!(group.generation_id(), 1);
         assert_eq!(group.heartbeat(&member, None, 1, now), ErrorCode::NONE);
-        assert_eq!(group.heartbeat(&member, None, 0, now), ErrorCode::ILLEGAL_GENERATION);
-        assert_eq!(group.heartbeat("nobody", None, 1, now), ErrorCode::UNKNOWN_MEMBER_ID);
+        assert_eq!(
+            group.heartbeat(&member, None, 0, now),
+            ErrorCode::ILLEGAL_GENERATION
+        );
+        assert_eq!(
+            group.heartbeat("nobody", None, 1, now),
+            ErrorCode::UNKNOWN_MEMBER_ID
+        );
     }
 
     #[test]
@@ -1134,11 +1181,16 @@ mod tests {
         let mut ids = ids();
         let first = join_alone(&mut group, &mut ids, now);
         let second = now_result(group.join(request("", &["range"]), &mut ids, now));
-        let Reply::Wait(mut second_join) = group.join(request(&second.member_id, &["range"]), &mut ids, now) else {
+        let Reply::Wait(mut second_join) =
+            group.join(request(&second.member_id, &["range"]), &mut ids, now)
+        else {
             panic!("waits for the first member");
         };
         assert_eq!(group.state(), GroupState::PreparingRebalance);
-        assert_eq!(group.heartbeat(&first, None, 1, now), ErrorCode::REBALANCE_IN_PROGRESS);
+        assert_eq!(
+            group.heartbeat(&first, None, 1, now),
+            ErrorCode::REBALANCE_IN_PROGRESS
+        );
         let leader = now_result(group.join(request(&first, &["range"]), &mut ids, now));
         assert_eq!(leader.generation_id, 2);
         assert_eq!(leader.members.len(), 2);
@@ -1154,18 +1206,29 @@ mod tests {
         let mut ids = ids();
         let first = join_alone(&mut group, &mut ids, now);
         let second = now_result(group.join(request("", &["range"]), &mut ids, now));
-        let Reply::Wait(mut waiting) = group.join(request(&second.member_id, &["range"]), &mut ids, now) else {
+        let Reply::Wait(mut waiting) =
+            group.join(request(&second.member_id, &["range"]), &mut ids, now)
+        else {
             panic!("waits for the first member");
         };
         // The first member keeps heartbeating but never rejoins.
         let later = now + Duration::from_secs(29);
-        assert_eq!(group.heartbeat(&first, None, 1, later), ErrorCode::REBALANCE_IN_PROGRESS);
+        assert_eq!(
+            group.heartbeat(&first, None, 1, later),
+            ErrorCode::REBALANCE_IN_PROGRESS
+        );
         group.tick(later);
-        assert!(waiting.try_recv().unwrap().is_none(), "still within the rebalance timeout");
+        assert!(
+            waiting.try_recv().unwrap().is_none(),
+            "still within the rebalance timeout"
+        );
         group.tick(now + Duration::from_secs(31));
         let result = waiting.try_recv().unwrap().expect("the join completed");
         assert_eq!(result.generation_id, 2);
-        assert_eq!(result.leader, second.member_id, "the remaining member leads");
+        assert_eq!(
+            result.leader, second.member_id,
+            "the remaining member leads"
+        );
         assert_eq!(result.members.len(), 1);
         assert!(!group.has_member(&first));
     }
@@ -1191,11 +1254,21 @@ mod tests {
         let mut static_request = request("", &["range"]);
         static_request.group_instance_id = Some("instance-1".into());
         let joined = now_result(group.join(static_request.clone(), &mut ids, now));
-        assert_eq!(joined.error, ErrorCode::NONE, "static members need no member id round");
+        assert_eq!(
+            joined.error,
+            ErrorCode::NONE,
+            "static members need no member id round"
+        );
         let assignment = vec![(joined.member_id.clone(), Bytes::from_static(b"p0"))];
-        let SyncOutcome::Persist { assignments, .. } =
-            group.sync(&joined.member_id, Some("instance-1"), 1, None, None, assignment, now)
-        else {
+        let SyncOutcome::Persist { assignments, .. } = group.sync(
+            &joined.member_id,
+            Some("instance-1"),
+            1,
+            None,
+            None,
+            assignment,
+            now,
+        ) else {
             panic!("the leader persists first");
         };
         group.complete_sync(1, assignments, Ok(()), now);
@@ -1207,9 +1280,15 @@ mod tests {
             group.heartbeat(&joined.member_id, Some("instance-1"), 1, now),
             ErrorCode::FENCED_INSTANCE_ID
         );
-        let SyncOutcome::Reply(reply) =
-            group.sync(&again.member_id, Some("instance-1"), 1, None, None, Vec::new(), now)
-        else {
+        let SyncOutcome::Reply(reply) = group.sync(
+            &again.member_id,
+            Some("instance-1"),
+            1,
+            None,
+            None,
+            Vec::new(),
+            now,
+        ) else {
             panic!("a stable group answers at once");
         };
         let synced = now_result(reply);
@@ -1222,9 +1301,18 @@ mod tests {
         let mut group = Group::new("g", settings());
         assert_eq!(group.check_commit("", None, -1, now), Ok(()));
         let member = join_alone(&mut group, &mut ids(), now);
-        assert_eq!(group.check_commit("", None, -1, now), Err(ErrorCode::UNKNOWN_MEMBER_ID));
-        assert_eq!(group.check_commit("stranger", None, 1, now), Err(ErrorCode::UNKNOWN_MEMBER_ID));
-        assert_eq!(group.check_commit(&member, None, 7, now), Err(ErrorCode::ILLEGAL_GENERATION));
+        assert_eq!(
+            group.check_commit("", None, -1, now),
+            Err(ErrorCode::UNKNOWN_MEMBER_ID)
+        );
+        assert_eq!(
+            group.check_commit("stranger", None, 1, now),
+            Err(ErrorCode::UNKNOWN_MEMBER_ID)
+        );
+        assert_eq!(
+            group.check_commit(&member, None, 7, now),
+            Err(ErrorCode::ILLEGAL_GENERATION)
+        );
         assert_eq!(group.check_commit(&member, None, 1, now), Ok(()));
     }
 }

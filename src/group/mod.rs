@@ -51,7 +51,10 @@ pub fn offsets_partition_for(group_id: &str, partition_count: usize) -> i32 {
 }
 
 /// The shard that coordinates `group_id`, from a metadata snapshot.
-pub fn coordinator_shard(snapshot: &crate::metadata::Snapshot, group_id: &str) -> Option<(i32, u32)> {
+pub fn coordinator_shard(
+    snapshot: &crate::metadata::Snapshot,
+    group_id: &str,
+) -> Option<(i32, u32)> {
     let topic = snapshot.topic(OFFSETS_TOPIC)?;
     let index = offsets_partition_for(group_id, topic.placement.len());
     topic
@@ -384,7 +387,8 @@ impl Coordinator {
     /// One pass of the timers: silent members expire, join phases time out.
     fn tick(&self) -> Vec<Rc<RefCell<ConsumerGroup>>> {
         let now = Instant::now();
-        let groups: Vec<Rc<RefCell<ConsumerGroup>>> = self.groups.borrow().values().cloned().collect();
+        let groups: Vec<Rc<RefCell<ConsumerGroup>>> =
+            self.groups.borrow().values().cloned().collect();
         groups
             .into_iter()
             .filter(|group| {
@@ -439,7 +443,10 @@ mod tests {
     fn group_hash_matches_java_string_hash_code() {
         // Java: "hello".hashCode() == 99162322; "Aa" and "BB" collide at 2112.
         assert_eq!(offsets_partition_for("hello", 1_000_000_000), 99_162_322);
-        assert_eq!(offsets_partition_for("Aa", 50), offsets_partition_for("BB", 50));
+        assert_eq!(
+            offsets_partition_for("Aa", 50),
+            offsets_partition_for("BB", 50)
+        );
         assert_eq!(offsets_partition_for("Aa", 10_000), 2112);
         assert_eq!(offsets_partition_for("", 50), 0);
         for name in ["group-1", "a much longer consumer group name", "ünïcode"] {

@@ -76,9 +76,8 @@ impl OffsetsRecord {
     fn value(&self) -> Option<Bytes> {
         let mut value = BytesMut::new();
         match self {
-            OffsetsRecord::Offset { value: None, .. } | OffsetsRecord::Group { value: None, .. } => {
-                return None
-            }
+            OffsetsRecord::Offset { value: None, .. }
+            | OffsetsRecord::Group { value: None, .. } => return None,
             OffsetsRecord::Offset {
                 value: Some(committed),
                 ..
@@ -90,8 +89,7 @@ impl OffsetsRecord {
                 value.put_i64(committed.commit_timestamp);
             }
             OffsetsRecord::Group {
-                value: Some(group),
-                ..
+                value: Some(group), ..
             } => {
                 value.put_i16(GROUP_VALUE_VERSION);
                 put_string(&mut value, Some(&group.protocol_type));
@@ -234,15 +232,21 @@ impl Reader<'_> {
     }
 
     fn i16(&mut self) -> Result<i16, DecodeError> {
-        Ok(i16::from_be_bytes(self.take(2)?.try_into().expect("two bytes")))
+        Ok(i16::from_be_bytes(
+            self.take(2)?.try_into().expect("two bytes"),
+        ))
     }
 
     fn i32(&mut self) -> Result<i32, DecodeError> {
-        Ok(i32::from_be_bytes(self.take(4)?.try_into().expect("four bytes")))
+        Ok(i32::from_be_bytes(
+            self.take(4)?.try_into().expect("four bytes"),
+        ))
     }
 
     fn i64(&mut self) -> Result<i64, DecodeError> {
-        Ok(i64::from_be_bytes(self.take(8)?.try_into().expect("eight bytes")))
+        Ok(i64::from_be_bytes(
+            self.take(8)?.try_into().expect("eight bytes"),
+        ))
     }
 
     fn string(&mut self) -> Result<Option<String>, DecodeError> {

@@ -186,8 +186,8 @@ pub enum Source {
 /// Kafka's `ConfigSource` number for a source.
 pub fn source_code(source: Source) -> i8 {
     match source {
-        Source::Topic => 1,  // DYNAMIC_TOPIC_CONFIG
-        Source::Broker => 4, // STATIC_BROKER_CONFIG
+        Source::Topic => 1,   // DYNAMIC_TOPIC_CONFIG
+        Source::Broker => 4,  // STATIC_BROKER_CONFIG
         Source::Default => 5, // DEFAULT_CONFIG
     }
 }
@@ -227,7 +227,11 @@ pub fn is_list(name: &str) -> bool {
 /// Kafka's type name of a config, for DescribeConfigs v3+.
 pub fn type_of(name: &str) -> i8 {
     // BOOLEAN 1, STRING 2, INT 3, SHORT 4, LONG 5, DOUBLE 6, LIST 7.
-    match KNOWN.iter().find(|(known, _, _)| *known == name).map(|(_, kind, _)| *kind) {
+    match KNOWN
+        .iter()
+        .find(|(known, _, _)| *known == name)
+        .map(|(_, kind, _)| *kind)
+    {
         Some(Kind::Long { .. }) => 5,
         Some(Kind::Double) => 6,
         Some(Kind::Boolean) => 1,
@@ -319,12 +323,18 @@ mod tests {
         configs.insert("retention.bytes".to_string(), "100000".to_string());
         let config = log_config(&configs, &defaults);
         assert_eq!(config.segment_bytes, 8192);
-        assert_eq!((config.retention_bytes, config.retention_ms), (100_000, 604_800_000));
+        assert_eq!(
+            (config.retention_bytes, config.retention_ms),
+            (100_000, 604_800_000)
+        );
         assert_eq!(config.flush, FlushPolicy::Durable);
         configs.insert("flush.ms".to_string(), "1000".to_string());
         assert_eq!(
             log_config(&configs, &defaults).flush,
-            FlushPolicy::Interval { messages: i64::MAX as u64, milliseconds: 1000 }
+            FlushPolicy::Interval {
+                messages: i64::MAX as u64,
+                milliseconds: 1000
+            }
         );
         configs.insert("flush.messages".to_string(), "1".to_string());
         assert_eq!(log_config(&configs, &defaults).flush, FlushPolicy::Durable);

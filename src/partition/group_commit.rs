@@ -28,11 +28,13 @@ impl std::future::Future for SyncWait {
         mut self: std::pin::Pin<&mut Self>,
         context: &mut std::task::Context<'_>,
     ) -> std::task::Poll<io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll(context).map(|result| match result {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(io::Error::other(message)),
-            Err(_) => Err(io::Error::other("the group commit stopped")),
-        })
+        std::pin::Pin::new(&mut self.0)
+            .poll(context)
+            .map(|result| match result {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(message)) => Err(io::Error::other(message)),
+                Err(_) => Err(io::Error::other("the group commit stopped")),
+            })
     }
 }
 
@@ -107,7 +109,10 @@ impl GroupCommit {
             let mut statistics = self.statistics.get();
             statistics.rounds += 1;
             statistics.syncs += round.len() as u64;
-            statistics.waiters += round.iter().map(|(_, waiters)| waiters.len() as u64).sum::<u64>();
+            statistics.waiters += round
+                .iter()
+                .map(|(_, waiters)| waiters.len() as u64)
+                .sum::<u64>();
             self.statistics.set(statistics);
             // One sync per file, all in flight at once.
             let syncs: Vec<_> = round

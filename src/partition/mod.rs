@@ -17,13 +17,14 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::protocol::batch::{self, BatchError, BatchHeader, BatchSpan};
-use crate::storage::producers::{ProducerBatch, Verdict};
 use crate::rt::sync::AsyncLock;
+use crate::storage::producers::{ProducerBatch, Verdict};
 use crate::storage::{FlushPolicy, Log, LogConfig, ReadError};
 use group_commit::GroupCommit;
 
 /// Completes when an acks=all append is durable.
-pub type DurableWait = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), AppendError>>>>;
+pub type DurableWait =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), AppendError>>>>;
 
 pub use crate::storage::segment::Appended;
 
@@ -141,7 +142,9 @@ impl Partition {
         acks_all: bool,
         now_milliseconds: i64,
     ) -> Result<(Appended, Option<DurableWait>), AppendError> {
-        let result = self.append_unlogged(records, acks_all, now_milliseconds).await;
+        let result = self
+            .append_unlogged(records, acks_all, now_milliseconds)
+            .await;
         self.note_outcome(result.as_ref().map(|_| ()).map_err(|error| match error {
             AppendError::Storage(error) => Some(error.to_string()),
             _ => None,
@@ -151,7 +154,12 @@ impl Partition {
         let wait = wait.map(|receiver| -> DurableWait {
             Box::pin(async move {
                 let result = receiver.await;
-                partition.note_outcome(result.as_ref().map_err(|error| Some(error.to_string())).map(|_| ()));
+                partition.note_outcome(
+                    result
+                        .as_ref()
+                        .map_err(|error| Some(error.to_string()))
+                        .map(|_| ()),
+                );
                 result.map_err(AppendError::Storage)
             })
         });
@@ -286,7 +294,10 @@ impl Partition {
 
 /// The idempotent producer batch among `records`, if any: there may then be
 /// only that one batch.
-fn idempotent_batch(records: &[u8], spans: &[BatchSpan]) -> Result<Option<ProducerBatch>, AppendError> {
+fn idempotent_batch(
+    records: &[u8],
+    spans: &[BatchSpan],
+) -> Result<Option<ProducerBatch>, AppendError> {
     let mut found = None;
     for span in spans {
         let Some(header) = BatchHeader::view(&records[span.position..]) else {

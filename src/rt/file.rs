@@ -64,7 +64,10 @@ impl DirectFile {
     /// Writes the whole buffer at `position`; a short write is an error.
     pub async fn write_at(&self, buffer: AlignedBuffer, position: u64) -> io::Result<()> {
         let fault = faults::take(faults::Operation::Write, &self.path);
-        if let Some(fault @ (faults::Fault::NoSpace | faults::Fault::Io | faults::Fault::TornWrite { .. })) = fault {
+        if let Some(
+            fault @ (faults::Fault::NoSpace | faults::Fault::Io | faults::Fault::TornWrite { .. }),
+        ) = fault
+        {
             return self.fail_write(fault, buffer, position).await;
         }
         let expected = buffer.len();
@@ -72,7 +75,9 @@ impl DirectFile {
         let written = match fault {
             Some(faults::Fault::ShortWrite { blocks }) => {
                 let length = (blocks * crate::limits::DIRECT_IO_ALIGNMENT_BYTES).min(expected);
-                let mut part = self.file.alloc_dma_buffer(length.max(crate::limits::DIRECT_IO_ALIGNMENT_BYTES));
+                let mut part = self
+                    .file
+                    .alloc_dma_buffer(length.max(crate::limits::DIRECT_IO_ALIGNMENT_BYTES));
                 part.as_bytes_mut()[..length].copy_from_slice(&buffer.as_bytes()[..length]);
                 self.file.write_at(part, position).await?.min(length)
             }
@@ -117,7 +122,12 @@ impl DirectFile {
 
     /// An injected write fault: a torn write puts the first blocks on disk
     /// before failing, as a crash or a failing device can.
-    async fn fail_write(&self, fault: faults::Fault, buffer: AlignedBuffer, position: u64) -> io::Result<()> {
+    async fn fail_write(
+        &self,
+        fault: faults::Fault,
+        buffer: AlignedBuffer,
+        position: u64,
+    ) -> io::Result<()> {
         if let faults::Fault::TornWrite { blocks } = fault {
             let alignment = crate::limits::DIRECT_IO_ALIGNMENT_BYTES;
             let length = (blocks * alignment).min(buffer.len());

@@ -108,8 +108,12 @@ impl Shard {
                 ),
                 members_max: MEMBERS_PER_GROUP_MAX,
             },
-            session_timeout_min: Duration::from_millis(config.group_session_timeout_min_milliseconds),
-            session_timeout_max: Duration::from_millis(config.group_session_timeout_max_milliseconds),
+            session_timeout_min: Duration::from_millis(
+                config.group_session_timeout_min_milliseconds,
+            ),
+            session_timeout_max: Duration::from_millis(
+                config.group_session_timeout_max_milliseconds,
+            ),
         });
         let producer_ids = producer_ids::ProducerIds::new(&config.data_dir, id);
         let appended = Rc::new(Signal::default());
@@ -286,16 +290,15 @@ impl Shard {
             Ok(existing) if existing.trim() != id_text => std::fs::remove_dir_all(&dir)?,
             _ => {}
         }
-        let partition =
-            Partition::open(
-                &self.config.data_dir,
-                &topic.name,
-                topic.id,
-                index,
-                config,
-                self.group_commit.clone(),
-            )
-            .await?;
+        let partition = Partition::open(
+            &self.config.data_dir,
+            &topic.name,
+            topic.id,
+            index,
+            config,
+            self.group_commit.clone(),
+        )
+        .await?;
         if !marker.exists() {
             std::fs::write(&marker, format!("{id_text}\n"))?;
         }

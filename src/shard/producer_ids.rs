@@ -87,7 +87,10 @@ mod tests {
         assert_eq!(ids, vec![3, 1024 + 3, 2048 + 3]);
         // A restart skips the rest of the reserved block.
         let again = ProducerIds::new(dir.path(), 3);
-        assert_eq!(again.allocate().unwrap(), (PRODUCER_ID_BLOCK * 1024 + 3) as i64);
+        assert_eq!(
+            again.allocate().unwrap(),
+            (PRODUCER_ID_BLOCK * 1024 + 3) as i64
+        );
         let other = ProducerIds::new(dir.path(), 0);
         assert_eq!(other.allocate().unwrap(), 0);
     }

@@ -34,13 +34,18 @@ async fn batches(log: &Log) -> Vec<(i64, i64)> {
     spans
         .iter()
         .map(|span| {
-            let base = i64::from_be_bytes(bytes[span.position..span.position + 8].try_into().unwrap());
+            let base =
+                i64::from_be_bytes(bytes[span.position..span.position + 8].try_into().unwrap());
             (base, span.offset_count)
         })
         .collect()
 }
 
-fn run(test: impl FnOnce(&Path) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> + Send + 'static) {
+fn run(
+    test: impl FnOnce(&Path) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>
+        + Send
+        + 'static,
+) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_path_buf();
     crate::rt::run_local(async move { test(&path).await });
@@ -103,7 +108,11 @@ fn a_short_write_is_completed() {
             assert_eq!(batches(&log).await, vec![(0, 3)]);
             drop(log);
             let reopened = Log::open(&dir, config()).await.unwrap();
-            assert_eq!(batches(&reopened).await, vec![(0, 3)], "all of it reached the file");
+            assert_eq!(
+                batches(&reopened).await,
+                vec![(0, 3)],
+                "all of it reached the file"
+            );
         })
     });
 }
@@ -120,7 +129,11 @@ fn a_failed_sync_keeps_the_durable_offset_where_it_was() {
             append(&log, 3, b"b").await.unwrap();
             faults::inject(Operation::Sync, ".log", Fault::Io, 1);
             assert!(log.sync().await.is_err());
-            assert_eq!(log.durable_offset(), 2, "not durable, so not visible under the durable policy");
+            assert_eq!(
+                log.durable_offset(),
+                2,
+                "not durable, so not visible under the durable policy"
+            );
             let visible = log.read(0, 1 << 20, log.durable_offset()).await.unwrap();
             assert_eq!(validate_batches(&visible, 1 << 20).unwrap().len(), 1);
             log.sync().await.unwrap();
@@ -164,10 +177,20 @@ fn retention_follows_the_clock_it_is_given_even_when_it_jumps() {
                 append(&log, 1, &[3; 5000]).await.unwrap();
             }
             // sample_batch stamps its records at 2_000 ms after the epoch.
-            assert!(log.enforce_retention(-10_000_000).is_empty(), "a clock jumped backwards deletes nothing");
-            assert!(log.enforce_retention(30_000).is_empty(), "not old enough yet");
+            assert!(
+                log.enforce_retention(-10_000_000).is_empty(),
+                "a clock jumped backwards deletes nothing"
+            );
+            assert!(
+                log.enforce_retention(30_000).is_empty(),
+                "not old enough yet"
+            );
             let deleted = log.enforce_retention(10_000_000);
-            assert_eq!(deleted.len(), 3, "every sealed segment; the active one stays");
+            assert_eq!(
+                deleted.len(),
+                3,
+                "every sealed segment; the active one stays"
+            );
             assert_eq!(log.log_start_offset(), 3);
         })
     });

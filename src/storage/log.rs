@@ -9,9 +9,9 @@
 
 use std::cell::{Cell, RefCell};
 use std::io::{self, Write};
-use std::time::Instant;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -275,7 +275,12 @@ impl Log {
                 position: 0,
             });
             let next = Rc::new(
-                Segment::open(&self.dir, active.next_offset(), &mut ProducerState::default()).await?,
+                Segment::open(
+                    &self.dir,
+                    active.next_offset(),
+                    &mut ProducerState::default(),
+                )
+                .await?,
             );
             self.segments.borrow_mut().push(next.clone());
             self.active_since.set(Instant::now());
@@ -315,7 +320,12 @@ impl Log {
 
     /// Reads batches starting with the one that holds `offset`, none at or
     /// past `visible_end` (the high watermark).
-    pub async fn read(&self, offset: i64, max_bytes: u64, visible_end: i64) -> Result<Bytes, ReadError> {
+    pub async fn read(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        visible_end: i64,
+    ) -> Result<Bytes, ReadError> {
         let log_start_offset = self.log_start_offset();
         let log_end_offset = self.log_end_offset();
         if offset < log_start_offset || offset > log_end_offset {

@@ -62,7 +62,10 @@ fn add_sequence(sequence: i32, delta: i32) -> i32 {
 pub enum Verdict {
     Append,
     /// Already in the log: answer with its offsets, write nothing.
-    Duplicate { base_offset: i64, last_offset: i64 },
+    Duplicate {
+        base_offset: i64,
+        last_offset: i64,
+    },
     /// An epoch older than the producer's current one.
     FencedEpoch,
     /// The sequence does not follow the producer's last batch.
@@ -122,7 +125,12 @@ impl ProducerState {
             let idlest = self
                 .producers
                 .iter()
-                .min_by_key(|(_, entry)| entry.recent.back().map_or(i64::MIN, |last| last.last_offset))
+                .min_by_key(|(_, entry)| {
+                    entry
+                        .recent
+                        .back()
+                        .map_or(i64::MIN, |last| last.last_offset)
+                })
                 .map(|(&producer_id, _)| producer_id);
             if let Some(producer_id) = idlest {
                 self.producers.remove(&producer_id);
@@ -186,15 +194,29 @@ mod tests {
         state.record(batch(0, 5, 5, 5));
         assert_eq!(
             state.check(&batch(0, 0, 5, 99)),
-            Verdict::Duplicate { base_offset: 0, last_offset: 4 }
+            Verdict::Duplicate {
+                base_offset: 0,
+                last_offset: 4
+            }
         );
         assert_eq!(
             state.check(&batch(0, 5, 5, 99)),
-            Verdict::Duplicate { base_offset: 5, last_offset: 9 }
+            Verdict::Duplicate {
+                base_offset: 5,
+                last_offset: 9
+            }
         );
         assert_eq!(state.check(&batch(0, 10, 1, 10)), Verdict::Append);
-        assert_eq!(state.check(&batch(0, 11, 1, 10)), Verdict::OutOfOrder, "a gap");
-        assert_eq!(state.check(&batch(1, 3, 1, 10)), Verdict::OutOfOrder, "a new epoch starts at 0");
+        assert_eq!(
+            state.check(&batch(0, 11, 1, 10)),
+            Verdict::OutOfOrder,
+            "a gap"
+        );
+        assert_eq!(
+            state.check(&batch(1, 3, 1, 10)),
+            Verdict::OutOfOrder,
+            "a new epoch starts at 0"
+        );
         assert_eq!(state.check(&batch(1, 0, 1, 10)), Verdict::Append);
         state.record(batch(1, 0, 1, 10));
         assert_eq!(state.check(&batch(0, 10, 1, 11)), Verdict::FencedEpoch);
@@ -206,8 +228,15 @@ mod tests {
         for index in 0..7 {
             state.record(batch(0, index, 1, i64::from(index)));
         }
-        assert_eq!(state.check(&batch(0, 1, 1, 99)), Verdict::OutOfOrder, "too old to recognise");
-        assert!(matches!(state.check(&batch(0, 6, 1, 99)), Verdict::Duplicate { .. }));
+        assert_eq!(
+            state.check(&batch(0, 1, 1, 99)),
+            Verdict::OutOfOrder,
+            "too old to recognise"
+        );
+        assert!(matches!(
+            state.check(&batch(0, 6, 1, 99)),
+            Verdict::Duplicate { .. }
+        ));
         let near_end = ProducerBatch::from_header(8, 0, i32::MAX - 1, 3, 100).unwrap();
         assert_eq!(near_end.last_sequence, 1);
         state.record(near_end);

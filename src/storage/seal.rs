@@ -123,7 +123,11 @@ mod tests {
         for position in 0..bytes.len() {
             let mut damaged = bytes.clone();
             damaged[position] ^= 0x10;
-            assert_eq!(SealRecord::decode(&damaged), None, "flipped byte {position}");
+            assert_eq!(
+                SealRecord::decode(&damaged),
+                None,
+                "flipped byte {position}"
+            );
         }
         assert_eq!(SealRecord::decode(&bytes[..bytes.len() - 1]), None);
         assert_eq!(SealRecord::decode(&[]), None);

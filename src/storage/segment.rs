@@ -279,7 +279,10 @@ impl Segment {
     /// Opens a segment from its seal record without reading its batches.
     /// `None` when there is no valid seal record, the file size differs
     /// from it, or an index does not match its CRC: the caller scans.
-    pub async fn open_sealed(dir: &Path, base_offset: i64) -> io::Result<Option<(Segment, SealRecord)>> {
+    pub async fn open_sealed(
+        dir: &Path,
+        base_offset: i64,
+    ) -> io::Result<Option<(Segment, SealRecord)>> {
         let log_path = dir.join(format!("{}.log", file_stem(base_offset)));
         let Some(record) = std::fs::read(log_path.with_extension("seal"))
             .ok()
@@ -396,7 +399,12 @@ impl Segment {
     /// can still be consumed.
     /// `end_position` (when given) is where visible data ends: records
     /// past the high watermark are not served.
-    pub async fn read(&self, offset: i64, max_bytes: u64, end_position: Option<u64>) -> io::Result<Bytes> {
+    pub async fn read(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        end_position: Option<u64>,
+    ) -> io::Result<Bytes> {
         let Some(first) = self.find_batch(offset).await? else {
             return Ok(Bytes::new());
         };

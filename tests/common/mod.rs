@@ -11,9 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::{
     ApiKey, BrokerId, CreateTopicsRequest, FetchRequest, ProduceRequest, RequestHeader,
     ResponseHeader, TopicName,
@@ -159,9 +159,8 @@ impl Broker {
         let base = (start..low.saturating_sub(cores as u16))
             .step_by(7)
             .find(|&port| {
-                (0..cores as u16).all(|offset| {
-                    std::net::TcpListener::bind(("127.0.0.1", port + offset)).is_ok()
-                })
+                (0..cores as u16)
+                    .all(|offset| std::net::TcpListener::bind(("127.0.0.1", port + offset)).is_ok())
             })
             .expect("free consecutive ports below the ephemeral range");
         let dir = tempfile::tempdir().expect("temp dir");
@@ -253,7 +252,8 @@ impl Client {
         let frame = encode_request(request, version, self.correlation_id);
         self.stream.write_all(&frame).ok()?;
         let mut body = self.read_frame().ok()?;
-        let header = ResponseHeader::decode(&mut body, R::Response::header_version(version)).ok()?;
+        let header =
+            ResponseHeader::decode(&mut body, R::Response::header_version(version)).ok()?;
         assert_eq!(header.correlation_id, self.correlation_id);
         R::Response::decode(&mut body, version).ok()
     }
@@ -379,8 +379,12 @@ pub fn create_topic(
                     .iter()
                     .map(|(key, value)| {
                         CreatableTopicConfig::default()
-                            .with_name(kafka_protocol::protocol::StrBytes::from_string(key.to_string()))
-                            .with_value(Some(kafka_protocol::protocol::StrBytes::from_string(value.to_string())))
+                            .with_name(kafka_protocol::protocol::StrBytes::from_string(
+                                key.to_string(),
+                            ))
+                            .with_value(Some(kafka_protocol::protocol::StrBytes::from_string(
+                                value.to_string(),
+                            )))
                     })
                     .collect(),
             )]);
@@ -464,7 +468,12 @@ fn encode_batch(records: &[Record], compression: Compression) -> Bytes {
 
 /// A batch from an idempotent producer: `values` get sequences from
 /// `first_sequence` on.
-pub fn idempotent_batch(producer_id: i64, epoch: i16, first_sequence: i32, values: &[String]) -> Bytes {
+pub fn idempotent_batch(
+    producer_id: i64,
+    epoch: i16,
+    first_sequence: i32,
+    values: &[String],
+) -> Bytes {
     let records: Vec<Record> = values
         .iter()
         .enumerate()

@@ -199,7 +199,10 @@ fn print_reports(reports: &[Report], json: Option<&std::path::Path>) {
         "| {:<22} | {:>10} | {:>12} | {:>9} | {:>9} | {:>9} | {:>9} | {:>9} |",
         "measure", "records", "records/s", "MB/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms"
     );
-    println!("|{:-<24}|{:->12}|{:->14}|{:->11}|{:->11}|{:->11}|{:->11}|{:->11}|", "", "", "", "", "", "", "", "");
+    println!(
+        "|{:-<24}|{:->12}|{:->14}|{:->11}|{:->11}|{:->11}|{:->11}|{:->11}|",
+        "", "", "", "", "", "", "", ""
+    );
     for report in reports {
         println!(
             "| {:<22} | {:>10} | {:>12.0} | {:>9.1} | {:>9.3} | {:>9.3} | {:>9.3} | {:>9.3} |",
@@ -215,7 +218,11 @@ fn print_reports(reports: &[Report], json: Option<&std::path::Path>) {
     }
     let line = format!(
         "[{}]",
-        reports.iter().map(Report::json).collect::<Vec<_>>().join(",")
+        reports
+            .iter()
+            .map(Report::json)
+            .collect::<Vec<_>>()
+            .join(",")
     );
     println!("{line}");
     if let Some(path) = json {
@@ -276,7 +283,11 @@ fn create_topic(common: &Common, partitions: i32) -> Result<(), String> {
 }
 
 /// Prints a progress line every second until `done`.
-fn progress(label: &'static str, measured: Arc<Measured>, done: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+fn progress(
+    label: &'static str,
+    measured: Arc<Measured>,
+    done: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let started = Instant::now();
         let mut last = 0u64;
@@ -341,9 +352,10 @@ fn produce(arguments: &ProduceArgs, stop: Arc<AtomicBool>) -> Result<Report, Str
             }
         }
         let key = format!("key-{}", sent % 1000);
-        let mut record = BaseRecord::with_opaque_to(&common.topic, Box::new((Instant::now(), payload.len())))
-            .payload(&payload)
-            .timestamp(now_milliseconds());
+        let mut record =
+            BaseRecord::with_opaque_to(&common.topic, Box::new((Instant::now(), payload.len())))
+                .payload(&payload)
+                .timestamp(now_milliseconds());
         if arguments.keyed {
             record = record.key(&key);
         }
@@ -369,7 +381,12 @@ fn produce(arguments: &ProduceArgs, stop: Arc<AtomicBool>) -> Result<Report, Str
     Ok(Report::of("produce (ack latency)", &measured, seconds))
 }
 
-fn consume(common: &Common, group: Option<String>, expected: u64, stop: Arc<AtomicBool>) -> Result<Report, String> {
+fn consume(
+    common: &Common,
+    group: Option<String>,
+    expected: u64,
+    stop: Arc<AtomicBool>,
+) -> Result<Report, String> {
     let measured = Measured::new();
     let group = group.unwrap_or_else(|| format!("loadgen-{}", now_milliseconds()));
     let consumer: BaseConsumer = client_config(common)
@@ -384,7 +401,11 @@ fn consume(common: &Common, group: Option<String>, expected: u64, stop: Arc<Atom
     let done = Arc::new(AtomicBool::new(false));
     let reporter = progress("consume", measured.clone(), done.clone());
     let started = Instant::now();
-    let limit = if expected > 0 { expected } else { common.records };
+    let limit = if expected > 0 {
+        expected
+    } else {
+        common.records
+    };
     loop {
         let count = measured.records.load(Ordering::Relaxed);
         if limit > 0 && count >= limit {
@@ -452,7 +473,9 @@ fn main() -> std::process::ExitCode {
             std::thread::sleep(Duration::from_secs(2));
             let produced = produce(&arguments, Arc::new(AtomicBool::new(false)));
             stop.store(true, Ordering::Relaxed);
-            let consumed = consumer.join().unwrap_or_else(|_| Err("consumer panicked".into()));
+            let consumed = consumer
+                .join()
+                .unwrap_or_else(|_| Err("consumer panicked".into()));
             match (produced, consumed) {
                 (Ok(produced), Ok(consumed)) => {
                     print_reports(&[produced, consumed], arguments.common.json.as_deref());

@@ -47,7 +47,13 @@ pub async fn handle(shard: &Shard, request: AlterConfigsRequest) -> AlterConfigs
                             .map(|value| (config.name.to_string(), value.to_string()))
                     })
                     .collect();
-                submit(shard, &resource.resource_name, configs, request.validate_only).await
+                submit(
+                    shard,
+                    &resource.resource_name,
+                    configs,
+                    request.validate_only,
+                )
+                .await
             }
         };
         let (code, message) = split(outcome);
@@ -89,8 +95,13 @@ pub async fn handle_incremental(
                     .unwrap_or_default();
                 match apply_incremental(current, &changes) {
                     Ok(configs) => {
-                        submit(shard, &resource.resource_name, configs, request.validate_only)
-                            .await
+                        submit(
+                            shard,
+                            &resource.resource_name,
+                            configs,
+                            request.validate_only,
+                        )
+                        .await
                     }
                     Err(refused) => Err(refused),
                 }
@@ -115,7 +126,10 @@ fn check_resource(resource_type: i8) -> Result<(), Refusal> {
             ErrorCode::INVALID_REQUEST,
             "broker configs are set by command-line flags and cannot be altered".into(),
         )),
-        _ => Err((ErrorCode::INVALID_REQUEST, "unsupported resource type".into())),
+        _ => Err((
+            ErrorCode::INVALID_REQUEST,
+            "unsupported resource type".into(),
+        )),
     }
 }
 
@@ -181,7 +195,11 @@ fn apply_incremental(
                     .map(|item| item.trim().to_string())
                     .filter(|item| !item.is_empty())
                     .collect();
-                for item in value.split(',').map(str::trim).filter(|item| !item.is_empty()) {
+                for item in value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|item| !item.is_empty())
+                {
                     if *operation == APPEND {
                         if !items.iter().any(|existing| existing == item) {
                             items.push(item.to_string());
@@ -223,7 +241,11 @@ mod tests {
         assert_eq!(changed.get("retention.ms"), None);
         assert_eq!(changed.get("retention.bytes").unwrap(), "4096");
         assert_eq!(changed.get("cleanup.policy").unwrap(), "delete");
-        assert!(apply_incremental(BTreeMap::new(), &[("retention.ms".into(), APPEND, Some("1".into()))]).is_err());
+        assert!(apply_incremental(
+            BTreeMap::new(),
+            &[("retention.ms".into(), APPEND, Some("1".into()))]
+        )
+        .is_err());
         assert!(apply_incremental(BTreeMap::new(), &[("retention.ms".into(), 9, None)]).is_err());
         let twice = [("a".to_string(), SET, None), ("a".to_string(), SET, None)];
         assert!(apply_incremental(BTreeMap::new(), &twice).is_err());

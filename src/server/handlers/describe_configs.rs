@@ -22,22 +22,30 @@ pub const RESOURCE_BROKER: i8 = 4;
 const STATIC_BROKER_CONFIG: i8 = 4;
 const CONFIG_TYPE_STRING: i8 = 2;
 
-pub fn handle(shard: &Shard, request: DescribeConfigsRequest, version: i16) -> DescribeConfigsResponse {
+pub fn handle(
+    shard: &Shard,
+    request: DescribeConfigsRequest,
+    version: i16,
+) -> DescribeConfigsResponse {
     let results = request
         .resources
         .into_iter()
         .map(|resource| {
             // Null (and an empty list, which some clients send) means all.
             let wanted = |name: &str| {
-                resource
-                    .configuration_keys
-                    .as_ref()
-                    .is_none_or(|keys| keys.is_empty() || keys.iter().any(|key| key.as_str() == name))
+                resource.configuration_keys.as_ref().is_none_or(|keys| {
+                    keys.is_empty() || keys.iter().any(|key| key.as_str() == name)
+                })
             };
             let entries = match resource.resource_type {
-                RESOURCE_TOPIC => topic_entries(shard, &resource.resource_name, request.include_synonyms),
+                RESOURCE_TOPIC => {
+                    topic_entries(shard, &resource.resource_name, request.include_synonyms)
+                }
                 RESOURCE_BROKER => broker_entries(shard, &resource.resource_name),
-                _ => Err((ErrorCode::INVALID_REQUEST, "unsupported resource type".to_string())),
+                _ => Err((
+                    ErrorCode::INVALID_REQUEST,
+                    "unsupported resource type".to_string(),
+                )),
             };
             let result = DescribeConfigsResult::default()
                 .with_resource_type(resource.resource_type)
@@ -123,13 +131,19 @@ fn topic_entries(
         .collect())
 }
 
-fn broker_entries(shard: &Shard, name: &str) -> Result<Vec<DescribeConfigsResourceResult>, (ErrorCode, String)> {
+fn broker_entries(
+    shard: &Shard,
+    name: &str,
+) -> Result<Vec<DescribeConfigsResourceResult>, (ErrorCode, String)> {
     let node_known = name.is_empty()
         || name
             .parse::<i32>()
             .is_ok_and(|id| shard.nodes.iter().any(|node| node.node_id == id));
     if !node_known {
-        return Err((ErrorCode::INVALID_REQUEST, format!("Unknown broker id {name}")));
+        return Err((
+            ErrorCode::INVALID_REQUEST,
+            format!("Unknown broker id {name}"),
+        ));
     }
     let config = &shard.config;
     let defaults = &config.topic_defaults;
@@ -137,7 +151,10 @@ fn broker_entries(shard: &Shard, name: &str) -> Result<Vec<DescribeConfigsResour
         ("broker.id", name.to_string()),
         ("log.dirs", config.data_dir.display().to_string()),
         ("num.partitions", config.num_partitions.to_string()),
-        ("auto.create.topics.enable", config.auto_create_topics.to_string()),
+        (
+            "auto.create.topics.enable",
+            config.auto_create_topics.to_string(),
+        ),
         ("log.segment.bytes", defaults.segment_bytes.to_string()),
         ("message.max.bytes", defaults.max_message_bytes.to_string()),
         ("log.retention.ms", defaults.retention_ms.to_string()),
@@ -147,8 +164,14 @@ fn broker_entries(shard: &Shard, name: &str) -> Result<Vec<DescribeConfigsResour
             "log.retention.check.interval.ms",
             config.retention_check_interval_milliseconds.to_string(),
         ),
-        ("socket.request.max.bytes", config.request_bytes_max.to_string()),
-        ("offsets.topic.num.partitions", config.offsets_topic_partitions.to_string()),
+        (
+            "socket.request.max.bytes",
+            config.request_bytes_max.to_string(),
+        ),
+        (
+            "offsets.topic.num.partitions",
+            config.offsets_topic_partitions.to_string(),
+        ),
         (
             "group.min.session.timeout.ms",
             config.group_session_timeout_min_milliseconds.to_string(),
@@ -159,7 +182,9 @@ fn broker_entries(shard: &Shard, name: &str) -> Result<Vec<DescribeConfigsResour
         ),
         (
             "group.initial.rebalance.delay.ms",
-            config.group_initial_rebalance_delay_milliseconds.to_string(),
+            config
+                .group_initial_rebalance_delay_milliseconds
+                .to_string(),
         ),
     ];
     Ok(entries

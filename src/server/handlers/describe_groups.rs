@@ -14,7 +14,11 @@ use crate::shard::Shard;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 
-pub fn handle(shard: &Shard, request: DescribeGroupsRequest, version: i16) -> DescribeGroupsResponse {
+pub fn handle(
+    shard: &Shard,
+    request: DescribeGroupsRequest,
+    version: i16,
+) -> DescribeGroupsResponse {
     let groups = request
         .groups
         .into_iter()
@@ -26,7 +30,8 @@ pub fn handle(shard: &Shard, request: DescribeGroupsRequest, version: i16) -> De
             };
             let Some(group) = located.group else {
                 // Kafka describes a group it does not know as Dead.
-                return described.with_group_state(StrBytes::from_static_str(GroupState::Dead.name()));
+                return described
+                    .with_group_state(StrBytes::from_static_str(GroupState::Dead.name()));
             };
             let group = group.borrow();
             let membership = &group.membership;

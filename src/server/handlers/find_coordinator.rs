@@ -16,8 +16,16 @@ pub const VERSIONS: RangeInclusive<i16> = 0..=4;
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
 
-pub fn handle(shard: &Shard, request: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
-    let key_type = if version >= 1 { request.key_type } else { KEY_TYPE_GROUP };
+pub fn handle(
+    shard: &Shard,
+    request: FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
+    let key_type = if version >= 1 {
+        request.key_type
+    } else {
+        KEY_TYPE_GROUP
+    };
     if version >= 4 {
         let coordinators = request
             .coordinator_keys
@@ -57,7 +65,13 @@ fn find(shard: &Shard, key: StrBytes, key_type: i8) -> Coordinator {
                 "corelog has no transaction coordinator",
             )
         }
-        _ => return refuse(key, ErrorCode::INVALID_REQUEST, "unknown coordinator key type"),
+        _ => {
+            return refuse(
+                key,
+                ErrorCode::INVALID_REQUEST,
+                "unknown coordinator key type",
+            )
+        }
     }
     if key.is_empty() {
         return refuse(key, ErrorCode::INVALID_REQUEST, "the group id is empty");

@@ -54,7 +54,10 @@ pub const SUPPORTED: &[(ApiKey, RangeInclusive<i16>)] = &[
     (ApiKey::DeleteRecords, delete_records::VERSIONS),
     (ApiKey::DescribeConfigs, describe_configs::VERSIONS),
     (ApiKey::AlterConfigs, alter_configs::VERSIONS),
-    (ApiKey::IncrementalAlterConfigs, alter_configs::INCREMENTAL_VERSIONS),
+    (
+        ApiKey::IncrementalAlterConfigs,
+        alter_configs::INCREMENTAL_VERSIONS,
+    ),
 ];
 
 /// Who sent a request, as group membership records it.

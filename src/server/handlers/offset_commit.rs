@@ -19,7 +19,11 @@ use crate::shard::Shard;
 
 pub const VERSIONS: RangeInclusive<i16> = 2..=8;
 
-pub async fn handle(shard: &Shard, request: OffsetCommitRequest, version: i16) -> OffsetCommitResponse {
+pub async fn handle(
+    shard: &Shard,
+    request: OffsetCommitRequest,
+    version: i16,
+) -> OffsetCommitResponse {
     let group_id = request.group_id.0.to_string();
     let snapshot = shard.snapshot();
     let now = now_milliseconds();

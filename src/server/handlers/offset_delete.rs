@@ -48,7 +48,10 @@ pub async fn handle(shard: &Shard, request: OffsetDeleteRequest) -> OffsetDelete
     }
 }
 
-async fn delete(shard: &Shard, request: &OffsetDeleteRequest) -> Result<Vec<Vec<ErrorCode>>, ErrorCode> {
+async fn delete(
+    shard: &Shard,
+    request: &OffsetDeleteRequest,
+) -> Result<Vec<Vec<ErrorCode>>, ErrorCode> {
     let group_id = request.group_id.0.to_string();
     if group_id.is_empty() {
         return Err(ErrorCode::INVALID_GROUP_ID);

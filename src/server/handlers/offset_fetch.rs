@@ -83,7 +83,10 @@ pub fn handle(shard: &Shard, request: OffsetFetchRequest, version: i16) -> Offse
                 .unwrap_or_default()
                 .into_iter()
                 .map(|(topic, partitions)| {
-                    (topic, partitions.into_iter().map(|index| (index, None)).collect())
+                    (
+                        topic,
+                        partitions.into_iter().map(|index| (index, None)).collect(),
+                    )
                 })
                 .collect();
             (found, code)

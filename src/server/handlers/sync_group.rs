@@ -72,9 +72,7 @@ async fn sync(shard: &Shard, request: SyncGroupRequest) -> SyncResult {
                     group.membership.generation_id(),
                 )
             };
-            let stored = coordinator
-                .append(shard.id, &located.log, &[record])
-                .await;
+            let stored = coordinator.append(shard.id, &located.log, &[record]).await;
             group.borrow_mut().membership.complete_sync(
                 generation_id,
                 assignments,
