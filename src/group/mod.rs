@@ -385,17 +385,19 @@ impl Coordinator {
     }
 
     /// One pass of the timers: silent members expire, join phases time out.
+    /// Returns the groups that now want to be stored. Replies it sends only
+    /// wake their tasks, so the groups map stays borrowed safely throughout.
     fn tick(&self) -> Vec<Rc<RefCell<ConsumerGroup>>> {
         let now = Instant::now();
-        let groups: Vec<Rc<RefCell<ConsumerGroup>>> =
-            self.groups.borrow().values().cloned().collect();
-        groups
-            .into_iter()
+        self.groups
+            .borrow()
+            .values()
             .filter(|group| {
                 let mut group = group.borrow_mut();
                 group.membership.tick(now);
                 group.membership.persist_wanted()
             })
+            .cloned()
             .collect()
     }
 }

@@ -11,8 +11,6 @@ use crate::limits::FLUSH_TICK_MILLISECONDS;
 pub async fn run(shard: Rc<Shard>) {
     loop {
         crate::rt::sleep(Duration::from_millis(FLUSH_TICK_MILLISECONDS)).await;
-        for partition in shard.partitions() {
-            partition.flush_if_due();
-        }
+        shard.for_each_partition(|partition| partition.flush_if_due());
     }
 }

@@ -165,6 +165,15 @@ impl Shard {
         self.partitions.borrow().values().cloned().collect()
     }
 
+    /// Calls `visit` on every partition this shard leads, without copying
+    /// the list (for timers that run often). `visit` must not open or
+    /// close partitions.
+    pub fn for_each_partition(&self, mut visit: impl FnMut(&Rc<Partition>)) {
+        for partition in self.partitions.borrow().values() {
+            visit(partition);
+        }
+    }
+
     /// Sends a command to the controller and waits for its answer, which
     /// comes only after every shard installed the resulting snapshot.
     pub async fn submit(&self, command: Command) -> CommandResult {
