@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use corelog::protocol::batch::{self, TimestampType};
-use corelog::protocol::frame;
+use corelog::protocol::{frame, records};
 use corelog::storage::index::OffsetIndex;
 use corelog::storage::{Log, LogConfig};
 use hdrhistogram::Histogram;
@@ -20,41 +20,15 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ApiKey, FetchResponse, ProduceRequest, RequestHeader, TopicName};
 use kafka_protocol::protocol::{Encodable, StrBytes};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType as RecordTime,
-};
+use kafka_protocol::records::Compression;
 
 /// A batch of `count` records of `size` bytes each.
 fn record_batch(count: usize, size: usize) -> Bytes {
     let value = Bytes::from(vec![b'x'; size]);
-    let records: Vec<Record> = (0..count)
-        .map(|index| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: RecordTime::Creation,
-            offset: index as i64,
-            sequence: index as i32 - 1,
-            timestamp: 1_700_000_000_000,
-            key: None,
-            value: Some(value.clone()),
-            headers: Default::default(),
-        })
+    let records: Vec<_> = (0..count)
+        .map(|index| records::record(index, None, Some(value.clone()), 1_700_000_000_000))
         .collect();
-    let mut out = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut out,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    out.freeze()
+    records::encode_batch(&records, Compression::None)
 }
 
 struct Bench {

@@ -13,11 +13,10 @@
 //! parse is reported and skipped by the loader.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Compression, Record, RecordBatchDecoder};
 
 use super::membership::{StoredGroup, StoredMember};
+use crate::protocol::records as protocol_records;
 
 const OFFSET_KEY_VERSION: i16 = 1;
 const GROUP_KEY_VERSION: i16 = 2;
@@ -275,34 +274,11 @@ pub fn encode_batch(records: &[OffsetsRecord], now_milliseconds: i64) -> Bytes {
     let records: Vec<Record> = records
         .iter()
         .enumerate()
-        .map(|(index, record)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: index as i64,
-            // One batch: the encoder splits where offset - sequence changes.
-            sequence: index as i32 - 1,
-            timestamp: now_milliseconds,
-            key: Some(record.key()),
-            value: record.value(),
-            headers: Default::default(),
+        .map(|(index, record)| {
+            protocol_records::record(index, Some(record.key()), record.value(), now_milliseconds)
         })
         .collect();
-    let mut out = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut out,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encoding uncompressed records into memory cannot fail");
-    out.freeze()
+    protocol_records::encode_batch(&records, Compression::None)
 }
 
 /// The records of one stored batch; a record that does not parse is

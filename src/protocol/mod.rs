@@ -4,5 +4,6 @@
 pub mod batch;
 pub mod error;
 pub mod frame;
+pub mod records;
 
 pub use error::ErrorCode;

@@ -19,9 +19,7 @@ use kafka_protocol::messages::{
     ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Compression, Record, RecordBatchDecoder};
 
 pub struct Broker {
     pub dir: tempfile::TempDir,
@@ -430,40 +428,16 @@ pub fn batch(records: &[(Option<&str>, &str)], timestamp: i64, compression: Comp
     let records: Vec<Record> = records
         .iter()
         .enumerate()
-        .map(|(index, (key, value))| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: index as i64,
-            // The encoder starts a new batch where offset - sequence changes;
-            // this keeps one batch with baseSequence -1 (not idempotent).
-            sequence: index as i32 - 1,
-            timestamp: timestamp + index as i64,
-            key: key.map(|key| Bytes::copy_from_slice(key.as_bytes())),
-            value: Some(Bytes::copy_from_slice(value.as_bytes())),
-            headers: Default::default(),
+        .map(|(index, (key, value))| {
+            corelog::protocol::records::record(
+                index,
+                key.map(|key| Bytes::copy_from_slice(key.as_bytes())),
+                Some(Bytes::copy_from_slice(value.as_bytes())),
+                timestamp + index as i64,
+            )
         })
         .collect();
-    encode_batch(&records, compression)
-}
-
-/// Records into one v2 batch (or more, where the encoder must split).
-fn encode_batch(records: &[Record], compression: Compression) -> Bytes {
-    let mut out = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut out,
-        records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression,
-        },
-    )
-    .unwrap();
-    out.freeze()
+    corelog::protocol::records::encode_batch(&records, compression)
 }
 
 /// A batch from an idempotent producer: `values` get sequences from
@@ -478,22 +452,18 @@ pub fn idempotent_batch(
         .iter()
         .enumerate()
         .map(|(index, value)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
             producer_id,
             producer_epoch: epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: index as i64,
             sequence: first_sequence + index as i32,
-            timestamp: 1_700_000_000_000 + index as i64,
-            key: None,
-            value: Some(Bytes::copy_from_slice(value.as_bytes())),
-            headers: Default::default(),
+            ..corelog::protocol::records::record(
+                index,
+                None,
+                Some(Bytes::copy_from_slice(value.as_bytes())),
+                1_700_000_000_000 + index as i64,
+            )
         })
         .collect();
-    encode_batch(&records, Compression::None)
+    corelog::protocol::records::encode_batch(&records, Compression::None)
 }
 
 /// Every whole record in fetched bytes (a trailing partial batch is skipped,
