@@ -1,25 +1,16 @@
 // Consumer groups with kafkajs 2.2.4 (and kcat's librdkafka balanced
 // consumer) against the real corelog binary with two shards: groups are
 // coordinated by whichever node owns their offsets partition.
-const { test, before, after } = require('node:test')
+const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const { spawn } = require('node:child_process')
 const path = require('node:path')
 const { Kafka, logLevel } = require('kafkajs')
-const { startBroker, waitFor, startConsumer } = require('./harness')
+const { useBroker, waitFor, startConsumer } = require('./harness')
 
-let broker
+const broker = useBroker(['--cores', '2', '--group-initial-rebalance-delay-ms', '300'])
 
-before(async () => {
-  broker = await startBroker(['--cores', '2', '--group-initial-rebalance-delay-ms', '300'])
-})
-
-after(async () => {
-  assert.equal(await broker.stop(), 0, 'clean shutdown')
-  broker.remove()
-})
-
-const client = (clientId = 'groups') => new Kafka({ clientId, brokers: [broker.brokers[0]], logLevel: logLevel.NOTHING })
+const client = (clientId = 'groups') => new Kafka({ clientId, brokers: [broker().brokers[0]], logLevel: logLevel.NOTHING })
 
 async function withAdmin(kafka, use) {
   const admin = kafka.admin()
@@ -135,7 +126,7 @@ test('auto and manual commits survive a broker restart; consumers resume after t
   await waitFor('manual consumer to read 10', () => manualSeen.length >= 10)
   await manual.disconnect()
 
-  await broker.restart()
+  await broker().restart()
   kafka = client()
   const committed = await withAdmin(kafka, async (admin) => ({
     auto: await admin.fetchOffsets({ groupId: 'g-auto', topics: ['g-commit'] }),
@@ -168,7 +159,7 @@ test('a member that stops heartbeating is expelled after its session timeout', a
     consumer.connect().then(() => consumer.subscribe({ topic: 'g-expire', fromBeginning: true }))
       .then(() => consumer.run({ eachMessage: async () => {} }))
   `
-  const doomed = spawn(process.execPath, ['-e', script, broker.brokers[0]], { cwd: __dirname, stdio: ['ignore', 'pipe', 'inherit'] })
+  const doomed = spawn(process.execPath, ['-e', script, broker().brokers[0]], { cwd: __dirname, stdio: ['ignore', 'pipe', 'inherit'] })
   const doomedAssignments = []
   doomed.stdout.on('data', (chunk) => doomedAssignments.push(...chunk.toString().trim().split('\n').map((line) => JSON.parse(line))))
   const doomedExited = new Promise((resolve) => doomed.once('exit', resolve))
@@ -202,7 +193,7 @@ test('kcat -G (librdkafka) and a kafkajs consumer in another group both read eve
   const kafka = client()
   await withAdmin(kafka, (admin) => admin.createTopics({ topics: [{ topic: 'g-kcat', numPartitions: 2 }] }))
   await produce(kafka, 'g-kcat', numbered(0, 30, 2))
-  const kcat = spawn('timeout', ['60', 'kcat', '-b', broker.brokers[0], '-G', 'g-kcat-librdkafka', '-X', 'auto.offset.reset=earliest', '-e', '-q', '-f', '%p|%o|%s\n', 'g-kcat'], {
+  const kcat = spawn('timeout', ['60', 'kcat', '-b', broker().brokers[0], '-G', 'g-kcat-librdkafka', '-X', 'auto.offset.reset=earliest', '-e', '-q', '-f', '%p|%o|%s\n', 'g-kcat'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let kcatOut = ''

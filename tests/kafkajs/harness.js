@@ -6,6 +6,8 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const readline = require('node:readline')
+const assert = require('node:assert/strict')
+const { before, after } = require('node:test')
 
 const binary = process.env.CORELOG_BIN || path.join(__dirname, '../../target/release/corelog')
 
@@ -58,6 +60,21 @@ async function startBroker(args) {
   return broker
 }
 
+// Registers hooks that start a broker with `args` before the file's tests
+// and stop it after them, asserting a clean shutdown. Returns a function
+// that gives the running broker (its ports change at each restart).
+function useBroker(args) {
+  let broker
+  before(async () => {
+    broker = await startBroker(args)
+  })
+  after(async () => {
+    assert.equal(await broker.stop(), 0, 'clean shutdown')
+    broker.remove()
+  })
+  return () => broker
+}
+
 // Resolves once check() is true, polling; rejects with `what` after timeoutMs.
 async function waitFor(what, check, timeoutMs = 30000) {
   const deadline = Date.now() + timeoutMs
@@ -95,4 +112,4 @@ async function consumeFromBeginning(kafka, { groupId, topic, count }) {
   return received
 }
 
-module.exports = { startBroker, waitFor, startConsumer, consumeFromBeginning }
+module.exports = { useBroker, waitFor, startConsumer, consumeFromBeginning }

@@ -2,22 +2,13 @@
 // forced retry: the connection carrying the first Produce response is cut
 // after the broker wrote the batch but before kafkajs read the reply, so
 // kafkajs sends the same batch (same producer id and sequence) again.
-const { test, before, after } = require('node:test')
+const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const net = require('node:net')
 const { Kafka, logLevel } = require('kafkajs')
-const { startBroker, consumeFromBeginning } = require('./harness')
+const { useBroker, consumeFromBeginning } = require('./harness')
 
-let broker
-
-before(async () => {
-  broker = await startBroker(['--cores', '2', '--group-initial-rebalance-delay-ms', '0'])
-})
-
-after(async () => {
-  assert.equal(await broker.stop(), 0, 'clean shutdown')
-  broker.remove()
-})
+const broker = useBroker(['--cores', '2', '--group-initial-rebalance-delay-ms', '0'])
 
 const PRODUCE = 0
 
@@ -75,7 +66,7 @@ test('idempotent producer: a reply lost after the write is retried and written o
   const state = { cuts: 1, cut: 0 }
   const kafka = new Kafka({
     clientId: 'idempotent',
-    brokers: [broker.brokers[0]],
+    brokers: [broker().brokers[0]],
     logLevel: logLevel.NOTHING,
     socketFactory: cuttingSocketFactory(state),
     retry: { initialRetryTime: 100, retries: 5 },
@@ -97,7 +88,7 @@ test('idempotent producer: a reply lost after the write is retried and written o
   assert.equal(sentAgain[0].baseOffset, '10', 'no hole and no duplicate before it')
   await producer.disconnect()
 
-  const reader = new Kafka({ clientId: 'reader', brokers: [broker.brokers[0]], logLevel: logLevel.NOTHING })
+  const reader = new Kafka({ clientId: 'reader', brokers: [broker().brokers[0]], logLevel: logLevel.NOTHING })
   const received = await consumeFromBeginning(reader, { groupId: 'idempotent-readers', topic: 'idempotent', count: 20 })
   await new Promise((resolve) => setTimeout(resolve, 500))
   assert.deepEqual(received.map((r) => r.offset), [...Array(20).keys()])

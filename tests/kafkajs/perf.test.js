@@ -1,25 +1,16 @@
 // The kafkajs load test (perf/kafkajs/load.js) on a tiny workload against the
 // real broker, so it cannot rot; full load runs stay out of the tests.
-const { test, before, after } = require('node:test')
+const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const { spawnSync } = require('node:child_process')
 const path = require('node:path')
-const { startBroker } = require('./harness')
+const { useBroker } = require('./harness')
 
-let broker
-
-before(async () => {
-  broker = await startBroker(['--cores', '2', '--group-initial-rebalance-delay-ms', '0'])
-})
-
-after(async () => {
-  assert.equal(await broker.stop(), 0, 'clean shutdown')
-  broker.remove()
-})
+const broker = useBroker(['--cores', '2', '--group-initial-rebalance-delay-ms', '0'])
 
 test('perf/kafkajs/load.js runs producers and consumers and reports', () => {
   const script = path.join(__dirname, '../../perf/kafkajs/load.js')
-  const result = spawnSync(process.execPath, [script, '--bootstrap', broker.brokers.join(','), '--topic', 'perf-tiny', '--messages', '2000', '--producers', '2', '--consumers', '2', '--size', '200', '--batch', '50'], {
+  const result = spawnSync(process.execPath, [script, '--bootstrap', broker().brokers.join(','), '--topic', 'perf-tiny', '--messages', '2000', '--producers', '2', '--consumers', '2', '--size', '200', '--batch', '50'], {
     encoding: 'utf8',
     timeout: 120000,
   })

@@ -2,23 +2,14 @@
 // with small segment.bytes and retention.bytes stays bounded while a
 // producer writes, and a consumer from the beginning starts at the advanced
 // log start offset.
-const { test, before, after } = require('node:test')
+const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const { Kafka, logLevel, ConfigResourceTypes } = require('kafkajs')
-const { startBroker, waitFor, startConsumer } = require('./harness')
+const { useBroker, waitFor, startConsumer } = require('./harness')
 
-let broker
+const broker = useBroker(['--cores', '2', '--group-initial-rebalance-delay-ms', '0', '--log-retention-check-interval-ms', '100'])
 
-before(async () => {
-  broker = await startBroker(['--cores', '2', '--group-initial-rebalance-delay-ms', '0', '--log-retention-check-interval-ms', '100'])
-})
-
-after(async () => {
-  assert.equal(await broker.stop(), 0, 'clean shutdown')
-  broker.remove()
-})
-
-const client = () => new Kafka({ clientId: 'retention', brokers: [broker.brokers[0]], logLevel: logLevel.NOTHING })
+const client = () => new Kafka({ clientId: 'retention', brokers: [broker().brokers[0]], logLevel: logLevel.NOTHING })
 
 test('retention.bytes bounds a topic and consumers from the beginning start at the log start offset', async () => {
   const kafka = client()

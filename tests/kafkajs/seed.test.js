@@ -1,26 +1,15 @@
 // kafkajs 2.2.4 seed programs against the real corelog binary (two shards,
 // ephemeral ports, temp data dir). Records are read back with kcat, which
 // reports exact partitions, offsets, keys, values and headers.
-const { test, before, after } = require('node:test')
+const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const { spawnSync } = require('node:child_process')
 const { Kafka, CompressionTypes, logLevel } = require('kafkajs')
-const { startBroker, consumeFromBeginning } = require('./harness')
+const { useBroker, consumeFromBeginning } = require('./harness')
 
-let broker
-let brokers = []
+const broker = useBroker(['--cores', '2'])
 
-before(async () => {
-  broker = await startBroker(['--cores', '2'])
-  brokers = broker.brokers
-})
-
-after(async () => {
-  assert.equal(await broker.stop(), 0, 'clean shutdown')
-  broker.remove()
-})
-
-const client = () => new Kafka({ clientId: 'seed', brokers: [brokers[0]], logLevel: logLevel.NOTHING })
+const client = () => new Kafka({ clientId: 'seed', brokers: [broker().brokers[0]], logLevel: logLevel.NOTHING })
 
 async function createTopic(kafka, topic, numPartitions) {
   const admin = kafka.admin()
@@ -30,7 +19,7 @@ async function createTopic(kafka, topic, numPartitions) {
 }
 
 function kcatConsume(topic) {
-  const result = spawnSync('kcat', ['-b', brokers[0], '-C', '-t', topic, '-o', 'beginning', '-e', '-f', '%p|%o|%k|%s|%h\n'], {
+  const result = spawnSync('kcat', ['-b', broker().brokers[0], '-C', '-t', topic, '-o', 'beginning', '-e', '-f', '%p|%o|%k|%s|%h\n'], {
     encoding: 'utf8',
     timeout: 60000,
     maxBuffer: 64 * 1024 * 1024,
