@@ -213,9 +213,9 @@ impl Coordinator {
         if records.is_empty() {
             return Ok(());
         }
-        let batch = offsets_log::encode_batch(records, crate::server::handlers::now_milliseconds());
+        let batch = offsets_log::encode_batch(records, crate::rt::now_milliseconds());
         match log
-            .append(&batch, true, crate::server::handlers::now_milliseconds())
+            .append(&batch, true, crate::rt::now_milliseconds())
             .await
         {
             Ok(_) => Ok(()),
@@ -257,11 +257,7 @@ impl Coordinator {
             }
             OffsetsRecord::Group {
                 group: group.membership.group_id.clone(),
-                value: Some(
-                    group
-                        .membership
-                        .stored(crate::server::handlers::now_milliseconds()),
-                ),
+                value: Some(group.membership.stored(crate::rt::now_milliseconds())),
             }
         };
         if let Err(error) = self.append(shard_id, log, &[record]).await {

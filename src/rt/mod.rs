@@ -15,6 +15,16 @@ pub mod sync;
 
 pub use glommio::timer::sleep;
 
+/// Wall-clock milliseconds since the Unix epoch (LogAppendTime, commit
+/// timestamps, retention.ms). Code that must be testable against clock
+/// jumps takes the value as a parameter instead of calling this.
+pub fn now_milliseconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// Spawns a task on the current shard's executor and lets it run on its own.
 pub fn spawn_detached(future: impl std::future::Future<Output = ()> + 'static) {
     glommio::spawn_local(future).detach();

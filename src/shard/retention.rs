@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::Shard;
-use crate::server::handlers::now_milliseconds;
+use crate::rt::now_milliseconds;
 
 pub async fn run(shard: Rc<Shard>) {
     let interval = Duration::from_millis(shard.config.retention_check_interval_milliseconds);

@@ -73,13 +73,7 @@ pub fn supports(api_key: ApiKey, version: i16) -> bool {
         .any(|(key, versions)| *key == api_key && versions.contains(&version))
 }
 
-/// Milliseconds since the Unix epoch, for LogAppendTime.
-pub fn now_milliseconds() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use crate::rt::now_milliseconds;
 
 #[cfg(test)]
 mod tests {
