@@ -31,6 +31,10 @@ pub struct Config {
     pub group_session_timeout_max_milliseconds: u64,
     /// `group.initial.rebalance.delay.ms`.
     pub group_initial_rebalance_delay_milliseconds: u64,
+    /// Bytes of recent batches each shard keeps for tailing consumers.
+    pub tail_cache_bytes: u64,
+    /// How Fetch sends data older than the tail cache.
+    pub cold_reads: crate::partition::ColdReads,
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -117,3 +117,20 @@ const _: () = assert!(SEGMENT_BYTES_DEFAULT <= SEGMENT_BYTES_MAX);
 const _: () = assert!(SEGMENT_BYTES_MIN >= DIRECT_IO_ALIGNMENT_BYTES as u64);
 const _: () = assert!(MESSAGE_BYTES_MAX_DEFAULT < REQUEST_BYTES_MAX_DEFAULT);
 const _: () = assert!(INDEX_INTERVAL_BYTES > 0);
+
+/// Default bytes of recently appended batches each shard keeps in memory
+/// for tailing consumers (`--tail-cache-bytes`). Direct-IO writes bypass
+/// the page cache, so without this every tail fetch would read the disk.
+pub const TAIL_CACHE_BYTES_PER_SHARD_DEFAULT: u64 = 256 * 1024 * 1024;
+
+/// Pieces one `writev` sends at most (well below the kernel's IOV_MAX).
+pub const WRITE_VECTOR_PIECES_MAX: usize = 256;
+
+/// How long one sendfile turn on the blocking thread waits for room in a
+/// slow client's socket before handing the thread back.
+pub const SEND_FILE_SLICE_MILLISECONDS: u64 = 5;
+
+/// Threads per shard for calls that may block on the disk (sendfile of
+/// cold data), pinned to the shard's core: several, so one slow disk read
+/// does not hold up every other connection's cold read.
+pub const BLOCKING_THREADS_PER_SHARD: usize = 4;

@@ -107,6 +107,21 @@ struct ServeArgs {
     /// empty group waits for more members to join.
     #[arg(long, default_value_t = 3000)]
     group_initial_rebalance_delay_ms: u64,
+    /// Bytes of recently appended batches each shard keeps in memory for
+    /// tailing consumers (0: none; every fetch then reads the segments).
+    #[arg(long, default_value_t = corelog::limits::TAIL_CACHE_BYTES_PER_SHARD_DEFAULT)]
+    tail_cache_bytes: u64,
+    /// How Fetch sends data older than the tail cache: `sendfile` (from the
+    /// page cache, no copy, on the shard's blocking threads) or `copy`
+    /// (io_uring reads into memory, then a socket write).
+    #[arg(long, value_enum, default_value_t = ColdReadsArgument::Sendfile)]
+    fetch_cold_reads: ColdReadsArgument,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ColdReadsArgument {
+    Sendfile,
+    Copy,
 }
 
 fn main() -> ExitCode {
@@ -138,6 +153,11 @@ fn main() -> ExitCode {
         group_session_timeout_min_milliseconds: args.group_min_session_timeout_ms,
         group_session_timeout_max_milliseconds: args.group_max_session_timeout_ms,
         group_initial_rebalance_delay_milliseconds: args.group_initial_rebalance_delay_ms,
+        tail_cache_bytes: args.tail_cache_bytes,
+        cold_reads: match args.fetch_cold_reads {
+            ColdReadsArgument::Sendfile => corelog::partition::ColdReads::SendFile,
+            ColdReadsArgument::Copy => corelog::partition::ColdReads::Copy,
+        },
     };
     match serve(config) {
         Ok(()) => ExitCode::SUCCESS,

@@ -350,7 +350,9 @@ fn records_survive_a_restart_at_the_same_offsets_with_the_same_bytes() {
             (0, 40)
         );
     }
-    // Same bytes: the first fetch after restart equals the one before.
+    // Same bytes: the first fetch after restart (from the first segment
+    // file) is the start of the one before (from the tail cache, which is
+    // not cut at segment ends).
     let (_, bytes, _) = fetch(
         &mut broker.client(placement[0] as usize),
         "durable",
@@ -358,7 +360,8 @@ fn records_survive_a_restart_at_the_same_offsets_with_the_same_bytes() {
         0,
         12,
     );
-    assert_eq!(bytes, before[0]);
+    assert!(!bytes.is_empty() && bytes.len() < before[0].len());
+    assert!(before[0].starts_with(&bytes));
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! log end offset once the write completed (and was synced, for acks=all).
 
 pub mod group_commit;
+pub mod tail_cache;
 
 use std::cell::Cell;
 use std::io;
@@ -17,10 +18,12 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::protocol::batch::{self, BatchError, BatchHeader, BatchSpan};
+use crate::rt::net::Piece;
 use crate::rt::sync::AsyncLock;
 use crate::storage::producers::{ProducerBatch, Verdict};
 use crate::storage::{FlushPolicy, Log, LogConfig, ReadError};
 use group_commit::GroupCommit;
+use tail_cache::{CacheRead, PartitionTail, TailCache};
 
 /// Completes when an acks=all append is durable.
 pub type DurableWait =
@@ -51,6 +54,9 @@ pub struct Partition {
     append_lock: AsyncLock,
     closed: Cell<bool>,
     group_commit: Rc<GroupCommit>,
+    /// The shard's tail cache, and this partition's share of it.
+    tail_cache: Rc<TailCache>,
+    tail: Rc<PartitionTail>,
     /// Records appended since the last sync, and when that was (for the
     /// interval flush policy).
     unflushed_records: Cell<u64>,
@@ -73,6 +79,7 @@ impl Partition {
         index: i32,
         config: LogConfig,
         group_commit: Rc<GroupCommit>,
+        tail_cache: Rc<TailCache>,
     ) -> io::Result<Partition> {
         let log = Log::open(&directory(data_dir, topic, index), config).await?;
         Ok(Partition {
@@ -83,6 +90,8 @@ impl Partition {
             append_lock: AsyncLock::default(),
             closed: Cell::new(false),
             group_commit,
+            tail_cache,
+            tail: Rc::new(PartitionTail::default()),
             unflushed_records: Cell::new(0),
             last_flush: Cell::new(Instant::now()),
             failing: Cell::new(false),
@@ -217,11 +226,21 @@ impl Partition {
                 max_timestamp: -1,
             },
             Some(Verdict::Append) | None => {
-                let appended = self
+                let (appended, written) = self
                     .log
                     .append(records, &spans, now_milliseconds)
                     .await
                     .map_err(AppendError::Storage)?;
+                let mut next = appended.base_offset;
+                self.tail_cache.insert(
+                    &self.tail,
+                    written,
+                    spans.iter().map(|span| {
+                        let base_offset = next;
+                        next += span.offset_count;
+                        (base_offset, next - 1, span.length)
+                    }),
+                );
                 if let Some(mut incoming) = producer {
                     let shift = appended.base_offset - incoming.base_offset;
                     incoming.base_offset += shift;
@@ -274,7 +293,45 @@ impl Partition {
         Ok(())
     }
 
-    /// Reads from `offset`, up to the high watermark.
+    /// Reads for a Fetch: from `offset`, up to the high watermark, as
+    /// pieces to send without copying. The tail comes from the tail cache;
+    /// older data from the segment files, by sendfile or, with
+    /// `ColdReads::Copy`, read into memory first.
+    pub async fn read_records(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        cold_reads: ColdReads,
+    ) -> Result<(Vec<Piece>, u64), ReadError> {
+        self.log.check_offset(offset)?;
+        let high_watermark = self.high_watermark();
+        if let CacheRead::Hit(batches) = self.tail.read(offset, max_bytes, high_watermark) {
+            let length = batches.iter().map(|batch| batch.len() as u64).sum();
+            return Ok((batches.into_iter().map(Piece::Memory).collect(), length));
+        }
+        match cold_reads {
+            ColdReads::SendFile => {
+                match self
+                    .log
+                    .read_region(offset, max_bytes, high_watermark)
+                    .await?
+                {
+                    Some(region) => {
+                        let length = region.length;
+                        Ok((vec![Piece::File(region)], length))
+                    }
+                    None => Ok((Vec::new(), 0)),
+                }
+            }
+            ColdReads::Copy => {
+                let bytes = self.log.read(offset, max_bytes, high_watermark).await?;
+                let length = bytes.len() as u64;
+                Ok((vec![Piece::Memory(bytes)], length))
+            }
+        }
+    }
+
+    /// Reads from `offset`, up to the high watermark, into memory.
     pub async fn read(&self, offset: i64, max_bytes: u64) -> Result<Bytes, ReadError> {
         self.log
             .read(offset, max_bytes, self.high_watermark())
@@ -290,6 +347,16 @@ impl Partition {
         }
         self.log.close().await
     }
+}
+
+/// How Fetch sends data older than the tail cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColdReads {
+    /// sendfile(2) from the page cache on the shard's blocking thread: no
+    /// copy through the broker, and a slow disk never stalls the reactor.
+    SendFile,
+    /// io_uring buffered reads into memory, then sent like cached data.
+    Copy,
 }
 
 /// The idempotent producer batch among `records`, if any: there may then be

@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod error;
+pub mod fetch_response;
 pub mod frame;
 pub mod records;
 

@@ -135,12 +135,25 @@ where
     F: std::future::Future<Output = T> + 'static,
     T: Send + 'static,
 {
-    let placement = match cpu {
-        Some(cpu) => glommio::Placement::Fixed(cpu),
-        None => glommio::Placement::Unbound,
+    let threads = crate::limits::BLOCKING_THREADS_PER_SHARD;
+    let (placement, blocking) = match cpu {
+        Some(cpu) => {
+            let cpus = glommio::CpuSet::online()
+                .map_err(|error| StartError::Spawn(io::Error::from(error)))?
+                .filter(|location| location.cpu == cpu);
+            (
+                glommio::Placement::Fixed(cpu),
+                glommio::PoolPlacement::Custom(vec![cpus; threads]),
+            )
+        }
+        None => (
+            glommio::Placement::Unbound,
+            glommio::PoolPlacement::Unbound(threads),
+        ),
     };
     glommio::LocalExecutorBuilder::new(placement)
         .name(&format!("corelog-shard-{index}"))
+        .blocking_thread_pool_placement(blocking)
         .io_memory(crate::limits::IO_MEMORY_PER_SHARD_BYTES)
         .spawn(main)
         .map(ShardThread)

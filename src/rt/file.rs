@@ -9,9 +9,12 @@
 //! the reactor, and let the page cache (which the kernel keeps coherent with
 //! direct writes) serve catch-up readers, as DESIGN.md plans for cold data.
 
+use std::cell::OnceCell;
 use std::io;
+use std::os::unix::io::{AsRawFd, FromRawFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use glommio::io::{BufferedFile, DmaBuffer, DmaFile, OpenOptions};
@@ -29,11 +32,24 @@ impl AlignedBuffer {
     }
 }
 
+/// A range of a file, to be sent to a socket by the kernel (sendfile).
+/// It holds the file open, so a segment deleted by retention meanwhile is
+/// still sent whole.
+#[derive(Debug, Clone)]
+pub struct FileRegion {
+    pub file: Arc<std::fs::File>,
+    pub position: u64,
+    pub length: u64,
+}
+
 /// A file opened with O_DIRECT. Cloning shares the descriptor.
 #[derive(Clone)]
 pub struct DirectFile {
     file: Rc<DmaFile>,
     reader: Rc<BufferedFile>,
+    /// A duplicate of the buffered descriptor that another thread may use
+    /// (sendfile runs on the blocking thread); made at the first cold read.
+    shared_reader: Rc<OnceCell<Arc<std::fs::File>>>,
     path: Rc<PathBuf>,
 }
 
@@ -50,6 +66,7 @@ impl DirectFile {
         Ok(DirectFile {
             file: Rc::new(file),
             reader: Rc::new(reader),
+            shared_reader: Rc::new(OnceCell::new()),
             path: Rc::new(path.to_path_buf()),
         })
     }
@@ -111,6 +128,30 @@ impl DirectFile {
         }
         let result = self.reader.read_at(position, length).await?;
         Ok(Bytes::copy_from_slice(&result))
+    }
+
+    /// `length` bytes at `position`, to be sent by the kernel.
+    pub fn region(&self, position: u64, length: u64) -> io::Result<FileRegion> {
+        let file = match self.shared_reader.get() {
+            Some(file) => file.clone(),
+            None => {
+                // SAFETY: dup of a descriptor we hold open; the new one is
+                // owned by the File made from it.
+                let duplicate = unsafe { libc::dup(self.reader.as_raw_fd()) };
+                if duplicate < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // SAFETY: `duplicate` is a fresh descriptor nobody else owns.
+                let file = Arc::new(unsafe { std::fs::File::from_raw_fd(duplicate) });
+                let _ = self.shared_reader.set(file.clone());
+                file
+            }
+        };
+        Ok(FileRegion {
+            file,
+            position,
+            length,
+        })
     }
 
     pub async fn sync(&self) -> io::Result<()> {

@@ -2,10 +2,37 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::unix::io::{FromRawFd, IntoRawFd};
+use std::os::unix::io::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
+
+use super::file::FileRegion;
+use crate::limits::{SEND_FILE_SLICE_MILLISECONDS, WRITE_VECTOR_PIECES_MAX};
+
+/// One piece of a response on its way to the socket: bytes in memory
+/// (refcounted, sent as they are) or a range of a file (sent by the kernel
+/// from the page cache). A response is a list of pieces, so stored record
+/// batches are never copied into a response buffer.
+#[derive(Debug, Clone)]
+pub enum Piece {
+    Memory(Bytes),
+    File(FileRegion),
+}
+
+impl Piece {
+    pub fn len(&self) -> usize {
+        match self {
+            Piece::Memory(bytes) => bytes.len(),
+            Piece::File(region) => region.length as usize,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 /// A listening socket bound on the main thread (so every shard's port is
 /// known before any shard starts) and handed to its shard.
@@ -33,7 +60,11 @@ pub struct Connection(glommio::net::TcpStream);
 pub struct ConnectionReader(futures_lite::io::ReadHalf<glommio::net::TcpStream>);
 
 /// The writing half of a connection, for a task of its own.
-pub struct ConnectionWriter(futures_lite::io::WriteHalf<glommio::net::TcpStream>);
+pub struct ConnectionWriter {
+    half: futures_lite::io::WriteHalf<glommio::net::TcpStream>,
+    /// The socket, for vectored writes and sendfile; valid while `half` is.
+    fd: RawFd,
+}
 
 impl Connection {
     pub fn peer_address(&self) -> Option<SocketAddr> {
@@ -43,8 +74,12 @@ impl Connection {
     /// Reading and writing halves that can be used by two tasks at once;
     /// the socket closes when both are dropped.
     pub fn split(self) -> (ConnectionReader, ConnectionWriter) {
+        let fd = self.0.as_raw_fd();
         let (reader, writer) = futures_lite::io::split(self.0);
-        (ConnectionReader(reader), ConnectionWriter(writer))
+        (
+            ConnectionReader(reader),
+            ConnectionWriter { half: writer, fd },
+        )
     }
 }
 
@@ -94,6 +129,160 @@ impl ConnectionReader {
 
 impl ConnectionWriter {
     pub async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.0.write_all(bytes).await
+        self.half.write_all(bytes).await
     }
+
+    /// Sends `pieces` in order: runs of memory pieces with one `writev`
+    /// each (the socket is non-blocking; when it is full, glommio waits for
+    /// room), file pieces with `sendfile` on the shard's blocking thread, so
+    /// a cold disk read never stalls the reactor.
+    pub async fn write_pieces(&mut self, pieces: &[Piece]) -> io::Result<()> {
+        let mut index = 0;
+        // Bytes of `pieces[index]` already sent.
+        let mut sent = 0usize;
+        while index < pieces.len() {
+            match &pieces[index] {
+                Piece::File(region) => {
+                    self.send_file(region).await?;
+                    index += 1;
+                }
+                Piece::Memory(_) => {
+                    let run_end = pieces[index..]
+                        .iter()
+                        .position(|piece| matches!(piece, Piece::File(_)))
+                        .map_or(pieces.len(), |found| index + found)
+                        .min(index + WRITE_VECTOR_PIECES_MAX);
+                    let vectors: Vec<libc::iovec> = pieces[index..run_end]
+                        .iter()
+                        .enumerate()
+                        .map(|(at, piece)| {
+                            let Piece::Memory(bytes) = piece else {
+                                unreachable!("a run holds memory pieces only")
+                            };
+                            let skip = if at == 0 { sent } else { 0 };
+                            libc::iovec {
+                                iov_base: bytes[skip..].as_ptr() as *mut libc::c_void,
+                                iov_len: bytes.len() - skip,
+                            }
+                        })
+                        .collect();
+                    // SAFETY: every iovec points into a `Bytes` that
+                    // `pieces` keeps alive for the duration of the call.
+                    let written = unsafe {
+                        libc::writev(self.fd, vectors.as_ptr(), vectors.len() as libc::c_int)
+                    };
+                    let mut written = if written >= 0 {
+                        written as usize
+                    } else {
+                        let error = io::Error::last_os_error();
+                        match error.kind() {
+                            io::ErrorKind::Interrupted => 0,
+                            io::ErrorKind::WouldBlock => {
+                                // Full: glommio parks until there is room
+                                // and sends what fits of the first piece.
+                                let Piece::Memory(bytes) = &pieces[index] else {
+                                    unreachable!()
+                                };
+                                let count = self.half.write(&bytes[sent..]).await?;
+                                if count == 0 {
+                                    return Err(io::ErrorKind::WriteZero.into());
+                                }
+                                count
+                            }
+                            _ => return Err(error),
+                        }
+                    };
+                    while written > 0 {
+                        let left = pieces[index].len() - sent;
+                        if written >= left {
+                            written -= left;
+                            index += 1;
+                            sent = 0;
+                        } else {
+                            sent += written;
+                            written = 0;
+                        }
+                    }
+                    // Skip empty pieces so the next writev is not empty.
+                    while index < pieces.len() && pieces[index].is_empty() {
+                        index += 1;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a file range with sendfile(2) on the blocking thread. Each
+    /// turn there sends what the socket takes and gives up after a short
+    /// wait for room, so a slow client holds the thread only briefly; the
+    /// turns continue from here until the range is sent.
+    async fn send_file(&mut self, region: &FileRegion) -> io::Result<()> {
+        let mut position = region.position;
+        let end = region.position + region.length;
+        while position < end {
+            let file = region.file.clone();
+            let socket = self.fd;
+            let from = position;
+            let turn = glommio::executor()
+                .spawn_blocking(move || send_file_turn(socket, &file, from, end))
+                .await?;
+            position = turn;
+            if position < end && turn == from {
+                glommio::timer::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One blocking turn of sendfile from `from` to `end`: returns how far it
+/// got. Waits at most `SEND_FILE_SLICE_MILLISECONDS` for socket room.
+fn send_file_turn(socket: RawFd, file: &std::fs::File, from: u64, end: u64) -> io::Result<u64> {
+    let mut offset = from as libc::off_t;
+    while (offset as u64) < end {
+        let count = ((end - offset as u64) as usize).min(1 << 30);
+        // SAFETY: both descriptors are open (the writer and the region own
+        // them) and `offset` is a local the kernel advances.
+        let sent = unsafe { libc::sendfile(socket, file.as_raw_fd(), &mut offset, count) };
+        if sent > 0 {
+            continue;
+        }
+        if sent == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "file ended before the range sent from it (truncated underneath)",
+            ));
+        }
+        let error = io::Error::last_os_error();
+        match error.kind() {
+            io::ErrorKind::Interrupted => {}
+            io::ErrorKind::WouldBlock => {
+                let mut poll = libc::pollfd {
+                    fd: socket,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                // SAFETY: one pollfd we own.
+                let ready =
+                    unsafe { libc::poll(&mut poll, 1, SEND_FILE_SLICE_MILLISECONDS as i32) };
+                if ready == 0 {
+                    break;
+                }
+                if ready < 0 {
+                    let error = io::Error::last_os_error();
+                    if error.kind() != io::ErrorKind::Interrupted {
+                        return Err(error);
+                    }
+                } else if poll.revents & (libc::POLLERR | libc::POLLHUP) != 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::BrokenPipe,
+                        "the client went away during sendfile",
+                    ));
+                }
+            }
+            _ => return Err(error),
+        }
+    }
+    Ok(offset as u64)
 }

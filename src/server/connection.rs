@@ -90,6 +90,11 @@ async fn write_replies(
                     return log_close(shard_id, peer, &format!("write failed: {error}"));
                 }
             }
+            Outcome::RespondPieces(pieces) => {
+                if let Err(error) = writer.write_pieces(&pieces).await {
+                    return log_close(shard_id, peer, &format!("write failed: {error}"));
+                }
+            }
             Outcome::Close(why) => return log_close(shard_id, peer, &why),
             Outcome::NoResponse | Outcome::Deferred(_) => {}
         }

@@ -8,11 +8,16 @@ use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::Encodable;
 
 use super::handlers::{self, api_versions, RequestContext};
+use crate::protocol::fetch_response;
 use crate::protocol::frame::{self, FrameError};
+use crate::rt::net::Piece;
 use crate::shard::Shard;
 
 pub enum Outcome {
     Respond(BytesMut),
+    /// A response in pieces that are sent without being copied together
+    /// (Fetch: the record batches are cached `Bytes` or file ranges).
+    RespondPieces(Vec<Piece>),
     /// A response that is ready once its writes are durable (Produce with
     /// acks=all); the connection reads on meanwhile and keeps replies in
     /// request order.
@@ -98,12 +103,8 @@ pub async fn handle(shard: &Shard, peer: Option<SocketAddr>, mut frame_bytes: By
             }
             ApiKey::Fetch => {
                 let request = frame::decode_body(&mut frame_bytes, version)?;
-                respond(
-                    api_key,
-                    version,
-                    correlation_id,
-                    &handlers::fetch::handle(shard, request, version).await,
-                )
+                let reply = handlers::fetch::handle(shard, request, version).await;
+                Outcome::RespondPieces(fetch_response::encode(version, correlation_id, &reply))
             }
             ApiKey::ListOffsets => {
                 let request = frame::decode_body(&mut frame_bytes, version)?;

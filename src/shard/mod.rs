@@ -32,6 +32,7 @@ use crate::metadata::{
     topic_config, Command, CommandError, CommandResult, Snapshot, TopicMetadata,
 };
 use crate::partition::group_commit::GroupCommit;
+use crate::partition::tail_cache::TailCache;
 use crate::partition::{self, Partition};
 use crate::protocol::ErrorCode;
 use crate::rt::channel::{ConnectedCoreSender, LocalQueueSender};
@@ -80,6 +81,7 @@ pub struct Shard {
     /// shard; parked fetches wait on it.
     pub appended: Rc<Signal>,
     pub group_commit: Rc<GroupCommit>,
+    pub tail_cache: Rc<TailCache>,
     controller: ControllerLink,
     pub connections: Cell<usize>,
     /// The consumer groups whose offsets partitions this shard leads.
@@ -118,6 +120,7 @@ impl Shard {
         let producer_ids = producer_ids::ProducerIds::new(&config.data_dir, id);
         let appended = Rc::new(Signal::default());
         let group_commit = Rc::new(GroupCommit::new(appended.clone()));
+        let tail_cache = Rc::new(TailCache::new(config.tail_cache_bytes));
         Shard {
             id,
             config,
@@ -127,6 +130,7 @@ impl Shard {
             partitions: RefCell::new(HashMap::new()),
             appended,
             group_commit,
+            tail_cache,
             controller,
             connections: Cell::new(0),
             groups,
@@ -306,6 +310,7 @@ impl Shard {
             index,
             config,
             self.group_commit.clone(),
+            self.tail_cache.clone(),
         )
         .await?;
         if !marker.exists() {

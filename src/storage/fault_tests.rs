@@ -21,7 +21,7 @@ fn config() -> LogConfig {
 async fn append(log: &Log, count: i32, body: &[u8]) -> std::io::Result<i64> {
     let records = sample_batch(count, body);
     let spans = validate_batches(&records, 1 << 20).expect("a valid batch");
-    Ok(log.append(&records, &spans, 0).await?.base_offset)
+    Ok(log.append(&records, &spans, 0).await?.0.base_offset)
 }
 
 /// Every batch readable from the start, as (base offset, record count).

@@ -18,6 +18,7 @@ use bytes::Bytes;
 use super::producers::ProducerState;
 use super::segment::{Appended, Segment};
 use crate::protocol::batch::{BatchSpan, TimestampType};
+use crate::rt::file::FileRegion;
 
 /// The topic configs that shape how a log is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,7 +261,7 @@ impl Log {
         records: &[u8],
         spans: &[BatchSpan],
         now_milliseconds: i64,
-    ) -> io::Result<Appended> {
+    ) -> io::Result<(Appended, Bytes)> {
         let config = self.config.get();
         let mut active = self.active();
         let too_big = active.size() + records.len() as u64 > config.segment_bytes;
@@ -326,6 +327,29 @@ impl Log {
         max_bytes: u64,
         visible_end: i64,
     ) -> Result<Bytes, ReadError> {
+        match self.locate(offset, max_bytes, visible_end).await? {
+            Some((segment, position, length)) => Ok(segment.read_range(position, length).await?),
+            None => Ok(Bytes::new()),
+        }
+    }
+
+    /// Like `read`, but as a range of a segment file for the kernel to
+    /// send (sendfile), with no copy through this process.
+    pub async fn read_region(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        visible_end: i64,
+    ) -> Result<Option<FileRegion>, ReadError> {
+        match self.locate(offset, max_bytes, visible_end).await? {
+            Some((segment, position, length)) => Ok(Some(segment.region(position, length)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Fails with OffsetOutOfRange unless `offset` is within
+    /// `[log_start_offset, log_end_offset]`.
+    pub fn check_offset(&self, offset: i64) -> Result<(), ReadError> {
         let log_start_offset = self.log_start_offset();
         let log_end_offset = self.log_end_offset();
         if offset < log_start_offset || offset > log_end_offset {
@@ -334,9 +358,21 @@ impl Log {
                 log_end_offset,
             });
         }
-        if offset >= log_end_offset || offset >= visible_end {
-            return Ok(Bytes::new());
+        Ok(())
+    }
+
+    /// The segment, position and length a read from `offset` covers.
+    async fn locate(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        visible_end: i64,
+    ) -> Result<Option<(Rc<Segment>, u64, u64)>, ReadError> {
+        self.check_offset(offset)?;
+        if offset >= self.log_end_offset() || offset >= visible_end {
+            return Ok(None);
         }
+        let log_end_offset = self.log_end_offset();
         let segment = {
             let segments = self.segments.borrow();
             let index = segments.partition_point(|segment| segment.base_offset <= offset) - 1;
@@ -346,7 +382,10 @@ impl Log {
         let end_position = (visible_end < log_end_offset
             && segment.base_offset == durable.segment_base_offset)
             .then_some(durable.position);
-        Ok(segment.read(offset, max_bytes, end_position).await?)
+        Ok(segment
+            .locate(offset, max_bytes, end_position)
+            .await?
+            .map(|(position, length)| (segment, position, length)))
     }
 
     /// The first batch (in offset order) whose max timestamp is at or after

@@ -27,7 +27,7 @@ use crate::limits::{DIRECT_IO_ALIGNMENT_BYTES, INDEX_INTERVAL_BYTES, SEGMENT_SCA
 use crate::protocol::batch::{
     self, BatchHeader, BatchSpan, TimestampType, BATCH_HEADER_BYTES, BATCH_LENGTH_PREFIX_BYTES,
 };
-use crate::rt::file::DirectFile;
+use crate::rt::file::{DirectFile, FileRegion};
 
 /// What a scan learns about one batch without reading its records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,7 +181,7 @@ impl Segment {
         spans: &[BatchSpan],
         timestamp_type: TimestampType,
         now_milliseconds: i64,
-    ) -> io::Result<Appended> {
+    ) -> io::Result<(Appended, Bytes)> {
         self.unseal()?;
         let (write_position, tail_length, first_offset) = {
             let state = self.state.borrow();
@@ -214,6 +214,8 @@ impl Segment {
         }
         let new_tail_start = align_down(used as u64) as usize;
         let new_tail = buffer.as_mut_slice()[new_tail_start..used].to_vec();
+        // The batches as stored, for the tail cache.
+        let written = Bytes::copy_from_slice(&buffer.as_mut_slice()[tail_length..used]);
         self.file.write_at(buffer, write_position).await?;
 
         let mut state = self.state.borrow_mut();
@@ -227,7 +229,7 @@ impl Segment {
         }
         state.tail = new_tail;
         debug_assert_eq!(state.size, write_position + used as u64);
-        Ok(Appended {
+        let appended = Appended {
             base_offset: first_offset,
             next_offset: state.next_offset,
             max_timestamp: summaries
@@ -235,7 +237,8 @@ impl Segment {
                 .map(|summary| summary.max_timestamp)
                 .max()
                 .unwrap_or(-1),
-        })
+        };
+        Ok((appended, written))
     }
 
     /// Makes everything appended so far durable.
@@ -399,26 +402,44 @@ impl Segment {
     /// can still be consumed.
     /// `end_position` (when given) is where visible data ends: records
     /// past the high watermark are not served.
+    /// Where `read` would read: (position, length), None for nothing.
+    pub async fn locate(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        end_position: Option<u64>,
+    ) -> io::Result<Option<(u64, u64)>> {
+        let Some(first) = self.find_batch(offset).await? else {
+            return Ok(None);
+        };
+        let end = end_position.unwrap_or(u64::MAX).min(self.size());
+        if first.position >= end {
+            return Ok(None);
+        }
+        let available = end - first.position;
+        let length = max_bytes.min(available).max(first.total_bytes);
+        Ok(Some((first.position, length)))
+    }
+
     pub async fn read(
         &self,
         offset: i64,
         max_bytes: u64,
         end_position: Option<u64>,
     ) -> io::Result<Bytes> {
-        let Some(first) = self.find_batch(offset).await? else {
-            return Ok(Bytes::new());
-        };
-        let end = end_position.unwrap_or(u64::MAX).min(self.size());
-        if first.position >= end {
-            return Ok(Bytes::new());
+        match self.locate(offset, max_bytes, end_position).await? {
+            Some((position, length)) => self.read_range(position, length).await,
+            None => Ok(Bytes::new()),
         }
-        let available = end - first.position;
-        let length = max_bytes.min(available).max(first.total_bytes);
-        self.read_range(first.position, length).await
     }
 
     pub async fn read_range(&self, position: u64, length: u64) -> io::Result<Bytes> {
         self.file.read_at(position, length as usize).await
+    }
+
+    /// A range of the segment file for the kernel to send (sendfile).
+    pub fn region(&self, position: u64, length: u64) -> io::Result<FileRegion> {
+        self.file.region(position, length)
     }
 }
 

@@ -179,6 +179,14 @@ impl Broker {
         self.launch();
     }
 
+    /// Starts the broker again on the same data dir with other options.
+    #[allow(dead_code)]
+    pub fn start_again_with(&mut self, extra: &[&str]) {
+        assert!(self.child.is_none(), "the broker is still running");
+        self.extra = extra.iter().map(|s| s.to_string()).collect();
+        self.launch();
+    }
+
     /// A clean restart with another number of shards (`--cores`).
     pub fn restart_with_cores(&mut self, cores: usize) {
         self.stop();

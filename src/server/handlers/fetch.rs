@@ -11,21 +11,24 @@ use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::FetchRequest;
 
 use crate::limits::FETCH_WAIT_MILLISECONDS_MAX;
+use crate::protocol::fetch_response::{FetchReply, FetchedPartition, FetchedTopic};
 use crate::protocol::ErrorCode;
 use crate::shard::{Route, Shard};
 use crate::storage::ReadError;
 
 pub const VERSIONS: RangeInclusive<i16> = 4..=12;
 
-pub async fn handle(shard: &Shard, request: FetchRequest, version: i16) -> FetchResponse {
+pub async fn handle(shard: &Shard, request: FetchRequest, version: i16) -> FetchReply {
     // Fetch sessions (KIP-227) are optional for the broker: answering
     // session id 0 tells clients to keep sending full fetch requests.
     if version >= 7 && request.session_id != 0 {
-        return FetchResponse::default().with_error_code(ErrorCode::FETCH_SESSION_ID_NOT_FOUND.0);
+        return FetchReply {
+            error_code: ErrorCode::FETCH_SESSION_ID_NOT_FOUND.0,
+            topics: Vec::new(),
+        };
     }
     let wait = Duration::from_millis(
         request
@@ -35,7 +38,7 @@ pub async fn handle(shard: &Shard, request: FetchRequest, version: i16) -> Fetch
     let deadline = Instant::now() + wait;
     loop {
         let seen = shard.appended.generation();
-        let (response, bytes, any_error) = read_once(shard, &request, version).await;
+        let (response, bytes, any_error) = read_once(shard, &request).await;
         let now = Instant::now();
         if bytes >= request.min_bytes.max(0) as usize || any_error || now >= deadline {
             return response;
@@ -44,11 +47,7 @@ pub async fn handle(shard: &Shard, request: FetchRequest, version: i16) -> Fetch
     }
 }
 
-async fn read_once(
-    shard: &Shard,
-    request: &FetchRequest,
-    version: i16,
-) -> (FetchResponse, usize, bool) {
+async fn read_once(shard: &Shard, request: &FetchRequest) -> (FetchReply, usize, bool) {
     let mut remaining = request.max_bytes.max(0) as u64;
     let mut total = 0usize;
     let mut any_error = false;
@@ -56,9 +55,13 @@ async fn read_once(
     for topic in &request.topics {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for wanted in &topic.partitions {
-            let mut data = PartitionData::default()
-                .with_partition_index(wanted.partition)
-                .with_records(Some(Bytes::new()));
+            let mut data = FetchedPartition {
+                partition_index: wanted.partition,
+                high_watermark: -1,
+                last_stable_offset: -1,
+                log_start_offset: -1,
+                ..FetchedPartition::default()
+            };
             match shard.route(&topic.topic.0, wanted.partition) {
                 Route::Elsewhere(code) => {
                     data.error_code = code.0;
@@ -72,11 +75,14 @@ async fn read_once(
                     // data; the first with data gets at least one batch.
                     let limit = (wanted.partition_max_bytes.max(0) as u64).min(remaining);
                     if limit > 0 || total == 0 {
-                        match partition.read(wanted.fetch_offset, limit).await {
-                            Ok(records) => {
-                                total += records.len();
-                                remaining = remaining.saturating_sub(records.len() as u64);
-                                data.records = Some(records);
+                        match partition
+                            .read_records(wanted.fetch_offset, limit, shard.config.cold_reads)
+                            .await
+                        {
+                            Ok((records, length)) => {
+                                total += length as usize;
+                                remaining = remaining.saturating_sub(length);
+                                data.records = records;
                             }
                             Err(ReadError::OffsetOutOfRange { .. }) => {
                                 data.error_code = ErrorCode::OFFSET_OUT_OF_RANGE.0;
@@ -95,19 +101,18 @@ async fn read_once(
                     }
                 }
             }
-            if version >= 11 {
-                data.preferred_read_replica = kafka_protocol::messages::BrokerId(-1);
-            }
             partitions.push(data);
         }
-        topics.push(
-            FetchableTopicResponse::default()
-                .with_topic(topic.topic.clone())
-                .with_partitions(partitions),
-        );
+        topics.push(FetchedTopic {
+            name: Bytes::copy_from_slice(topic.topic.0.as_bytes()),
+            partitions,
+        });
     }
     (
-        FetchResponse::default().with_responses(topics),
+        FetchReply {
+            error_code: 0,
+            topics,
+        },
         total,
         any_error,
     )
