@@ -105,6 +105,7 @@ class Broker:
         COMMANDS.append(" ".join(command))
         self.log = open(os.path.join(os.path.dirname(self.data_dir), f"{self.name}.log"), "w")
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.data_dir)
+        BROKER_PIDS.append(self.process.pid)
         wait_for_port(PORT)
         time.sleep(1)
 
@@ -119,9 +120,38 @@ class Broker:
             self.log.close()
 
 
+BROKER_PIDS = []
+
+
+def broker_cpu_seconds():
+    """CPU time (user + system, all threads) of the broker under test."""
+    if not BROKER_PIDS:
+        return None
+    try:
+        with open(f"/proc/{BROKER_PIDS[-1]}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def with_broker_cpu(rows, measure):
+    """Runs `measure` and adds to each report row the broker's CPU use over
+    it, in percent of one core: where a client is the limit, this shows how
+    much of its core the broker needed."""
+    before, started = broker_cpu_seconds(), time.time()
+    result = measure()
+    after, elapsed = broker_cpu_seconds(), time.time() - started
+    if before is not None and after is not None and elapsed > 0:
+        for row in rows(result):
+            row["broker_cpu_percent"] = round(100 * (after - before) / elapsed, 1)
+    return result
+
+
 def loadgen(mode, topic, *arguments, timeout=1800):
-    return last_json(run([LOADGEN, mode, "--bootstrap", f"127.0.0.1:{PORT}", "--topic", topic, *arguments],
-                         timeout=timeout, core=CLIENT_CORE))
+    return with_broker_cpu(lambda rows: rows, lambda: last_json(
+        run([LOADGEN, mode, "--bootstrap", f"127.0.0.1:{PORT}", "--topic", topic, *arguments],
+            timeout=timeout, core=CLIENT_CORE)))
 
 
 def drop_caches():
@@ -171,8 +201,9 @@ def librdkafka_workloads(scale):
 
 def kafkajs(topic, *arguments, timeout=3600):
     """One run of perf/kafkajs/load.js: [produce row, consume row]."""
-    rows = last_json(run(["node", KAFKAJS_LOAD, "--bootstrap", f"127.0.0.1:{PORT}", "--topic", topic, *arguments],
-                         timeout=timeout, core=CLIENT_CORE))
+    rows = with_broker_cpu(lambda rows: rows, lambda: last_json(
+        run(["node", KAFKAJS_LOAD, "--bootstrap", f"127.0.0.1:{PORT}", "--topic", topic, *arguments],
+            timeout=timeout, core=CLIENT_CORE)))
     return {"produce": rows[0], "consume": rows[1]}
 
 
@@ -284,6 +315,9 @@ def markdown(report):
         ("tail consume (20,000 msg/s): MB/s", lambda r: r["tail"]["consume"]["megabytes_per_second"], limits["loopback_megabytes_per_second"]),
         ("tail consume: p99 end-to-end ms", lambda r: r["tail"]["consume"]["latency_ms"]["p99"], None),
         ("catch-up consume (cold cache): MB/s", lambda r: r["catch_up"]["megabytes_per_second"], limits["loopback_megabytes_per_second"]),
+        ("broker CPU during produce 1 KiB: % of its core", lambda r: r["produce_1k"]["broker_cpu_percent"], None),
+        ("broker CPU during tail consume: % of its core", lambda r: r["tail"]["consume"]["broker_cpu_percent"], None),
+        ("broker CPU during catch-up: % of its core", lambda r: r["catch_up"]["broker_cpu_percent"], None),
     ] + [(f"fixed rate {share}% of max: p99 ack ms", (lambda s: lambda r: r["fixed_rates"][str(s)]["latency_ms"]["p99"])(share), limits["fdatasync_p99_ms"]) for share in (25, 50, 75)] \
       + [(f"produce {size} B records: MB/s", (lambda z: lambda r: r["by_record_size"][str(z)]["megabytes_per_second"])(size), limits["disk_write_megabytes_per_second"]) for size in (100, 1024, 10240, 102400)]
     lines += table("corelog with the librdkafka load generator", "librdkafka", rd_rows, [])

@@ -134,3 +134,8 @@ pub const SEND_FILE_SLICE_MILLISECONDS: u64 = 5;
 /// cold data), pinned to the shard's core: several, so one slow disk read
 /// does not hold up every other connection's cold read.
 pub const BLOCKING_THREADS_PER_SHARD: usize = 4;
+
+/// Produce bytes a shard holds between reading a request and writing its
+/// records: connections read on while earlier writes run, until this is
+/// spent, then wait (backpressure to the producers).
+pub const PRODUCE_BYTES_UNWRITTEN_PER_SHARD_MAX: usize = 256 * 1024 * 1024;

@@ -558,3 +558,81 @@ fn the_interval_flush_policy_answers_acks_all_without_waiting_for_a_sync() {
         "flush.ms synced in the background: {line}"
     );
 }
+
+#[test]
+fn pipelined_produce_requests_are_written_in_request_order_in_every_partition() {
+    let broker = Broker::start(1);
+    let mut admin = broker.client(0);
+    assert_eq!(create_topic(&mut admin, "ordered", 3, &[]), 0);
+    // 90 requests sent before any reply is read; each writes to one or
+    // two partitions, so consecutive requests' writes run together.
+    let mut client = broker.client(0);
+    let mut frames = Vec::new();
+    let mut expected: Vec<Vec<String>> = vec![Vec::new(); 3];
+    let mut partitions_of = Vec::new();
+    for round in 0..90usize {
+        let targets: Vec<i32> = if round % 4 == 3 {
+            vec![(round % 3) as i32, ((round + 1) % 3) as i32]
+        } else {
+            vec![(round % 3) as i32]
+        };
+        let mut partition_data = Vec::new();
+        for &partition in &targets {
+            let value = format!("r{round}-p{partition}");
+            expected[partition as usize].push(value.clone());
+            let records = common::batch(
+                &[(None, value.as_str()), (None, value.as_str())],
+                0,
+                kafka_protocol::records::Compression::None,
+            );
+            partition_data.push(
+                PartitionProduceData::default()
+                    .with_index(partition)
+                    .with_records(Some(records)),
+            );
+        }
+        partitions_of.push(targets);
+        let request = ProduceRequest::default()
+            .with_acks(if round % 2 == 0 { -1 } else { 1 })
+            .with_timeout_ms(5000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(name("ordered"))
+                .with_partition_data(partition_data)]);
+        frames.extend_from_slice(&encode_request(&request, 9, round as i32 + 1));
+    }
+    client.stream.write_all(&frames).unwrap();
+    let mut next_offset = [0i64; 3];
+    for (round, targets) in partitions_of.iter().enumerate() {
+        let mut body = client.read_frame().unwrap();
+        let header = kafka_protocol::messages::ResponseHeader::decode(&mut body, 1).unwrap();
+        assert_eq!(
+            header.correlation_id,
+            round as i32 + 1,
+            "replies in request order"
+        );
+        let response = ProduceResponse::decode(&mut body, 9).unwrap();
+        for (answer, &partition) in response.responses[0]
+            .partition_responses
+            .iter()
+            .zip(targets)
+        {
+            assert_eq!(answer.error_code, 0);
+            assert_eq!(
+                answer.base_offset, next_offset[partition as usize],
+                "request {round} written in its turn in partition {partition}"
+            );
+            next_offset[partition as usize] += 2;
+        }
+    }
+    for partition in 0..3 {
+        let stored: Vec<String> = read_all(&mut admin, "ordered", partition)
+            .into_iter()
+            .map(|(_, value)| value)
+            .collect();
+        let wanted: Vec<String> = expected[partition as usize]
+            .iter()
+            .flat_map(|value| [value.clone(), value.clone()])
+            .collect();
+        assert_eq!(stored, wanted, "partition {partition}");
+    }
+}

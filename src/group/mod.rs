@@ -215,7 +215,7 @@ impl Coordinator {
         }
         let batch = offsets_log::encode_batch(records, crate::rt::now_milliseconds());
         match log
-            .append(&batch, true, crate::rt::now_milliseconds())
+            .append(batch.clone(), true, crate::rt::now_milliseconds())
             .await
         {
             Ok(_) => Ok(()),

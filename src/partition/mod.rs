@@ -19,7 +19,7 @@ use bytes::Bytes;
 
 use crate::protocol::batch::{self, BatchError, BatchHeader, BatchSpan};
 use crate::rt::net::Piece;
-use crate::rt::sync::AsyncLock;
+use crate::rt::sync::{Turn, TurnQueue};
 use crate::storage::producers::{ProducerBatch, Verdict};
 use crate::storage::{FlushPolicy, Log, LogConfig, ReadError};
 use group_commit::GroupCommit;
@@ -51,7 +51,9 @@ pub struct Partition {
     pub index: i32,
     pub topic_id: [u8; 16],
     log: Log,
-    append_lock: AsyncLock,
+    /// Orders appends: a write takes its turn when it is called, so the
+    /// writes of pipelined requests reach the log in request order.
+    append_order: TurnQueue,
     closed: Cell<bool>,
     group_commit: Rc<GroupCommit>,
     /// The shard's tail cache, and this partition's share of it.
@@ -87,7 +89,7 @@ impl Partition {
             index,
             topic_id,
             log,
-            append_lock: AsyncLock::default(),
+            append_order: TurnQueue::default(),
             closed: Cell::new(false),
             group_commit,
             tail_cache,
@@ -129,7 +131,7 @@ impl Partition {
     /// synced them; otherwise once written.
     pub async fn append(
         self: &Rc<Self>,
-        records: &[u8],
+        records: Bytes,
         acks_all: bool,
         now_milliseconds: i64,
     ) -> Result<Appended, AppendError> {
@@ -141,18 +143,37 @@ impl Partition {
     }
 
     /// The write half of an append: validated, checked against the
-    /// producer state and written in request order; the returned wait (for
-    /// acks=all under the durable policy) completes when the group commit
-    /// synced it. A connection pipelines produce requests by writing them
-    /// one after another and waiting for their syncs together.
-    pub async fn write(
+    /// producer state and written; the returned wait (for acks=all under
+    /// the durable policy) completes when the group commit synced it.
+    /// The write takes its place in the partition's order when this is
+    /// called, not when the future first runs: a connection starts the
+    /// writes of one request after another and need not wait for them
+    /// before reading the next, and they still reach the log in order.
+    pub fn write(
         self: &Rc<Self>,
+        records: Bytes,
+        acks_all: bool,
+        now_milliseconds: i64,
+    ) -> impl std::future::Future<Output = Result<(Appended, Option<DurableWait>), AppendError>> + 'static
+    {
+        let turn = self.append_order.take();
+        let partition = self.clone();
+        async move {
+            partition
+                .write_in_turn(turn, &records, acks_all, now_milliseconds)
+                .await
+        }
+    }
+
+    async fn write_in_turn(
+        self: &Rc<Self>,
+        turn: Turn,
         records: &[u8],
         acks_all: bool,
         now_milliseconds: i64,
     ) -> Result<(Appended, Option<DurableWait>), AppendError> {
         let result = self
-            .append_unlogged(records, acks_all, now_milliseconds)
+            .append_unlogged(turn, records, acks_all, now_milliseconds)
             .await;
         self.note_outcome(result.as_ref().map(|_| ()).map_err(|error| match error {
             AppendError::Storage(error) => Some(error.to_string()),
@@ -199,6 +220,7 @@ impl Partition {
 
     async fn append_unlogged(
         self: &Rc<Self>,
+        turn: Turn,
         records: &[u8],
         acks_all: bool,
         now_milliseconds: i64,
@@ -206,7 +228,7 @@ impl Partition {
         let spans = batch::validate_batches(records, self.log.config().max_message_bytes)
             .map_err(AppendError::Batch)?;
         let producer = idempotent_batch(records, &spans)?;
-        let guard = self.append_lock.lock().await;
+        turn.wait().await;
         if self.closed.get() {
             return Err(AppendError::Closed);
         }
@@ -253,8 +275,8 @@ impl Partition {
                 appended
             }
         };
-        // The sync waits outside the lock, so later appends join its round.
-        drop(guard);
+        // The sync waits outside the turn, so later appends join its round.
+        drop(turn);
         let wait = match self.log.config().flush {
             FlushPolicy::Durable if acks_all => Some(self.group_commit.join(self)),
             FlushPolicy::Durable => {
@@ -341,7 +363,8 @@ impl Partition {
     /// Waits for any append in progress, then seals the log. Later appends
     /// get [`AppendError::Closed`].
     pub async fn close(&self) -> io::Result<()> {
-        let _guard = self.append_lock.lock().await;
+        let turn = self.append_order.take();
+        turn.wait().await;
         if self.closed.replace(true) {
             return Ok(());
         }

@@ -71,10 +71,12 @@ impl DirectFile {
         })
     }
 
-    /// A zeroed buffer of `size` bytes (a multiple of the alignment).
-    pub fn allocate(&self, size: usize) -> AlignedBuffer {
+    /// A buffer of `size` bytes (a multiple of the alignment) whose bytes
+    /// from `filled` on are zero; the caller writes the first `filled`
+    /// (zeroing those too would cost a pass over every append).
+    pub fn allocate(&self, size: usize, filled: usize) -> AlignedBuffer {
         let mut buffer = self.file.alloc_dma_buffer(size);
-        buffer.as_bytes_mut().fill(0);
+        buffer.as_bytes_mut()[filled.min(size)..].fill(0);
         AlignedBuffer(buffer)
     }
 

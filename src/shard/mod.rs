@@ -36,7 +36,7 @@ use crate::partition::tail_cache::TailCache;
 use crate::partition::{self, Partition};
 use crate::protocol::ErrorCode;
 use crate::rt::channel::{ConnectedCoreSender, LocalQueueSender};
-use crate::rt::sync::Signal;
+use crate::rt::sync::{ByteBudget, Signal};
 
 /// A node as clients see it: one per shard.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +82,8 @@ pub struct Shard {
     pub appended: Rc<Signal>,
     pub group_commit: Rc<GroupCommit>,
     pub tail_cache: Rc<TailCache>,
+    /// Produce bytes read but not yet written, bounded.
+    pub produce_budget: ByteBudget,
     controller: ControllerLink,
     pub connections: Cell<usize>,
     /// The consumer groups whose offsets partitions this shard leads.
@@ -131,6 +133,7 @@ impl Shard {
             appended,
             group_commit,
             tail_cache,
+            produce_budget: ByteBudget::new(crate::limits::PRODUCE_BYTES_UNWRITTEN_PER_SHARD_MAX),
             controller,
             connections: Cell::new(0),
             groups,

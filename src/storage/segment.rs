@@ -188,7 +188,7 @@ impl Segment {
             (align_down(state.size), state.tail.len(), state.next_offset)
         };
         let used = tail_length + records.len();
-        let mut buffer = self.file.allocate(align_up(used));
+        let mut buffer = self.file.allocate(align_up(used), used);
         let mut summaries = Vec::with_capacity(spans.len());
         {
             let bytes = buffer.as_mut_slice();

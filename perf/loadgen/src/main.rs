@@ -18,6 +18,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::ClientContext;
 
 #[derive(Parser)]
@@ -381,9 +382,13 @@ fn produce(arguments: &ProduceArgs, stop: Arc<AtomicBool>) -> Result<Report, Str
     Ok(Report::of("produce (ack latency)", &measured, seconds))
 }
 
+/// Consumes `common.topic`: as a member of `group` (a fresh one when
+/// `None`), or, with `assign_partitions`, by assigning partitions 0..n
+/// from the beginning directly, so no group rebalance delays the start.
 fn consume(
     common: &Common,
     group: Option<String>,
+    assign_partitions: Option<i32>,
     expected: u64,
     stop: Arc<AtomicBool>,
 ) -> Result<Report, String> {
@@ -395,9 +400,21 @@ fn consume(
         .set("enable.auto.commit", "true")
         .create()
         .map_err(|error| format!("consumer: {error}"))?;
-    consumer
-        .subscribe(&[&common.topic])
-        .map_err(|error| format!("subscribe: {error}"))?;
+    match assign_partitions {
+        Some(partitions) => {
+            let mut list = TopicPartitionList::new();
+            for partition in 0..partitions {
+                list.add_partition_offset(&common.topic, partition, Offset::Beginning)
+                    .map_err(|error| format!("assign: {error}"))?;
+            }
+            consumer
+                .assign(&list)
+                .map_err(|error| format!("assign: {error}"))?;
+        }
+        None => consumer
+            .subscribe(&[&common.topic])
+            .map_err(|error| format!("subscribe: {error}"))?,
+    }
     let done = Arc::new(AtomicBool::new(false));
     let reporter = progress("consume", measured.clone(), done.clone());
     let started = Instant::now();
@@ -453,6 +470,7 @@ fn main() -> std::process::ExitCode {
         Mode::Consume(arguments) => consume(
             &arguments.common,
             arguments.group.clone(),
+            None,
             0,
             Arc::new(AtomicBool::new(false)),
         )
@@ -467,10 +485,18 @@ fn main() -> std::process::ExitCode {
             let consumer_arguments = arguments.common.clone();
             let consumer_stop = stop.clone();
             let expected = arguments.common.records;
+            let partitions = arguments.partitions;
             let consumer = std::thread::spawn(move || {
-                consume(&consumer_arguments, None, expected, consumer_stop)
+                consume(
+                    &consumer_arguments,
+                    None,
+                    Some(partitions),
+                    expected,
+                    consumer_stop,
+                )
             });
-            std::thread::sleep(Duration::from_secs(2));
+            // Time for the consumer's first fetches to be waiting.
+            std::thread::sleep(Duration::from_secs(1));
             let produced = produce(&arguments, Arc::new(AtomicBool::new(false)));
             stop.store(true, Ordering::Relaxed);
             let consumed = consumer

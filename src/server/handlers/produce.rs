@@ -1,10 +1,11 @@
 //! Produce (key 0), v3-v9: validate each partition's batches, append them on
 //! this shard, answer with the base offset of each partition's first batch.
 //!
-//! The writes happen before this returns, in request order; the answer is a
-//! future that completes once the acks=all writes are durable, so the
-//! connection can read and write the next request meanwhile (pipelining)
-//! and the shard's group commit can sync them together.
+//! The writes start before this returns, in request order, and run on their
+//! own; the answer is a future that completes once they are written (and,
+//! for acks=all, durable), so the connection reads the next request
+//! meanwhile (pipelining), consecutive requests' writes reach the disk
+//! together, and the shard's group commit syncs them together.
 
 use std::future::Future;
 use std::ops::RangeInclusive;
@@ -15,7 +16,11 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::now_milliseconds;
-use crate::partition::{AppendError, DurableWait};
+use std::rc::Rc;
+
+use futures_channel::oneshot;
+
+use crate::partition::{AppendError, Appended, DurableWait, Partition};
 use crate::protocol::batch::TimestampType;
 use crate::protocol::ErrorCode;
 use crate::shard::{Route, Shard};
@@ -31,102 +36,107 @@ pub async fn handle(
     request: ProduceRequest,
     version: i16,
 ) -> Option<PendingResponse> {
-    let mut waits: Vec<(usize, usize, DurableWait)> = Vec::new();
     let acks = request.acks;
     let acks_valid = matches!(acks, -1..=1);
-    let mut responses = Vec::with_capacity(request.topic_data.len());
-    let mut appended_any = false;
+    // Every partition's write is started here, in request order (each
+    // takes its turn in its partition as it starts), and runs as a task of
+    // its own: the writes of one request go to the disk together, and the
+    // connection reads the next request while they run. Their outcomes are
+    // collected by the reply. Bytes not yet written are bounded per shard;
+    // when that budget is spent, this waits, and so does the connection.
+    let mut started = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
-        let mut partition_responses = Vec::with_capacity(topic.partition_data.len());
+        let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for data in topic.partition_data {
-            let mut response = PartitionProduceResponse::default()
-                .with_index(data.index)
-                .with_base_offset(-1);
             let outcome = if !acks_valid {
-                Err((ErrorCode::INVALID_REQUIRED_ACKS, None))
+                Started::Refused(ErrorCode::INVALID_REQUIRED_ACKS, None)
             } else if crate::metadata::is_internal(&topic.name.0) {
                 // Only the group coordinator writes the offsets topic.
-                Err((
+                Started::Refused(
                     ErrorCode::INVALID_TOPIC_EXCEPTION,
                     Some(format!("Cannot append to internal topic {}", topic.name.0)),
-                ))
+                )
             } else {
                 match shard.route(&topic.name.0, data.index) {
-                    Route::Elsewhere(code) => Err((code, None)),
+                    Route::Elsewhere(code) => Started::Refused(code, None),
                     Route::Here(partition) => {
                         let records = data.records.unwrap_or_default();
+                        let budget = shard.produce_budget.acquire(records.len()).await;
                         let now = now_milliseconds();
-                        match partition.write(&records, acks == -1, now).await {
-                            Ok((appended, wait)) => {
-                                appended_any = true;
-                                if let Some(wait) = wait {
-                                    waits.push((responses.len(), partition_responses.len(), wait));
-                                }
-                                let log_append_time = match partition.log().config().timestamp_type
-                                {
-                                    TimestampType::LogAppendTime => now,
-                                    TimestampType::CreateTime => -1,
-                                };
-                                Ok((
-                                    appended.base_offset,
-                                    log_append_time,
-                                    partition.log_start_offset(),
-                                ))
+                        let write = partition.write(records, acks == -1, now);
+                        let appended = shard.appended.clone();
+                        let (sender, receiver) = oneshot::channel();
+                        // Detached: a client that goes away does not cancel
+                        // a write it asked for.
+                        crate::rt::spawn_detached(async move {
+                            let result = write.await;
+                            drop(budget);
+                            if result.is_ok() {
+                                appended.notify_all();
                             }
-                            Err(AppendError::Batch(error)) => {
-                                Err((error.error_code(), Some(error.to_string())))
-                            }
-                            // Logged once by the partition.
-                            Err(AppendError::Storage(error)) => {
-                                Err((ErrorCode::KAFKA_STORAGE_ERROR, Some(error.to_string())))
-                            }
-                            Err(AppendError::Closed) => {
-                                Err((ErrorCode::NOT_LEADER_OR_FOLLOWER, None))
-                            }
-                            Err(AppendError::FencedEpoch) => {
-                                Err((ErrorCode::INVALID_PRODUCER_EPOCH, None))
-                            }
-                            Err(AppendError::OutOfOrderSequence) => {
-                                Err((ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER, None))
-                            }
-                            Err(AppendError::SeveralIdempotentBatches) => Err((
-                                ErrorCode::INVALID_RECORD,
-                                Some("an idempotent producer sends one batch per partition".into()),
-                            )),
-                        }
+                            let _ = sender.send(result);
+                        });
+                        Started::Writing(partition, now, receiver)
                     }
                 }
             };
-            match outcome {
-                Ok((base_offset, log_append_time, log_start_offset)) => {
-                    response.base_offset = base_offset;
-                    response.log_append_time_ms = log_append_time;
-                    if version >= 5 {
-                        response.log_start_offset = log_start_offset;
-                    }
-                }
-                Err((code, message)) => {
-                    response.error_code = code.0;
-                    if version >= 8 {
-                        response.error_message = message.map(StrBytes::from_string);
-                    }
-                }
-            }
-            partition_responses.push(response);
+            partitions.push((data.index, outcome));
         }
-        responses.push(
-            TopicProduceResponse::default()
-                .with_name(topic.name)
-                .with_partition_responses(partition_responses),
-        );
+        started.push((topic.name, partitions));
     }
-    if appended_any {
-        shard.appended.notify_all();
-    }
-    if acks == 0 {
-        return None;
-    }
-    Some(Box::pin(async move {
+    let reply = async move {
+        let mut waits: Vec<(usize, usize, DurableWait)> = Vec::new();
+        let mut responses = Vec::with_capacity(started.len());
+        for (name, partitions) in started {
+            let mut partition_responses = Vec::with_capacity(partitions.len());
+            for (index, outcome) in partitions {
+                let mut response = PartitionProduceResponse::default()
+                    .with_index(index)
+                    .with_base_offset(-1);
+                let outcome = match outcome {
+                    Started::Refused(code, message) => Err((code, message)),
+                    Started::Writing(partition, now, written) => match written.await {
+                        Ok(Ok((appended, wait))) => {
+                            if let Some(wait) = wait {
+                                waits.push((responses.len(), partition_responses.len(), wait));
+                            }
+                            let log_append_time = match partition.log().config().timestamp_type {
+                                TimestampType::LogAppendTime => now,
+                                TimestampType::CreateTime => -1,
+                            };
+                            Ok((
+                                appended.base_offset,
+                                log_append_time,
+                                partition.log_start_offset(),
+                            ))
+                        }
+                        Ok(Err(error)) => Err(refusal(error)),
+                        Err(_) => Err(refusal(AppendError::Closed)),
+                    },
+                };
+                match outcome {
+                    Ok((base_offset, log_append_time, log_start_offset)) => {
+                        response.base_offset = base_offset;
+                        response.log_append_time_ms = log_append_time;
+                        if version >= 5 {
+                            response.log_start_offset = log_start_offset;
+                        }
+                    }
+                    Err((code, message)) => {
+                        response.error_code = code.0;
+                        if version >= 8 {
+                            response.error_message = message.map(StrBytes::from_string);
+                        }
+                    }
+                }
+                partition_responses.push(response);
+            }
+            responses.push(
+                TopicProduceResponse::default()
+                    .with_name(name)
+                    .with_partition_responses(partition_responses),
+            );
+        }
         for (topic, partition, wait) in waits {
             if let Err(error) = wait.await {
                 let response = &mut responses[topic].partition_responses[partition];
@@ -142,5 +152,35 @@ pub async fn handle(
             }
         }
         ProduceResponse::default().with_responses(responses)
-    }))
+    };
+    if acks == 0 {
+        // No response; the writes still finish before the next request.
+        reply.await;
+        return None;
+    }
+    Some(Box::pin(reply))
+}
+
+type Written = oneshot::Receiver<Result<(Appended, Option<DurableWait>), AppendError>>;
+
+/// One partition of a request once its write has been started, or refused.
+enum Started {
+    Refused(ErrorCode, Option<String>),
+    Writing(Rc<Partition>, i64, Written),
+}
+
+/// The error code (and message) a client gets for a failed append.
+fn refusal(error: AppendError) -> (ErrorCode, Option<String>) {
+    match error {
+        AppendError::Batch(error) => (error.error_code(), Some(error.to_string())),
+        // Logged once by the partition.
+        AppendError::Storage(error) => (ErrorCode::KAFKA_STORAGE_ERROR, Some(error.to_string())),
+        AppendError::Closed => (ErrorCode::NOT_LEADER_OR_FOLLOWER, None),
+        AppendError::FencedEpoch => (ErrorCode::INVALID_PRODUCER_EPOCH, None),
+        AppendError::OutOfOrderSequence => (ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER, None),
+        AppendError::SeveralIdempotentBatches => (
+            ErrorCode::INVALID_RECORD,
+            Some("an idempotent producer sends one batch per partition".into()),
+        ),
+    }
 }
