@@ -35,6 +35,8 @@ pub struct Config {
     pub tail_cache_bytes: u64,
     /// How Fetch sends data older than the tail cache.
     pub cold_reads: crate::partition::ColdReads,
+    /// How long a shard polls for work before parking.
+    pub idle_spin_microseconds: u64,
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -139,3 +139,7 @@ pub const BLOCKING_THREADS_PER_SHARD: usize = 4;
 /// records: connections read on while earlier writes run, until this is
 /// spent, then wait (backpressure to the producers).
 pub const PRODUCE_BYTES_UNWRITTEN_PER_SHARD_MAX: usize = 256 * 1024 * 1024;
+
+/// Default microseconds a shard keeps polling for work before it parks in
+/// the kernel (`--idle-spin-microseconds`).
+pub const IDLE_SPIN_MICROSECONDS_DEFAULT: u64 = 500;

@@ -45,6 +45,8 @@ pub struct GroupCommit {
     /// Woken after every round (the shard's append signal).
     synced: Rc<Signal>,
     statistics: Cell<Statistics>,
+    /// How long each round's syncs took, in microseconds.
+    round_microseconds: RefCell<hdrhistogram::Histogram<u64>>,
 }
 
 /// Counts since start, reported at shutdown: how well syncs are shared.
@@ -63,11 +65,26 @@ impl GroupCommit {
             running: Cell::new(false),
             synced,
             statistics: Cell::new(Statistics::default()),
+            round_microseconds: RefCell::new(
+                hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 2)
+                    .expect("valid histogram bounds"),
+            ),
         }
     }
 
     pub fn statistics(&self) -> Statistics {
         self.statistics.get()
+    }
+
+    /// (p50, p99, max) of the rounds' sync time in milliseconds.
+    pub fn round_milliseconds(&self) -> (f64, f64, f64) {
+        let histogram = self.round_microseconds.borrow();
+        let milliseconds = |value: u64| value as f64 / 1000.0;
+        (
+            milliseconds(histogram.value_at_quantile(0.5)),
+            milliseconds(histogram.value_at_quantile(0.99)),
+            milliseconds(histogram.max()),
+        )
     }
 
     /// Asks for `partition` to be synced soon, without waiting.
@@ -115,6 +132,7 @@ impl GroupCommit {
                 .sum::<u64>();
             self.statistics.set(statistics);
             // One sync per file, all in flight at once.
+            let started = std::time::Instant::now();
             let syncs: Vec<_> = round
                 .iter()
                 .map(|(partition, _)| {
@@ -134,6 +152,10 @@ impl GroupCommit {
                     let _ = waiter.send(result.clone());
                 }
             }
+            let _ = self
+                .round_microseconds
+                .borrow_mut()
+                .record(started.elapsed().as_micros().max(1) as u64);
             self.synced.notify_all();
         }
     }

@@ -125,9 +125,12 @@ impl<T: Send + 'static> ShardThread<T> {
 
 /// Starts shard `index` on its own thread with its own io_uring executor,
 /// pinned to `cpu` when given (unpinned when the host has fewer CPUs).
+/// `idle_spin`: how long the shard polls for more work before it parks
+/// in the kernel (see `--idle-spin-microseconds`).
 pub fn spawn_shard<G, F, T>(
     index: usize,
     cpu: Option<usize>,
+    idle_spin: std::time::Duration,
     main: G,
 ) -> Result<ShardThread<T>, StartError>
 where
@@ -154,6 +157,7 @@ where
     glommio::LocalExecutorBuilder::new(placement)
         .name(&format!("corelog-shard-{index}"))
         .blocking_thread_pool_placement(blocking)
+        .spin_before_park(idle_spin)
         .io_memory(crate::limits::IO_MEMORY_PER_SHARD_BYTES)
         .spawn(main)
         .map(ShardThread)

@@ -325,8 +325,10 @@ impl Shard {
     /// Closes every partition: clean shutdown.
     pub async fn close_all(&self) {
         let statistics = self.group_commit.statistics();
+        let (p50, p99, max) = self.group_commit.round_milliseconds();
         eprintln!(
-            "corelog: shard {}: group commit: {} rounds, {} file syncs for {} acks=all appends",
+            "corelog: shard {}: group commit: {} rounds, {} file syncs for {} acks=all appends; \
+             round sync time p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms",
             self.id, statistics.rounds, statistics.syncs, statistics.waiters
         );
         let partitions: Vec<Rc<Partition>> = self

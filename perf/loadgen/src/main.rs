@@ -335,6 +335,10 @@ fn produce(arguments: &ProduceArgs, stop: Arc<AtomicBool>) -> Result<Report, Str
         .set("compression.codec", &arguments.compression)
         .set("linger.ms", "5")
         .set("queue.buffering.max.messages", "1000000");
+    // --set wins over the defaults above.
+    for (key, value) in &common.settings {
+        config.set(key, value);
+    }
     let producer: ThreadedProducer<DeliveryContext> = config
         .create_with_context(DeliveryContext {
             measured: measured.clone(),
