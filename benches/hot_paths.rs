@@ -16,6 +16,7 @@ use corelog::protocol::fetch_response::{self, FetchReply, FetchedPartition, Fetc
 use corelog::protocol::{frame, records};
 use corelog::rt::net::Piece;
 use corelog::storage::index::OffsetIndex;
+use corelog::storage::segment::AppendPart;
 use corelog::storage::{Log, LogConfig};
 use hdrhistogram::Histogram;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
@@ -200,7 +201,11 @@ fn main() {
         let started_all = Instant::now();
         for _ in 0..iterations {
             let started = Instant::now();
-            black_box(log.append(&records, &spans, 0).await.unwrap());
+            let part = AppendPart {
+                records: &records,
+                spans: &spans,
+            };
+            black_box(log.append(&[part], 0).await.unwrap());
             histogram
                 .record(started.elapsed().as_nanos().max(1) as u64)
                 .unwrap();

@@ -143,3 +143,6 @@ pub const PRODUCE_BYTES_UNWRITTEN_PER_SHARD_MAX: usize = 256 * 1024 * 1024;
 /// Default microseconds a shard keeps polling for work before it parks in
 /// the kernel (`--idle-spin-microseconds`).
 pub const IDLE_SPIN_MICROSECONDS_DEFAULT: u64 = 500;
+
+/// Most bytes of staged appends one partition combines into a single write.
+pub const COALESCED_WRITE_BYTES_MAX: usize = 8 * 1024 * 1024;

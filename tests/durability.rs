@@ -524,6 +524,23 @@ fn acks_all_appends_share_syncs_in_the_group_commit() {
     assert_eq!(waiters, 320, "{line}");
     assert!(syncs < waiters, "every append synced on its own: {line}");
     eprintln!("{line}");
+    // Appends staged while a write ran went out together in the next one.
+    let line = log
+        .lines()
+        .find(|line| line.contains("writer:"))
+        .expect("the shard reports its writes");
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    // "shard 0: writer: A appends in W writes"
+    let (appends, writes) = (numbers[1], numbers[2]);
+    assert_eq!(appends, 320, "{line}");
+    assert!(
+        writes < appends / 2,
+        "small appends were not combined: {line}"
+    );
+    eprintln!("{line}");
 }
 
 #[test]

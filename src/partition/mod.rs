@@ -1,15 +1,19 @@
-//! One partition on the shard that leads it: its log, the lock that orders
-//! its appends, and the checks a produce request passes before it is written.
+//! One partition on the shard that leads it: its log, the writer that
+//! orders and combines its appends (writer.rs), and the checks a produce
+//! request passes before it is written.
 //!
 //! Invariants: lives on exactly one shard (the one its placement names) from
 //! the snapshot that placed it there until one that removes or moves it;
-//! appends run one at a time; with a single replica the high watermark is the
-//! log end offset once the write completed (and was synced, for acks=all).
+//! appends are written one write at a time, in the order they were staged;
+//! with a single replica the high watermark is the log end offset once the
+//! write completed (and was synced, for acks=all).
 
 pub mod group_commit;
 pub mod tail_cache;
+mod writer;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -19,11 +23,13 @@ use bytes::Bytes;
 
 use crate::protocol::batch::{self, BatchError, BatchHeader, BatchSpan};
 use crate::rt::net::Piece;
-use crate::rt::sync::{Turn, TurnQueue};
-use crate::storage::producers::{ProducerBatch, Verdict};
+use crate::rt::sync::Signal;
+use crate::storage::producers::ProducerBatch;
 use crate::storage::{FlushPolicy, Log, LogConfig, ReadError};
+use futures_channel::oneshot;
 use group_commit::GroupCommit;
 use tail_cache::{CacheRead, PartitionTail, TailCache};
+use writer::Staged;
 
 /// Completes when an acks=all append is durable.
 pub type DurableWait =
@@ -51,9 +57,14 @@ pub struct Partition {
     pub index: i32,
     pub topic_id: [u8; 16],
     log: Log,
-    /// Orders appends: a write takes its turn when it is called, so the
-    /// writes of pipelined requests reach the log in request order.
-    append_order: TurnQueue,
+    /// Appends waiting for the writer, in arrival order; `writing` while
+    /// its task runs, `writer_idle` fired when it stops.
+    staged: RefCell<VecDeque<Staged>>,
+    writing: Cell<bool>,
+    writer_idle: Signal,
+    /// Appends written, and the writes they took (coalescing at work).
+    appends: Cell<u64>,
+    writes: Cell<u64>,
     closed: Cell<bool>,
     group_commit: Rc<GroupCommit>,
     /// The shard's tail cache, and this partition's share of it.
@@ -89,7 +100,11 @@ impl Partition {
             index,
             topic_id,
             log,
-            append_order: TurnQueue::default(),
+            staged: RefCell::new(VecDeque::new()),
+            writing: Cell::new(false),
+            writer_idle: Signal::default(),
+            appends: Cell::new(0),
+            writes: Cell::new(0),
             closed: Cell::new(false),
             group_commit,
             tail_cache,
@@ -142,13 +157,15 @@ impl Partition {
         Ok(appended)
     }
 
-    /// The write half of an append: validated, checked against the
-    /// producer state and written; the returned wait (for acks=all under
-    /// the durable policy) completes when the group commit synced it.
-    /// The write takes its place in the partition's order when this is
-    /// called, not when the future first runs: a connection starts the
-    /// writes of one request after another and need not wait for them
-    /// before reading the next, and they still reach the log in order.
+    /// The write half of an append: validated at once, then staged for
+    /// the partition's writer, which checks it against the producer state
+    /// and writes it, together with whatever else is staged by then. The
+    /// append takes its place in the partition's order when this is called,
+    /// not when the future first runs: a connection starts the writes of one
+    /// request after another and need not wait for them before reading the
+    /// next, and they still reach the log in order. The returned wait (for
+    /// acks=all under the durable policy) completes when the group commit
+    /// synced the append.
     pub fn write(
         self: &Rc<Self>,
         records: Bytes,
@@ -156,44 +173,54 @@ impl Partition {
         now_milliseconds: i64,
     ) -> impl std::future::Future<Output = Result<(Appended, Option<DurableWait>), AppendError>> + 'static
     {
-        let turn = self.append_order.take();
+        let staged = self.validate_and_stage(records, acks_all, now_milliseconds);
         let partition = self.clone();
         async move {
-            partition
-                .write_in_turn(turn, &records, acks_all, now_milliseconds)
-                .await
+            let reply = staged?.await.unwrap_or(Err(AppendError::Closed));
+            let (appended, wait) = reply?;
+            let wait = wait.map(|receiver| -> DurableWait {
+                Box::pin(async move {
+                    let result = receiver.await;
+                    partition.note_outcome(
+                        result
+                            .as_ref()
+                            .map_err(|error| Some(error.to_string()))
+                            .map(|_| ()),
+                    );
+                    result.map_err(AppendError::Storage)
+                })
+            });
+            Ok((appended, wait))
         }
     }
 
-    async fn write_in_turn(
+    fn validate_and_stage(
         self: &Rc<Self>,
-        turn: Turn,
-        records: &[u8],
+        records: Bytes,
         acks_all: bool,
         now_milliseconds: i64,
-    ) -> Result<(Appended, Option<DurableWait>), AppendError> {
-        let result = self
-            .append_unlogged(turn, records, acks_all, now_milliseconds)
-            .await;
-        self.note_outcome(result.as_ref().map(|_| ()).map_err(|error| match error {
-            AppendError::Storage(error) => Some(error.to_string()),
-            _ => None,
-        }));
-        let (appended, wait) = result?;
-        let partition = self.clone();
-        let wait = wait.map(|receiver| -> DurableWait {
-            Box::pin(async move {
-                let result = receiver.await;
-                partition.note_outcome(
-                    result
-                        .as_ref()
-                        .map_err(|error| Some(error.to_string()))
-                        .map(|_| ()),
-                );
-                result.map_err(AppendError::Storage)
-            })
+    ) -> Result<oneshot::Receiver<writer::StagedReply>, AppendError> {
+        if self.closed.get() {
+            return Err(AppendError::Closed);
+        }
+        let spans = batch::validate_batches(&records, self.log.config().max_message_bytes)
+            .map_err(AppendError::Batch)?;
+        let producer = idempotent_batch(&records, &spans)?;
+        let (reply, receiver) = oneshot::channel();
+        self.stage(Staged {
+            records,
+            spans,
+            producer,
+            acks_all,
+            now_milliseconds,
+            reply,
         });
-        Ok((appended, wait))
+        Ok(receiver)
+    }
+
+    /// Appends and writes since the partition opened.
+    pub fn write_counts(&self) -> (u64, u64) {
+        (self.appends.get(), self.writes.get())
     }
 
     /// Logs the first storage failure of an episode, and its end.
@@ -216,81 +243,6 @@ impl Partition {
             }
             Err(None) => {}
         }
-    }
-
-    async fn append_unlogged(
-        self: &Rc<Self>,
-        turn: Turn,
-        records: &[u8],
-        acks_all: bool,
-        now_milliseconds: i64,
-    ) -> Result<(Appended, Option<group_commit::SyncWait>), AppendError> {
-        let spans = batch::validate_batches(records, self.log.config().max_message_bytes)
-            .map_err(AppendError::Batch)?;
-        let producer = idempotent_batch(records, &spans)?;
-        turn.wait().await;
-        if self.closed.get() {
-            return Err(AppendError::Closed);
-        }
-        let verdict = producer
-            .as_ref()
-            .map(|incoming| self.log.producers().borrow().check(incoming));
-        let appended = match verdict {
-            Some(Verdict::FencedEpoch) => return Err(AppendError::FencedEpoch),
-            Some(Verdict::OutOfOrder) => return Err(AppendError::OutOfOrderSequence),
-            // A retry: written before, perhaps not yet synced.
-            Some(Verdict::Duplicate {
-                base_offset,
-                last_offset,
-            }) => Appended {
-                base_offset,
-                next_offset: last_offset + 1,
-                max_timestamp: -1,
-            },
-            Some(Verdict::Append) | None => {
-                let (appended, written) = self
-                    .log
-                    .append(records, &spans, now_milliseconds)
-                    .await
-                    .map_err(AppendError::Storage)?;
-                let mut next = appended.base_offset;
-                self.tail_cache.insert(
-                    &self.tail,
-                    written,
-                    spans.iter().map(|span| {
-                        let base_offset = next;
-                        next += span.offset_count;
-                        (base_offset, next - 1, span.length)
-                    }),
-                );
-                if let Some(mut incoming) = producer {
-                    let shift = appended.base_offset - incoming.base_offset;
-                    incoming.base_offset += shift;
-                    incoming.last_offset += shift;
-                    self.log.producers().borrow_mut().record(incoming);
-                }
-                let count = (appended.next_offset - appended.base_offset) as u64;
-                self.unflushed_records
-                    .set(self.unflushed_records.get() + count);
-                appended
-            }
-        };
-        // The sync waits outside the turn, so later appends join its round.
-        drop(turn);
-        let wait = match self.log.config().flush {
-            FlushPolicy::Durable if acks_all => Some(self.group_commit.join(self)),
-            FlushPolicy::Durable => {
-                self.group_commit.request(self);
-                None
-            }
-            FlushPolicy::Interval { messages, .. } => {
-                if self.unflushed_records.get() >= messages {
-                    self.group_commit.request(self);
-                }
-                None
-            }
-        };
-        Ok((appended, wait))
     }
 
     /// Under the interval policy, asks for a sync once `flush.ms` passed
@@ -360,13 +312,21 @@ impl Partition {
             .await
     }
 
-    /// Waits for any append in progress, then seals the log. Later appends
-    /// get [`AppendError::Closed`].
+    /// Waits for the writer to finish what was staged, then seals the log.
+    /// Appends staged from now on get [`AppendError::Closed`].
     pub async fn close(&self) -> io::Result<()> {
-        let turn = self.append_order.take();
-        turn.wait().await;
         if self.closed.replace(true) {
             return Ok(());
+        }
+        // Appends staged before this are written (or refused) first.
+        loop {
+            let seen = self.writer_idle.generation();
+            if !self.writing.get() {
+                break;
+            }
+            self.writer_idle
+                .wait_past(seen, std::time::Duration::from_secs(1))
+                .await;
         }
         self.log.close().await
     }

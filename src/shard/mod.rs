@@ -331,6 +331,18 @@ impl Shard {
              round sync time p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms",
             self.id, statistics.rounds, statistics.syncs, statistics.waiters
         );
+        let (appends, writes) = self
+            .partitions
+            .borrow()
+            .values()
+            .map(|partition| partition.write_counts())
+            .fold((0, 0), |(appends, writes), (more_appends, more_writes)| {
+                (appends + more_appends, writes + more_writes)
+            });
+        eprintln!(
+            "corelog: shard {}: writer: {appends} appends in {writes} writes",
+            self.id
+        );
         let partitions: Vec<Rc<Partition>> = self
             .partitions
             .borrow_mut()

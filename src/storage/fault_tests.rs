@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use super::log::{Log, LogConfig};
+use super::segment::AppendPart;
 use crate::protocol::batch::{tests::sample_batch, validate_batches};
 use crate::rt::file::faults::{self, Fault, Operation};
 
@@ -21,7 +22,11 @@ fn config() -> LogConfig {
 async fn append(log: &Log, count: i32, body: &[u8]) -> std::io::Result<i64> {
     let records = sample_batch(count, body);
     let spans = validate_batches(&records, 1 << 20).expect("a valid batch");
-    Ok(log.append(&records, &spans, 0).await?.0.base_offset)
+    let part = AppendPart {
+        records: &records,
+        spans: &spans,
+    };
+    Ok(log.append(&[part], 0).await?.0[0].base_offset)
 }
 
 /// Every batch readable from the start, as (base offset, record count).

@@ -16,8 +16,8 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::producers::ProducerState;
-use super::segment::{Appended, Segment};
-use crate::protocol::batch::{BatchSpan, TimestampType};
+use super::segment::{AppendPart, Appended, Segment};
+use crate::protocol::batch::TimestampType;
 use crate::rt::file::FileRegion;
 
 /// The topic configs that shape how a log is written.
@@ -254,17 +254,18 @@ impl Log {
             .clone()
     }
 
-    /// Appends validated batches. Rolls first when they would push the active
-    /// segment past `segment.bytes`. The caller holds the append lock.
+    /// Appends validated batches, the `parts` of one or more appends in one
+    /// write. Rolls first when they would push the active segment past
+    /// `segment.bytes`. The caller orders appends (one at a time).
     pub async fn append(
         &self,
-        records: &[u8],
-        spans: &[BatchSpan],
+        parts: &[AppendPart<'_>],
         now_milliseconds: i64,
-    ) -> io::Result<(Appended, Bytes)> {
+    ) -> io::Result<(Vec<Appended>, Bytes)> {
         let config = self.config.get();
         let mut active = self.active();
-        let too_big = active.size() + records.len() as u64 > config.segment_bytes;
+        let length: u64 = parts.iter().map(|part| part.records.len() as u64).sum();
+        let too_big = active.size() + length > config.segment_bytes;
         let too_old = self.active_since.get().elapsed().as_millis() as i64 >= config.segment_ms;
         if active.size() > 0 && (too_big || too_old) {
             let producers = ProducerState::restore(&self.producers.borrow().snapshot());
@@ -288,7 +289,7 @@ impl Log {
             active = next;
         }
         active
-            .append(records, spans, config.timestamp_type, now_milliseconds)
+            .append(parts, config.timestamp_type, now_milliseconds)
             .await
     }
 

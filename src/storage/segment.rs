@@ -41,6 +41,13 @@ pub struct BatchSummary {
     pub producer: Option<ProducerBatch>,
 }
 
+/// The records of one append, split into their batches.
+#[derive(Debug, Clone, Copy)]
+pub struct AppendPart<'a> {
+    pub records: &'a [u8],
+    pub spans: &'a [BatchSpan],
+}
+
 /// The result of one append.
 #[derive(Debug, Clone, Copy)]
 pub struct Appended {
@@ -171,45 +178,60 @@ impl Segment {
         &self.log_path
     }
 
-    /// Appends validated batches (`records`, split by `spans`), assigning
-    /// offsets from the segment's next offset. Nothing in memory changes
-    /// unless the write succeeded, so a failed append leaves the segment as
-    /// it was and can be retried.
+    /// Appends validated batches in one write: `parts` are the records of
+    /// one or more appends, each split by its spans, written back to back
+    /// with offsets assigned from the segment's next offset. Returns what
+    /// each part got, and the stored bytes of them all (for the tail
+    /// cache). Nothing in memory changes unless the write succeeded, so a
+    /// failed append leaves the segment as it was and can be retried.
     pub async fn append(
         &self,
-        records: &[u8],
-        spans: &[BatchSpan],
+        parts: &[AppendPart<'_>],
         timestamp_type: TimestampType,
         now_milliseconds: i64,
-    ) -> io::Result<(Appended, Bytes)> {
+    ) -> io::Result<(Vec<Appended>, Bytes)> {
         self.unseal()?;
         let (write_position, tail_length, first_offset) = {
             let state = self.state.borrow();
             (align_down(state.size), state.tail.len(), state.next_offset)
         };
-        let used = tail_length + records.len();
+        let records_length: usize = parts.iter().map(|part| part.records.len()).sum();
+        let used = tail_length + records_length;
         let mut buffer = self.file.allocate(align_up(used), used);
-        let mut summaries = Vec::with_capacity(spans.len());
+        let mut summaries = Vec::new();
+        let mut appended = Vec::with_capacity(parts.len());
         {
             let bytes = buffer.as_mut_slice();
             bytes[..tail_length].copy_from_slice(&self.state.borrow().tail);
-            bytes[tail_length..used].copy_from_slice(records);
             let mut offset = first_offset;
-            for span in spans {
-                let start = tail_length + span.position;
-                let batch_bytes = &mut bytes[start..start + span.length];
-                let max_timestamp =
-                    batch::assign_offset(batch_bytes, offset, timestamp_type, now_milliseconds);
-                summaries.push(BatchSummary {
-                    position: write_position + start as u64,
-                    total_bytes: span.length as u64,
-                    base_offset: offset,
-                    last_offset: offset + span.offset_count - 1,
-                    max_timestamp,
-                    // Producer state is the partition's to record.
-                    producer: None,
+            let mut part_start = tail_length;
+            for part in parts {
+                bytes[part_start..part_start + part.records.len()].copy_from_slice(part.records);
+                let part_first_offset = offset;
+                let mut part_max_timestamp = -1;
+                for span in part.spans {
+                    let start = part_start + span.position;
+                    let batch_bytes = &mut bytes[start..start + span.length];
+                    let max_timestamp =
+                        batch::assign_offset(batch_bytes, offset, timestamp_type, now_milliseconds);
+                    part_max_timestamp = part_max_timestamp.max(max_timestamp);
+                    summaries.push(BatchSummary {
+                        position: write_position + start as u64,
+                        total_bytes: span.length as u64,
+                        base_offset: offset,
+                        last_offset: offset + span.offset_count - 1,
+                        max_timestamp,
+                        // Producer state is the partition's to record.
+                        producer: None,
+                    });
+                    offset += span.offset_count;
+                }
+                appended.push(Appended {
+                    base_offset: part_first_offset,
+                    next_offset: offset,
+                    max_timestamp: part_max_timestamp,
                 });
-                offset += span.offset_count;
+                part_start += part.records.len();
             }
         }
         let new_tail_start = align_down(used as u64) as usize;
@@ -229,15 +251,6 @@ impl Segment {
         }
         state.tail = new_tail;
         debug_assert_eq!(state.size, write_position + used as u64);
-        let appended = Appended {
-            base_offset: first_offset,
-            next_offset: state.next_offset,
-            max_timestamp: summaries
-                .iter()
-                .map(|summary| summary.max_timestamp)
-                .max()
-                .unwrap_or(-1),
-        };
         Ok((appended, written))
     }
 

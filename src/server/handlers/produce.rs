@@ -101,6 +101,11 @@ pub async fn handle(
                                 waits.push((responses.len(), partition_responses.len(), wait));
                             }
                             let log_append_time = match partition.log().config().timestamp_type {
+                                // The time stored: appends written together
+                                // share the first one's clock reading.
+                                TimestampType::LogAppendTime if appended.max_timestamp >= 0 => {
+                                    appended.max_timestamp
+                                }
                                 TimestampType::LogAppendTime => now,
                                 TimestampType::CreateTime => -1,
                             };

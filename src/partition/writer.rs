@@ -1,0 +1,195 @@
+//! The partition's writer: appends are staged in the order they arrive and
+//! a single task writes them. Whatever is staged while a write runs goes
+//! into the next write together, so many small batches (many producers,
+//! small requests) become one large aligned direct-IO write instead of one
+//! partial-block rewrite each.
+//!
+//! Invariants (one writer task per partition at a time, on its shard):
+//! - staged appends are written in the order they were staged; a combined
+//!   write holds at most one batch of each idempotent producer, so each
+//!   producer check sees the state left by that producer's previous batch.
+//! - every staged append gets exactly one reply.
+//! - nothing is recorded (producer state, tail cache, counters) unless the
+//!   write succeeded.
+
+use std::collections::HashSet;
+use std::io;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use futures_channel::oneshot;
+
+use super::group_commit::SyncWait;
+use super::{AppendError, Appended, Partition};
+use crate::limits::COALESCED_WRITE_BYTES_MAX;
+use crate::protocol::batch::BatchSpan;
+use crate::storage::producers::{ProducerBatch, Verdict};
+use crate::storage::segment::AppendPart;
+use crate::storage::FlushPolicy;
+
+pub(super) type StagedReply = Result<(Appended, Option<SyncWait>), AppendError>;
+
+/// An append waiting for the writer, already validated.
+pub(super) struct Staged {
+    pub records: Bytes,
+    pub spans: Vec<BatchSpan>,
+    pub producer: Option<ProducerBatch>,
+    pub acks_all: bool,
+    pub now_milliseconds: i64,
+    pub reply: oneshot::Sender<StagedReply>,
+}
+
+impl Partition {
+    /// Queues a validated append and makes sure the writer runs.
+    pub(super) fn stage(self: &Rc<Self>, staged: Staged) {
+        self.staged.borrow_mut().push_back(staged);
+        if !self.writing.replace(true) {
+            crate::rt::spawn_detached(self.clone().drain());
+        }
+    }
+
+    /// Writes staged appends until none are left.
+    async fn drain(self: Rc<Self>) {
+        loop {
+            let group = self.take_combinable();
+            if group.is_empty() {
+                self.writing.set(false);
+                self.writer_idle.notify_all();
+                return;
+            }
+            self.write_group(group).await;
+        }
+    }
+
+    /// The staged appends at the front that can share one write: at most
+    /// `COALESCED_WRITE_BYTES_MAX` (but at least one append), and at most
+    /// one batch per idempotent producer.
+    fn take_combinable(&self) -> Vec<Staged> {
+        let mut staged = self.staged.borrow_mut();
+        let mut group: Vec<Staged> = Vec::new();
+        let mut bytes = 0usize;
+        let mut producers = HashSet::new();
+        while let Some(next) = staged.front() {
+            if !group.is_empty() && bytes + next.records.len() > COALESCED_WRITE_BYTES_MAX {
+                break;
+            }
+            if let Some(producer) = &next.producer {
+                if !producers.insert(producer.producer_id) {
+                    break;
+                }
+            }
+            bytes += next.records.len();
+            group.push(staged.pop_front().expect("front exists"));
+        }
+        group
+    }
+
+    async fn write_group(self: &Rc<Self>, group: Vec<Staged>) {
+        let mut to_write = Vec::with_capacity(group.len());
+        for staged in group {
+            if self.closed.get() {
+                let _ = staged.reply.send(Err(AppendError::Closed));
+                continue;
+            }
+            let verdict = staged
+                .producer
+                .as_ref()
+                .map(|incoming| self.log.producers().borrow().check(incoming));
+            match verdict {
+                Some(Verdict::FencedEpoch) => {
+                    let _ = staged.reply.send(Err(AppendError::FencedEpoch));
+                }
+                Some(Verdict::OutOfOrder) => {
+                    let _ = staged.reply.send(Err(AppendError::OutOfOrderSequence));
+                }
+                // A retry: written before, perhaps not yet synced.
+                Some(Verdict::Duplicate {
+                    base_offset,
+                    last_offset,
+                }) => {
+                    let appended = Appended {
+                        base_offset,
+                        next_offset: last_offset + 1,
+                        max_timestamp: -1,
+                    };
+                    let wait = self.sync_wait(staged.acks_all);
+                    let _ = staged.reply.send(Ok((appended, wait)));
+                }
+                Some(Verdict::Append) | None => to_write.push(staged),
+            }
+        }
+        if to_write.is_empty() {
+            return;
+        }
+        let parts: Vec<AppendPart<'_>> = to_write
+            .iter()
+            .map(|staged| AppendPart {
+                records: &staged.records,
+                spans: &staged.spans,
+            })
+            .collect();
+        let now_milliseconds = to_write[0].now_milliseconds;
+        let result = self.log.append(&parts, now_milliseconds).await;
+        drop(parts);
+        let (appended, written) = match result {
+            Ok(done) => done,
+            Err(error) => {
+                self.note_outcome(Err(Some(error.to_string())));
+                for staged in to_write {
+                    let copy = io::Error::new(error.kind(), error.to_string());
+                    let _ = staged.reply.send(Err(AppendError::Storage(copy)));
+                }
+                return;
+            }
+        };
+        self.note_outcome(Ok(()));
+        self.writes.set(self.writes.get() + 1);
+        self.appends.set(self.appends.get() + to_write.len() as u64);
+        let batches: Vec<(i64, i64, usize)> = to_write
+            .iter()
+            .zip(&appended)
+            .flat_map(|(staged, appended)| {
+                let mut next = appended.base_offset;
+                staged.spans.iter().map(move |span| {
+                    let base_offset = next;
+                    next += span.offset_count;
+                    (base_offset, next - 1, span.length)
+                })
+            })
+            .collect();
+        self.tail_cache
+            .insert(&self.tail, written, batches.into_iter());
+        for (staged, appended) in to_write.into_iter().zip(appended) {
+            if let Some(mut incoming) = staged.producer {
+                let shift = appended.base_offset - incoming.base_offset;
+                incoming.base_offset += shift;
+                incoming.last_offset += shift;
+                self.log.producers().borrow_mut().record(incoming);
+            }
+            let count = (appended.next_offset - appended.base_offset) as u64;
+            self.unflushed_records
+                .set(self.unflushed_records.get() + count);
+            let wait = self.sync_wait(staged.acks_all);
+            let _ = staged.reply.send(Ok((appended, wait)));
+        }
+    }
+
+    /// What a written append waits for before its reply, under the flush
+    /// policy: the next group-commit round for acks=all under the durable
+    /// policy; otherwise nothing, though a sync may be asked for.
+    fn sync_wait(self: &Rc<Self>, acks_all: bool) -> Option<SyncWait> {
+        match self.log.config().flush {
+            FlushPolicy::Durable if acks_all => Some(self.group_commit.join(self)),
+            FlushPolicy::Durable => {
+                self.group_commit.request(self);
+                None
+            }
+            FlushPolicy::Interval { messages, .. } => {
+                if self.unflushed_records.get() >= messages {
+                    self.group_commit.request(self);
+                }
+                None
+            }
+        }
+    }
+}
