@@ -511,28 +511,14 @@ fn acks_all_appends_share_syncs_in_the_group_commit() {
     );
     broker.stop();
     let log = broker.log();
-    let line = log
-        .lines()
-        .find(|line| line.contains("group commit:"))
-        .expect("the shard reports its group commit");
-    let numbers: Vec<u64> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|word| word.parse().ok())
-        .collect();
     // "shard 0: group commit: R rounds, S file syncs for W acks=all appends"
+    let (line, numbers) = report_line(&log, "group commit:");
     let (syncs, waiters) = (numbers[2], numbers[3]);
     assert_eq!(waiters, 320, "{line}");
     assert!(syncs < waiters, "every append synced on its own: {line}");
     eprintln!("{line}");
     // Appends staged while a write ran went out together in the next one.
-    let line = log
-        .lines()
-        .find(|line| line.contains("writer:"))
-        .expect("the shard reports its writes");
-    let numbers: Vec<u64> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|word| word.parse().ok())
-        .collect();
+    let (line, numbers) = report_line(&log, "writer:");
     // "shard 0: writer: A appends in W writes"
     let (appends, writes) = (numbers[1], numbers[2]);
     assert_eq!(appends, 320, "{line}");
@@ -541,6 +527,19 @@ fn acks_all_appends_share_syncs_in_the_group_commit() {
         "small appends were not combined: {line}"
     );
     eprintln!("{line}");
+}
+
+/// The shard's shutdown report line containing `marker`, and its numbers.
+fn report_line<'a>(log: &'a str, marker: &str) -> (&'a str, Vec<u64>) {
+    let line = log
+        .lines()
+        .find(|line| line.contains(marker))
+        .unwrap_or_else(|| panic!("no \"{marker}\" line in the broker log"));
+    let numbers = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    (line, numbers)
 }
 
 #[test]
