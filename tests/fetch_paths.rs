@@ -149,6 +149,18 @@ fn a_client_that_stops_reading_does_not_hold_up_the_shard() {
         );
     }
 
+    // A consumer that asks for the same and vanishes costs only its own
+    // connection (the broker logs why it closed it).
+    let mut vanishing = broker.client(0);
+    vanishing
+        .stream
+        .write_all(&encode_request(&request, 12, 7))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    drop(vanishing);
+    let (error, _) = produce(&mut other, "small", 0, numbered_batch(99, 1, 100), 9, -1);
+    assert_eq!(error, 0);
+
     // The stalled consumer then gets its whole response, intact.
     let mut body = stalled.read_frame().unwrap();
     let header = ResponseHeader::decode(&mut body, 1).unwrap();
@@ -162,4 +174,5 @@ fn a_client_that_stops_reading_does_not_hold_up_the_shard() {
     );
     assert_eq!(records.len(), 64 * 32);
     assert_eq!(records.last().unwrap().offset, 64 * 32 - 1);
+    assert!(broker.log().contains("write failed"), "{}", broker.log());
 }
