@@ -87,6 +87,13 @@ impl GroupCommit {
         )
     }
 
+    /// Wakes the shard's parked fetches: records were written (under the
+    /// interval policy they are readable at once). The signal is the one
+    /// every round fires.
+    pub fn wake_readers(&self) {
+        self.synced.notify_all();
+    }
+
     /// Asks for `partition` to be synced soon, without waiting.
     pub fn request(self: &Rc<Self>, partition: &Rc<Partition>) {
         self.enqueue(partition, None);

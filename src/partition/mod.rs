@@ -23,7 +23,7 @@ use bytes::Bytes;
 
 use crate::protocol::batch::{self, BatchError, BatchHeader, BatchSpan};
 use crate::rt::net::Piece;
-use crate::rt::sync::Signal;
+use crate::rt::sync::{BudgetPermit, Signal};
 use crate::storage::producers::ProducerBatch;
 use crate::storage::{FlushPolicy, Log, LogConfig, ReadError};
 use futures_channel::oneshot;
@@ -150,7 +150,9 @@ impl Partition {
         acks_all: bool,
         now_milliseconds: i64,
     ) -> Result<Appended, AppendError> {
-        let (appended, durable) = self.write(records, acks_all, now_milliseconds).await?;
+        let (appended, durable) = self
+            .write(records, acks_all, now_milliseconds, None)
+            .await?;
         if let Some(durable) = durable {
             durable.await?;
         }
@@ -165,15 +167,17 @@ impl Partition {
     /// request after another and need not wait for them before reading the
     /// next, and they still reach the log in order. The returned wait (for
     /// acks=all under the durable policy) completes when the group commit
-    /// synced the append.
+    /// synced the append. `budget` (the shard's bound on unwritten produce
+    /// bytes) is held until the append is written.
     pub fn write(
         self: &Rc<Self>,
         records: Bytes,
         acks_all: bool,
         now_milliseconds: i64,
+        budget: Option<BudgetPermit>,
     ) -> impl std::future::Future<Output = Result<(Appended, Option<DurableWait>), AppendError>> + 'static
     {
-        let staged = self.validate_and_stage(records, acks_all, now_milliseconds);
+        let staged = self.validate_and_stage(records, acks_all, now_milliseconds, budget);
         let partition = self.clone();
         async move {
             let reply = staged?.await.unwrap_or(Err(AppendError::Closed));
@@ -199,6 +203,7 @@ impl Partition {
         records: Bytes,
         acks_all: bool,
         now_milliseconds: i64,
+        budget: Option<BudgetPermit>,
     ) -> Result<oneshot::Receiver<writer::StagedReply>, AppendError> {
         if self.closed.get() {
             return Err(AppendError::Closed);
@@ -213,6 +218,7 @@ impl Partition {
             producer,
             acks_all,
             now_milliseconds,
+            budget,
             reply,
         });
         Ok(receiver)

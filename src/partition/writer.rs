@@ -23,6 +23,7 @@ use super::group_commit::SyncWait;
 use super::{AppendError, Appended, Partition};
 use crate::limits::COALESCED_WRITE_BYTES_MAX;
 use crate::protocol::batch::BatchSpan;
+use crate::rt::sync::BudgetPermit;
 use crate::storage::producers::{ProducerBatch, Verdict};
 use crate::storage::segment::AppendPart;
 use crate::storage::FlushPolicy;
@@ -36,6 +37,8 @@ pub(super) struct Staged {
     pub producer: Option<ProducerBatch>,
     pub acks_all: bool,
     pub now_milliseconds: i64,
+    /// Given back (dropped with the append) once it is written or refused.
+    pub budget: Option<BudgetPermit>,
     pub reply: oneshot::Sender<StagedReply>,
 }
 
@@ -131,6 +134,10 @@ impl Partition {
         let now_milliseconds = to_write[0].now_milliseconds;
         let result = self.log.append(&parts, now_milliseconds).await;
         drop(parts);
+        // Written (or failed): their bytes no longer count as unwritten.
+        for staged in &mut to_write {
+            staged.budget.take();
+        }
         let (appended, written) = match result {
             Ok(done) => done,
             Err(error) => {
@@ -143,6 +150,7 @@ impl Partition {
             }
         };
         self.note_outcome(Ok(()));
+        self.group_commit.wake_readers();
         self.writes.set(self.writes.get() + 1);
         self.appends.set(self.appends.get() + to_write.len() as u64);
         let batches: Vec<(i64, i64, usize)> = to_write

@@ -370,10 +370,10 @@ impl Log {
         visible_end: i64,
     ) -> Result<Option<(Rc<Segment>, u64, u64)>, ReadError> {
         self.check_offset(offset)?;
-        if offset >= self.log_end_offset() || offset >= visible_end {
+        let log_end_offset = self.log_end_offset();
+        if offset >= log_end_offset || offset >= visible_end {
             return Ok(None);
         }
-        let log_end_offset = self.log_end_offset();
         let segment = {
             let segments = self.segments.borrow();
             let index = segments.partition_point(|segment| segment.base_offset <= offset) - 1;

@@ -409,13 +409,13 @@ impl Segment {
         Ok(found)
     }
 
-    /// Reads from the batch holding `offset`: at most `max_bytes`, cut at the
-    /// segment's end (the last batch may be partial, as in Kafka), but never
-    /// less than that first whole batch, so a batch larger than `max_bytes`
-    /// can still be consumed.
-    /// `end_position` (when given) is where visible data ends: records
-    /// past the high watermark are not served.
-    /// Where `read` would read: (position, length), None for nothing.
+    /// The range a read from `offset` covers, as (position, length), None
+    /// for nothing: from the batch holding `offset`, at most `max_bytes`, cut
+    /// at the segment's end (the last batch may be partial, as in Kafka),
+    /// but never less than that first whole batch, so a batch larger than
+    /// `max_bytes` can still be consumed. `end_position` (when given) is
+    /// where visible data ends: records past the high watermark are not
+    /// served.
     pub async fn locate(
         &self,
         offset: i64,
@@ -432,18 +432,6 @@ impl Segment {
         let available = end - first.position;
         let length = max_bytes.min(available).max(first.total_bytes);
         Ok(Some((first.position, length)))
-    }
-
-    pub async fn read(
-        &self,
-        offset: i64,
-        max_bytes: u64,
-        end_position: Option<u64>,
-    ) -> io::Result<Bytes> {
-        match self.locate(offset, max_bytes, end_position).await? {
-            Some((position, length)) => self.read_range(position, length).await,
-            None => Ok(Bytes::new()),
-        }
     }
 
     pub async fn read_range(&self, position: u64, length: u64) -> io::Result<Bytes> {

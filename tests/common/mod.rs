@@ -180,7 +180,6 @@ impl Broker {
     }
 
     /// Starts the broker again on the same data dir with other options.
-    #[allow(dead_code)]
     pub fn start_again_with(&mut self, extra: &[&str]) {
         assert!(self.child.is_none(), "the broker is still running");
         self.extra = extra.iter().map(|s| s.to_string()).collect();

@@ -10,15 +10,13 @@
 use std::future::Future;
 use std::ops::RangeInclusive;
 use std::pin::Pin;
+use std::rc::Rc;
 
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::now_milliseconds;
-use std::rc::Rc;
-
-use futures_channel::oneshot;
 
 use crate::partition::{AppendError, Appended, DurableWait, Partition};
 use crate::protocol::batch::TimestampType;
@@ -38,12 +36,13 @@ pub async fn handle(
 ) -> Option<PendingResponse> {
     let acks = request.acks;
     let acks_valid = matches!(acks, -1..=1);
-    // Every partition's write is started here, in request order (each
-    // takes its turn in its partition as it starts), and runs as a task of
-    // its own: the writes of one request go to the disk together, and the
-    // connection reads the next request while they run. Their outcomes are
-    // collected by the reply. Bytes not yet written are bounded per shard;
-    // when that budget is spent, this waits, and so does the connection.
+    // Every partition's append is staged here, in request order (which
+    // fixes its place in its partition), and written by that partition's
+    // writer task: the writes of one request go to the disk together, and
+    // the connection reads the next request while they run. Their outcomes
+    // are collected by the reply. Bytes not yet written are bounded per
+    // shard; when that budget is spent, this waits, and so does the
+    // connection.
     let mut started = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
@@ -63,20 +62,10 @@ pub async fn handle(
                         let records = data.records.unwrap_or_default();
                         let budget = shard.produce_budget.acquire(records.len()).await;
                         let now = now_milliseconds();
-                        let write = partition.write(records, acks == -1, now);
-                        let appended = shard.appended.clone();
-                        let (sender, receiver) = oneshot::channel();
-                        // Detached: a client that goes away does not cancel
-                        // a write it asked for.
-                        crate::rt::spawn_detached(async move {
-                            let result = write.await;
-                            drop(budget);
-                            if result.is_ok() {
-                                appended.notify_all();
-                            }
-                            let _ = sender.send(result);
-                        });
-                        Started::Writing(partition, now, receiver)
+                        // Staged now; the partition's writer writes it even
+                        // if this reply is dropped (the client went away).
+                        let written = partition.write(records, acks == -1, now, Some(budget));
+                        Started::Writing(partition, now, Box::pin(written))
                     }
                 }
             };
@@ -96,7 +85,7 @@ pub async fn handle(
                 let outcome = match outcome {
                     Started::Refused(code, message) => Err((code, message)),
                     Started::Writing(partition, now, written) => match written.await {
-                        Ok(Ok((appended, wait))) => {
+                        Ok((appended, wait)) => {
                             if let Some(wait) = wait {
                                 waits.push((responses.len(), partition_responses.len(), wait));
                             }
@@ -115,8 +104,7 @@ pub async fn handle(
                                 partition.log_start_offset(),
                             ))
                         }
-                        Ok(Err(error)) => Err(refusal(error)),
-                        Err(_) => Err(refusal(AppendError::Closed)),
+                        Err(error) => Err(refusal(error)),
                     },
                 };
                 match outcome {
@@ -166,7 +154,7 @@ pub async fn handle(
     Some(Box::pin(reply))
 }
 
-type Written = oneshot::Receiver<Result<(Appended, Option<DurableWait>), AppendError>>;
+type Written = Pin<Box<dyn Future<Output = Result<(Appended, Option<DurableWait>), AppendError>>>>;
 
 /// One partition of a request once its write has been started, or refused.
 enum Started {
