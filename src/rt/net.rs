@@ -2,8 +2,8 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::os::unix::io::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
+use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;

@@ -30,8 +30,7 @@ use futures_lite::FutureExt;
 use super::dispatch::{self, Outcome};
 use super::request_memory::RequestMemory;
 use crate::limits::{
-    FRAME_BODY_TIMEOUT_MILLISECONDS, INFLIGHT_REQUESTS_PER_CONNECTION_MAX,
-    REQUEST_READ_CHUNK_BYTES,
+    FRAME_BODY_TIMEOUT_MILLISECONDS, INFLIGHT_REQUESTS_PER_CONNECTION_MAX, REQUEST_READ_CHUNK_BYTES,
 };
 use crate::protocol::frame::{self, FramePeek};
 use crate::rt::channel::{local_queue, LocalQueueReceiver};
@@ -210,6 +209,9 @@ mod tests {
                 _ => "not closed".to_string(),
             }
         });
-        assert!(outcome.contains("Produce v9") && outcome.contains("late"), "{outcome}");
+        assert!(
+            outcome.contains("Produce v9") && outcome.contains("late"),
+            "{outcome}"
+        );
     }
 }
