@@ -42,6 +42,11 @@ pub const CONNECTIONS_PER_SHARD_MAX: usize = 4096;
 /// arrived; a client that vanishes mid-request is closed after this.
 pub const FRAME_BODY_TIMEOUT_MILLISECONDS: u64 = 30_000;
 
+/// Most record bytes one Fetch response carries, whatever its `max_bytes`
+/// asks (Kafka's broker `fetch.max.bytes`, 55 MiB). The first partition
+/// with data still gets one whole batch, which `message.max.bytes` bounds.
+pub const FETCH_RESPONSE_BYTES_MAX: u64 = 55 * 1024 * 1024;
+
 /// Longest `max_wait_ms` a Fetch may park for, whatever the client asks.
 pub const FETCH_WAIT_MILLISECONDS_MAX: u64 = 30_000;
 

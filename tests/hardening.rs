@@ -245,3 +245,49 @@ fn slow_huge_frames_stay_within_the_request_budget() {
     );
     assert_eq!(produce(&mut client, "steady", 0, records, 9, -1).0, 0);
 }
+
+/// A Fetch that asks for 2 GiB gets at most the broker's cap
+/// (`fetch.max.bytes`, 55 MiB) and can read on from where it ended.
+#[test]
+fn a_fetch_response_is_capped_by_the_broker() {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{BrokerId, FetchRequest};
+    const CAP_BYTES: usize = 55 * 1024 * 1024;
+    let broker = Broker::start_with(1, &["--num-partitions", "1"]);
+    let mut client = broker.client(0);
+    create_topic(&mut client, "wide", 1, &[]);
+    let value = "v".repeat(1000 * 1024 - 200);
+    // 64 batches of about 1 MiB: more than the cap.
+    for _ in 0..64 {
+        let records = batch(
+            &[(None, value.as_str())],
+            common::now_milliseconds(),
+            Compression::None,
+        );
+        assert_eq!(produce(&mut client, "wide", 0, records, 9, -1).0, 0);
+    }
+    let request = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(0)
+        .with_min_bytes(1)
+        .with_max_bytes(i32::MAX)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(common::name("wide"))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(0)
+                .with_partition_max_bytes(i32::MAX)])]);
+    let response = client.send(&request, 12);
+    let records = response.responses[0].partitions[0].records.clone().unwrap();
+    assert!(
+        records.len() <= CAP_BYTES && records.len() > CAP_BYTES - 2 * 1024 * 1024,
+        "a fetch asking for 2 GiB returned {} bytes",
+        records.len()
+    );
+    let read = common::decode_records(&records);
+    let next = read.last().expect("records").offset + 1;
+    assert!(next < 64, "everything came back despite the cap");
+    let (error, rest, _) = fetch(&mut client, "wide", 0, next, 12);
+    assert!(error == 0 && !rest.is_empty());
+}
