@@ -1,0 +1,257 @@
+// The client-matrix scenario for kafka-go as Debian packages it
+// (golang-github-segmentio-kafka-go-dev, built in GOPATH mode against
+// /usr/share/gocode).
+//
+// Usage: kafka-go-scenario <first|second> <bootstrap> <topic> <group>
+// One line per step on stdout; on any failure the reason on stderr and exit 1.
+//
+// This kafka-go has no idempotent producer and keeps its group listing and
+// describing unexported: those parts of the convention are skipped, and the
+// scenario says so in its output.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	kafka "github.com/segmentio/kafka-go"
+)
+
+const (
+	clientName     = "kafka-go"
+	partitionCount = 3
+	// Every step of the convention ends within this.
+	stepTimeout = 60 * time.Second
+)
+
+type scenario struct {
+	bootstrap string
+	topic     string
+	group     string
+}
+
+func fail(format string, arguments ...interface{}) {
+	fmt.Fprintf(os.Stderr, clientName+": "+format+"\n", arguments...)
+	os.Exit(1)
+}
+
+// step runs work under the convention's timeout and exits on its failure.
+func step(name string, work func(context.Context) error) {
+	deadline, cancel := context.WithTimeout(context.Background(), stepTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- work(deadline) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			fail("%s: %v", name, err)
+		}
+	case <-time.After(stepTimeout + 5*time.Second):
+		fail("%s: no result within %s", name, stepTimeout)
+	}
+}
+
+func (s *scenario) dial(deadline context.Context) (*kafka.Conn, error) {
+	conn, err := kafka.DialContext(deadline, "tcp", s.bootstrap)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %v", s.bootstrap, err)
+	}
+	if when, ok := deadline.Deadline(); ok {
+		conn.SetDeadline(when)
+	}
+	return conn, nil
+}
+
+func (s *scenario) createTopic(deadline context.Context) error {
+	conn, err := s.dial(deadline)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	err = conn.CreateTopics(kafka.TopicConfig{Topic: s.topic, NumPartitions: partitionCount, ReplicationFactor: 1})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("create topic %s with %d partitions: ok\n", s.topic, partitionCount)
+	return nil
+}
+
+func (s *scenario) produce(deadline context.Context, start, end int) error {
+	writer := kafka.NewWriter(kafka.WriterConfig{
+		Brokers:      []string{s.bootstrap},
+		Topic:        s.topic,
+		Balancer:     &kafka.Hash{},
+		RequiredAcks: -1,
+		BatchTimeout: 10 * time.Millisecond,
+	})
+	var messages []kafka.Message
+	for index := start; index < end; index++ {
+		messages = append(messages, kafka.Message{
+			Key:   []byte(fmt.Sprintf("k%d", index)),
+			Value: []byte(fmt.Sprintf("%s:%d", clientName, index)),
+		})
+	}
+	// The writer is synchronous: it returns once every message is
+	// acknowledged or failed.
+	if err := writer.WriteMessages(deadline, messages...); err != nil {
+		writer.Close()
+		return fmt.Errorf("not every record was acknowledged: %v", err)
+	}
+	if err := writer.Close(); err != nil {
+		return fmt.Errorf("close writer: %v", err)
+	}
+	fmt.Printf("produce %d keyed records (acks=all; this kafka-go has no idempotent producer), i in %d..%d: all acknowledged\n",
+		end-start, start, end)
+	return nil
+}
+
+func (s *scenario) consume(deadline context.Context, start, end int) error {
+	// CommitInterval 0 makes CommitMessages synchronous; a group without a
+	// committed offset starts at the first offset.
+	reader := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:        []string{s.bootstrap},
+		GroupID:        s.group,
+		Topic:          s.topic,
+		MaxWait:        500 * time.Millisecond,
+		CommitInterval: 0,
+	})
+	seen := map[int]bool{}
+	nextOffsets := map[int]int64{}
+	var received []kafka.Message
+	for len(seen) < end-start {
+		message, err := reader.FetchMessage(deadline)
+		if err != nil {
+			reader.Close()
+			return fmt.Errorf("fetch after %d values: %v", len(seen), err)
+		}
+		value := string(message.Value)
+		index, err := strconv.Atoi(strings.TrimPrefix(value, clientName+":"))
+		if err != nil || !strings.HasPrefix(value, clientName+":") {
+			reader.Close()
+			return fmt.Errorf("unexpected value %q", value)
+		}
+		if index < start || index >= end {
+			reason := "never produced"
+			if index < start {
+				reason = "the committed offsets were lost"
+			}
+			reader.Close()
+			return fmt.Errorf("received value %q (partition %d offset %d), outside %d..%d: %s",
+				value, message.Partition, message.Offset, start, end, reason)
+		}
+		if key := string(message.Key); key != fmt.Sprintf("k%d", index) {
+			reader.Close()
+			return fmt.Errorf("value %q arrived with key %q", value, key)
+		}
+		if seen[index] {
+			reader.Close()
+			return fmt.Errorf("value %q received twice", value)
+		}
+		seen[index] = true
+		nextOffsets[message.Partition] = message.Offset + 1
+		received = append(received, message)
+	}
+	fmt.Printf("consume in group %s: values %d..%d each once with their keys\n", s.group, start, end)
+	if err := reader.CommitMessages(deadline, received...); err != nil {
+		reader.Close()
+		return fmt.Errorf("commit: %v", err)
+	}
+	fmt.Printf("commit offsets %v synchronously: ok\n", nextOffsets)
+	if err := reader.Close(); err != nil {
+		return fmt.Errorf("close reader: %v", err)
+	}
+	fmt.Println("close consumer: ok")
+	return nil
+}
+
+// topicPartitions lists the partitions of the named topic in an all-topics
+// Metadata request, as kafka-go lists topics.
+func (s *scenario) topicPartitions(deadline context.Context) ([]kafka.Partition, error) {
+	conn, err := s.dial(deadline)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	all, err := conn.ReadPartitions()
+	if err != nil {
+		return nil, err
+	}
+	var partitions []kafka.Partition
+	for _, partition := range all {
+		if partition.Topic == s.topic {
+			partitions = append(partitions, partition)
+		}
+	}
+	return partitions, nil
+}
+
+func (s *scenario) adminChecks(deadline context.Context) error {
+	partitions, err := s.topicPartitions(deadline)
+	if err != nil {
+		return fmt.Errorf("list topics: %v", err)
+	}
+	if len(partitions) == 0 {
+		return fmt.Errorf("list topics does not show %s", s.topic)
+	}
+	fmt.Printf("list topics: includes %s\n", s.topic)
+
+	conn, err := s.dial(deadline)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	described, err := conn.ReadPartitions(s.topic)
+	if err != nil {
+		return fmt.Errorf("describe topic: %v", err)
+	}
+	if len(described) != partitionCount {
+		return fmt.Errorf("describe topic: %d partitions, expected %d", len(described), partitionCount)
+	}
+	for _, partition := range described {
+		if partition.Leader.Port == 0 {
+			return fmt.Errorf("describe topic: partition %d has no leader", partition.ID)
+		}
+	}
+	fmt.Printf("describe topic: %d partitions, each with a leader\n", partitionCount)
+	fmt.Println("list and describe groups: skipped, this kafka-go keeps them unexported")
+
+	if err := conn.DeleteTopics(s.topic); err != nil {
+		return fmt.Errorf("delete topic: %v", err)
+	}
+	fmt.Printf("delete topic %s: ok\n", s.topic)
+
+	partitions, err = s.topicPartitions(deadline)
+	if err != nil {
+		return fmt.Errorf("list topics after delete: %v", err)
+	}
+	if len(partitions) > 0 {
+		return fmt.Errorf("list topics still shows %s after its deletion", s.topic)
+	}
+	fmt.Printf("list topics: %s is gone\n", s.topic)
+	return nil
+}
+
+func main() {
+	if len(os.Args) != 5 {
+		fmt.Fprintln(os.Stderr, "usage: kafka-go-scenario <first|second> <bootstrap> <topic> <group>")
+		os.Exit(2)
+	}
+	s := &scenario{bootstrap: os.Args[2], topic: os.Args[3], group: os.Args[4]}
+	switch os.Args[1] {
+	case "first":
+		step("create topic", s.createTopic)
+		step("produce", func(deadline context.Context) error { return s.produce(deadline, 0, 100) })
+		step("consume", func(deadline context.Context) error { return s.consume(deadline, 0, 100) })
+	case "second":
+		step("produce", func(deadline context.Context) error { return s.produce(deadline, 100, 150) })
+		step("consume", func(deadline context.Context) error { return s.consume(deadline, 100, 150) })
+		step("admin", s.adminChecks)
+		fmt.Println("ok")
+	default:
+		fail("unknown phase %q: first or second", os.Args[1])
+	}
+}
