@@ -123,6 +123,47 @@ func (s *scenario) produce(deadline context.Context, start, end int) error {
 	return nil
 }
 
+// survived checks, before the second phase reads, that the records and the
+// group's committed offsets of the first phase outlived the restart: the
+// partitions' end offsets add up to every record produced so far and the
+// group has a committed offset on each partition.
+func (s *scenario) survived(deadline context.Context, recordCount int) error {
+	config := s.config()
+	config.SetKey("group.id", s.group)
+	consumer, err := kafka.NewConsumer(config)
+	if err != nil {
+		return fmt.Errorf("consumer: %v", err)
+	}
+	defer consumer.Close()
+	var total int64
+	var partitions []kafka.TopicPartition
+	for partition := int32(0); partition < partitionCount; partition++ {
+		_, high, err := consumer.QueryWatermarkOffsets(s.topic, partition, requestTimeoutMilliseconds)
+		if err != nil {
+			return fmt.Errorf("end offset of partition %d: %v", partition, err)
+		}
+		total += high
+		partitions = append(partitions, kafka.TopicPartition{Topic: &s.topic, Partition: partition})
+	}
+	if total != int64(recordCount) {
+		return fmt.Errorf("the topic's partitions end at offsets adding up to %d, %d records were produced", total, recordCount)
+	}
+	committed, err := consumer.Committed(partitions, requestTimeoutMilliseconds)
+	if err != nil {
+		return fmt.Errorf("read the committed offsets: %v", err)
+	}
+	found := map[int32]kafka.Offset{}
+	for _, partition := range committed {
+		if partition.Error != nil || partition.Offset < 0 {
+			return fmt.Errorf("partition %d has no committed offset (%v, error %v): the group's commits were lost",
+				partition.Partition, partition.Offset, partition.Error)
+		}
+		found[partition.Partition] = partition.Offset
+	}
+	fmt.Printf("after the restart: the topic holds %d records, the group's committed offsets are %v\n", total, found)
+	return nil
+}
+
 func (s *scenario) consume(deadline context.Context, start, end int) error {
 	config := s.config()
 	config.SetKey("group.id", s.group)
@@ -280,6 +321,7 @@ func main() {
 		step("consume", func(deadline context.Context) error { return s.consume(deadline, 0, 100) })
 	case "second":
 		step("produce", func(deadline context.Context) error { return s.produce(deadline, 100, 150) })
+		step("survived the restart", func(deadline context.Context) error { return s.survived(deadline, 150) })
 		step("consume", func(deadline context.Context) error { return s.consume(deadline, 100, 150) })
 		step("admin", s.adminChecks)
 		fmt.Println("ok")

@@ -244,6 +244,50 @@ func (s *scenario) consume(start, end int) error {
 	return nil
 }
 
+// survived checks, before the second phase reads, that the records and the
+// group's committed offsets of the first phase outlived the restart: the
+// partitions' end offsets add up to every record produced so far and the
+// group has a committed offset on each partition.
+func (s *scenario) survived(recordCount int) error {
+	client, err := sarama.NewClient([]string{s.bootstrap}, s.config())
+	if err != nil {
+		return fmt.Errorf("client: %v", err)
+	}
+	defer client.Close()
+	var total int64
+	partitions := []int32{}
+	for partition := int32(0); partition < partitionCount; partition++ {
+		high, err := client.GetOffset(s.topic, partition, sarama.OffsetNewest)
+		if err != nil {
+			return fmt.Errorf("end offset of partition %d: %v", partition, err)
+		}
+		total += high
+		partitions = append(partitions, partition)
+	}
+	if total != int64(recordCount) {
+		return fmt.Errorf("the topic's partitions end at offsets adding up to %d, %d records were produced", total, recordCount)
+	}
+	admin, err := s.admin()
+	if err != nil {
+		return fmt.Errorf("admin client: %v", err)
+	}
+	defer admin.Close()
+	committed, err := admin.ListConsumerGroupOffsets(s.group, map[string][]int32{s.topic: partitions})
+	if err != nil {
+		return fmt.Errorf("read the committed offsets: %v", err)
+	}
+	found := map[int32]int64{}
+	for _, partition := range partitions {
+		block := committed.GetBlock(s.topic, partition)
+		if block == nil || block.Err != sarama.ErrNoError || block.Offset < 0 {
+			return fmt.Errorf("partition %d has no committed offset (%+v): the group's commits were lost", partition, block)
+		}
+		found[partition] = block.Offset
+	}
+	fmt.Printf("after the restart: the topic holds %d records, the group's committed offsets are %v\n", total, found)
+	return nil
+}
+
 func (s *scenario) adminChecks() error {
 	admin, err := s.admin()
 	if err != nil {
@@ -322,6 +366,7 @@ func main() {
 		step("consume", func() error { return s.consume(0, 100) })
 	case "second":
 		step("produce", func() error { return s.produce(100, 150) })
+		step("survived the restart", func() error { return s.survived(150) })
 		step("consume", func() error { return s.consume(100, 150) })
 		step("admin", s.adminChecks)
 		fmt.Println("ok")
