@@ -39,7 +39,11 @@ for package in golang-go golang-github-shopify-sarama-dev golang-github-segmenti
 done
 
 # GOPATH mode: imports resolve from Debian's /usr/share/gocode, nothing is
-# downloaded. The Go build cache stays in the user's cache directory.
+# downloaded. The Go build cache stays in the user's cache directory, or in
+# target/ when there is no home directory (go refuses to build without one).
+if [ -z "${GOCACHE:-}" ] && [ -z "${HOME:-}" ] && [ -z "${XDG_CACHE_HOME:-}" ]; then
+    export GOCACHE="$root/target/go-build-cache"
+fi
 # zstd's cgo wrapper calls a function zstd deprecated; its warning is noise.
 for client in sarama kafka-go confluent-kafka-go; do
     source="$clients/$client/main.go"

@@ -209,12 +209,13 @@ func (s *scenario) consume(start, end int) error {
 	if reader.problem != nil {
 		return reader.problem
 	}
+	fmt.Printf("consume in group %s: values %d..%d each once with their keys; consumer closed\n", s.group, start, end)
 	errorsLock.Lock()
 	defer errorsLock.Unlock()
+	firstError := "none"
 	if len(groupErrors) > 0 {
-		return fmt.Errorf("the consumer group reported %d errors, the first: %v", len(groupErrors), groupErrors[0])
+		firstError = fmt.Sprintf("%d, the first: %v", len(groupErrors), groupErrors[0])
 	}
-	fmt.Printf("consume in group %s: values %d..%d each once with their keys; consumer closed\n", s.group, start, end)
 
 	admin, err := s.admin()
 	if err != nil {
@@ -237,8 +238,11 @@ func (s *scenario) consume(start, end int) error {
 				found = fmt.Sprintf("offset %d error %v", block.Offset, block.Err)
 			}
 			return fmt.Errorf("partition %d: committed offset should be %d, the broker has %s "+
-				"(the group's OffsetCommit did not land)", partition, next, found)
+				"(the group's OffsetCommit did not land; the group's errors: %s)", partition, next, found, firstError)
 		}
+	}
+	if len(groupErrors) > 0 {
+		return fmt.Errorf("the consumer group reported errors: %s", firstError)
 	}
 	fmt.Printf("commit offsets %v when the session ended: read back equal\n", reader.nextOffset)
 	return nil
