@@ -21,6 +21,8 @@ clients="$root/tests/clients"
 packages="golang-go golang-github-shopify-sarama-dev golang-github-segmentio-kafka-go-dev
 golang-github-confluentinc-confluent-kafka-go-dev librdkafka-dev pkg-config gcc g++ make zlib1g-dev"
 
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
 missing=""
 for package in $packages; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
@@ -29,8 +31,8 @@ for package in $packages; do
 done
 if [ -n "$missing" ]; then
     echo "install-go-clients: installing$missing"
-    apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
 for package in golang-go golang-github-shopify-sarama-dev golang-github-segmentio-kafka-go-dev \
