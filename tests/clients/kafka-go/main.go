@@ -114,21 +114,9 @@ func (s *scenario) produce(deadline context.Context, start, end int) error {
 // every record produced so far. (This kafka-go cannot read a group's
 // committed offsets outside a reader; the consume step catches lost ones.)
 func (s *scenario) survived(deadline context.Context, recordCount int) error {
-	var total int64
-	for partition := 0; partition < partitionCount; partition++ {
-		conn, err := kafka.DialLeader(deadline, "tcp", s.bootstrap, s.topic, partition)
-		if err != nil {
-			return fmt.Errorf("connect to the leader of partition %d: %v", partition, err)
-		}
-		if when, ok := deadline.Deadline(); ok {
-			conn.SetDeadline(when)
-		}
-		high, err := conn.ReadLastOffset()
-		conn.Close()
-		if err != nil {
-			return fmt.Errorf("end offset of partition %d: %v", partition, err)
-		}
-		total += high
+	total, err := s.endOffsetTotal(deadline)
+	if err != nil {
+		return err
 	}
 	if total != int64(recordCount) {
 		return fmt.Errorf("the topic's partitions end at offsets adding up to %d, %d records were produced", total, recordCount)
@@ -196,37 +184,35 @@ func (s *scenario) consume(deadline context.Context, start, end int) error {
 	return nil
 }
 
-// topicPartitions lists the partitions of the named topic in an all-topics
-// Metadata request, as kafka-go lists topics.
-func (s *scenario) topicPartitions(deadline context.Context) ([]kafka.Partition, error) {
-	conn, err := s.dial(deadline)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	all, err := conn.ReadPartitions()
-	if err != nil {
-		return nil, err
-	}
-	var partitions []kafka.Partition
-	for _, partition := range all {
-		if partition.Topic == s.topic {
-			partitions = append(partitions, partition)
+// endOffsetTotal adds up the end offsets of the topic's partitions.
+func (s *scenario) endOffsetTotal(deadline context.Context) (int64, error) {
+	var total int64
+	for partition := 0; partition < partitionCount; partition++ {
+		conn, err := kafka.DialLeader(deadline, "tcp", s.bootstrap, s.topic, partition)
+		if err != nil {
+			return 0, fmt.Errorf("connect to the leader of partition %d: %v", partition, err)
 		}
+		if when, ok := deadline.Deadline(); ok {
+			conn.SetDeadline(when)
+		}
+		high, err := conn.ReadLastOffset()
+		conn.Close()
+		if err != nil {
+			return 0, fmt.Errorf("end offset of partition %d: %v", partition, err)
+		}
+		total += high
 	}
-	return partitions, nil
+	return total, nil
 }
 
+// adminChecks does what this kafka-go can of the convention's admin step.
+// Its only Metadata request is v1, and its "all partitions" form sends an
+// empty topic list, which in v1 means no topics (null would mean all): it
+// cannot list topics. And Metadata v1 creates a topic it names, as Kafka does
+// for v0-v3 requests, so after the deletion the check is that the topic's
+// records are gone, not that its name is.
 func (s *scenario) adminChecks(deadline context.Context) error {
-	partitions, err := s.topicPartitions(deadline)
-	if err != nil {
-		return fmt.Errorf("list topics: %v", err)
-	}
-	if len(partitions) == 0 {
-		return fmt.Errorf("list topics does not show %s", s.topic)
-	}
-	fmt.Printf("list topics: includes %s\n", s.topic)
-
+	fmt.Println("list topics: skipped, this kafka-go cannot list all topics")
 	conn, err := s.dial(deadline)
 	if err != nil {
 		return err
@@ -252,14 +238,14 @@ func (s *scenario) adminChecks(deadline context.Context) error {
 	}
 	fmt.Printf("delete topic %s: ok\n", s.topic)
 
-	partitions, err = s.topicPartitions(deadline)
+	total, err := s.endOffsetTotal(deadline)
 	if err != nil {
-		return fmt.Errorf("list topics after delete: %v", err)
+		return fmt.Errorf("after delete: %v", err)
 	}
-	if len(partitions) > 0 {
-		return fmt.Errorf("list topics still shows %s after its deletion", s.topic)
+	if total != 0 {
+		return fmt.Errorf("after its deletion %s still holds records up to offsets adding up to %d", s.topic, total)
 	}
-	fmt.Printf("list topics: %s is gone\n", s.topic)
+	fmt.Printf("after delete: %s holds no records (Metadata v1 creates it again, as Kafka does)\n", s.topic)
 	return nil
 }
 
