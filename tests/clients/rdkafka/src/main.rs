@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -33,13 +34,27 @@ struct Scenario {
     group: String,
 }
 
-/// Runs one step under the convention's timeout, naming it in the error.
+/// Counts the steps begun, so a step's watchdog knows whether its step ended.
+static STEPS_BEGUN: AtomicU64 = AtomicU64::new(0);
+
+/// Runs one step under the convention's timeout, naming it in the error. Some
+/// of rdkafka's calls block the runtime's only thread (a synchronous commit,
+/// closing a consumer), where no async timeout can fire, so a watchdog thread
+/// ends the process when the step overruns.
 async fn step<T>(name: &str, work: impl Future<Output = StepResult<T>>) -> StepResult<T> {
-    match tokio::time::timeout(STEP_TIMEOUT, work).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(reason)) => Err(format!("{name}: {reason}")),
-        Err(_) => Err(format!("{name}: no result within {} s", STEP_TIMEOUT.as_secs())),
-    }
+    let step_number = STEPS_BEGUN.fetch_add(1, Ordering::SeqCst) + 1;
+    let watched_name = name.to_string();
+    std::thread::spawn(move || {
+        std::thread::sleep(STEP_TIMEOUT);
+        if STEPS_BEGUN.load(Ordering::SeqCst) == step_number {
+            eprintln!("rdkafka: {watched_name}: no result within {} s", STEP_TIMEOUT.as_secs());
+            std::process::exit(1);
+        }
+    });
+    let result = work.await.map_err(|reason| format!("{name}: {reason}"));
+    // The next step's number, or one past the last: this watchdog stands down.
+    STEPS_BEGUN.fetch_add(1, Ordering::SeqCst);
+    result
 }
 
 impl Scenario {
