@@ -8,6 +8,14 @@
 // This kafka-go has no idempotent producer and keeps its group listing and
 // describing unexported: those parts of the convention are skipped, and the
 // scenario says so in its output.
+//
+// Request versions this kafka-go (0.2.1) sends: CreateTopics v0, Produce v2
+// with message format v1 (magic 1), Fetch v2 (it reads message formats v0
+// and v1 only), ListOffsets v1, Metadata v1, DeleteTopics v1,
+// FindCoordinator v0, JoinGroup v1, SyncGroup/Heartbeat/LeaveGroup v0,
+// OffsetFetch v1, OffsetCommit v2. Kafka 3.9 accepts all of them and
+// converts between message formats; Kafka 4.0 dropped CreateTopics v0-v1,
+// Produce v0-v2 and Fetch v0-v3 (KIP-896), so it cannot serve this client.
 package main
 
 import (

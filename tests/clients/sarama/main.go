@@ -9,6 +9,15 @@
 // commits what it marked when it ends. The scenario therefore reads the
 // committed offsets back (OffsetFetch) after the session, which is where a
 // broker that refuses the client's OffsetCommit version shows.
+//
+// Request versions this sarama (1.22.1, told Kafka 2.1) sends: Produce v3,
+// Fetch v4, ListOffsets v1, Metadata v5 (v0 in ListTopics), CreateTopics v2,
+// DeleteTopics v1, DescribeConfigs v0 (ListTopics), FindCoordinator v0,
+// JoinGroup v1, SyncGroup/Heartbeat/LeaveGroup v0, OffsetFetch v1,
+// OffsetCommit v1 (v2 only when Consumer.Offsets.Retention is set, which
+// this scenario leaves at its default, as most users do), ListGroups and
+// DescribeGroups v0, InitProducerId v0. Kafka 3.9 accepts all of them;
+// Kafka 4.0 dropped OffsetCommit v0-v1 and DescribeConfigs v0 (KIP-896).
 package main
 
 import (
