@@ -31,8 +31,8 @@ for package in $packages; do
 done
 if [ -n "$missing" ]; then
     echo "install-go-clients: installing$missing"
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    as_root apt-get -o DPkg::Lock::Timeout=300 update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
 for package in golang-go golang-github-shopify-sarama-dev golang-github-segmentio-kafka-go-dev \
