@@ -244,7 +244,7 @@ func (s *scenario) consume(start, end int) error {
 		if block == nil || block.Err != sarama.ErrNoError || block.Offset != next {
 			found := "nothing"
 			if block != nil {
-				found = fmt.Sprintf("offset %d error %v", block.Offset, block.Err)
+				found = fmt.Sprintf("offset %d (error code %d)", block.Offset, block.Err)
 			}
 			return fmt.Errorf("partition %d: committed offset should be %d, the broker has %s "+
 				"(the group's OffsetCommit did not land; the group's errors: %s)", partition, next, found, firstError)
@@ -292,8 +292,12 @@ func (s *scenario) survived(recordCount int) error {
 	found := map[int32]int64{}
 	for _, partition := range partitions {
 		block := committed.GetBlock(s.topic, partition)
-		if block == nil || block.Err != sarama.ErrNoError || block.Offset < 0 {
-			return fmt.Errorf("partition %d has no committed offset (%+v): the group's commits were lost", partition, block)
+		if block == nil {
+			return fmt.Errorf("partition %d missing from the committed offsets: the group's commits were lost", partition)
+		}
+		if block.Err != sarama.ErrNoError || block.Offset < 0 {
+			return fmt.Errorf("partition %d has no committed offset (offset %d, error code %d): the group's commits were lost",
+				partition, block.Offset, block.Err)
 		}
 		found[partition] = block.Offset
 	}
