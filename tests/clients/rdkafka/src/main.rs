@@ -47,7 +47,10 @@ async fn step<T>(name: &str, work: impl Future<Output = StepResult<T>>) -> StepR
     std::thread::spawn(move || {
         std::thread::sleep(STEP_TIMEOUT);
         if STEPS_BEGUN.load(Ordering::SeqCst) == step_number {
-            eprintln!("rdkafka: {watched_name}: no result within {} s", STEP_TIMEOUT.as_secs());
+            eprintln!(
+                "rdkafka: {watched_name}: no result within {} s",
+                STEP_TIMEOUT.as_secs()
+            );
             std::process::exit(1);
         }
     });
@@ -66,7 +69,9 @@ impl Scenario {
     }
 
     fn admin(&self) -> StepResult<AdminClient<DefaultClientContext>> {
-        self.config().create().map_err(|error| format!("admin client: {error}"))
+        self.config()
+            .create()
+            .map_err(|error| format!("admin client: {error}"))
     }
 
     async fn create_topic(&self) -> StepResult<()> {
@@ -82,7 +87,10 @@ impl Scenario {
                 return Err(format!("CreateTopics answered {code:?} for {name}"));
             }
         }
-        println!("create topic {} with {PARTITION_COUNT} partitions: ok", self.topic);
+        println!(
+            "create topic {} with {PARTITION_COUNT} partitions: ok",
+            self.topic
+        );
         Ok(())
     }
 
@@ -107,8 +115,14 @@ impl Scenario {
         for (index, delivery) in deliveries {
             match delivery.await {
                 Ok(Ok(_)) => {}
-                Ok(Err((error, _))) => return Err(format!("record {index} not acknowledged: {error}")),
-                Err(_) => return Err(format!("record {index}: producer dropped its delivery report")),
+                Ok(Err((error, _))) => {
+                    return Err(format!("record {index} not acknowledged: {error}"))
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "record {index}: producer dropped its delivery report"
+                    ))
+                }
             }
         }
         println!(
@@ -202,10 +216,15 @@ impl Scenario {
                     message.offset(),
                     expected.start,
                     expected.end,
-                    if index < expected.start { "the committed offsets were lost" } else { "never produced" }
+                    if index < expected.start {
+                        "the committed offsets were lost"
+                    } else {
+                        "never produced"
+                    }
                 ));
             }
-            let key = std::str::from_utf8(message.key().unwrap_or_default()).unwrap_or("<not UTF-8>");
+            let key =
+                std::str::from_utf8(message.key().unwrap_or_default()).unwrap_or("<not UTF-8>");
             if key != format!("k{index}") {
                 return Err(format!("value {value:?} arrived with key {key:?}"));
             }
@@ -256,7 +275,11 @@ impl Scenario {
             .inner()
             .fetch_metadata(None, Duration::from_secs(30))
             .map_err(|error| format!("list topics: {error}"))?;
-        if !metadata.topics().iter().any(|topic| topic.name() == self.topic) {
+        if !metadata
+            .topics()
+            .iter()
+            .any(|topic| topic.name() == self.topic)
+        {
             return Err(format!("list topics does not show {}", self.topic));
         }
         println!("list topics: includes {}", self.topic);
@@ -275,7 +298,10 @@ impl Scenario {
         }
         let partitions = topic.partitions();
         if partitions.len() != PARTITION_COUNT as usize {
-            return Err(format!("describe topic: {} partitions, expected {PARTITION_COUNT}", partitions.len()));
+            return Err(format!(
+                "describe topic: {} partitions, expected {PARTITION_COUNT}",
+                partitions.len()
+            ));
         }
         for partition in partitions {
             if partition.leader() < 0 || partition.error().is_some() {
@@ -293,7 +319,11 @@ impl Scenario {
             .inner()
             .fetch_group_list(None, Duration::from_secs(30))
             .map_err(|error| format!("list groups: {error}"))?;
-        if !groups.groups().iter().any(|group| group.name() == self.group) {
+        if !groups
+            .groups()
+            .iter()
+            .any(|group| group.name() == self.group)
+        {
             return Err(format!("list groups does not show {}", self.group));
         }
         let described = admin
@@ -305,7 +335,11 @@ impl Scenario {
             .iter()
             .find(|group| group.name() == self.group)
             .ok_or_else(|| format!("describe group: {} missing", self.group))?;
-        println!("list and describe groups: {} is there, state {:?}", self.group, group.state());
+        println!(
+            "list and describe groups: {} is there, state {:?}",
+            self.group,
+            group.state()
+        );
 
         let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
         let results = admin
@@ -323,8 +357,15 @@ impl Scenario {
             .inner()
             .fetch_metadata(None, Duration::from_secs(30))
             .map_err(|error| format!("list topics after delete: {error}"))?;
-        if metadata.topics().iter().any(|topic| topic.name() == self.topic) {
-            return Err(format!("list topics still shows {} after its deletion", self.topic));
+        if metadata
+            .topics()
+            .iter()
+            .any(|topic| topic.name() == self.topic)
+        {
+            return Err(format!(
+                "list topics still shows {} after its deletion",
+                self.topic
+            ));
         }
         println!("list topics: {} is gone", self.topic);
         Ok(())
@@ -357,7 +398,11 @@ async fn main() -> ExitCode {
         eprintln!("usage: corelog-client-rdkafka <first|second> <bootstrap> <topic> <group>");
         return ExitCode::from(2);
     };
-    let scenario = Scenario { bootstrap: bootstrap.clone(), topic: topic.clone(), group: group.clone() };
+    let scenario = Scenario {
+        bootstrap: bootstrap.clone(),
+        topic: topic.clone(),
+        group: group.clone(),
+    };
     match run(phase, &scenario).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(reason) => {
