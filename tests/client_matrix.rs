@@ -45,21 +45,6 @@ macro_rules! client_matrix {
     };
 }
 
-/// Clients whose scenarios are written on another branch: their tests are
-/// listed but ignored until that branch is merged (`cargo test -- --ignored`
-/// runs them), then they move into `client_matrix!`.
-macro_rules! client_matrix_awaiting_merge {
-    ($($test:ident => $client:literal;)*) => {
-        $(
-            #[test]
-            #[ignore = "its scenario comes with the goclients branch"]
-            fn $test() {
-                run_scenario($client);
-            }
-        )*
-    };
-}
-
 client_matrix! {
     confluent_kafka => "confluent-kafka";
     kafka_python => "kafka-python";
@@ -67,11 +52,6 @@ client_matrix! {
     kafkajs => "kafkajs";
     platformatic_kafka => "platformatic-kafka";
     kcat => "kcat";
-}
-
-// Written on the goclients branch: enable at merge by moving these four into
-// the list above.
-client_matrix_awaiting_merge! {
     sarama => "sarama";
     kafka_go => "kafka-go";
     confluent_kafka_go => "confluent-kafka-go";
