@@ -111,5 +111,9 @@ pub mod messages;
 pub mod protocol;
 pub mod records;
 
+// corelog patch: decoding bounded by the input (see PATCHED.md).
+#[cfg(test)]
+mod bounded_decoding_tests;
+
 pub use error::ResponseError;
 pub use indexmap;

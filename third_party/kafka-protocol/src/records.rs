@@ -45,8 +45,9 @@ use crc32c::crc32c;
 use indexmap::IndexMap;
 
 use crate::protocol::{
+    bounded_capacity,
     buf::{gap, ByteBuf, ByteBufMut},
-    types, Decoder, Encoder, StrBytes,
+    check_item_count, types, Decoder, Encoder, StrBytes,
 };
 
 use super::compression::{self as cmpr, Compressor, Decompressor};
@@ -514,7 +515,12 @@ impl RecordBatchDecoder {
         version: i8,
         records: &mut Vec<Record>,
     ) -> Result<()> {
-        records.reserve(batch_decode_info.record_count as usize);
+        // A record takes at least one byte (its length varint), so a batch
+        // claiming more records than it has bytes is malformed; and room is
+        // reserved only for what the bytes could hold.
+        let record_count = batch_decode_info.record_count as usize;
+        check_item_count(buf, record_count, "records")?;
+        records.reserve(bounded_capacity::<Record, B>(buf, record_count));
         for _ in 0..batch_decode_info.record_count {
             records.push(Record::decode_new(buf, batch_decode_info, version)?);
         }
@@ -859,11 +865,13 @@ impl Record {
 
         // Timestamp delta
         let timestamp_delta: i64 = types::VarLong.decode(buf)?;
-        let timestamp = batch_decode_info.min_timestamp + timestamp_delta;
+        // Wrapping, as Java's long arithmetic does: a nonsense delta gives a
+        // nonsense timestamp, not an overflow panic in a checked build.
+        let timestamp = batch_decode_info.min_timestamp.wrapping_add(timestamp_delta);
 
         // Offset delta
         let offset_delta: i32 = types::VarInt.decode(buf)?;
-        let offset = batch_decode_info.min_offset + offset_delta as i64;
+        let offset = batch_decode_info.min_offset.wrapping_add(offset_delta as i64);
         let sequence = batch_decode_info.base_sequence.wrapping_add(offset_delta);
 
         // Key
@@ -893,7 +901,13 @@ impl Record {
         }
         let num_headers = num_headers as usize;
 
-        let mut headers = IndexMap::with_capacity(num_headers);
+        // A header takes at least two bytes (key length, value length).
+        check_item_count(buf, num_headers, "record headers")?;
+        let mut headers =
+            IndexMap::with_capacity(bounded_capacity::<(StrBytes, Option<Bytes>), _>(
+                buf,
+                num_headers,
+            ));
         for _ in 0..num_headers {
             // Key len
             let key_len: i32 = types::VarInt.decode(buf)?;

@@ -8,7 +8,7 @@ use flate2::Compression;
 
 use crate::protocol::buf::{ByteBuf, ByteBufMut};
 
-use super::{Compressor, Decompressor};
+use super::{CappedWriter, Compressor, Decompressor};
 
 /// Gzip compression algorithm. See [Kafka's broker configuration](https://kafka.apache.org/documentation/#brokerconfigs_compression.type)
 /// for more information.
@@ -41,8 +41,9 @@ impl<B: ByteBuf> Decompressor<B> for Gzip {
     {
         let mut tmp = BytesMut::new();
 
-        // Decompress directly from the input buffer
-        let mut d = GzDecoder::new((&mut tmp).writer());
+        // Decompress directly from the input buffer, into a writer that
+        // stops at DECOMPRESSED_BYTES_MAX (a gzip bomb is an error).
+        let mut d = GzDecoder::new(CappedWriter::new((&mut tmp).writer()));
         d.write_all(&buf.copy_to_bytes(buf.remaining()))
             .context("Failed to decompress gzip")?;
         d.finish().context("Failed to decompress gzip")?;

@@ -4,7 +4,7 @@ use snap::raw::*;
 
 use crate::protocol::buf::{ByteBuf, ByteBufMut};
 
-use super::{Compressor, Decompressor};
+use super::{decompressed_too_large, Compressor, Decompressor, DECOMPRESSED_BYTES_MAX};
 
 /// Kafka variant of the snappy compression algorithm. See
 /// <https://github.com/xerial/snappy-java?tab=readme-ov-file#compatibility-notes> for notes about
@@ -81,6 +81,11 @@ impl<B: ByteBuf> Decompressor<B> for Snappy {
         {
             let compressed = compressed.copy_to_bytes(compressed.remaining());
             let actual_len = decompress_len(&compressed).context("failed to read snappy header")?;
+            // The length is the sender's claim: check it before allocating.
+            if actual_len > DECOMPRESSED_BYTES_MAX {
+                return Err(decompressed_too_large(actual_len))
+                    .context("failed to decompress raw snappy bytes");
+            }
             let mut tmp = BytesMut::zeroed(actual_len);
             Decoder::new()
                 .decompress(&compressed, &mut tmp)
@@ -105,6 +110,14 @@ impl<B: ByteBuf> Decompressor<B> for Snappy {
             let uncompressed_block_length = decompress_len(&compressed_block)
                 .context("failed to get snappy uncompressed length")?;
             let uncompressed_block_start = uncompressed.len();
+            // Each block's length is the sender's claim, and the blocks add
+            // up: check the total before allocating.
+            let uncompressed_total =
+                uncompressed_block_start.saturating_add(uncompressed_block_length);
+            if uncompressed_total > DECOMPRESSED_BYTES_MAX {
+                return Err(decompressed_too_large(uncompressed_total))
+                    .context("failed to decompress snappy block");
+            }
             uncompressed.resize(
                 uncompressed_block_start.saturating_add(uncompressed_block_length),
                 0,

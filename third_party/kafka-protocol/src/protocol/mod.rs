@@ -220,9 +220,10 @@ pub trait Request: Message + Encodable + Decodable + HeaderVersion {
 
 /// Decode the request header from the provided buffer.
 pub fn decode_request_header_from_buffer<B: ByteBuf>(buf: &mut B) -> Result<RequestHeader> {
-    let api_key = ApiKey::try_from(bytes::Buf::get_i16(&mut buf.peek_bytes(0..2)))
+    // The try_ form: a buffer shorter than four bytes is an error, not a panic.
+    let api_key = ApiKey::try_from(bytes::Buf::get_i16(&mut buf.try_peek_bytes(0..2)?))
         .map_err(|_| anyhow::Error::msg("Unknown API key"))?;
-    let api_version = bytes::Buf::get_i16(&mut buf.peek_bytes(2..4));
+    let api_version = bytes::Buf::get_i16(&mut buf.try_peek_bytes(2..4)?);
     let header_version = api_key.request_header_version(api_version);
     RequestHeader::decode(buf, header_version)
 }
@@ -250,6 +251,41 @@ pub(crate) fn write_unknown_tagged_fields<B: ByteBufMut, R: RangeBounds<i32>>(
         types::UnsignedVarInt.encode(buf, k as u32)?;
         types::UnsignedVarInt.encode(buf, v.len() as u32)?;
         buf.put_slice(v);
+    }
+    Ok(())
+}
+
+/// Checks a count of items read off the wire (array elements, records,
+/// record headers) against the bytes that remain to be decoded.
+///
+/// Every item takes at least one byte on the wire, so a count larger than the
+/// remaining bytes cannot be honest; Kafka's generated Java decoders reject it
+/// the same way ("Tried to read N elements, but only M bytes remain"). Doing
+/// this before anything is reserved means a few bytes claiming 2^31 items are
+/// a decode error instead of an allocation the process cannot survive.
+pub(crate) fn check_item_count<B: ByteBuf>(buf: &B, count: usize, what: &str) -> Result<()> {
+    let remaining = buf.remaining();
+    if count > remaining {
+        bail!("Tried to read {count} {what}, but only {remaining} bytes remain");
+    }
+    Ok(())
+}
+
+/// How many items of type `T` to reserve room for up front: the count read
+/// off the wire, but never more memory than the bytes that remain in the
+/// input. A larger honest collection still decodes; it grows as its items
+/// actually arrive instead of being reserved on the sender's word.
+pub(crate) fn bounded_capacity<T, B: ByteBuf>(buf: &B, count: usize) -> usize {
+    let item_bytes = std::mem::size_of::<T>().max(1);
+    count.min(buf.remaining() / item_bytes)
+}
+
+/// Checks a byte length read off the wire (strings, byte arrays) against the
+/// bytes that remain, before a buffer of that length is allocated.
+pub(crate) fn check_byte_length<B: ByteBuf>(buf: &B, length: usize, what: &str) -> Result<()> {
+    let remaining = buf.remaining();
+    if length > remaining {
+        bail!("{what} claims {length} bytes, but only {remaining} bytes remain");
     }
     Ok(())
 }
