@@ -58,6 +58,7 @@ impl<W> CappedWriter<W> {
         Self { inner, written: 0 }
     }
 
+    #[cfg(any(feature = "lz4", feature = "zstd"))]
     pub(crate) fn into_inner(self) -> W {
         self.inner
     }
