@@ -12,7 +12,8 @@
 # a later run starts from them too). A crash leaves its input in
 # fuzz/artifacts/<target>/; replay it with
 #   RUSTC_BOOTSTRAP=1 cargo fuzz run -s none <target> <file>
-# and add a regression test with that input before fixing the cause.
+# and add a regression test with that input before fixing the cause; keep
+# the input in fuzz/regressions/<target>/ too, where every run replays it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,8 +57,14 @@ for target in "${targets[@]}"; do
   work="fuzz/target/corpus/$target"
   log="fuzz/target/$target.log"
   mkdir -p "$work" "fuzz/corpus/$target"
+  # Inputs that crashed once (fuzz/regressions/<target>) run first, with
+  # the seeds: libFuzzer executes every corpus input before mutating.
+  corpora=("$work" "fuzz/corpus/$target")
+  if [ -d "fuzz/regressions/$target" ]; then
+    corpora+=("fuzz/regressions/$target")
+  fi
   started=$(date +%s)
-  if nice cargo fuzz run -s none "$target" "$work" "fuzz/corpus/$target" -- "${libfuzzer_flags[@]}" >"$log" 2>&1; then
+  if nice cargo fuzz run -s none "$target" "${corpora[@]}" -- "${libfuzzer_flags[@]}" >"$log" 2>&1; then
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
     coverage=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 || true)
     echo "scripts/fuzz.sh: $target: no crash in $(($(date +%s) - started)) s, $runs inputs, $coverage"

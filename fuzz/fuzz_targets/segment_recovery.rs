@@ -9,6 +9,10 @@
 //! Input: the segment's bytes. The segment's base offset is the first
 //! batch's own, so the scan gets past the first batch whenever it is whole.
 //!
+//! Each input runs twice: as it is, and with every batch's CRC-32C made
+//! right, so mutations get past the checksum to the offset, producer and
+//! index logic behind it.
+//!
 //! Must hold: nothing panics; the cut is at a batch boundary inside the
 //! input, after exactly the batches accepted; an index rebuilt by the scan
 //! encodes and decodes to itself.
@@ -17,13 +21,41 @@
 
 use bytes::Bytes;
 use corelog::limits::INDEX_INTERVAL_BYTES;
+use corelog::protocol::batch::{self, BATCH_HEADER_BYTES};
 use corelog::storage::index::{OffsetIndex, TimeIndex};
 use corelog::storage::producers::ProducerState;
 use corelog::storage::seal::SealRecord;
 use corelog::storage::segment::scan;
 use libfuzzer_sys::fuzz_target;
 
+/// Rewrites the CRC of each batch found by walking batch lengths.
+fn with_crcs_fixed(data: &[u8]) -> Vec<u8> {
+    let mut fixed = data.to_vec();
+    let mut position = 0;
+    while position + BATCH_HEADER_BYTES <= fixed.len() {
+        let length = i32::from_be_bytes(fixed[position + 8..position + 12].try_into().unwrap());
+        let Some(total) = usize::try_from(length).ok().map(|length| length + 12) else {
+            break;
+        };
+        if total < BATCH_HEADER_BYTES || position + total > fixed.len() {
+            break;
+        }
+        let crc = batch::compute_crc(&fixed[position..position + total]);
+        fixed[position + 17..position + 21].copy_from_slice(&crc.to_be_bytes());
+        position += total;
+    }
+    fixed
+}
+
 fuzz_target!(|data: &[u8]| {
+    recover(data);
+    let fixed = with_crcs_fixed(data);
+    if fixed != data {
+        recover(&fixed);
+    }
+});
+
+fn recover(data: &[u8]) {
     let base_offset = data
         .first_chunk::<8>()
         .map_or(0, |bytes| i64::from_be_bytes(*bytes));
@@ -75,4 +107,4 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = OffsetIndex::decode(data, end.max(1));
     let _ = TimeIndex::decode(data);
-});
+}
