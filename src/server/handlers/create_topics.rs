@@ -56,6 +56,7 @@ pub async fn handle(
                 configs.insert(config.name.to_string(), value.to_string());
             }
         }
+        super::warn_deprecated_configs(shard.id, &name, configs.keys().map(String::as_str));
         let assignment = if topic.assignments.is_empty() {
             None
         } else {

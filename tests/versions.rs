@@ -1,0 +1,388 @@
+//! Every advertised version of every API, through the real broker: a valid
+//! request at that version, and a response that decodes at that version
+//! with the expected content. Versions the codec crate no longer knows
+//! (Kafka 3.x only, removed by KIP-896 in Kafka 4.0) are written and read
+//! here by hand from Kafka 3.9's schemas.
+
+mod common;
+
+use std::io::Write;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use common::{create_topic, name, Broker, Client};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+const NONE: i16 = 0;
+const ILLEGAL_GENERATION: i16 = 22;
+const INVALID_CONFIG: i16 = 40;
+
+fn text(value: &str) -> StrBytes {
+    StrBytes::from_string(value.to_string())
+}
+
+/// Sends a hand-encoded body at `version` (request header v1, which every
+/// non-flexible version uses) and returns the response body after its
+/// header (v0: the correlation id).
+fn send_raw(client: &mut Client, api_key: ApiKey, version: i16, body: &[u8]) -> Bytes {
+    let correlation_id = 0x5eed;
+    let mut frame = BytesMut::new();
+    frame.put_i16(api_key as i16);
+    frame.put_i16(version);
+    frame.put_i32(correlation_id);
+    put_string(&mut frame, "corelog-test");
+    frame.put_slice(body);
+    let mut framed = BytesMut::new();
+    framed.put_i32(frame.len() as i32);
+    framed.put_slice(&frame);
+    client.stream.write_all(&framed).expect("write request");
+    let mut response = client.read_frame().expect("a response");
+    assert_eq!(response.get_i32(), correlation_id);
+    response
+}
+
+fn put_string(out: &mut BytesMut, value: &str) {
+    out.put_i16(value.len() as i16);
+    out.put_slice(value.as_bytes());
+}
+
+fn get_string(input: &mut Bytes) -> String {
+    let length = input.get_i16();
+    assert!(length >= 0, "a non-null string");
+    String::from_utf8(input.split_to(length as usize).to_vec()).unwrap()
+}
+
+fn get_nullable_string(input: &mut Bytes) -> Option<String> {
+    let length = input.get_i16();
+    if length < 0 {
+        return None;
+    }
+    Some(String::from_utf8(input.split_to(length as usize).to_vec()).unwrap())
+}
+
+/// The node (shard index) that coordinates `group`.
+fn coordinator_of(broker: &Broker, group: &str) -> usize {
+    let response = broker
+        .client(0)
+        .send(&FindCoordinatorRequest::default().with_key(text(group)), 0);
+    assert_eq!(response.error_code, NONE);
+    response.node_id.0 as usize
+}
+
+/// OffsetCommit v0 or v1, one topic: (partition, offset, timestamp for v1,
+/// metadata); returns each partition's error code.
+fn commit_legacy(
+    client: &mut Client,
+    version: i16,
+    group: &str,
+    generation_and_member: Option<(i32, &str)>,
+    topic: &str,
+    partitions: &[(i32, i64, i64, Option<&str>)],
+) -> Vec<(i32, i16)> {
+    let mut body = BytesMut::new();
+    put_string(&mut body, group);
+    if version >= 1 {
+        let (generation, member) = generation_and_member.unwrap_or((-1, ""));
+        body.put_i32(generation);
+        put_string(&mut body, member);
+    }
+    body.put_i32(1);
+    put_string(&mut body, topic);
+    body.put_i32(partitions.len() as i32);
+    for &(partition, offset, timestamp, metadata) in partitions {
+        body.put_i32(partition);
+        body.put_i64(offset);
+        if version >= 1 {
+            body.put_i64(timestamp);
+        }
+        match metadata {
+            Some(metadata) => put_string(&mut body, metadata),
+            None => body.put_i16(-1),
+        }
+    }
+    let mut response = send_raw(client, ApiKey::OffsetCommit, version, &body);
+    // v0-v2: topics [name, partitions [index, error]], no throttle time.
+    assert_eq!(response.get_i32(), 1);
+    assert_eq!(get_string(&mut response), topic);
+    let count = response.get_i32();
+    let answers = (0..count)
+        .map(|_| (response.get_i32(), response.get_i16()))
+        .collect();
+    assert!(!response.has_remaining(), "nothing after the body");
+    answers
+}
+
+/// OffsetFetch v0 by hand: (partition, offset, metadata, error) per partition.
+fn fetch_offsets_v0(
+    client: &mut Client,
+    group: &str,
+    topic: &str,
+    partitions: &[i32],
+) -> Vec<(i32, i64, String, i16)> {
+    let mut body = BytesMut::new();
+    put_string(&mut body, group);
+    body.put_i32(1);
+    put_string(&mut body, topic);
+    body.put_i32(partitions.len() as i32);
+    for &partition in partitions {
+        body.put_i32(partition);
+    }
+    let mut response = send_raw(client, ApiKey::OffsetFetch, 0, &body);
+    assert_eq!(response.get_i32(), 1);
+    assert_eq!(get_string(&mut response), topic);
+    let count = response.get_i32();
+    let found = (0..count)
+        .map(|_| {
+            let partition = response.get_i32();
+            let offset = response.get_i64();
+            let metadata = get_nullable_string(&mut response).expect("metadata is never null");
+            (partition, offset, metadata, response.get_i16())
+        })
+        .collect();
+    assert!(!response.has_remaining(), "nothing after the body");
+    found
+}
+
+/// OffsetFetch v1 through the codec: (partition, offset, metadata, error).
+fn fetch_offsets_v1(
+    client: &mut Client,
+    group: &str,
+    topic: &str,
+    partitions: &[i32],
+) -> Vec<(i32, i64, String, i16)> {
+    use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+    let request = OffsetFetchRequest::default()
+        .with_group_id(GroupId(text(group)))
+        .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+            .with_name(name(topic))
+            .with_partition_indexes(partitions.to_vec())]));
+    let response = client.send(&request, 1);
+    response.topics[0]
+        .partitions
+        .iter()
+        .map(|partition| {
+            (
+                partition.partition_index,
+                partition.committed_offset,
+                partition.metadata.as_ref().unwrap().to_string(),
+                partition.error_code,
+            )
+        })
+        .collect()
+}
+
+/// sarama 1.22 (Debian's) joins with JoinGroup v0-v1 and commits with
+/// OffsetCommit v1 whatever the broker advertises; Kafka 3.9 accepts it.
+/// Its commits must land, be read back by OffsetFetch v1 (and v0), and
+/// survive a restart: otherwise every restart re-reads the topic.
+#[test]
+fn offset_commit_v0_and_v1_are_read_back_and_survive_a_restart() {
+    let mut broker = Broker::start_with(2, &["--group-initial-rebalance-delay-ms", "0"]);
+    assert_eq!(create_topic(&mut broker.client(0), "t", 3, &[]), NONE);
+
+    // A member of a group, as sarama: JoinGroup v0, SyncGroup v0, commit v1.
+    let group = "sarama-group";
+    let mut client = broker.client(coordinator_of(&broker, group));
+    let joined = client.send(
+        &JoinGroupRequest::default()
+            .with_group_id(GroupId(text(group)))
+            .with_session_timeout_ms(10_000)
+            .with_member_id(text(""))
+            .with_protocol_type(text("consumer"))
+            .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default()
+                .with_name(text("range"))
+                .with_metadata(Bytes::from_static(b"\0\0\0\0\0\x01\0\x01t\0\0\0\0"))]),
+        0,
+    );
+    assert_eq!(joined.error_code, NONE);
+    let member = joined.member_id.to_string();
+    let synced = client.send(
+        &SyncGroupRequest::default()
+            .with_group_id(GroupId(text(group)))
+            .with_generation_id(joined.generation_id)
+            .with_member_id(text(&member))
+            .with_assignments(vec![sync_group_request::SyncGroupRequestAssignment::default()
+                .with_member_id(text(&member))
+                .with_assignment(Bytes::from_static(b"a"))]),
+        0,
+    );
+    assert_eq!(synced.error_code, NONE);
+    let answers = commit_legacy(
+        &mut client,
+        1,
+        group,
+        Some((joined.generation_id, &member)),
+        "t",
+        &[(0, 41, -1, Some("sarama")), (1, 7, 1_600_000_000_000, None)],
+    );
+    assert_eq!(answers, vec![(0, NONE), (1, NONE)]);
+    // A stale generation is refused, as Kafka does.
+    let stale = commit_legacy(
+        &mut client,
+        1,
+        group,
+        Some((joined.generation_id + 5, &member)),
+        "t",
+        &[(0, 99, -1, None)],
+    );
+    assert_eq!(stale, vec![(0, ILLEGAL_GENERATION)]);
+
+    // v0: no generation or member, a commit outside group management.
+    let simple = "simple-v0";
+    let mut simple_client = broker.client(coordinator_of(&broker, simple));
+    let answers = commit_legacy(
+        &mut simple_client,
+        0,
+        simple,
+        None,
+        "t",
+        &[(2, 1234, 0, Some("v0"))],
+    );
+    assert_eq!(answers, vec![(2, NONE)]);
+
+    let check = |broker: &Broker, when: &str| {
+        let mut client = broker.client(coordinator_of(broker, group));
+        let expected = vec![
+            (0, 41, "sarama".to_string(), NONE),
+            (1, 7, String::new(), NONE),
+            (2, -1, String::new(), NONE),
+        ];
+        assert_eq!(
+            fetch_offsets_v1(&mut client, group, "t", &[0, 1, 2]),
+            expected,
+            "v1 {when}"
+        );
+        assert_eq!(
+            fetch_offsets_v0(&mut client, group, "t", &[0, 1, 2]),
+            expected,
+            "v0 {when}"
+        );
+        let mut client = broker.client(coordinator_of(broker, simple));
+        assert_eq!(
+            fetch_offsets_v1(&mut client, simple, "t", &[2]),
+            vec![(2, 1234, "v0".to_string(), NONE)],
+            "simple {when}"
+        );
+    };
+    check(&broker, "before the restart");
+    broker.restart();
+    check(&broker, "after the restart");
+}
+
+/// librdkafka's test 0092 creates a topic with `message.format.version`;
+/// Kafka 3.x accepts that deprecated config (and ignores it), as corelog
+/// does, with a warning in the log.
+#[test]
+fn deprecated_topic_configs_are_accepted_stored_and_described() {
+    use kafka_protocol::messages::alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use kafka_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource as IncrementalResource, AlterableConfig as IncrementalConfig,
+    };
+    let broker = Broker::start(1);
+    let mut client = broker.client(0);
+    assert_eq!(
+        create_topic(
+            &mut client,
+            "old-format",
+            1,
+            &[("message.format.version", "0.10.0")]
+        ),
+        NONE
+    );
+    assert_eq!(
+        create_topic(
+            &mut client,
+            "bad-format",
+            1,
+            &[("message.format.version", "ten")]
+        ),
+        INVALID_CONFIG
+    );
+    let describe = |client: &mut Client, config: &str| -> (String, i8) {
+        let response = client.send(
+            &DescribeConfigsRequest::default().with_resources(vec![
+                DescribeConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(text("old-format"))
+                    .with_configuration_keys(Some(vec![text(config)])),
+            ]),
+            4,
+        );
+        let entry = &response.results[0].configs[0];
+        (
+            entry.value.as_ref().unwrap().to_string(),
+            entry.config_source,
+        )
+    };
+    assert_eq!(
+        describe(&mut client, "message.format.version"),
+        ("0.10.0".to_string(), 1),
+        "stored as a topic config (DYNAMIC_TOPIC_CONFIG)"
+    );
+    assert_eq!(
+        describe(&mut client, "message.downconversion.enable"),
+        ("true".to_string(), 5),
+        "Kafka's default (DEFAULT_CONFIG)"
+    );
+
+    let altered = client.send(
+        &AlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(text("old-format"))
+            .with_configs(vec![
+                AlterableConfig::default()
+                    .with_name(text("message.format.version"))
+                    .with_value(Some(text("0.11.0-IV2"))),
+                AlterableConfig::default()
+                    .with_name(text("message.downconversion.enable"))
+                    .with_value(Some(text("false"))),
+            ])]),
+        2,
+    );
+    assert_eq!(altered.responses[0].error_code, NONE);
+    assert_eq!(
+        describe(&mut client, "message.format.version"),
+        ("0.11.0-IV2".to_string(), 1)
+    );
+    assert_eq!(
+        describe(&mut client, "message.downconversion.enable"),
+        ("false".to_string(), 1)
+    );
+
+    let altered = client.send(
+        &IncrementalAlterConfigsRequest::default().with_resources(vec![
+            IncrementalResource::default()
+                .with_resource_type(2)
+                .with_resource_name(text("old-format"))
+                .with_configs(vec![
+                    IncrementalConfig::default()
+                        .with_name(text("message.format.version"))
+                        .with_config_operation(0)
+                        .with_value(Some(text("2.8"))),
+                    IncrementalConfig::default()
+                        .with_name(text("message.timestamp.difference.max.ms"))
+                        .with_config_operation(0)
+                        .with_value(Some(text("60000"))),
+                ]),
+        ]),
+        1,
+    );
+    assert_eq!(altered.responses[0].error_code, NONE);
+    assert_eq!(
+        describe(&mut client, "message.format.version"),
+        ("2.8".to_string(), 1)
+    );
+    assert_eq!(
+        describe(&mut client, "message.timestamp.difference.max.ms"),
+        ("60000".to_string(), 1)
+    );
+    let log = broker.log();
+    assert!(
+        log.contains("config message.format.version is deprecated"),
+        "a warning line: {log}"
+    );
+    assert!(log.contains("config message.timestamp.difference.max.ms is deprecated"));
+}
