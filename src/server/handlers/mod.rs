@@ -101,6 +101,7 @@ mod tests {
     const HANDLED_BELOW_CODEC: &[(ApiKey, i16)] = &[
         (ApiKey::OffsetCommit, 0),
         (ApiKey::OffsetFetch, 0),
+        (ApiKey::ListOffsets, 0),
     ];
 
     #[test]
