@@ -386,3 +386,295 @@ fn deprecated_topic_configs_are_accepted_stored_and_described() {
     );
     assert!(log.contains("config message.timestamp.difference.max.ms is deprecated"));
 }
+
+// ---------------------------------------------------------------------------
+// Every advertised version of every API.
+
+/// The table ApiVersions must advertise: Kafka 3.9's ranges (with the
+/// versions Kafka 4.0 dropped, for old clients) and Kafka 4.x's newest
+/// where they change nothing corelog lacks.
+const ADVERTISED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 13),
+    (ApiKey::Fetch, 4, 18),
+    (ApiKey::ListOffsets, 0, 10),
+    (ApiKey::Metadata, 0, 13),
+    (ApiKey::OffsetCommit, 0, 9),
+    (ApiKey::OffsetFetch, 0, 9),
+    (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::DescribeGroups, 0, 6),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 0, 7),
+    (ApiKey::DeleteTopics, 0, 6),
+    (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::DescribeConfigs, 0, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::OffsetDelete, 0, 0),
+];
+
+fn versions_of(key: ApiKey) -> std::ops::RangeInclusive<i16> {
+    let &(_, min, max) = ADVERTISED
+        .iter()
+        .find(|(known, _, _)| *known == key)
+        .expect("an advertised API");
+    min..=max
+}
+
+#[test]
+fn api_versions_in_every_version_advertises_exactly_the_table() {
+    let broker = Broker::start(1);
+    let mut client = broker.client(0);
+    for version in versions_of(ApiKey::ApiVersions) {
+        let mut request = ApiVersionsRequest::default();
+        if version >= 3 {
+            request.client_software_name = text("corelog-test");
+            request.client_software_version = text("1.0");
+        }
+        let response = client.send(&request, version);
+        assert_eq!(response.error_code, NONE, "v{version}");
+        let mut advertised: Vec<(i16, i16, i16)> = response
+            .api_keys
+            .iter()
+            .map(|key| (key.api_key, key.min_version, key.max_version))
+            .collect();
+        advertised.sort();
+        let mut expected: Vec<(i16, i16, i16)> = ADVERTISED
+            .iter()
+            .map(|&(key, min, max)| (key as i16, min, max))
+            .collect();
+        expected.sort();
+        assert_eq!(advertised, expected, "v{version}");
+    }
+}
+
+/// (topic id, partition count) from Metadata v12.
+fn topic_id_of(client: &mut Client, topic: &str) -> (uuid::Uuid, usize) {
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    let response = client.send(
+        &MetadataRequest::default()
+            .with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(name(topic)))
+            ]))
+            .with_allow_auto_topic_creation(false),
+        12,
+    );
+    let found = &response.topics[0];
+    assert_eq!(found.error_code, NONE);
+    (found.topic_id, found.partitions.len())
+}
+
+#[test]
+fn metadata_in_every_version() {
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    let broker = Broker::start(2);
+    let mut client = broker.client(0);
+    assert_eq!(create_topic(&mut client, "described", 3, &[]), NONE);
+    let (topic_id, _) = topic_id_of(&mut client, "described");
+    assert!(!topic_id.is_nil());
+    for version in versions_of(ApiKey::Metadata) {
+        // One topic by name (v12+ also by id), then every topic: v0 with
+        // an empty list, later versions with a null one.
+        let mut wanted = vec![MetadataRequestTopic::default().with_name(Some(name("described")))];
+        if version >= 12 {
+            wanted.push(
+                MetadataRequestTopic::default()
+                    .with_name(None)
+                    .with_topic_id(topic_id),
+            );
+        }
+        let mut request = MetadataRequest::default().with_topics(Some(wanted));
+        if version >= 4 {
+            request.allow_auto_topic_creation = false;
+        }
+        let response = client.send(&request, version);
+        assert_eq!(response.brokers.len(), 2, "v{version}");
+        assert_eq!(response.error_code, NONE, "v{version}");
+        assert_eq!(response.topics.len(), if version >= 12 { 2 } else { 1 });
+        for topic in &response.topics {
+            assert_eq!(topic.error_code, NONE, "v{version}");
+            assert_eq!(topic.name.as_ref().unwrap().0.as_str(), "described");
+            assert_eq!(topic.partitions.len(), 3, "v{version}");
+            if version >= 10 {
+                assert_eq!(topic.topic_id, topic_id, "v{version}");
+            }
+        }
+        let all = if version == 0 {
+            MetadataRequest::default().with_topics(Some(Vec::new()))
+        } else {
+            MetadataRequest::default().with_topics(None)
+        };
+        let response = client.send(&all, version);
+        assert!(
+            response
+                .topics
+                .iter()
+                .any(|topic| topic.name.as_ref().unwrap().0.as_str() == "described"),
+            "v{version}: every topic"
+        );
+    }
+}
+
+/// Produce, Fetch and ListOffsets in every version, by name up to v12 and
+/// by topic id from Produce v13 and Fetch v13.
+#[test]
+fn produce_fetch_and_list_offsets_in_every_version() {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::records::Compression;
+    let broker = Broker::start(1);
+    let mut client = broker.client(0);
+    assert_eq!(create_topic(&mut client, "data", 1, &[]), NONE);
+    let (topic_id, _) = topic_id_of(&mut client, "data");
+    let unknown_id = uuid::Uuid::from_bytes([7; 16]);
+
+    // Produce: one record per version, each at the next offset. Record
+    // timestamps rise except the first version's, which is the largest
+    // (for ListOffsets' max-timestamp lookup).
+    let mut expected_offset = 0;
+    for version in versions_of(ApiKey::Produce) {
+        let timestamp = if version == 3 {
+            9_000_000_000_000
+        } else {
+            1_700_000_000_000 + i64::from(version)
+        };
+        let value = format!("v{version}");
+        let records = common::batch(&[(None, value.as_str())], timestamp, Compression::None);
+        let topic = if version >= 13 {
+            TopicProduceData::default().with_topic_id(topic_id)
+        } else {
+            TopicProduceData::default().with_name(name("data"))
+        };
+        let request = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(5000)
+            .with_topic_data(vec![topic.with_partition_data(vec![
+                PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(records)),
+            ])]);
+        let response = client.send(&request, version);
+        let topic = &response.responses[0];
+        if version >= 13 {
+            assert_eq!(topic.topic_id, topic_id);
+        } else {
+            assert_eq!(topic.name.0.as_str(), "data");
+        }
+        let partition = &topic.partition_responses[0];
+        assert_eq!(
+            (partition.error_code, partition.base_offset),
+            (NONE, expected_offset),
+            "Produce v{version}"
+        );
+        expected_offset += 1;
+    }
+    // An unknown topic id.
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_topic_id(unknown_id)
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(common::batch(&[(None, "x")], 1, Compression::None)))])]);
+    let response = client.send(&request, 13);
+    assert_eq!(response.responses[0].partition_responses[0].error_code, 100);
+
+    // Fetch from offset 0: every record, in every version.
+    let produced: Vec<String> = versions_of(ApiKey::Produce)
+        .map(|version| format!("v{version}"))
+        .collect();
+    for version in versions_of(ApiKey::Fetch) {
+        let mut request = common::fetch_request("data", 0, 0, 0, 0);
+        if version >= 13 {
+            request.topics[0].topic = Default::default();
+            request.topics[0].topic_id = topic_id;
+        }
+        let response = client.send(&request, version);
+        assert_eq!(response.error_code, NONE);
+        if version >= 7 {
+            assert_eq!(response.session_id, 0, "fetch sessions are not kept");
+        }
+        let topic = &response.responses[0];
+        if version >= 13 {
+            assert_eq!(topic.topic_id, topic_id);
+        } else {
+            assert_eq!(topic.topic.0.as_str(), "data");
+        }
+        let partition = &topic.partitions[0];
+        assert_eq!(partition.error_code, NONE, "Fetch v{version}");
+        assert_eq!(partition.high_watermark, expected_offset);
+        let values: Vec<String> = common::decode_records(partition.records.as_ref().unwrap())
+            .iter()
+            .map(|record| String::from_utf8(record.value.clone().unwrap().to_vec()).unwrap())
+            .collect();
+        assert_eq!(values, produced, "Fetch v{version}");
+    }
+    let mut request = common::fetch_request("data", 0, 0, 0, 0);
+    request.topics[0].topic = Default::default();
+    request.topics[0].topic_id = unknown_id;
+    let response = client.send(&request, 13);
+    assert_eq!(response.responses[0].topic_id, unknown_id);
+    assert_eq!(response.responses[0].partitions[0].error_code, 100);
+
+    // ListOffsets: latest, earliest, and (v7+) the largest timestamp,
+    // (v8+) the earliest local offset, (v9+) the last tiered one.
+    for version in versions_of(ApiKey::ListOffsets) {
+        let mut wanted = vec![(-1i64, expected_offset), (-2, 0)];
+        if version >= 7 {
+            wanted.push((-3, 0));
+        }
+        if version >= 8 {
+            wanted.push((-4, 0));
+        }
+        if version >= 9 {
+            wanted.push((-5, -1));
+        }
+        for (timestamp, offset) in wanted {
+            if version == 0 {
+                let mut body = BytesMut::new();
+                body.put_i32(-1);
+                body.put_i32(1);
+                put_string(&mut body, "data");
+                body.put_i32(1);
+                body.put_i32(0);
+                body.put_i64(timestamp);
+                body.put_i32(1);
+                let mut response = send_raw(&mut client, ApiKey::ListOffsets, 0, &body);
+                assert_eq!(response.get_i32(), 1);
+                assert_eq!(get_string(&mut response), "data");
+                assert_eq!(response.get_i32(), 1);
+                assert_eq!(response.get_i32(), 0, "partition");
+                assert_eq!(response.get_i16(), NONE);
+                assert_eq!(response.get_i32(), 1, "one old-style offset");
+                assert_eq!(response.get_i64(), offset, "v0 timestamp {timestamp}");
+                assert!(!response.has_remaining());
+                continue;
+            }
+            let request = ListOffsetsRequest::default()
+                .with_replica_id(BrokerId(-1))
+                .with_topics(vec![ListOffsetsTopic::default()
+                    .with_name(name("data"))
+                    .with_partitions(vec![ListOffsetsPartition::default()
+                        .with_partition_index(0)
+                        .with_timestamp(timestamp)])]);
+            let response = client.send(&request, version);
+            let partition = &response.topics[0].partitions[0];
+            assert_eq!(partition.error_code, NONE);
+            assert_eq!(
+                partition.offset, offset,
+                "ListOffsets v{version} timestamp {timestamp}"
+            );
+            if timestamp == -3 {
+                assert_eq!(partition.timestamp, 9_000_000_000_000);
+            }
+        }
+    }
+}

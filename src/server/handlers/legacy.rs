@@ -141,11 +141,6 @@ pub fn put_array_length(out: &mut impl BufMut, length: usize) {
     out.put_i32(length as i32);
 }
 
-/// Writes a hand-encoded body into the codec's output buffer.
-pub fn put_body(out: &mut impl BufMut, body: &Bytes) {
-    out.put_slice(body);
-}
-
 /// Encodes with `write` into a fresh buffer (hand-written encoders use it
 /// for both `encode` and `compute_size`; old versions are small and rare).
 pub fn encoded(write: impl FnOnce(&mut BytesMut)) -> Bytes {

@@ -102,6 +102,9 @@ mod tests {
         (ApiKey::OffsetCommit, 0),
         (ApiKey::OffsetFetch, 0),
         (ApiKey::ListOffsets, 0),
+        (ApiKey::CreateTopics, 0),
+        (ApiKey::DeleteTopics, 0),
+        (ApiKey::DescribeConfigs, 0),
     ];
 
     #[test]
