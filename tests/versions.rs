@@ -678,3 +678,389 @@ fn produce_fetch_and_list_offsets_in_every_version() {
         }
     }
 }
+
+/// Joins `group` alone at `version` (with v4+'s MEMBER_ID_REQUIRED round)
+/// and syncs as its leader at `sync_version`; returns (member, generation).
+fn join_and_sync(
+    client: &mut Client,
+    group: &str,
+    version: i16,
+    sync_version: i16,
+) -> (String, i32) {
+    use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+    use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+    let join = |client: &mut Client, member: &str| {
+        let mut request = JoinGroupRequest::default()
+            .with_group_id(GroupId(text(group)))
+            .with_session_timeout_ms(10_000)
+            .with_member_id(text(member))
+            .with_protocol_type(text("consumer"))
+            .with_protocols(vec![JoinGroupRequestProtocol::default()
+                .with_name(text("range"))
+                .with_metadata(Bytes::from_static(b"subscription"))]);
+        if version >= 1 {
+            request.rebalance_timeout_ms = 10_000;
+        }
+        client.send(&request, version)
+    };
+    let mut joined = join(client, "");
+    if version >= 4 {
+        assert_eq!(joined.error_code, 79, "MEMBER_ID_REQUIRED at v{version}");
+        let member = joined.member_id.to_string();
+        joined = join(client, &member);
+    }
+    assert_eq!(joined.error_code, NONE, "JoinGroup v{version}");
+    let member = joined.member_id.to_string();
+    assert_eq!(joined.leader.as_str(), member, "JoinGroup v{version}");
+    assert_eq!(joined.members.len(), 1, "JoinGroup v{version}");
+    assert_eq!(joined.members[0].metadata.as_ref(), b"subscription");
+    if version >= 7 {
+        assert_eq!(joined.protocol_type.as_ref().unwrap().as_str(), "consumer");
+    }
+    assert_eq!(joined.protocol_name.as_ref().unwrap().as_str(), "range");
+    let mut request = SyncGroupRequest::default()
+        .with_group_id(GroupId(text(group)))
+        .with_generation_id(joined.generation_id)
+        .with_member_id(text(&member))
+        .with_assignments(vec![SyncGroupRequestAssignment::default()
+            .with_member_id(text(&member))
+            .with_assignment(Bytes::from_static(b"assigned"))]);
+    if sync_version >= 5 {
+        request.protocol_type = Some(text("consumer"));
+        request.protocol_name = Some(text("range"));
+    }
+    let synced = client.send(&request, sync_version);
+    assert_eq!(synced.error_code, NONE, "SyncGroup v{sync_version}");
+    assert_eq!(synced.assignment.as_ref(), b"assigned", "SyncGroup v{sync_version}");
+    if sync_version >= 5 {
+        assert_eq!(synced.protocol_name.as_ref().unwrap().as_str(), "range");
+    }
+    (member, joined.generation_id)
+}
+
+fn leave(client: &mut Client, group: &str, member: &str, version: i16) {
+    use kafka_protocol::messages::leave_group_request::MemberIdentity;
+    let mut request = LeaveGroupRequest::default().with_group_id(GroupId(text(group)));
+    if version >= 3 {
+        request.members = vec![MemberIdentity::default().with_member_id(text(member))];
+    } else {
+        request.member_id = text(member);
+    }
+    let response = client.send(&request, version);
+    assert_eq!(response.error_code, NONE, "LeaveGroup v{version}");
+    if version >= 3 {
+        assert_eq!(response.members.len(), 1);
+        assert_eq!(response.members[0].member_id.as_str(), member);
+        assert_eq!(response.members[0].error_code, NONE);
+    }
+}
+
+/// FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
+/// DescribeGroups and ListGroups in every version.
+#[test]
+fn group_membership_apis_in_every_version() {
+    let broker = Broker::start_with(2, &["--group-initial-rebalance-delay-ms", "0"]);
+    // FindCoordinator: the same node in every version; v4+ batch keys.
+    let expected_node = coordinator_of(&broker, "member-group");
+    let mut any = broker.client(1);
+    for version in versions_of(ApiKey::FindCoordinator) {
+        let node = if version >= 4 {
+            let response = any.send(
+                &FindCoordinatorRequest::default()
+                    .with_key_type(0)
+                    .with_coordinator_keys(vec![text("member-group")]),
+                version,
+            );
+            assert_eq!(response.coordinators.len(), 1);
+            let found = &response.coordinators[0];
+            assert_eq!(found.key.as_str(), "member-group");
+            assert_eq!(found.error_code, NONE, "FindCoordinator v{version}");
+            assert_eq!(found.port, i32::from(broker.ports[found.node_id.0 as usize]));
+            found.node_id.0
+        } else {
+            let response = any.send(
+                &FindCoordinatorRequest::default().with_key(text("member-group")),
+                version,
+            );
+            assert_eq!(response.error_code, NONE, "FindCoordinator v{version}");
+            response.node_id.0
+        };
+        assert_eq!(node as usize, expected_node, "FindCoordinator v{version}");
+    }
+    // v6's share-group key type: not supported, said so.
+    let response = any.send(
+        &FindCoordinatorRequest::default()
+            .with_key_type(2)
+            .with_coordinator_keys(vec![text("member-group:t:0")]),
+        6,
+    );
+    assert_eq!(response.coordinators[0].error_code, 42, "INVALID_REQUEST");
+
+    // JoinGroup in every version (SyncGroup at v0 to complete it), then
+    // Heartbeat, LeaveGroup and SyncGroup in every version of theirs.
+    for version in versions_of(ApiKey::JoinGroup) {
+        let group = format!("join-v{version}");
+        let mut client = broker.client(coordinator_of(&broker, &group));
+        let (member, _) = join_and_sync(&mut client, &group, version, 0);
+        leave(&mut client, &group, &member, 0);
+    }
+    for version in versions_of(ApiKey::SyncGroup) {
+        let group = format!("sync-v{version}");
+        let mut client = broker.client(coordinator_of(&broker, &group));
+        let (member, _) = join_and_sync(&mut client, &group, 5, version);
+        leave(&mut client, &group, &member, 5);
+    }
+    let group = "heartbeat-group";
+    let mut client = broker.client(coordinator_of(&broker, group));
+    let (member, generation) = join_and_sync(&mut client, group, 9, 5);
+    for version in versions_of(ApiKey::Heartbeat) {
+        let response = client.send(
+            &HeartbeatRequest::default()
+                .with_group_id(GroupId(text(group)))
+                .with_generation_id(generation)
+                .with_member_id(text(&member)),
+            version,
+        );
+        assert_eq!(response.error_code, NONE, "Heartbeat v{version}");
+    }
+
+    // DescribeGroups: a stable group with its member, and a group nobody
+    // knows on the same coordinator (Dead before v6; GROUP_ID_NOT_FOUND
+    // from v6).
+    let coordinator = coordinator_of(&broker, group);
+    let nobody = (0..)
+        .map(|index| format!("nobody-{index}"))
+        .find(|name| coordinator_of(&broker, name) == coordinator)
+        .unwrap();
+    for version in versions_of(ApiKey::DescribeGroups) {
+        let response = client.send(
+            &DescribeGroupsRequest::default()
+                .with_groups(vec![GroupId(text(group)), GroupId(text(&nobody))]),
+            version,
+        );
+        let described = &response.groups[0];
+        assert_eq!(described.error_code, NONE, "DescribeGroups v{version}");
+        assert_eq!(described.group_state.as_str(), "Stable");
+        assert_eq!(described.protocol_data.as_str(), "range");
+        assert_eq!(described.members.len(), 1);
+        assert_eq!(described.members[0].member_id.as_str(), member);
+        assert_eq!(described.members[0].member_assignment.as_ref(), b"assigned");
+        let unknown = &response.groups[1];
+        assert_eq!(unknown.group_state.as_str(), "Dead");
+        if version >= 6 {
+            assert_eq!(unknown.error_code, 69, "GROUP_ID_NOT_FOUND");
+            assert_eq!(
+                unknown.error_message.as_ref().unwrap().as_str(),
+                format!("Group {nobody} not found.")
+            );
+        } else {
+            assert_eq!(unknown.error_code, NONE, "v{version}");
+        }
+    }
+    // ListGroups on the coordinator: the group, with (v4+) its state and
+    // (v5+) its type.
+    for version in versions_of(ApiKey::ListGroups) {
+        let response = client.send(&ListGroupsRequest::default(), version);
+        assert_eq!(response.error_code, NONE, "ListGroups v{version}");
+        let listed = response
+            .groups
+            .iter()
+            .find(|listed| listed.group_id.0.as_str() == group)
+            .unwrap_or_else(|| panic!("ListGroups v{version}: {:?}", response.groups));
+        assert_eq!(listed.protocol_type.as_str(), "consumer");
+        if version >= 4 {
+            assert_eq!(listed.group_state.as_str(), "Stable");
+        }
+        if version >= 5 {
+            assert_eq!(listed.group_type.as_str(), "classic");
+        }
+    }
+    // LeaveGroup in every version: each a member of its own group.
+    for version in versions_of(ApiKey::LeaveGroup) {
+        let group = format!("leave-v{version}");
+        let mut client = broker.client(coordinator_of(&broker, &group));
+        let (member, _) = join_and_sync(&mut client, &group, 5, 3);
+        leave(&mut client, &group, &member, version);
+        let response = client.send(
+            &DescribeGroupsRequest::default().with_groups(vec![GroupId(text(&group))]),
+            5,
+        );
+        assert_eq!(response.groups[0].group_state.as_str(), "Empty", "LeaveGroup v{version}");
+    }
+}
+
+/// OffsetCommit and OffsetFetch in every version (v0-v1 and OffsetFetch v0
+/// by hand), DeleteGroups and OffsetDelete in every version.
+#[test]
+fn offset_apis_in_every_version() {
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::offset_delete_request::{
+        OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+    };
+    use kafka_protocol::messages::offset_fetch_request::{
+        OffsetFetchRequestGroup, OffsetFetchRequestTopics,
+    };
+    let broker = Broker::start_with(2, &["--group-initial-rebalance-delay-ms", "0"]);
+    assert_eq!(create_topic(&mut broker.client(0), "t", 10, &[]), NONE);
+    // Each OffsetCommit version commits partition `version` of its own
+    // simple group (generation -1) and of a shared one.
+    let shared = "offsets-shared";
+    for version in versions_of(ApiKey::OffsetCommit) {
+        let partition = i32::from(version);
+        let offset = 100 + i64::from(version);
+        let metadata = format!("m{version}");
+        for group in [format!("offsets-v{version}"), shared.to_string()] {
+            let mut client = broker.client(coordinator_of(&broker, &group));
+            if version <= 1 {
+                let answers = commit_legacy(
+                    &mut client,
+                    version,
+                    &group,
+                    None,
+                    "t",
+                    &[(partition, offset, -1, Some(&metadata))],
+                );
+                assert_eq!(answers, vec![(partition, NONE)], "OffsetCommit v{version}");
+                continue;
+            }
+            let mut request = OffsetCommitRequest::default()
+                .with_group_id(GroupId(text(&group)))
+                .with_generation_id_or_member_epoch(-1)
+                .with_topics(vec![OffsetCommitRequestTopic::default()
+                    .with_name(name("t"))
+                    .with_partitions(vec![OffsetCommitRequestPartition::default()
+                        .with_partition_index(partition)
+                        .with_committed_offset(offset)
+                        .with_committed_metadata(Some(text(&metadata)))])]);
+            if version <= 4 {
+                request.retention_time_ms = -1;
+            }
+            let response = client.send(&request, version);
+            let answer = &response.topics[0].partitions[0];
+            assert_eq!(
+                (answer.partition_index, answer.error_code),
+                (partition, NONE),
+                "OffsetCommit v{version}"
+            );
+        }
+    }
+    // A member commit to a group that does not exist: ILLEGAL_GENERATION
+    // before v9, GROUP_ID_NOT_FOUND from v9.
+    for (version, expected) in [(8, ILLEGAL_GENERATION), (9, 69)] {
+        let group = format!("never-joined-{version}");
+        let mut client = broker.client(coordinator_of(&broker, &group));
+        let response = client.send(
+            &OffsetCommitRequest::default()
+                .with_group_id(GroupId(text(&group)))
+                .with_generation_id_or_member_epoch(3)
+                .with_member_id(text("someone"))
+                .with_topics(vec![OffsetCommitRequestTopic::default()
+                    .with_name(name("t"))
+                    .with_partitions(vec![OffsetCommitRequestPartition::default()
+                        .with_partition_index(0)
+                        .with_committed_offset(1)])]),
+            version,
+        );
+        assert_eq!(response.topics[0].partitions[0].error_code, expected, "v{version}");
+    }
+
+    // OffsetFetch in every version reads back every commit of the shared
+    // group; partition 0..=9 committed by OffsetCommit v0..=v9.
+    let committed: Vec<i32> = versions_of(ApiKey::OffsetCommit).map(i32::from).collect();
+    let expected: Vec<(i32, i64, String, i16)> = committed
+        .iter()
+        .map(|&partition| (partition, 100 + i64::from(partition), format!("m{partition}"), NONE))
+        .collect();
+    let mut client = broker.client(coordinator_of(&broker, shared));
+    for version in versions_of(ApiKey::OffsetFetch) {
+        let found: Vec<(i32, i64, String, i16)> = if version == 0 {
+            fetch_offsets_v0(&mut client, shared, "t", &committed)
+        } else if version >= 8 {
+            let mut group = OffsetFetchRequestGroup::default()
+                .with_group_id(GroupId(text(shared)))
+                .with_topics(Some(vec![OffsetFetchRequestTopics::default()
+                    .with_name(name("t"))
+                    .with_partition_indexes(committed.clone())]));
+            if version >= 9 {
+                group.member_id = None;
+                group.member_epoch = -1;
+            }
+            let response = client.send(
+                &OffsetFetchRequest::default().with_groups(vec![group]),
+                version,
+            );
+            assert_eq!(response.groups[0].error_code, NONE);
+            response.groups[0].topics[0]
+                .partitions
+                .iter()
+                .map(|partition| {
+                    (
+                        partition.partition_index,
+                        partition.committed_offset,
+                        partition.metadata.as_ref().unwrap().to_string(),
+                        partition.error_code,
+                    )
+                })
+                .collect()
+        } else {
+            use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+            let response = client.send(
+                &OffsetFetchRequest::default()
+                    .with_group_id(GroupId(text(shared)))
+                    .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+                        .with_name(name("t"))
+                        .with_partition_indexes(committed.clone())])),
+                version,
+            );
+            assert_eq!(response.error_code, NONE);
+            response.topics[0]
+                .partitions
+                .iter()
+                .map(|partition| {
+                    (
+                        partition.partition_index,
+                        partition.committed_offset,
+                        partition.metadata.as_ref().unwrap().to_string(),
+                        partition.error_code,
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(found, expected, "OffsetFetch v{version}");
+    }
+
+    // OffsetDelete v0: partition 0's offset goes, the others stay.
+    for version in versions_of(ApiKey::OffsetDelete) {
+        let response = client.send(
+            &OffsetDeleteRequest::default()
+                .with_group_id(GroupId(text(shared)))
+                .with_topics(vec![OffsetDeleteRequestTopic::default()
+                    .with_name(name("t"))
+                    .with_partitions(vec![
+                        OffsetDeleteRequestPartition::default().with_partition_index(0)
+                    ])]),
+            version,
+        );
+        assert_eq!(response.error_code, NONE, "OffsetDelete v{version}");
+        assert_eq!(response.topics[0].partitions[0].error_code, NONE);
+        assert_eq!(fetch_offsets_v1(&mut client, shared, "t", &[0, 1])[0].1, -1);
+    }
+    // DeleteGroups in every version: each deletes one of the simple groups.
+    for version in versions_of(ApiKey::DeleteGroups) {
+        let group = format!("offsets-v{version}");
+        let mut client = broker.client(coordinator_of(&broker, &group));
+        let response = client.send(
+            &DeleteGroupsRequest::default().with_groups_names(vec![GroupId(text(&group))]),
+            version,
+        );
+        assert_eq!(response.results[0].error_code, NONE, "DeleteGroups v{version}");
+        let partition = i32::from(version);
+        assert_eq!(
+            fetch_offsets_v1(&mut client, &group, "t", &[partition])[0].1,
+            -1,
+            "DeleteGroups v{version} removed the offsets"
+        );
+    }
+}
