@@ -1064,3 +1064,325 @@ fn offset_apis_in_every_version() {
         );
     }
 }
+
+/// CreateTopics v0-v1 by hand: (name, partitions, configs); returns
+/// (error code, error message for v1).
+fn create_topic_legacy(
+    client: &mut Client,
+    version: i16,
+    topic: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) -> (i16, Option<String>) {
+    let mut body = BytesMut::new();
+    body.put_i32(1);
+    put_string(&mut body, topic);
+    body.put_i32(partitions);
+    body.put_i16(1);
+    body.put_i32(0); // no assignments
+    body.put_i32(configs.len() as i32);
+    for (key, value) in configs {
+        put_string(&mut body, key);
+        put_string(&mut body, value);
+    }
+    body.put_i32(5000); // timeout
+    if version >= 1 {
+        body.put_u8(0); // validate_only
+    }
+    let mut response = send_raw(client, ApiKey::CreateTopics, version, &body);
+    assert_eq!(response.get_i32(), 1);
+    assert_eq!(get_string(&mut response), topic);
+    let code = response.get_i16();
+    let message = if version >= 1 {
+        get_nullable_string(&mut response)
+    } else {
+        None
+    };
+    assert!(!response.has_remaining(), "nothing after the body");
+    (code, message)
+}
+
+/// The admin APIs in every version: CreateTopics, CreatePartitions,
+/// DescribeConfigs, AlterConfigs, IncrementalAlterConfigs, DeleteRecords,
+/// InitProducerId, DeleteTopics.
+#[test]
+fn admin_apis_in_every_version() {
+    use kafka_protocol::messages::alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+    use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+    use kafka_protocol::messages::delete_records_request::{
+        DeleteRecordsPartition, DeleteRecordsTopic,
+    };
+    use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use kafka_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource as IncrementalResource, AlterableConfig as IncrementalConfig,
+    };
+    use kafka_protocol::records::Compression;
+    let broker = Broker::start(1);
+    let mut client = broker.client(0);
+
+    // CreateTopics: topic `created-vN` with 2 partitions and a config; a
+    // second creation is refused (with a message from v1).
+    for version in versions_of(ApiKey::CreateTopics) {
+        let topic = format!("created-v{version}");
+        if version <= 1 {
+            let (code, _) = create_topic_legacy(
+                &mut client,
+                version,
+                &topic,
+                2,
+                &[("retention.ms", "3600000")],
+            );
+            assert_eq!(code, NONE, "CreateTopics v{version}");
+            let (code, message) = create_topic_legacy(&mut client, version, &topic, 2, &[]);
+            assert_eq!(code, 36, "TOPIC_ALREADY_EXISTS at v{version}");
+            if version == 1 {
+                assert!(message.unwrap().contains("already exists"));
+            }
+        } else {
+            let request = CreateTopicsRequest::default()
+                .with_timeout_ms(5000)
+                .with_topics(vec![CreatableTopic::default()
+                    .with_name(name(&topic))
+                    .with_num_partitions(2)
+                    .with_replication_factor(1)
+                    .with_configs(vec![CreatableTopicConfig::default()
+                        .with_name(text("retention.ms"))
+                        .with_value(Some(text("3600000")))])]);
+            let response = client.send(&request, version);
+            let created = &response.topics[0];
+            assert_eq!(created.error_code, NONE, "CreateTopics v{version}");
+            if version >= 5 {
+                assert_eq!(created.num_partitions, 2);
+                assert!(created.configs.as_ref().unwrap().iter().any(|config| {
+                    config.name.as_str() == "retention.ms"
+                        && config.value.as_ref().unwrap().as_str() == "3600000"
+                }));
+            }
+            if version >= 7 {
+                assert_eq!(created.topic_id, topic_id_of(&mut client, &topic).0);
+            }
+        }
+        assert_eq!(topic_id_of(&mut client, &topic).1, 2, "CreateTopics v{version}");
+    }
+
+    // CreatePartitions: each version grows its own topic to 3.
+    for version in versions_of(ApiKey::CreatePartitions) {
+        let topic = format!("created-v{version}");
+        let response = client.send(
+            &CreatePartitionsRequest::default()
+                .with_timeout_ms(5000)
+                .with_topics(vec![CreatePartitionsTopic::default()
+                    .with_name(name(&topic))
+                    .with_count(3)]),
+            version,
+        );
+        assert_eq!(response.results[0].error_code, NONE, "CreatePartitions v{version}");
+        assert_eq!(topic_id_of(&mut client, &topic).1, 3, "CreatePartitions v{version}");
+    }
+
+    // DescribeConfigs: the topic's own retention.ms and a default.
+    for version in versions_of(ApiKey::DescribeConfigs) {
+        let keys = ["retention.ms", "segment.jitter.ms"];
+        let configs: Vec<(String, String, bool)> = if version == 0 {
+            let mut body = BytesMut::new();
+            body.put_i32(1);
+            body.put_i8(2);
+            put_string(&mut body, "created-v0");
+            body.put_i32(keys.len() as i32);
+            for key in keys {
+                put_string(&mut body, key);
+            }
+            let mut response = send_raw(&mut client, ApiKey::DescribeConfigs, 0, &body);
+            let _throttle = response.get_i32();
+            assert_eq!(response.get_i32(), 1);
+            assert_eq!(response.get_i16(), NONE);
+            let _message = get_nullable_string(&mut response);
+            assert_eq!(response.get_i8(), 2);
+            assert_eq!(get_string(&mut response), "created-v0");
+            let count = response.get_i32();
+            let configs = (0..count)
+                .map(|_| {
+                    let name = get_string(&mut response);
+                    let value = get_nullable_string(&mut response).unwrap();
+                    let _read_only = response.get_u8();
+                    let is_default = response.get_u8() == 1;
+                    let _sensitive = response.get_u8();
+                    (name, value, is_default)
+                })
+                .collect();
+            assert!(!response.has_remaining());
+            configs
+        } else {
+            let response = client.send(
+                &DescribeConfigsRequest::default()
+                    .with_include_synonyms(true)
+                    .with_resources(vec![DescribeConfigsResource::default()
+                        .with_resource_type(2)
+                        .with_resource_name(text("created-v0"))
+                        .with_configuration_keys(Some(
+                            keys.iter().map(|key| text(key)).collect(),
+                        ))]),
+                version,
+            );
+            assert_eq!(response.results[0].error_code, NONE);
+            response.results[0]
+                .configs
+                .iter()
+                .map(|config| {
+                    assert!(!config.synonyms.is_empty(), "v{version} synonyms");
+                    (
+                        config.name.to_string(),
+                        config.value.as_ref().unwrap().to_string(),
+                        config.config_source == 5,
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            configs,
+            vec![
+                ("retention.ms".to_string(), "3600000".to_string(), false),
+                ("segment.jitter.ms".to_string(), "0".to_string(), true),
+            ],
+            "DescribeConfigs v{version}"
+        );
+    }
+
+    // AlterConfigs and IncrementalAlterConfigs set retention.bytes.
+    let retention_bytes = |client: &mut Client, topic: &str| {
+        let response = client.send(
+            &DescribeConfigsRequest::default().with_resources(vec![
+                DescribeConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(text(topic))
+                    .with_configuration_keys(Some(vec![text("retention.bytes")])),
+            ]),
+            4,
+        );
+        response.results[0].configs[0]
+            .value
+            .as_ref()
+            .unwrap()
+            .to_string()
+    };
+    for version in versions_of(ApiKey::AlterConfigs) {
+        let value = format!("{}", 1_000_000 + i64::from(version));
+        let response = client.send(
+            &AlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(text("created-v1"))
+                .with_configs(vec![AlterableConfig::default()
+                    .with_name(text("retention.bytes"))
+                    .with_value(Some(text(&value)))])]),
+            version,
+        );
+        assert_eq!(response.responses[0].error_code, NONE, "AlterConfigs v{version}");
+        assert_eq!(retention_bytes(&mut client, "created-v1"), value);
+    }
+    for version in versions_of(ApiKey::IncrementalAlterConfigs) {
+        let value = format!("{}", 2_000_000 + i64::from(version));
+        let response = client.send(
+            &IncrementalAlterConfigsRequest::default().with_resources(vec![
+                IncrementalResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(text("created-v2"))
+                    .with_configs(vec![IncrementalConfig::default()
+                        .with_name(text("retention.bytes"))
+                        .with_config_operation(0)
+                        .with_value(Some(text(&value)))]),
+            ]),
+            version,
+        );
+        assert_eq!(
+            response.responses[0].error_code,
+            NONE,
+            "IncrementalAlterConfigs v{version}"
+        );
+        assert_eq!(retention_bytes(&mut client, "created-v2"), value);
+    }
+
+    // DeleteRecords: each version moves partition 0 of its topic past 2 of
+    // its 3 records.
+    for version in versions_of(ApiKey::DeleteRecords) {
+        let topic = format!("created-v{version}");
+        let records = common::batch(
+            &[(None, "a"), (None, "b"), (None, "c")],
+            1_700_000_000_000,
+            Compression::None,
+        );
+        assert_eq!(common::produce(&mut client, &topic, 0, records, 9, -1), (NONE, 0));
+        let response = client.send(
+            &DeleteRecordsRequest::default()
+                .with_timeout_ms(5000)
+                .with_topics(vec![DeleteRecordsTopic::default()
+                    .with_name(name(&topic))
+                    .with_partitions(vec![DeleteRecordsPartition::default()
+                        .with_partition_index(0)
+                        .with_offset(2)])]),
+            version,
+        );
+        let result = &response.topics[0].partitions[0];
+        assert_eq!(
+            (result.error_code, result.low_watermark),
+            (NONE, 2),
+            "DeleteRecords v{version}"
+        );
+    }
+
+    // InitProducerId: an idempotent producer's id and epoch 0.
+    for version in versions_of(ApiKey::InitProducerId) {
+        let mut request = InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(60_000);
+        if version >= 3 {
+            request.producer_id = ProducerId(-1);
+            request.producer_epoch = -1;
+        }
+        let response = client.send(&request, version);
+        assert_eq!(response.error_code, NONE, "InitProducerId v{version}");
+        assert!(response.producer_id.0 >= 0);
+        assert_eq!(response.producer_epoch, 0);
+    }
+
+    // DeleteTopics: v0 by hand, v1-v5 by name, v6 by id.
+    for version in versions_of(ApiKey::DeleteTopics) {
+        let topic = format!("created-v{version}");
+        if version == 0 {
+            let mut body = BytesMut::new();
+            body.put_i32(1);
+            put_string(&mut body, &topic);
+            body.put_i32(5000);
+            let mut response = send_raw(&mut client, ApiKey::DeleteTopics, 0, &body);
+            assert_eq!(response.get_i32(), 1);
+            assert_eq!(get_string(&mut response), topic);
+            assert_eq!(response.get_i16(), NONE, "DeleteTopics v0");
+            assert!(!response.has_remaining());
+        } else {
+            let mut request = DeleteTopicsRequest::default().with_timeout_ms(5000);
+            if version >= 6 {
+                let (topic_id, _) = topic_id_of(&mut client, &topic);
+                request.topics = vec![DeleteTopicState::default()
+                    .with_name(None)
+                    .with_topic_id(topic_id)];
+            } else {
+                request.topic_names = vec![name(&topic)];
+            }
+            let response = client.send(&request, version);
+            assert_eq!(response.responses[0].error_code, NONE, "DeleteTopics v{version}");
+        }
+        let gone = client.send(
+            &MetadataRequest::default()
+                .with_topics(Some(vec![
+                    kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+                        .with_name(Some(name(&topic))),
+                ]))
+                .with_allow_auto_topic_creation(false),
+            4,
+        );
+        assert_eq!(gone.topics[0].error_code, 3, "DeleteTopics v{version}");
+    }
+}
