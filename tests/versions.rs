@@ -189,9 +189,10 @@ fn offset_commit_v0_and_v1_are_read_back_and_survive_a_restart() {
             .with_session_timeout_ms(10_000)
             .with_member_id(text(""))
             .with_protocol_type(text("consumer"))
-            .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default()
-                .with_name(text("range"))
-                .with_metadata(Bytes::from_static(b"\0\0\0\0\0\x01\0\x01t\0\0\0\0"))]),
+            .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
+            )
+            .with_name(text("range"))
+            .with_metadata(Bytes::from_static(b"\0\0\0\0\0\x01\0\x01t\0\0\0\0"))]),
         0,
     );
     assert_eq!(joined.error_code, NONE);
@@ -201,9 +202,11 @@ fn offset_commit_v0_and_v1_are_read_back_and_survive_a_restart() {
             .with_group_id(GroupId(text(group)))
             .with_generation_id(joined.generation_id)
             .with_member_id(text(&member))
-            .with_assignments(vec![sync_group_request::SyncGroupRequestAssignment::default()
-                .with_member_id(text(&member))
-                .with_assignment(Bytes::from_static(b"a"))]),
+            .with_assignments(vec![
+                sync_group_request::SyncGroupRequestAssignment::default()
+                    .with_member_id(text(&member))
+                    .with_assignment(Bytes::from_static(b"a")),
+            ]),
         0,
     );
     assert_eq!(synced.error_code, NONE);
@@ -274,9 +277,7 @@ fn offset_commit_v0_and_v1_are_read_back_and_survive_a_restart() {
 /// does, with a warning in the log.
 #[test]
 fn deprecated_topic_configs_are_accepted_stored_and_described() {
-    use kafka_protocol::messages::alter_configs_request::{
-        AlterConfigsResource, AlterableConfig,
-    };
+    use kafka_protocol::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
     use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
     use kafka_protocol::messages::incremental_alter_configs_request::{
         AlterConfigsResource as IncrementalResource, AlterableConfig as IncrementalConfig,
@@ -583,7 +584,11 @@ fn produce_fetch_and_list_offsets_in_every_version() {
             .with_topic_id(unknown_id)
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(0)
-                .with_records(Some(common::batch(&[(None, "x")], 1, Compression::None)))])]);
+                .with_records(Some(common::batch(
+                    &[(None, "x")],
+                    1,
+                    Compression::None,
+                )))])]);
     let response = client.send(&request, 13);
     assert_eq!(response.responses[0].partition_responses[0].error_code, 100);
 
@@ -731,7 +736,11 @@ fn join_and_sync(
     }
     let synced = client.send(&request, sync_version);
     assert_eq!(synced.error_code, NONE, "SyncGroup v{sync_version}");
-    assert_eq!(synced.assignment.as_ref(), b"assigned", "SyncGroup v{sync_version}");
+    assert_eq!(
+        synced.assignment.as_ref(),
+        b"assigned",
+        "SyncGroup v{sync_version}"
+    );
     if sync_version >= 5 {
         assert_eq!(synced.protocol_name.as_ref().unwrap().as_str(), "range");
     }
@@ -775,7 +784,10 @@ fn group_membership_apis_in_every_version() {
             let found = &response.coordinators[0];
             assert_eq!(found.key.as_str(), "member-group");
             assert_eq!(found.error_code, NONE, "FindCoordinator v{version}");
-            assert_eq!(found.port, i32::from(broker.ports[found.node_id.0 as usize]));
+            assert_eq!(
+                found.port,
+                i32::from(broker.ports[found.node_id.0 as usize])
+            );
             found.node_id.0
         } else {
             let response = any.send(
@@ -885,7 +897,11 @@ fn group_membership_apis_in_every_version() {
             &DescribeGroupsRequest::default().with_groups(vec![GroupId(text(&group))]),
             5,
         );
-        assert_eq!(response.groups[0].group_state.as_str(), "Empty", "LeaveGroup v{version}");
+        assert_eq!(
+            response.groups[0].group_state.as_str(),
+            "Empty",
+            "LeaveGroup v{version}"
+        );
     }
 }
 
@@ -963,7 +979,10 @@ fn offset_apis_in_every_version() {
                         .with_committed_offset(1)])]),
             version,
         );
-        assert_eq!(response.topics[0].partitions[0].error_code, expected, "v{version}");
+        assert_eq!(
+            response.topics[0].partitions[0].error_code, expected,
+            "v{version}"
+        );
     }
 
     // OffsetFetch in every version reads back every commit of the shared
@@ -971,7 +990,14 @@ fn offset_apis_in_every_version() {
     let committed: Vec<i32> = versions_of(ApiKey::OffsetCommit).map(i32::from).collect();
     let expected: Vec<(i32, i64, String, i16)> = committed
         .iter()
-        .map(|&partition| (partition, 100 + i64::from(partition), format!("m{partition}"), NONE))
+        .map(|&partition| {
+            (
+                partition,
+                100 + i64::from(partition),
+                format!("m{partition}"),
+                NONE,
+            )
+        })
         .collect();
     let mut client = broker.client(coordinator_of(&broker, shared));
     for version in versions_of(ApiKey::OffsetFetch) {
@@ -1055,7 +1081,10 @@ fn offset_apis_in_every_version() {
             &DeleteGroupsRequest::default().with_groups_names(vec![GroupId(text(&group))]),
             version,
         );
-        assert_eq!(response.results[0].error_code, NONE, "DeleteGroups v{version}");
+        assert_eq!(
+            response.results[0].error_code, NONE,
+            "DeleteGroups v{version}"
+        );
         let partition = i32::from(version);
         assert_eq!(
             fetch_offsets_v1(&mut client, &group, "t", &[partition])[0].1,
@@ -1107,9 +1136,7 @@ fn create_topic_legacy(
 /// InitProducerId, DeleteTopics.
 #[test]
 fn admin_apis_in_every_version() {
-    use kafka_protocol::messages::alter_configs_request::{
-        AlterConfigsResource, AlterableConfig,
-    };
+    use kafka_protocol::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
     use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
     use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
     use kafka_protocol::messages::delete_records_request::{
@@ -1166,7 +1193,11 @@ fn admin_apis_in_every_version() {
                 assert_eq!(created.topic_id, topic_id_of(&mut client, &topic).0);
             }
         }
-        assert_eq!(topic_id_of(&mut client, &topic).1, 2, "CreateTopics v{version}");
+        assert_eq!(
+            topic_id_of(&mut client, &topic).1,
+            2,
+            "CreateTopics v{version}"
+        );
     }
 
     // CreatePartitions: each version grows its own topic to 3.
@@ -1180,8 +1211,15 @@ fn admin_apis_in_every_version() {
                     .with_count(3)]),
             version,
         );
-        assert_eq!(response.results[0].error_code, NONE, "CreatePartitions v{version}");
-        assert_eq!(topic_id_of(&mut client, &topic).1, 3, "CreatePartitions v{version}");
+        assert_eq!(
+            response.results[0].error_code, NONE,
+            "CreatePartitions v{version}"
+        );
+        assert_eq!(
+            topic_id_of(&mut client, &topic).1,
+            3,
+            "CreatePartitions v{version}"
+        );
     }
 
     // DescribeConfigs: the topic's own retention.ms and a default.
@@ -1280,7 +1318,10 @@ fn admin_apis_in_every_version() {
                     .with_value(Some(text(&value)))])]),
             version,
         );
-        assert_eq!(response.responses[0].error_code, NONE, "AlterConfigs v{version}");
+        assert_eq!(
+            response.responses[0].error_code, NONE,
+            "AlterConfigs v{version}"
+        );
         assert_eq!(retention_bytes(&mut client, "created-v1"), value);
     }
     for version in versions_of(ApiKey::IncrementalAlterConfigs) {
@@ -1298,8 +1339,7 @@ fn admin_apis_in_every_version() {
             version,
         );
         assert_eq!(
-            response.responses[0].error_code,
-            NONE,
+            response.responses[0].error_code, NONE,
             "IncrementalAlterConfigs v{version}"
         );
         assert_eq!(retention_bytes(&mut client, "created-v2"), value);
@@ -1314,7 +1354,10 @@ fn admin_apis_in_every_version() {
             1_700_000_000_000,
             Compression::None,
         );
-        assert_eq!(common::produce(&mut client, &topic, 0, records, 9, -1), (NONE, 0));
+        assert_eq!(
+            common::produce(&mut client, &topic, 0, records, 9, -1),
+            (NONE, 0)
+        );
         let response = client.send(
             &DeleteRecordsRequest::default()
                 .with_timeout_ms(5000)
@@ -1372,7 +1415,10 @@ fn admin_apis_in_every_version() {
                 request.topic_names = vec![name(&topic)];
             }
             let response = client.send(&request, version);
-            assert_eq!(response.responses[0].error_code, NONE, "DeleteTopics v{version}");
+            assert_eq!(
+                response.responses[0].error_code, NONE,
+                "DeleteTopics v{version}"
+            );
         }
         let gone = client.send(
             &MetadataRequest::default()

@@ -56,10 +56,16 @@ impl BrokerDefaults {
 
 #[derive(Clone, Copy)]
 enum Kind {
-    Long { min: i64 },
+    Long {
+        min: i64,
+    },
     /// An integer within `min..=max`, or exactly `unset` (Kafka's "let the
     /// codec decide" sentinel, as for `compression.gzip.level`).
-    Bounded { min: i64, max: i64, unset: i64 },
+    Bounded {
+        min: i64,
+        max: i64,
+        unset: i64,
+    },
     Double,
     Boolean,
     OneOf(&'static [&'static str]),
@@ -412,7 +418,10 @@ mod tests {
             assert!(validate("message.format.version", value).is_ok(), "{value}");
         }
         for value in ["", "latest", "3", "3.0-IV", "3.x"] {
-            assert!(validate("message.format.version", value).is_err(), "{value}");
+            assert!(
+                validate("message.format.version", value).is_err(),
+                "{value}"
+            );
         }
         assert!(validate("message.downconversion.enable", "false").is_ok());
         assert!(validate("message.timestamp.difference.max.ms", "1000").is_ok());

@@ -220,24 +220,24 @@ mod tests {
             if version >= 13 {
                 FetchableTopicResponse::default().with_topic_id(uuid::Uuid::from_bytes([id; 16]))
             } else {
-                FetchableTopicResponse::default().with_topic(TopicName(StrBytes::from_static_str(name)))
+                FetchableTopicResponse::default()
+                    .with_topic(TopicName(StrBytes::from_static_str(name)))
             }
         };
         for version in 4..=18 {
             let theirs = FetchResponse::default().with_responses(vec![
-                topic(version, "orders", 3)
-                    .with_partitions(vec![
-                        PartitionData::default()
-                            .with_partition_index(0)
-                            .with_high_watermark(42)
-                            .with_last_stable_offset(42)
-                            .with_log_start_offset(3)
-                            .with_records(Some(Bytes::from(joined.clone()))),
-                        PartitionData::default()
-                            .with_partition_index(1)
-                            .with_error_code(1)
-                            .with_high_watermark(-1),
-                    ]),
+                topic(version, "orders", 3).with_partitions(vec![
+                    PartitionData::default()
+                        .with_partition_index(0)
+                        .with_high_watermark(42)
+                        .with_last_stable_offset(42)
+                        .with_log_start_offset(3)
+                        .with_records(Some(Bytes::from(joined.clone()))),
+                    PartitionData::default()
+                        .with_partition_index(1)
+                        .with_error_code(1)
+                        .with_high_watermark(-1),
+                ]),
                 topic(version, "empty", 4),
             ]);
             let expected = frame::encode_response(ApiKey::Fetch, version, 77, &theirs).unwrap();

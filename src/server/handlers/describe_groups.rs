@@ -35,8 +35,10 @@ pub fn handle(
                 described.group_state = StrBytes::from_static_str(GroupState::Dead.name());
                 if version >= 6 {
                     described.error_code = ErrorCode::GROUP_ID_NOT_FOUND.0;
-                    described.error_message =
-                        Some(StrBytes::from_string(format!("Group {} not found.", group_id.0)));
+                    described.error_message = Some(StrBytes::from_string(format!(
+                        "Group {} not found.",
+                        group_id.0
+                    )));
                 }
                 return described;
             };

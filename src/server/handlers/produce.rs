@@ -72,7 +72,10 @@ pub async fn handle(
         for data in topic.partition_data {
             let outcome = if !acks_valid {
                 Started::Refused(ErrorCode::INVALID_REQUIRED_ACKS, None)
-            } else if let Some(name) = name.as_deref().filter(|name| crate::metadata::is_internal(name)) {
+            } else if let Some(name) = name
+                .as_deref()
+                .filter(|name| crate::metadata::is_internal(name))
+            {
                 // Only the group coordinator writes the offsets topic.
                 Started::Refused(
                     ErrorCode::INVALID_TOPIC_EXCEPTION,
