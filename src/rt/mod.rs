@@ -10,6 +10,7 @@
 pub mod channel;
 pub mod executor;
 pub mod file;
+pub mod os_limits;
 pub mod net;
 pub mod sync;
 
