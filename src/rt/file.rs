@@ -181,6 +181,11 @@ impl DirectFile {
         Ok(())
     }
 
+    /// Whether anything was written (or truncated) through this handle.
+    pub fn written(&self) -> bool {
+        self.handle.writes.get() > 0
+    }
+
     /// The file will not be written again (its segment is sealed): later
     /// opens take only the buffered descriptor.
     pub fn set_read_only(&self) {

@@ -323,8 +323,15 @@ impl Log {
 
     /// Seals the active segment and closes its file: clean shutdown.
     pub async fn close(&self) -> io::Result<()> {
-        let producers = ProducerState::restore(&self.producers.borrow().snapshot());
         let active = self.active();
+        if self.segment_count() == 1 && active.size() == 0 && !active.written() {
+            // Never written (a partition created and left empty): its
+            // recovery reads nothing, and a seal would cost four syncs, for
+            // each of thousands of new partitions at shutdown.
+            active.release_file().await;
+            return Ok(());
+        }
+        let producers = ProducerState::restore(&self.producers.borrow().snapshot());
         active.seal(&producers).await?;
         active.release_file().await;
         Ok(())

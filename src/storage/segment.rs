@@ -469,6 +469,11 @@ impl Segment {
         self.file.reading().await?.region(position, length)
     }
 
+    /// Whether anything was written to the file since it was opened here.
+    pub fn written(&self) -> bool {
+        self.file.written()
+    }
+
     /// Closes the segment's file unless something is using it: it opens
     /// again on its next use. Recovery calls this after each segment so a
     /// start opens files one at a time, and idle partitions hold none.
