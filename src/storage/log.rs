@@ -158,8 +158,13 @@ impl Log {
             let (segment, sealed_producers) = match Segment::open_sealed(dir, base_offset).await? {
                 Some((segment, record)) => (segment, Some(record.producers)),
                 None => {
-                    scanned += 1;
-                    (Segment::open(dir, base_offset, &mut found).await?, None)
+                    let segment = Segment::open(dir, base_offset, &mut found).await?;
+                    // An empty file (a partition never written, whose
+                    // shutdown wrote no seal) costs nothing to scan.
+                    if segment.size() > 0 {
+                        scanned += 1;
+                    }
+                    (segment, None)
                 }
             };
             let segment = Rc::new(segment);
