@@ -47,7 +47,11 @@ fn leaders(client: &mut Client) -> BTreeMap<(String, i32), i32> {
             continue;
         }
         for partition in topic.partitions {
-            assert_eq!(partition.error_code, 0, "{topic_name}-{}", partition.partition_index);
+            assert_eq!(
+                partition.error_code, 0,
+                "{topic_name}-{}",
+                partition.partition_index
+            );
             leaders.insert(
                 (topic_name.clone(), partition.partition_index),
                 partition.leader_id.0,
@@ -122,17 +126,19 @@ fn fetch_all(client: &mut Client, partitions: &[(String, i32)]) {
             by_topic(partitions)
                 .into_iter()
                 .map(|(topic, indexes)| {
-                    FetchTopic::default().with_topic(name(topic)).with_partitions(
-                        indexes
-                            .into_iter()
-                            .map(|index| {
-                                FetchPartition::default()
-                                    .with_partition(index)
-                                    .with_fetch_offset(0)
-                                    .with_partition_max_bytes(1024 * 1024)
-                            })
-                            .collect(),
-                    )
+                    FetchTopic::default()
+                        .with_topic(name(topic))
+                        .with_partitions(
+                            indexes
+                                .into_iter()
+                                .map(|index| {
+                                    FetchPartition::default()
+                                        .with_partition(index)
+                                        .with_fetch_offset(0)
+                                        .with_partition_max_bytes(1024 * 1024)
+                                })
+                                .collect(),
+                        )
                 })
                 .collect(),
         );
@@ -264,7 +270,10 @@ fn twenty_thousand_partitions_restart_and_serve_within_a_low_open_file_limit() {
     for ((topic, partition), leader) in &leaders {
         per_node[*leader as usize].push((topic.clone(), *partition));
     }
-    assert!(per_node.iter().all(|led| !led.is_empty()), "both shards lead partitions");
+    assert!(
+        per_node.iter().all(|led| !led.is_empty()),
+        "both shards lead partitions"
+    );
 
     let producing = Instant::now();
     for (node, led) in per_node.iter().enumerate() {
@@ -272,7 +281,10 @@ fn twenty_thousand_partitions_restart_and_serve_within_a_low_open_file_limit() {
             produce_all(&mut clients[node], chunk);
         }
     }
-    println!("produced (acks=all) to every partition in {:?}", producing.elapsed());
+    println!(
+        "produced (acks=all) to every partition in {:?}",
+        producing.elapsed()
+    );
     let fetching = Instant::now();
     for (node, led) in per_node.iter().enumerate() {
         for chunk in led.chunks(PARTITIONS_PER_REQUEST) {
@@ -313,9 +325,10 @@ fn twenty_thousand_partitions_restart_and_serve_within_a_low_open_file_limit() {
             .collect::<Vec<_>>()
             .join("\n")
     );
-    for line in log.lines().filter(|line| {
-        line.contains("open-file limit") || line.contains("open files per shard")
-    }) {
+    for line in log
+        .lines()
+        .filter(|line| line.contains("open-file limit") || line.contains("open files per shard"))
+    {
         println!("broker: {line}");
     }
     println!(

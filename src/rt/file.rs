@@ -272,10 +272,7 @@ impl FileUse {
 
     pub async fn truncate(&self, size: u64) -> io::Result<()> {
         self.handle.note_written();
-        self.direct()?
-            .truncate(size)
-            .await
-            .map_err(io::Error::from)
+        self.direct()?.truncate(size).await.map_err(io::Error::from)
     }
 
     pub async fn size(&self) -> io::Result<u64> {
@@ -461,7 +458,10 @@ impl Handle {
         if self.opening.get() {
             self.budget
                 .released
-                .wait_past(seen, Duration::from_millis(SEGMENT_DESCRIPTOR_WAIT_MILLISECONDS))
+                .wait_past(
+                    seen,
+                    Duration::from_millis(SEGMENT_DESCRIPTOR_WAIT_MILLISECONDS),
+                )
                 .await;
         }
     }
@@ -629,7 +629,10 @@ struct Reservation {
 
 impl Reservation {
     fn split_one(&mut self) -> Reservation {
-        assert!(self.count >= 2, "a reservation splits only when it holds two");
+        assert!(
+            self.count >= 2,
+            "a reservation splits only when it holds two"
+        );
         self.count -= 1;
         Reservation {
             budget: self.budget.clone(),
@@ -668,10 +671,10 @@ fn budget() -> Rc<Budget> {
     BUDGET.with(|slot| {
         slot.borrow_mut()
             .get_or_insert_with(|| {
-                let capacity = super::os_limits::plan().map_or(
-                    SEGMENT_DESCRIPTORS_PER_SHARD_DEFAULT,
-                    |plan| plan.segment_descriptors_per_shard,
-                );
+                let capacity = super::os_limits::plan()
+                    .map_or(SEGMENT_DESCRIPTORS_PER_SHARD_DEFAULT, |plan| {
+                        plan.segment_descriptors_per_shard
+                    });
                 Rc::new(Budget {
                     capacity: Cell::new(capacity),
                     open: Arc::new(AtomicUsize::new(0)),

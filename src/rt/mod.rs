@@ -10,8 +10,8 @@
 pub mod channel;
 pub mod executor;
 pub mod file;
-pub mod os_limits;
 pub mod net;
+pub mod os_limits;
 pub mod sync;
 
 pub use glommio::timer::sleep;

@@ -149,7 +149,8 @@ pub fn split(limit: u64, shards: usize) -> Option<DescriptorPlan> {
         return None;
     }
     // A limit beyond what an index can count is as good as unlimited.
-    let usable = usize::try_from(limit).unwrap_or(usize::MAX / 2) - DESCRIPTORS_RESERVED_PER_PROCESS;
+    let usable =
+        usize::try_from(limit).unwrap_or(usize::MAX / 2) - DESCRIPTORS_RESERVED_PER_PROCESS;
     let share = usable / shards - DESCRIPTORS_RESERVED_PER_SHARD;
     let connections = (share / 2).clamp(CONNECTIONS_PER_SHARD_MIN, CONNECTIONS_PER_SHARD_MAX);
     let segments = share - connections;
@@ -212,7 +213,10 @@ mod tests {
         assert_eq!(split(needed(2) - 1, 2), None);
         let plan = split(needed(2), 2).expect("exactly enough");
         assert_eq!(plan.connections_per_shard, CONNECTIONS_PER_SHARD_MIN);
-        assert_eq!(plan.segment_descriptors_per_shard, SEGMENT_DESCRIPTORS_PER_SHARD_MIN);
+        assert_eq!(
+            plan.segment_descriptors_per_shard,
+            SEGMENT_DESCRIPTORS_PER_SHARD_MIN
+        );
         for limit in [needed(2), 4096, 20_000, 1 << 20] {
             let plan = split(limit, 2).unwrap();
             let used = DESCRIPTORS_RESERVED_PER_PROCESS
@@ -224,6 +228,9 @@ mod tests {
         }
         let large = split(1 << 20, 2).unwrap();
         assert_eq!(large.connections_per_shard, CONNECTIONS_PER_SHARD_MAX);
-        assert_eq!(split(u64::MAX, 4).unwrap().connections_per_shard, CONNECTIONS_PER_SHARD_MAX);
+        assert_eq!(
+            split(u64::MAX, 4).unwrap().connections_per_shard,
+            CONNECTIONS_PER_SHARD_MAX
+        );
     }
 }

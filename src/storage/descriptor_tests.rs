@@ -104,10 +104,16 @@ fn more_segments_than_descriptors_stay_readable_within_the_budget() {
         let mut logs = Vec::new();
         for index in 0..LOGS {
             logs.push(Rc::new(
-                Log::open(&log_dir(&root_path, index), config()).await.unwrap(),
+                Log::open(&log_dir(&root_path, index), config())
+                    .await
+                    .unwrap(),
             ));
         }
-        assert_eq!(descriptors_under(&root_path), 0, "opened logs hold no descriptors");
+        assert_eq!(
+            descriptors_under(&root_path),
+            0,
+            "opened logs hold no descriptors"
+        );
 
         // Three rounds of appends to every log, all at once: each append
         // needs its active segment open for writing, and 5000-byte bodies
@@ -160,7 +166,11 @@ fn more_segments_than_descriptors_stay_readable_within_the_budget() {
         drop(logs);
         let mut reopened = Vec::new();
         for index in 0..LOGS {
-            reopened.push(Log::open(&log_dir(&root_path, index), config()).await.unwrap());
+            reopened.push(
+                Log::open(&log_dir(&root_path, index), config())
+                    .await
+                    .unwrap(),
+            );
             assert_within_budget(&root_path, "during recovery");
         }
         assert_eq!(descriptors_open(), 0, "recovered logs hold no descriptors");
