@@ -660,6 +660,9 @@ struct Budget {
     /// Fired when descriptors are given back or an open completes.
     released: Signal,
     sweeper_started: Cell<bool>,
+    /// How long a file stays open unused, and how often that is checked.
+    idle_close_after: Cell<Duration>,
+    idle_check_every: Cell<Duration>,
 }
 
 thread_local! {
@@ -682,6 +685,12 @@ fn budget() -> Rc<Budget> {
                     clock: Cell::new(0),
                     released: Signal::default(),
                     sweeper_started: Cell::new(false),
+                    idle_close_after: Cell::new(Duration::from_millis(
+                        SEGMENT_FILE_IDLE_MILLISECONDS,
+                    )),
+                    idle_check_every: Cell::new(Duration::from_millis(
+                        SEGMENT_FILE_IDLE_CHECK_MILLISECONDS,
+                    )),
                 })
             })
             .clone()
@@ -692,6 +701,14 @@ fn budget() -> Rc<Budget> {
 /// tests, before files are opened.
 pub fn set_descriptor_budget(descriptors: usize) {
     budget().capacity.set(descriptors.max(2));
+}
+
+/// Sets how long this shard's files stay open unused, and how often that
+/// is checked: for tests, before files are opened.
+pub fn set_idle_close(after: Duration, check_every: Duration) {
+    let budget = budget();
+    budget.idle_close_after.set(after);
+    budget.idle_check_every.set(check_every);
 }
 
 /// Descriptors this shard's segment files hold open now.
@@ -768,13 +785,14 @@ impl Budget {
 /// that went quiet give their descriptors back.
 async fn close_idle_files(budget: Weak<Budget>) {
     loop {
-        super::sleep(Duration::from_millis(SEGMENT_FILE_IDLE_CHECK_MILLISECONDS)).await;
+        let Some(check_every) = budget.upgrade().map(|budget| budget.idle_check_every.get()) else {
+            return;
+        };
+        super::sleep(check_every).await;
         let Some(budget) = budget.upgrade() else {
             return;
         };
-        let Some(idle_since) =
-            Instant::now().checked_sub(Duration::from_millis(SEGMENT_FILE_IDLE_MILLISECONDS))
-        else {
+        let Some(idle_since) = Instant::now().checked_sub(budget.idle_close_after.get()) else {
             continue;
         };
         let idle: Vec<Rc<Handle>> = budget

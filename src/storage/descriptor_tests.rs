@@ -10,7 +10,7 @@ use std::rc::Rc;
 use super::log::{Log, LogConfig};
 use super::segment::AppendPart;
 use crate::protocol::batch::{tests::sample_batch, validate_batches};
-use crate::rt::file::{descriptors_open, set_descriptor_budget};
+use crate::rt::file::{descriptors_open, set_descriptor_budget, set_idle_close};
 use crate::rt::net::Piece;
 
 const BUDGET_DESCRIPTORS: usize = 12;
@@ -179,6 +179,44 @@ fn more_segments_than_descriptors_stay_readable_within_the_budget() {
             assert_eq!(append(log, b"after").await, 3);
         }
         assert_within_budget(&root_path, "after appending to recovered logs");
+    });
+    drop(root);
+}
+
+#[test]
+fn files_left_unused_are_closed_and_reopen_on_use() {
+    let root = tempfile::tempdir().unwrap();
+    let root_path = root.path().to_path_buf();
+    crate::rt::run_local(async move {
+        set_descriptor_budget(BUDGET_DESCRIPTORS);
+        set_idle_close(
+            std::time::Duration::from_millis(200),
+            std::time::Duration::from_millis(20),
+        );
+        let logs: Vec<Log> = {
+            let mut logs = Vec::new();
+            for index in 0..3 {
+                logs.push(
+                    Log::open(&log_dir(&root_path, index), config())
+                        .await
+                        .unwrap(),
+                );
+            }
+            logs
+        };
+        for log in &logs {
+            append(log, b"kept").await;
+        }
+        assert!(descriptors_under(&root_path) > 0, "appended logs are open");
+        // Unsynced writes too: the sweep syncs before it closes.
+        crate::rt::sleep(std::time::Duration::from_millis(500)).await;
+        assert_eq!(descriptors_under(&root_path), 0, "idle files were closed");
+        assert_eq!(descriptors_open(), 0);
+        for log in &logs {
+            log.sync().await.unwrap();
+            assert_eq!(first_bytes(log).await, vec![b't']);
+            assert_eq!(append(log, b"again").await, 1);
+        }
     });
     drop(root);
 }
