@@ -125,7 +125,8 @@ impl DirectFile {
                 writable: Cell::new(true),
                 opening: Cell::new(false),
                 closing: Cell::new(false),
-                writes: Cell::new(0),
+                writes_started: Cell::new(0),
+                writes_done: Cell::new(0),
                 synced: Cell::new(0),
                 sync_failure_logged: Cell::new(false),
             }),
@@ -171,11 +172,13 @@ impl DirectFile {
         if let Some(fault) = faults::take(faults::Operation::Sync, &self.handle.path) {
             return Err(fault.error());
         }
-        let target = self.handle.writes.get();
-        if target == self.handle.synced.get() {
+        if self.handle.is_clean() {
             return Ok(());
         }
         let file = self.writing().await?;
+        // A sync covers the writes that completed before it started, not
+        // one still in flight beside it.
+        let target = self.handle.writes_done.get();
         file.open.fdatasync().await?;
         self.handle.note_synced(target);
         Ok(())
@@ -183,7 +186,7 @@ impl DirectFile {
 
     /// Whether anything was written (or truncated) through this handle.
     pub fn written(&self) -> bool {
-        self.handle.writes.get() > 0
+        self.handle.writes_started.get() > 0
     }
 
     /// The file will not be written again (its segment is sealed): later
@@ -228,9 +231,15 @@ impl FileUse {
 
     /// Writes the whole buffer at `position`; a short write is an error.
     pub async fn write_at(&self, buffer: AlignedBuffer, position: u64) -> io::Result<()> {
-        // Counted before the write: even a failed one may have changed the
+        // Counted even when it fails: a failed write may have changed the
         // file, and only a later sync makes it safe to close.
-        self.handle.note_written();
+        self.handle.note_write_started();
+        let result = self.write_whole(buffer, position).await;
+        self.handle.note_write_done();
+        result
+    }
+
+    async fn write_whole(&self, buffer: AlignedBuffer, position: u64) -> io::Result<()> {
         let file = self.direct()?;
         let fault = faults::take(faults::Operation::Write, &self.handle.path);
         if let Some(
@@ -271,8 +280,13 @@ impl FileUse {
     }
 
     pub async fn truncate(&self, size: u64) -> io::Result<()> {
-        self.handle.note_written();
-        self.direct()?.truncate(size).await.map_err(io::Error::from)
+        self.handle.note_write_started();
+        let result = match self.direct() {
+            Ok(file) => file.truncate(size).await.map_err(io::Error::from),
+            Err(error) => Err(error),
+        };
+        self.handle.note_write_done();
+        result
     }
 
     pub async fn size(&self) -> io::Result<u64> {
@@ -406,16 +420,27 @@ struct Handle {
     opening: Cell<bool>,
     /// The budget is syncing it before a close.
     closing: Cell<bool>,
-    /// Writes (and truncations) started, and how many of them the last
-    /// successful sync covered.
-    writes: Cell<u64>,
+    /// Writes (and truncations) started and completed, and how many of
+    /// them the last successful sync covered (it covers only writes that
+    /// completed before it began). Writes of one file run one at a time.
+    writes_started: Cell<u64>,
+    writes_done: Cell<u64>,
     synced: Cell<u64>,
     sync_failure_logged: Cell<bool>,
 }
 
 impl Handle {
-    fn note_written(&self) {
-        self.writes.set(self.writes.get() + 1);
+    fn note_write_started(&self) {
+        self.writes_started.set(self.writes_started.get() + 1);
+    }
+
+    fn note_write_done(&self) {
+        self.writes_done.set(self.writes_done.get() + 1);
+    }
+
+    /// Nothing written (or being written) since the last sync.
+    fn is_clean(&self) -> bool {
+        self.writes_started.get() == self.synced.get()
     }
 
     fn note_synced(&self, covered: u64) {
@@ -579,8 +604,8 @@ impl Handle {
         let Some(open) = self.open.borrow().clone() else {
             return false;
         };
-        let target = self.writes.get();
-        if target != self.synced.get() {
+        if !self.is_clean() {
+            let target = self.writes_done.get();
             self.closing.set(true);
             let synced = open.fdatasync().await;
             self.closing.set(false);
@@ -600,7 +625,7 @@ impl Handle {
             }
         }
         // Used or written again while it was syncing: keep it.
-        if Rc::strong_count(&open) > 2 || self.writes.get() != self.synced.get() {
+        if Rc::strong_count(&open) > 2 || !self.is_clean() {
             return false;
         }
         let in_slot = self.open.borrow_mut().take();
