@@ -175,3 +175,43 @@ pub const IDLE_SPIN_MICROSECONDS_DEFAULT: u64 = 500;
 
 /// Most bytes of staged appends one partition combines into a single write.
 pub const COALESCED_WRITE_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// Descriptors kept aside for the whole process, outside every shard's
+/// share of the open-file limit: standard streams, the metadata log, the
+/// signal and start-up plumbing of the main thread.
+pub const DESCRIPTORS_RESERVED_PER_PROCESS: usize = 64;
+
+/// Descriptors kept aside in each shard's share for what is not a segment
+/// file or a connection: its io_uring rings and eventfd, its listener, a
+/// connection accepted past the cap before it is closed, and the short-lived
+/// index, seal, marker, producer-id and directory descriptors of admin work.
+pub const DESCRIPTORS_RESERVED_PER_SHARD: usize = 32;
+
+/// Fewest connections per shard the broker runs with; a lower open-file
+/// limit is refused at start.
+pub const CONNECTIONS_PER_SHARD_MIN: usize = 64;
+
+/// Fewest segment-file descriptors per shard the broker runs with (an
+/// active segment takes two, so this many lets dozens of partitions write
+/// at once); a lower open-file limit is refused at start.
+pub const SEGMENT_DESCRIPTORS_PER_SHARD_MIN: usize = 64;
+
+/// Segment-file descriptors a shard may hold when no limit was planned at
+/// start (tests and tools that open logs without a broker).
+pub const SEGMENT_DESCRIPTORS_PER_SHARD_DEFAULT: usize = 1024;
+
+/// A segment file unused this long is closed, so idle partitions hold no
+/// descriptors; it opens again on its next read or append.
+pub const SEGMENT_FILE_IDLE_MILLISECONDS: u64 = 30_000;
+
+/// How often each shard looks for segment files idle past
+/// `SEGMENT_FILE_IDLE_MILLISECONDS`.
+pub const SEGMENT_FILE_IDLE_CHECK_MILLISECONDS: u64 = 5_000;
+
+/// How long a task waiting for a segment-file descriptor sleeps before it
+/// looks again, when every open file is busy (a duplicate lent to sendfile
+/// is given back on another thread, which cannot wake it).
+pub const SEGMENT_DESCRIPTOR_WAIT_MILLISECONDS: u64 = 5;
+
+const _: () = assert!(SEGMENT_DESCRIPTORS_PER_SHARD_MIN >= 2);
+const _: () = assert!(CONNECTIONS_PER_SHARD_MIN <= CONNECTIONS_PER_SHARD_MAX);

@@ -195,6 +195,8 @@ fn serve(config: Config) -> Result<(), String> {
     config.validate().map_err(|error| error.to_string())?;
     rt::executor::check_host(config.cores, limits::IO_MEMORY_PER_SHARD_BYTES)
         .map_err(|error| error.to_string())?;
+    // Raises RLIMIT_NOFILE and splits it per shard; refuses a limit too low.
+    rt::os_limits::budget_open_files(config.cores).map_err(|error| error.to_string())?;
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|error| format!("cannot create {}: {error}", config.data_dir.display()))?;
     let cluster_id = Arc::new(

@@ -296,9 +296,9 @@ impl Partition {
                     .read_region(offset, max_bytes, high_watermark)
                     .await?
                 {
-                    Some(region) => {
-                        let length = region.length;
-                        Ok((vec![Piece::File(region)], length))
+                    Some(piece) => {
+                        let length = piece.len() as u64;
+                        Ok((vec![piece], length))
                     }
                     None => Ok((Vec::new(), 0)),
                 }

@@ -11,6 +11,7 @@ pub mod channel;
 pub mod executor;
 pub mod file;
 pub mod net;
+pub mod os_limits;
 pub mod sync;
 
 pub use glommio::timer::sleep;

@@ -11,9 +11,8 @@ use std::time::Duration;
 
 use super::connection;
 use super::request_memory::RequestMemory;
-use crate::limits::{
-    ACCEPT_BACKOFF_MILLISECONDS_MAX, ACCEPT_BACKOFF_MILLISECONDS_MIN, CONNECTIONS_PER_SHARD_MAX,
-};
+use crate::limits::{ACCEPT_BACKOFF_MILLISECONDS_MAX, ACCEPT_BACKOFF_MILLISECONDS_MIN};
+use crate::rt::os_limits::connections_per_shard_max;
 use crate::rt::net::Listener;
 use crate::shard::Shard;
 
@@ -50,9 +49,11 @@ pub async fn serve(shard: Rc<Shard>, listener: Listener) {
             failures = 0;
             backoff = Duration::from_millis(ACCEPT_BACKOFF_MILLISECONDS_MIN);
         }
-        if shard.connections.get() >= CONNECTIONS_PER_SHARD_MAX {
+        // The open-file budget may allow fewer than CONNECTIONS_PER_SHARD_MAX.
+        let connections_max = connections_per_shard_max();
+        if shard.connections.get() >= connections_max {
             eprintln!(
-                "corelog: shard {}: refusing connection from {:?}: {CONNECTIONS_PER_SHARD_MAX} connections open",
+                "corelog: shard {}: refusing connection from {:?}: {connections_max} connections open",
                 shard.id,
                 connection.peer_address()
             );

@@ -6,6 +6,9 @@
 //! - only the last segment is appended to; the others are sealed.
 //! - appends are serialised by the caller (the partition's append lock);
 //!   reads may run beside an append and see the log as of some moment.
+//! - recovery opens, reads and closes one segment file at a time, so an
+//!   opened log holds no descriptors until it is read or appended to (the
+//!   shard's descriptor budget, `rt/file.rs`, bounds them from then on).
 
 use std::cell::{Cell, RefCell};
 use std::io::{self, Write};
@@ -18,7 +21,7 @@ use bytes::Bytes;
 use super::producers::ProducerState;
 use super::segment::{AppendPart, Appended, Segment};
 use crate::protocol::batch::TimestampType;
-use crate::rt::file::FileRegion;
+use crate::rt::net::Piece;
 
 /// The topic configs that shape how a log is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,11 +158,17 @@ impl Log {
             let (segment, sealed_producers) = match Segment::open_sealed(dir, base_offset).await? {
                 Some((segment, record)) => (segment, Some(record.producers)),
                 None => {
-                    scanned += 1;
-                    (Segment::open(dir, base_offset, &mut found).await?, None)
+                    let segment = Segment::open(dir, base_offset, &mut found).await?;
+                    // An empty file (a partition never written, whose
+                    // shutdown wrote no seal) costs nothing to scan.
+                    if segment.size() > 0 {
+                        scanned += 1;
+                    }
+                    (segment, None)
                 }
             };
             let segment = Rc::new(segment);
+            segment.release_file().await;
             if let Some(previous) = segments.last() {
                 if previous.next_offset() != base_offset {
                     // A gap means the earlier segment lost its tail: the later
@@ -286,6 +295,9 @@ impl Log {
             );
             self.segments.borrow_mut().push(next.clone());
             self.active_since.set(Instant::now());
+            // Sealed: its O_DIRECT descriptor is not needed again, and
+            // readers reopen it when they come.
+            active.release_file().await;
             active = next;
         }
         active
@@ -314,10 +326,20 @@ impl Log {
         self.durable.get().offset
     }
 
-    /// Seals the active segment: clean shutdown.
+    /// Seals the active segment and closes its file: clean shutdown.
     pub async fn close(&self) -> io::Result<()> {
+        let active = self.active();
+        if self.segment_count() == 1 && active.size() == 0 && !active.written() {
+            // Never written (a partition created and left empty): its
+            // recovery reads nothing, and a seal would cost four syncs, for
+            // each of thousands of new partitions at shutdown.
+            active.release_file().await;
+            return Ok(());
+        }
         let producers = ProducerState::restore(&self.producers.borrow().snapshot());
-        self.active().seal(&producers).await
+        active.seal(&producers).await?;
+        active.release_file().await;
+        Ok(())
     }
 
     /// Reads batches starting with the one that holds `offset`, none at or
@@ -335,17 +357,23 @@ impl Log {
     }
 
     /// Like `read`, but as a range of a segment file for the kernel to
-    /// send (sendfile), with no copy through this process.
+    /// send (sendfile), with no copy through this process; read into
+    /// memory instead when the shard's descriptor budget has no descriptor
+    /// to lend to sendfile.
     pub async fn read_region(
         &self,
         offset: i64,
         max_bytes: u64,
         visible_end: i64,
-    ) -> Result<Option<FileRegion>, ReadError> {
-        match self.locate(offset, max_bytes, visible_end).await? {
-            Some((segment, position, length)) => Ok(Some(segment.region(position, length)?)),
-            None => Ok(None),
-        }
+    ) -> Result<Option<Piece>, ReadError> {
+        let Some((segment, position, length)) = self.locate(offset, max_bytes, visible_end).await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(match segment.region(position, length).await? {
+            Some(region) => Piece::File(region),
+            None => Piece::Memory(segment.read_range(position, length).await?),
+        }))
     }
 
     /// Fails with OffsetOutOfRange unless `offset` is within

@@ -11,4 +11,6 @@ pub mod segment;
 pub use log::{FlushPolicy, Log, LogConfig, ReadError};
 
 #[cfg(test)]
+mod descriptor_tests;
+#[cfg(test)]
 mod fault_tests;

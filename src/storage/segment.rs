@@ -13,6 +13,10 @@
 //! - batches are contiguous in offset: each `base_offset` is the previous
 //!   batch's last offset + 1, the first one is the segment's base offset.
 //! - only one append runs at a time (the partition's append lock).
+//! - the file holds no descriptor between uses: each operation takes a
+//!   [`FileUse`] (opening the file within the shard's descriptor budget)
+//!   and keeps it for its whole read, write or sync, so the budget closes
+//!   the file only between operations.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -28,7 +32,7 @@ use crate::limits::{DIRECT_IO_ALIGNMENT_BYTES, INDEX_INTERVAL_BYTES, SEGMENT_SCA
 use crate::protocol::batch::{
     self, BatchHeader, BatchSpan, TimestampType, BATCH_HEADER_BYTES, BATCH_LENGTH_PREFIX_BYTES,
 };
-use crate::rt::file::{DirectFile, FileRegion};
+use crate::rt::file::{DirectFile, FileRegion, FileUse};
 
 /// What a scan learns about one batch without reading its records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,8 +105,10 @@ impl Segment {
         producers: &mut ProducerState,
     ) -> io::Result<Segment> {
         let log_path = dir.join(format!("{}.log", file_stem(base_offset)));
-        let file = DirectFile::open(&log_path).await?;
-        let file_size = file.size().await?;
+        let file = DirectFile::new(&log_path);
+        // Creates the file when missing (a new segment).
+        let reading = file.reading().await?;
+        let file_size = reading.size().await?;
         let mut state = SegmentState {
             size: 0,
             tail: Vec::new(),
@@ -113,7 +119,7 @@ impl Segment {
             bytes_since_index: 0,
         };
         let mut expected_offset = base_offset;
-        let valid_end = scan(&file, 0, file_size, true, |summary| {
+        let valid_end = scan(&reading, 0, file_size, true, |summary| {
             if summary.base_offset != expected_offset {
                 return false;
             }
@@ -127,7 +133,7 @@ impl Segment {
         .await?;
         if valid_end < file_size {
             let padding_only = is_zero(
-                &file
+                &reading
                     .read_at(valid_end, (file_size - valid_end) as usize)
                     .await?,
             );
@@ -144,14 +150,18 @@ impl Segment {
         }
         state.size = valid_end;
         let block_start = align_down(valid_end);
-        state.tail = file
+        state.tail = reading
             .read_at(block_start, (valid_end - block_start) as usize)
             .await?
             .to_vec();
+        drop(reading);
         if valid_end < file_size {
             // Cut what is past the block holding the logical end; the block
             // itself is rewritten (padded with zeros) by the next append.
-            file.truncate(align_up(valid_end as usize) as u64).await?;
+            file.writing()
+                .await?
+                .truncate(align_up(valid_end as usize) as u64)
+                .await?;
             file.sync().await?;
         }
         Ok(Segment {
@@ -192,6 +202,8 @@ impl Segment {
         now_milliseconds: i64,
     ) -> io::Result<(Vec<Appended>, Bytes)> {
         self.unseal()?;
+        // Held until the write is done: the file is not closed under it.
+        let file = self.file.writing().await?;
         let (write_position, tail_length, first_offset) = {
             let state = self.state.borrow();
             (align_down(state.size), state.tail.len(), state.next_offset)
@@ -239,7 +251,8 @@ impl Segment {
         let new_tail = buffer.as_mut_slice()[new_tail_start..used].to_vec();
         // The batches as stored, for the tail cache.
         let written = Bytes::copy_from_slice(&buffer.as_mut_slice()[tail_length..used]);
-        self.file.write_at(buffer, write_position).await?;
+        file.write_at(buffer, write_position).await?;
+        drop(file);
 
         let mut state = self.state.borrow_mut();
         debug_assert_eq!(
@@ -266,8 +279,14 @@ impl Segment {
     /// shutdown. `producers` is the log's producer state as of this
     /// segment's end.
     pub async fn seal(&self, producers: &ProducerState) -> io::Result<()> {
+        if self.sealed_on_disk.get() {
+            // Unchanged since its seal record was written (an append
+            // removes it first): a partition that stayed idle since start
+            // is neither opened nor rewritten at shutdown.
+            return Ok(());
+        }
         let size = self.size();
-        self.file.truncate(size).await?;
+        self.file.writing().await?.truncate(size).await?;
         self.file.sync().await?;
         let (offsets, times, next_offset, max_timestamp) = {
             let state = self.state.borrow();
@@ -290,6 +309,7 @@ impl Segment {
         };
         index::write_file(&self.log_path.with_extension("seal"), &record.encode())?;
         self.sealed_on_disk.set(true);
+        self.file.set_read_only();
         Ok(())
     }
 
@@ -307,8 +327,9 @@ impl Segment {
         else {
             return Ok(None);
         };
-        let file = DirectFile::open(&log_path).await?;
-        if file.size().await? != record.size || record.next_offset < base_offset {
+        let file = DirectFile::new(&log_path);
+        let reading = file.reading().await?;
+        if reading.size().await? != record.size || record.next_offset < base_offset {
             return Ok(None);
         }
         let read_index = |extension: &str, crc: u32| {
@@ -324,10 +345,11 @@ impl Segment {
             return Ok(None);
         };
         let block_start = align_down(record.size);
-        let tail = file
+        let tail = reading
             .read_at(block_start, (record.size - block_start) as usize)
             .await?
             .to_vec();
+        drop(reading);
         let state = SegmentState {
             size: record.size,
             tail,
@@ -381,7 +403,8 @@ impl Segment {
             )
         };
         let mut found = None;
-        scan(&self.file, start, end, false, |summary| {
+        let file = self.file.reading().await?;
+        scan(&file, start, end, false, |summary| {
             if summary.last_offset >= offset {
                 found = Some(summary);
                 return false;
@@ -399,7 +422,8 @@ impl Segment {
     ) -> io::Result<Option<BatchSummary>> {
         let end = self.size();
         let mut found = None;
-        scan(&self.file, 0, end, false, |summary| {
+        let file = self.file.reading().await?;
+        scan(&file, 0, end, false, |summary| {
             if summary.max_timestamp >= timestamp {
                 found = Some(summary);
                 return false;
@@ -439,9 +463,23 @@ impl Segment {
         self.file.read_at(position, length as usize).await
     }
 
-    /// A range of the segment file for the kernel to send (sendfile).
-    pub fn region(&self, position: u64, length: u64) -> io::Result<FileRegion> {
-        self.file.region(position, length)
+    /// A range of the segment file for the kernel to send (sendfile);
+    /// `None` when the shard's descriptor budget has none to spare for it
+    /// (the caller reads the range instead).
+    pub async fn region(&self, position: u64, length: u64) -> io::Result<Option<FileRegion>> {
+        self.file.reading().await?.region(position, length)
+    }
+
+    /// Whether anything was written to the file since it was opened here.
+    pub fn written(&self) -> bool {
+        self.file.written()
+    }
+
+    /// Closes the segment's file unless something is using it: it opens
+    /// again on its next use. Recovery calls this after each segment so a
+    /// start opens files one at a time, and idle partitions hold none.
+    pub async fn release_file(&self) {
+        self.file.release().await
     }
 }
 
@@ -473,6 +511,12 @@ pub trait ScanSource {
 impl ScanSource for DirectFile {
     fn read_at(&self, position: u64, length: usize) -> impl Future<Output = io::Result<Bytes>> {
         DirectFile::read_at(self, position, length)
+    }
+}
+
+impl ScanSource for FileUse {
+    fn read_at(&self, position: u64, length: usize) -> impl Future<Output = io::Result<Bytes>> {
+        FileUse::read_at(self, position, length)
     }
 }
 

@@ -30,6 +30,8 @@ pub struct Broker {
     /// `--listen`: port 0 (ephemeral ports, new ones at each start) unless
     /// a test needs clients to find the broker again after a restart.
     listen: String,
+    /// RLIMIT_NOFILE (soft and hard) set for the broker's process.
+    open_files_limit: Option<u64>,
 }
 
 impl Broker {
@@ -57,9 +59,38 @@ impl Broker {
             cores,
             extra: extra.iter().map(|s| s.to_string()).collect(),
             listen,
+            open_files_limit: None,
         };
         broker.launch();
         broker
+    }
+
+    /// Like `start_prepared`, with the broker's open-file limit (soft and
+    /// hard, so it cannot raise it) set to `limit`, at every start.
+    pub fn start_with_open_files_limit(
+        cores: usize,
+        extra: &[&str],
+        limit: u64,
+        prepare: impl FnOnce(&Path),
+    ) -> Broker {
+        let dir = tempfile::tempdir().expect("temp dir");
+        prepare(&dir.path().join("data"));
+        let mut broker = Broker {
+            dir,
+            ports: Vec::new(),
+            child: None,
+            cores,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            listen: "127.0.0.1:0".to_string(),
+            open_files_limit: Some(limit),
+        };
+        broker.launch();
+        broker
+    }
+
+    /// The broker's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|child| child.id())
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -80,7 +111,25 @@ impl Broker {
             .append(true)
             .open(self.log_path())
             .expect("log file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_corelog"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_corelog"));
+        if let Some(limit) = self.open_files_limit {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe and touches only the
+            // child between fork and exec.
+            unsafe {
+                command.pre_exec(move || {
+                    let value = libc::rlimit {
+                        rlim_cur: limit,
+                        rlim_max: limit,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &value) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = command
             .arg("serve")
             .arg("--data-dir")
             .arg(self.data_dir())
