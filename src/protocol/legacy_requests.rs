@@ -389,3 +389,251 @@ pub fn encode_fetch_response(
     }
     finish_frame(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Produce v0-v2 body, field by field: acks -1, timeout 1500, topic
+    /// "t" with partitions 0 (records "abc") and 2 (null records).
+    fn produce_body() -> Vec<u8> {
+        let mut body = vec![
+            0xff, 0xff, 0, 0, 0x05, 0xdc, 0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 2,
+        ];
+        body.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 3, b'a', b'b', b'c']);
+        body.extend_from_slice(&[0, 0, 0, 2, 0xff, 0xff, 0xff, 0xff]);
+        body
+    }
+
+    #[test]
+    fn decodes_a_hand_built_produce_body() {
+        for version in PRODUCE_VERSIONS {
+            let request = decode_produce(&Bytes::from(produce_body()), version).unwrap();
+            assert_eq!(
+                request,
+                LegacyProduceRequest {
+                    acks: -1,
+                    timeout_ms: 1500,
+                    topics: vec![LegacyProduceTopic {
+                        name: "t".into(),
+                        partitions: vec![
+                            LegacyProducePartition {
+                                index: 0,
+                                message_set: Bytes::from_static(b"abc"),
+                            },
+                            LegacyProducePartition {
+                                index: 2,
+                                message_set: Bytes::new(),
+                            },
+                        ],
+                    }],
+                }
+            );
+        }
+        assert_eq!(
+            decode_produce(&Bytes::from(produce_body()), 3),
+            Err(LegacyRequestError::UnsupportedVersion(3))
+        );
+    }
+
+    #[test]
+    fn record_bytes_are_slices_of_the_request() {
+        let body = Bytes::from(produce_body());
+        let request = decode_produce(&body, 2).unwrap();
+        let records = &request.topics[0].partitions[0].message_set;
+        assert_eq!(records.as_ptr(), body[25..].as_ptr());
+    }
+
+    /// A Fetch body: replica -1, max_wait 500, min_bytes 1, [max_bytes
+    /// 65536], topic "orders", partition 1 from offset 42, up to 1 MiB.
+    fn fetch_body(version: i16) -> Vec<u8> {
+        let mut body = vec![0xff, 0xff, 0xff, 0xff, 0, 0, 0x01, 0xf4, 0, 0, 0, 1];
+        if version >= 3 {
+            body.extend_from_slice(&[0, 1, 0, 0]);
+        }
+        body.extend_from_slice(&[0, 0, 0, 1, 0, 6]);
+        body.extend_from_slice(b"orders");
+        body.extend_from_slice(&[
+            0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 42, 0, 0x10, 0, 0,
+        ]);
+        body
+    }
+
+    #[test]
+    fn decodes_hand_built_fetch_bodies() {
+        for version in FETCH_VERSIONS {
+            let request = decode_fetch(&Bytes::from(fetch_body(version)), version).unwrap();
+            assert_eq!(
+                request,
+                LegacyFetchRequest {
+                    replica_id: -1,
+                    max_wait_ms: 500,
+                    min_bytes: 1,
+                    max_bytes: if version >= 3 { 65536 } else { i32::MAX },
+                    topics: vec![LegacyFetchTopic {
+                        name: "orders".into(),
+                        partitions: vec![LegacyFetchPartition {
+                            partition: 1,
+                            fetch_offset: 42,
+                            partition_max_bytes: 1 << 20,
+                        }],
+                    }],
+                },
+                "version {version}"
+            );
+        }
+        assert!(decode_fetch(&Bytes::from(fetch_body(3)), 4).is_err());
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let body = produce_body();
+        for cut in 0..body.len() {
+            assert!(
+                decode_produce(&Bytes::copy_from_slice(&body[..cut]), 2).is_err(),
+                "produce cut at {cut}"
+            );
+        }
+        for version in FETCH_VERSIONS {
+            let body = fetch_body(version);
+            for cut in 0..body.len() {
+                assert!(
+                    decode_fetch(&Bytes::copy_from_slice(&body[..cut]), version).is_err(),
+                    "fetch v{version} cut at {cut}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn huge_counts_and_lengths_are_refused_before_allocating() {
+        // 2^31-1 topics in a 20-byte body.
+        let mut body = vec![0, 1, 0, 0, 0x05, 0xdc];
+        body.extend_from_slice(&i32::MAX.to_be_bytes());
+        body.extend_from_slice(&[0; 10]);
+        assert!(matches!(
+            decode_produce(&Bytes::from(body), 0),
+            Err(LegacyRequestError::Malformed(_))
+        ));
+        // One topic claiming 2^31-1 partitions.
+        let mut body = vec![0, 1, 0, 0, 0x05, 0xdc, 0, 0, 0, 1, 0, 1, b't'];
+        body.extend_from_slice(&i32::MAX.to_be_bytes());
+        assert!(matches!(
+            decode_produce(&Bytes::from(body), 0),
+            Err(LegacyRequestError::Malformed(_))
+        ));
+        // Records claiming 2 GiB.
+        let mut body = vec![
+            0, 1, 0, 0, 0x05, 0xdc, 0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 1, 0, 0, 0, 0,
+        ];
+        body.extend_from_slice(&i32::MAX.to_be_bytes());
+        body.extend_from_slice(b"short");
+        assert!(matches!(
+            decode_produce(&Bytes::from(body), 1),
+            Err(LegacyRequestError::Truncated(_))
+        ));
+        // Fetch: a count of partitions that cannot fit (each takes 16 bytes).
+        let mut body = fetch_body(0);
+        let count_at = 12 + 4 + 2 + 6;
+        body[count_at..count_at + 4].copy_from_slice(&2i32.to_be_bytes());
+        assert!(matches!(
+            decode_fetch(&Bytes::from(body), 0),
+            Err(LegacyRequestError::Malformed(_))
+        ));
+        // Negative and null lengths where the schema allows none.
+        let mut body = fetch_body(0);
+        body[16..18].copy_from_slice(&(-1i16).to_be_bytes());
+        assert!(matches!(
+            decode_fetch(&Bytes::from(body), 0),
+            Err(LegacyRequestError::Malformed(_))
+        ));
+        let mut body = fetch_body(0);
+        body[12..16].copy_from_slice(&(-1i32).to_be_bytes());
+        assert!(matches!(
+            decode_fetch(&Bytes::from(body), 0),
+            Err(LegacyRequestError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn produce_responses_are_byte_exact_in_every_version() {
+        let response = LegacyProduceResponse {
+            topics: vec![LegacyProduceTopicResponse {
+                name: "t".into(),
+                partitions: vec![LegacyProducePartitionResponse {
+                    index: 2,
+                    error_code: 0,
+                    base_offset: 7,
+                    log_append_time_ms: -1,
+                }],
+            }],
+            throttle_time_ms: 0,
+        };
+        let topics = [
+            0u8, 0, 0, 1, 0, 1, b't', 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7,
+        ];
+        let frame = |body: Vec<u8>| {
+            let mut frame = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+            frame.extend_from_slice(&9i32.to_be_bytes());
+            frame.extend(body);
+            frame
+        };
+        assert_eq!(
+            encode_produce_response(0, 9, &response).to_vec(),
+            frame(topics.to_vec())
+        );
+        let mut v1 = topics.to_vec();
+        v1.extend_from_slice(&[0, 0, 0, 0]);
+        assert_eq!(encode_produce_response(1, 9, &response).to_vec(), frame(v1));
+        let mut v2 = topics.to_vec();
+        v2.extend_from_slice(&[0xff; 8]);
+        v2.extend_from_slice(&[0, 0, 0, 0]);
+        assert_eq!(encode_produce_response(2, 9, &response).to_vec(), frame(v2));
+    }
+
+    #[test]
+    fn fetch_responses_are_byte_exact_in_every_version() {
+        let response = LegacyFetchResponse {
+            throttle_time_ms: 0,
+            topics: vec![LegacyFetchTopicResponse {
+                name: "t".into(),
+                partitions: vec![
+                    LegacyFetchPartitionResponse {
+                        partition_index: 0,
+                        error_code: 0,
+                        high_watermark: 3,
+                        message_set: Bytes::from_static(b"xyz"),
+                    },
+                    LegacyFetchPartitionResponse {
+                        partition_index: 1,
+                        error_code: 1,
+                        high_watermark: -1,
+                        message_set: Bytes::new(),
+                    },
+                ],
+            }],
+        };
+        let mut topics = vec![0u8, 0, 0, 1, 0, 1, b't', 0, 0, 0, 2];
+        topics.extend_from_slice(&[
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 3, b'x', b'y', b'z',
+        ]);
+        topics.extend_from_slice(&[
+            0, 0, 0, 1, 0, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0,
+        ]);
+        for version in FETCH_VERSIONS {
+            let mut body = Vec::new();
+            if version >= 1 {
+                body.extend_from_slice(&[0, 0, 0, 0]);
+            }
+            body.extend_from_slice(&topics);
+            let mut expected = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+            expected.extend_from_slice(&5i32.to_be_bytes());
+            expected.extend(body);
+            assert_eq!(
+                encode_fetch_response(version, 5, &response).to_vec(),
+                expected,
+                "version {version}"
+            );
+        }
+    }
+}
