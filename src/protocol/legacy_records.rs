@@ -24,12 +24,10 @@
 //! its CRC; every message written carries a correct CRC. No IO.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::compression::{Decompressor, Snappy};
-use kafka_protocol::records::{Compression, Record};
+use kafka_protocol::compression::{Compressor, Decompressor, Gzip, Snappy};
 
-use super::batch::{BatchHeader, BATCH_HEADER_BYTES, BATCH_LENGTH_PREFIX_BYTES};
+use super::batch::{compute_crc, BatchHeader, BATCH_HEADER_BYTES, BATCH_LENGTH_PREFIX_BYTES};
 use super::error::ErrorCode;
-use super::records;
 
 pub const MAGIC_V0: i8 = 0;
 pub const MAGIC_V1: i8 = 1;
@@ -268,18 +266,50 @@ pub fn parse_message_set(
     set: &Bytes,
     partial_tail: PartialTail,
 ) -> Result<Vec<LegacyMessage>, LegacyError> {
-    let mut messages = Vec::new();
-    let mut position = 0;
-    while position < set.len() {
-        let mut reader = Reader::new(set, position, set.len());
-        let offset = match reader.i64("message offset") {
-            Ok(offset) => offset,
-            Err(error) => return tail(messages, partial_tail, error),
-        };
-        let size = match reader.i32("message size") {
-            Ok(size) => size,
-            Err(error) => return tail(messages, partial_tail, error),
-        };
+    messages(set, partial_tail).collect()
+}
+
+/// The messages of a set one at a time, so a large set is converted
+/// without holding a parsed copy of every message at once.
+pub fn messages(set: &Bytes, partial_tail: PartialTail) -> Messages<'_> {
+    Messages {
+        set,
+        position: 0,
+        partial_tail,
+    }
+}
+
+pub struct Messages<'a> {
+    set: &'a Bytes,
+    /// `set.len()` once done, so an error ends the iteration.
+    position: usize,
+    partial_tail: PartialTail,
+}
+
+impl Iterator for Messages<'_> {
+    type Item = Result<LegacyMessage, LegacyError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.position >= self.set.len() {
+            return None;
+        }
+        let result = self.next_message();
+        match &result {
+            Ok(_) => {}
+            Err(_) => self.position = self.set.len(),
+        }
+        match (result, self.partial_tail) {
+            (Err(LegacyError::Truncated(_)), PartialTail::Skip) => None,
+            (result, _) => Some(result),
+        }
+    }
+}
+
+impl Messages<'_> {
+    fn next_message(&mut self) -> Result<LegacyMessage, LegacyError> {
+        let mut reader = Reader::new(self.set, self.position, self.set.len());
+        let offset = reader.i64("message offset")?;
+        let size = reader.i32("message size")?;
         if size < MESSAGE_V0_MIN_BYTES as i32 {
             return Err(LegacyError::Malformed(
                 "message size smaller than a message",
@@ -287,32 +317,13 @@ pub fn parse_message_set(
         }
         let size = size as usize;
         if size > reader.remaining() {
-            return tail(
-                messages,
-                partial_tail,
-                LegacyError::Truncated("message runs past the message set"),
-            );
+            return Err(LegacyError::Truncated("message runs past the message set"));
         }
-        let end = position + LOG_OVERHEAD_BYTES + size;
-        messages.push(parse_message(
-            set,
-            offset,
-            position + LOG_OVERHEAD_BYTES,
-            end,
-        )?);
-        position = end;
-    }
-    Ok(messages)
-}
-
-fn tail(
-    messages: Vec<LegacyMessage>,
-    partial_tail: PartialTail,
-    error: LegacyError,
-) -> Result<Vec<LegacyMessage>, LegacyError> {
-    match partial_tail {
-        PartialTail::Skip => Ok(messages),
-        PartialTail::Refuse => Err(error),
+        let start = self.position + LOG_OVERHEAD_BYTES;
+        let end = start + size;
+        let message = parse_message(self.set, offset, start, end)?;
+        self.position = end;
+        Ok(message)
     }
 }
 
@@ -483,19 +494,15 @@ pub struct UpConverted {
 /// A compressed set is re-compressed with its own codec (Kafka's default
 /// `compression.type=producer`); wrappers of a magic 1 set with the log
 /// append time flag give their records the wrapper's timestamp.
+///
+/// Records are written as they are read, so the memory this takes is the
+/// size of the records, not a multiple of their count.
 pub fn up_convert(set: &Bytes, limits: UpConversionLimits) -> Result<UpConverted, LegacyError> {
-    let outer = parse_message_set(set, PartialTail::Refuse)?;
-    if outer.is_empty() {
-        return Err(LegacyError::Malformed("no message in the message set"));
-    }
     let mut budget = limits.decompressed_bytes_max;
-    let mut compression = Compression::None;
-    let mut records: Vec<Record> = Vec::new();
-    let mut push = |key: Option<Bytes>, value: Option<Bytes>, timestamp: i64| {
-        let index = records.len();
-        records.push(records::record(index, key, value, timestamp));
-    };
-    for message in outer {
+    let mut codec_seen = CODEC_NONE;
+    let mut builder = BatchBuilder::default();
+    for message in messages(set, PartialTail::Refuse) {
+        let message = message?;
         let message_bytes = LOG_OVERHEAD_BYTES
             + message_body_bytes(message.magic, message.key.as_ref(), message.value.as_ref());
         if message_bytes > limits.message_bytes_max {
@@ -506,7 +513,11 @@ pub fn up_convert(set: &Bytes, limits: UpConversionLimits) -> Result<UpConverted
         }
         let codec = message.codec();
         if codec == CODEC_NONE {
-            push(message.key, message.value, message.timestamp);
+            builder.push(
+                message.key.as_deref(),
+                message.value.as_deref(),
+                message.timestamp,
+            )?;
             continue;
         }
         let compressed = message
@@ -515,22 +526,14 @@ pub fn up_convert(set: &Bytes, limits: UpConversionLimits) -> Result<UpConverted
             .ok_or(LegacyError::Malformed("compressed wrapper without a value"))?;
         let inner_bytes = decompress(codec, compressed, budget)?;
         budget -= inner_bytes.len();
-        if compression == Compression::None {
-            compression = if codec == CODEC_GZIP {
-                Compression::Gzip
-            } else {
-                Compression::Snappy
-            };
-        }
-        let inner = parse_message_set(&inner_bytes, PartialTail::Refuse)?;
-        if inner.is_empty() {
-            return Err(LegacyError::Malformed(
-                "compressed wrapper holds no message",
-            ));
+        if codec_seen == CODEC_NONE {
+            codec_seen = codec;
         }
         let log_append_time =
             message.magic == MAGIC_V1 && message.attributes & ATTRIBUTE_LOG_APPEND_TIME != 0;
-        for inner_message in inner {
+        let mut inner_count = 0usize;
+        for inner_message in messages(&inner_bytes, PartialTail::Refuse) {
+            let inner_message = inner_message?;
             if inner_message.codec() != CODEC_NONE {
                 return Err(LegacyError::Malformed(
                     "compressed message inside a wrapper",
@@ -546,15 +549,124 @@ pub fn up_convert(set: &Bytes, limits: UpConversionLimits) -> Result<UpConverted
             } else {
                 inner_message.timestamp
             };
-            push(inner_message.key, inner_message.value, timestamp);
+            builder.push(
+                inner_message.key.as_deref(),
+                inner_message.value.as_deref(),
+                timestamp,
+            )?;
+            inner_count += 1;
+        }
+        if inner_count == 0 {
+            return Err(LegacyError::Malformed(
+                "compressed wrapper holds no message",
+            ));
         }
     }
-    let record_count = records.len();
-    let batch = records::encode_batch(&records, compression);
+    if builder.count == 0 {
+        return Err(LegacyError::Malformed("no message in the message set"));
+    }
+    let record_count = builder.count;
+    let batch = builder.finish(codec_seen)?;
     Ok(UpConverted {
         batch,
         record_count,
     })
+}
+
+/// Writes v2 records as they come, then the batch header around them.
+#[derive(Default)]
+struct BatchBuilder {
+    records: BytesMut,
+    /// One record's fields, before its length is known.
+    scratch: BytesMut,
+    count: usize,
+    base_timestamp: i64,
+    max_timestamp: i64,
+}
+
+impl BatchBuilder {
+    fn push(
+        &mut self,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        timestamp: i64,
+    ) -> Result<(), LegacyError> {
+        if self.count == 0 {
+            // Kafka's builders take the first record's time as the base.
+            self.base_timestamp = timestamp;
+            self.max_timestamp = timestamp;
+        }
+        if self.count >= i32::MAX as usize {
+            return Err(LegacyError::Malformed("more records than a batch holds"));
+        }
+        self.max_timestamp = self.max_timestamp.max(timestamp);
+        let scratch = &mut self.scratch;
+        scratch.clear();
+        scratch.put_u8(0); // record attributes: none defined
+        put_varlong(scratch, timestamp.wrapping_sub(self.base_timestamp));
+        put_varlong(scratch, self.count as i64); // offset delta
+        for field in [key, value] {
+            match field {
+                Some(bytes) => {
+                    put_varlong(scratch, bytes.len() as i64);
+                    scratch.put_slice(bytes);
+                }
+                None => put_varlong(scratch, -1),
+            }
+        }
+        put_varlong(scratch, 0); // no headers: the old formats have none
+        put_varlong(&mut self.records, scratch.len() as i64);
+        self.records.put_slice(scratch);
+        self.count += 1;
+        Ok(())
+    }
+
+    /// The batch: offsets from 0, no producer id, `codec` applied to the
+    /// records, CRC-32C set.
+    fn finish(self, codec: i8) -> Result<Bytes, LegacyError> {
+        let mut batch = BytesMut::with_capacity(BATCH_HEADER_BYTES + self.records.len());
+        batch.put_i64(0); // base offset, assigned on append
+        batch.put_i32(0); // batch length, set below
+        batch.put_i32(-1); // partition leader epoch, set on append
+        batch.put_i8(2);
+        batch.put_u32(0); // CRC, set below
+        batch.put_i16(i16::from(codec));
+        batch.put_i32(self.count as i32 - 1); // last offset delta
+        batch.put_i64(self.base_timestamp);
+        batch.put_i64(self.max_timestamp);
+        batch.put_i64(-1); // producer id: not idempotent
+        batch.put_i16(-1); // producer epoch
+        batch.put_i32(-1); // base sequence
+        batch.put_i32(self.count as i32);
+        debug_assert_eq!(batch.len(), BATCH_HEADER_BYTES);
+        let records = self.records;
+        let fill = |buffer: &mut BytesMut| {
+            buffer.put_slice(&records);
+            Ok(())
+        };
+        let compressed = match codec {
+            CODEC_NONE => fill(&mut batch),
+            CODEC_GZIP => Gzip::compress(&mut batch, fill),
+            _ => Snappy::compress(&mut batch, fill),
+        };
+        compressed
+            .map_err(|error| LegacyError::Decompression(format!("re-compression: {error:#}")))?;
+        let length = (batch.len() - BATCH_LENGTH_PREFIX_BYTES) as i32;
+        batch[8..12].copy_from_slice(&length.to_be_bytes());
+        let crc = compute_crc(&batch);
+        batch[17..21].copy_from_slice(&crc.to_be_bytes());
+        Ok(batch.freeze())
+    }
+}
+
+/// A zigzag varlong, as v2 records encode their fields.
+fn put_varlong(out: &mut BytesMut, value: i64) {
+    let mut raw = ((value << 1) ^ (value >> 63)) as u64;
+    while raw >= 0x80 {
+        out.put_u8((raw as u8 & 0x7f) | 0x80);
+        raw >>= 7;
+    }
+    out.put_u8(raw as u8);
 }
 
 /// Bytes a message takes after `message_size`.
@@ -1182,8 +1294,9 @@ mod gunzip {
 mod tests {
     use super::*;
     use crate::protocol::batch::validate_batches;
-    use kafka_protocol::compression::{Compressor, Gzip};
+    use crate::protocol::records;
     use kafka_protocol::protocol::StrBytes;
+    use kafka_protocol::records::{Compression, Record};
     use kafka_protocol::records::{RecordBatchDecoder, TimestampType};
 
     const LIMITS: UpConversionLimits = UpConversionLimits {
@@ -1430,6 +1543,45 @@ mod tests {
                 (2, 2_000, Some(Bytes::from_static(b"k3")), None),
             ]
         );
+    }
+
+    #[test]
+    fn descending_and_missing_timestamps_survive_the_deltas() {
+        let mut set = BytesMut::new();
+        put_message(&mut set, 0, MAGIC_V1, 0, 5_000, None, Some(b"late"));
+        put_message(&mut set, 1, MAGIC_V1, 0, 1_000, None, Some(b"early"));
+        put_message(&mut set, 2, MAGIC_V0, 0, 0, None, Some(b"none"));
+        let converted = up_convert(&set.freeze(), LIMITS).unwrap();
+        let timestamps: Vec<i64> = decode(&converted.batch)
+            .records
+            .iter()
+            .map(|record| record.timestamp)
+            .collect();
+        assert_eq!(timestamps, vec![5_000, 1_000, NO_TIMESTAMP]);
+        assert_eq!(
+            BatchHeader::view(&converted.batch)
+                .unwrap()
+                .max_timestamp
+                .get(),
+            5_000
+        );
+    }
+
+    #[test]
+    fn many_small_messages_cost_their_size_not_their_count() {
+        let mut set = BytesMut::new();
+        for index in 0..50_000 {
+            put_message(&mut set, index, MAGIC_V0, 0, 0, None, None);
+        }
+        let set = set.freeze();
+        let converted = up_convert(&set, LIMITS).unwrap();
+        assert_eq!(converted.record_count, 50_000);
+        assert!(
+            converted.batch.len() < set.len(),
+            "{} bytes",
+            converted.batch.len()
+        );
+        validate_batches(&converted.batch, usize::MAX).unwrap();
     }
 
     #[test]
