@@ -475,3 +475,21 @@ fn acks_0_gets_no_reply_and_a_long_poll_wakes_on_an_old_produce() {
     assert_eq!(messages[0].value.as_deref(), Some(&b"woke"[..]));
     producer.join().unwrap();
 }
+
+#[test]
+fn api_versions_advertises_the_message_set_versions() {
+    use kafka_protocol::messages::ApiVersionsRequest;
+    let broker = Broker::start(1);
+    let mut client = broker.client(0);
+    let response = client.send(&ApiVersionsRequest::default(), 0);
+    let range = |key: i16| {
+        let api = response
+            .api_keys
+            .iter()
+            .find(|api| api.api_key == key)
+            .expect("advertised");
+        (api.min_version, api.max_version)
+    };
+    assert_eq!(range(0), (0, 9), "Produce");
+    assert_eq!(range(1), (0, 12), "Fetch");
+}
