@@ -231,7 +231,7 @@ impl<'a> Reader<'a> {
     }
 
     /// `length: i32` then that many bytes, -1 for null; a slice of the
-    /// input, not a copy.
+    /// input, not a copy. Used within one message's bounds.
     fn nullable_bytes(&mut self, what: &'static str) -> Result<Option<Bytes>, LegacyError> {
         let length = self.i32(what)?;
         if length == -1 {
@@ -242,7 +242,9 @@ impl<'a> Reader<'a> {
         }
         let length = length as usize;
         if length > self.remaining() {
-            return Err(LegacyError::Truncated(what));
+            // Inside a message whose size was already checked: not a cut-off
+            // message but a corrupt one, even where a partial tail is skipped.
+            return Err(LegacyError::Malformed("key or value runs past its message"));
         }
         let slice = self.bytes.slice(self.position..self.position + length);
         self.position += length;
@@ -1755,8 +1757,18 @@ mod tests {
         set.extend_from_slice(&body);
         assert!(matches!(
             parse_message_set(&Bytes::from(set), PartialTail::Refuse),
-            Err(LegacyError::Truncated(_))
+            Err(LegacyError::Malformed(_))
         ));
+        // A corrupt key length is an error even where a partial tail is skipped.
+        let mut body = vec![1u8, 0];
+        body.extend_from_slice(&0i64.to_be_bytes());
+        body.extend_from_slice(&1000i32.to_be_bytes());
+        body.extend_from_slice(&[0; 8]);
+        let mut set = 0i64.to_be_bytes().to_vec();
+        set.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+        set.extend_from_slice(&crc32_ieee(&body).to_be_bytes());
+        set.extend_from_slice(&body);
+        assert!(parse_message_set(&Bytes::from(set), PartialTail::Skip).is_err());
         // Negative sizes.
         let mut set = 0i64.to_be_bytes().to_vec();
         set.extend_from_slice(&(-5i32).to_be_bytes());
