@@ -6,6 +6,8 @@ pub mod decode_any;
 pub mod error;
 pub mod fetch_response;
 pub mod frame;
+pub mod legacy_records;
+pub mod legacy_requests;
 pub mod records;
 
 pub use error::ErrorCode;

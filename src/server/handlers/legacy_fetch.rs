@@ -1,0 +1,166 @@
+//! Fetch (key 1), v0-v3: the stored v2 batches converted to the message
+//! format the version can carry (magic 0 for v0-v1, magic 1 for v2-v3), as
+//! Kafka 3.9 converts for old consumers. Long polls and byte limits work as
+//! in fetch.rs; the limits apply to the converted messages, and the first
+//! partition with data always gets at least one whole message.
+//!
+//! Converted data is built in memory (it cannot be sent from the segment
+//! files as it is), so each partition's read is bounded by its
+//! `partition_max_bytes` and the response by `max_bytes` (v3) and
+//! `FETCH_RESPONSE_BYTES_MAX`.
+
+use std::ops::RangeInclusive;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::limits::{FETCH_RESPONSE_BYTES_MAX, FETCH_WAIT_MILLISECONDS_MAX};
+use crate::partition::ColdReads;
+use crate::protocol::legacy_records::{self, DownConversionLimits};
+use crate::protocol::legacy_requests::{
+    self, LegacyFetchPartitionResponse, LegacyFetchRequest, LegacyFetchResponse,
+    LegacyFetchTopicResponse,
+};
+use crate::protocol::ErrorCode;
+use crate::rt::net::Piece;
+use crate::shard::{Route, Shard};
+use crate::storage::ReadError;
+
+pub const VERSIONS: RangeInclusive<i16> = legacy_requests::FETCH_VERSIONS;
+
+/// The whole response frame.
+pub async fn handle(
+    shard: &Shard,
+    request: LegacyFetchRequest,
+    version: i16,
+    correlation_id: i32,
+) -> BytesMut {
+    let wait = Duration::from_millis(
+        request
+            .max_wait_ms
+            .clamp(0, FETCH_WAIT_MILLISECONDS_MAX as i32) as u64,
+    );
+    let deadline = Instant::now() + wait;
+    let magic = legacy_records::magic_for_fetch_version(version);
+    loop {
+        let seen = shard.appended.generation();
+        let (response, bytes, any_error) = read_once(shard, &request, magic).await;
+        let now = Instant::now();
+        if bytes >= request.min_bytes.max(0) as usize || any_error || now >= deadline {
+            return legacy_requests::encode_fetch_response(version, correlation_id, &response);
+        }
+        shard.appended.wait_past(seen, deadline - now).await;
+    }
+}
+
+async fn read_once(
+    shard: &Shard,
+    request: &LegacyFetchRequest,
+    magic: i8,
+) -> (LegacyFetchResponse, usize, bool) {
+    let mut remaining = (request.max_bytes.max(0) as u64).min(FETCH_RESPONSE_BYTES_MAX);
+    let mut total = 0usize;
+    let mut any_error = false;
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in &request.topics {
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for wanted in &topic.partitions {
+            let mut data = LegacyFetchPartitionResponse {
+                partition_index: wanted.partition,
+                error_code: ErrorCode::NONE.0,
+                high_watermark: -1,
+                message_set: Bytes::new(),
+            };
+            match shard.route(&topic.name, wanted.partition) {
+                Route::Elsewhere(code) => {
+                    data.error_code = code.0;
+                    any_error = true;
+                }
+                Route::Here(partition) => {
+                    data.high_watermark = partition.high_watermark();
+                    let limit = (wanted.partition_max_bytes.max(0) as u64).min(remaining);
+                    if limit > 0 || total == 0 {
+                        // Read into memory: the batches are rewritten.
+                        match partition
+                            .read_records(wanted.fetch_offset, limit, ColdReads::Copy)
+                            .await
+                        {
+                            Ok((pieces, _)) => {
+                                let batches = joined(pieces);
+                                let limits = DownConversionLimits {
+                                    max_bytes: limit as usize,
+                                    decompressed_bytes_max:
+                                        legacy_records::DECOMPRESSED_BYTES_MAX_DEFAULT,
+                                };
+                                match legacy_records::down_convert(
+                                    &batches,
+                                    magic,
+                                    wanted.fetch_offset,
+                                    limits,
+                                ) {
+                                    Ok(set) => {
+                                        total += set.len();
+                                        remaining = remaining.saturating_sub(set.len() as u64);
+                                        data.message_set = set;
+                                    }
+                                    Err(error) => {
+                                        eprintln!(
+                                            "corelog: shard {}: {}-{} from offset {} cannot be converted for an old fetch: {error}",
+                                            shard.id, topic.name, wanted.partition, wanted.fetch_offset
+                                        );
+                                        data.error_code = error.error_code().0;
+                                        any_error = true;
+                                    }
+                                }
+                            }
+                            Err(ReadError::OffsetOutOfRange { .. }) => {
+                                data.error_code = ErrorCode::OFFSET_OUT_OF_RANGE.0;
+                                any_error = true;
+                            }
+                            Err(ReadError::Io(error)) => {
+                                eprintln!(
+                                    "corelog: shard {}: read from {} failed: {error}",
+                                    shard.id,
+                                    partition.log().dir().display()
+                                );
+                                data.error_code = ErrorCode::KAFKA_STORAGE_ERROR.0;
+                                any_error = true;
+                            }
+                        }
+                    }
+                }
+            }
+            partitions.push(data);
+        }
+        topics.push(LegacyFetchTopicResponse {
+            name: topic.name.clone(),
+            partitions,
+        });
+    }
+    (
+        LegacyFetchResponse {
+            throttle_time_ms: 0,
+            topics,
+        },
+        total,
+        any_error,
+    )
+}
+
+/// The pieces of a `ColdReads::Copy` read as one buffer (the tail cache
+/// returns one piece per batch).
+fn joined(pieces: Vec<Piece>) -> Bytes {
+    if pieces.len() == 1 {
+        if let Piece::Memory(bytes) = &pieces[0] {
+            return bytes.clone();
+        }
+    }
+    let mut out = BytesMut::with_capacity(pieces.iter().map(Piece::len).sum());
+    for piece in pieces {
+        match piece {
+            Piece::Memory(bytes) => out.extend_from_slice(&bytes),
+            Piece::File(_) => unreachable!("ColdReads::Copy reads into memory"),
+        }
+    }
+    out.freeze()
+}
