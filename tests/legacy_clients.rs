@@ -490,6 +490,6 @@ fn api_versions_advertises_the_message_set_versions() {
             .expect("advertised");
         (api.min_version, api.max_version)
     };
-    assert_eq!(range(0), (0, 9), "Produce");
-    assert_eq!(range(1), (0, 12), "Fetch");
+    assert_eq!(range(0), (0, 13), "Produce");
+    assert_eq!(range(1), (0, 18), "Fetch");
 }

@@ -395,8 +395,8 @@ fn deprecated_topic_configs_are_accepted_stored_and_described() {
 /// versions Kafka 4.0 dropped, for old clients) and Kafka 4.x's newest
 /// where they change nothing corelog lacks.
 const ADVERTISED: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::Produce, 3, 13),
-    (ApiKey::Fetch, 4, 18),
+    (ApiKey::Produce, 0, 13),
+    (ApiKey::Fetch, 0, 18),
     (ApiKey::ListOffsets, 0, 10),
     (ApiKey::Metadata, 0, 13),
     (ApiKey::OffsetCommit, 0, 9),
@@ -540,7 +540,9 @@ fn produce_fetch_and_list_offsets_in_every_version() {
     // timestamps rise except the first version's, which is the largest
     // (for ListOffsets' max-timestamp lookup).
     let mut expected_offset = 0;
-    for version in versions_of(ApiKey::Produce) {
+    // Produce v0-2 and Fetch v0-3 carry magic 0/1 message sets, which
+    // kafka-protocol cannot encode: tests/legacy_clients.rs covers them.
+    for version in 3..=*versions_of(ApiKey::Produce).end() {
         let timestamp = if version == 3 {
             9_000_000_000_000
         } else {
@@ -593,10 +595,10 @@ fn produce_fetch_and_list_offsets_in_every_version() {
     assert_eq!(response.responses[0].partition_responses[0].error_code, 100);
 
     // Fetch from offset 0: every record, in every version.
-    let produced: Vec<String> = versions_of(ApiKey::Produce)
+    let produced: Vec<String> = (3..=*versions_of(ApiKey::Produce).end())
         .map(|version| format!("v{version}"))
         .collect();
-    for version in versions_of(ApiKey::Fetch) {
+    for version in 4..=*versions_of(ApiKey::Fetch).end() {
         let mut request = common::fetch_request("data", 0, 0, 0, 0);
         if version >= 13 {
             request.topics[0].topic = Default::default();

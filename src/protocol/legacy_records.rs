@@ -381,7 +381,7 @@ fn parse_message(
 /// Both bounds are exact. Snappy blocks state their uncompressed length up
 /// front and the decoder holds them to it, so the lengths are summed and
 /// checked before anything is decompressed. Gzip states its length only in
-/// its trailer, so it is inflated by [`gunzip`], which stops at the bound.
+/// its trailer, so it is inflated through a reader that stops at the bound.
 pub fn decompress(codec: i8, compressed: &Bytes, budget: usize) -> Result<Bytes, LegacyError> {
     let output = match codec {
         CODEC_GZIP => match gunzip::gunzip(compressed, budget) {
@@ -935,359 +935,37 @@ impl<'a> VarintReader<'a> {
         })
     }
 }
-
-/// Gzip (RFC 1952) around deflate (RFC 1951), decoded here rather than by
-/// the codec crate because the crate's gzip has no output bound: a 1 MiB
-/// wrapper can inflate a thousandfold. This decoder stops at `output_max`
-/// before growing its output past it, and checks each member's CRC-32 and
-/// length. Written from the RFCs; speed is secondary (the input is one
-/// message, at most `max.message.bytes`).
+/// Gzip (RFC 1952), inflated by flate2 (already in the build through the
+/// codec crate) through a reader that stops one byte past `output_max`, so
+/// a 1 MiB wrapper that would inflate a thousandfold costs at most the
+/// bound. flate2 checks each member's CRC-32 and length; several members
+/// in a row are read as one stream, as Java's GZIPInputStream reads them.
 mod gunzip {
-    use super::crc32_ieee;
+    use std::io::Read;
 
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub enum GunzipError {
         /// The stream ended inside a header, a block or a trailer.
         Truncated,
-        /// Not gzip, or deflate data no encoder produces.
-        Invalid(&'static str),
+        /// Not gzip, or damaged deflate data, header or trailer.
+        Invalid(String),
         /// More output than allowed.
         TooLarge,
     }
 
-    const FLAG_HEADER_CRC: u8 = 0x02;
-    const FLAG_EXTRA: u8 = 0x04;
-    const FLAG_NAME: u8 = 0x08;
-    const FLAG_COMMENT: u8 = 0x10;
-
-    /// Every member of a gzip stream, concatenated (as Java's
-    /// GZIPInputStream reads them).
     pub fn gunzip(input: &[u8], output_max: usize) -> Result<Vec<u8>, GunzipError> {
         let mut output = Vec::new();
-        let mut position = 0;
-        loop {
-            let start = output.len();
-            position = member_header(input, position)?;
-            let mut bits = Bits::new(input, position);
-            inflate(&mut bits, &mut output, output_max)?;
-            position = bits.byte_position();
-            let trailer = input
-                .get(position..position + 8)
-                .ok_or(GunzipError::Truncated)?;
-            let crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
-            let size = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
-            if crc != crc32_ieee(&output[start..]) {
-                return Err(GunzipError::Invalid("gzip CRC-32 mismatch"));
+        let limit = output_max as u64 + 1;
+        let read = flate2::read::MultiGzDecoder::new(input)
+            .take(limit)
+            .read_to_end(&mut output);
+        match read {
+            Ok(_) if output.len() > output_max => Err(GunzipError::TooLarge),
+            Ok(_) => Ok(output),
+            Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Err(GunzipError::Truncated)
             }
-            if size != (output.len() - start) as u32 {
-                return Err(GunzipError::Invalid("gzip length mismatch"));
-            }
-            position += 8;
-            if position == input.len() {
-                return Ok(output);
-            }
-        }
-    }
-
-    /// Position of the deflate data after the member header at `position`.
-    fn member_header(input: &[u8], mut position: usize) -> Result<usize, GunzipError> {
-        let fixed = input
-            .get(position..position + 10)
-            .ok_or(GunzipError::Truncated)?;
-        if fixed[0] != 0x1f || fixed[1] != 0x8b {
-            return Err(GunzipError::Invalid("not a gzip stream"));
-        }
-        if fixed[2] != 8 {
-            return Err(GunzipError::Invalid("gzip method other than deflate"));
-        }
-        let flags = fixed[3];
-        position += 10;
-        if flags & FLAG_EXTRA != 0 {
-            let length = input
-                .get(position..position + 2)
-                .ok_or(GunzipError::Truncated)?;
-            position += 2 + usize::from(u16::from_le_bytes([length[0], length[1]]));
-        }
-        for flag in [FLAG_NAME, FLAG_COMMENT] {
-            if flags & flag != 0 {
-                let rest = input.get(position..).ok_or(GunzipError::Truncated)?;
-                let end = rest
-                    .iter()
-                    .position(|&byte| byte == 0)
-                    .ok_or(GunzipError::Truncated)?;
-                position += end + 1;
-            }
-        }
-        if flags & FLAG_HEADER_CRC != 0 {
-            position += 2;
-        }
-        if position > input.len() {
-            return Err(GunzipError::Truncated);
-        }
-        Ok(position)
-    }
-
-    /// Deflate's bit order: least significant bit of each byte first.
-    struct Bits<'a> {
-        input: &'a [u8],
-        position: usize,
-        buffer: u64,
-        count: u32,
-    }
-
-    impl<'a> Bits<'a> {
-        fn new(input: &'a [u8], position: usize) -> Bits<'a> {
-            Bits {
-                input,
-                position,
-                buffer: 0,
-                count: 0,
-            }
-        }
-
-        fn take(&mut self, wanted: u32) -> Result<u32, GunzipError> {
-            while self.count < wanted {
-                let byte = *self
-                    .input
-                    .get(self.position)
-                    .ok_or(GunzipError::Truncated)?;
-                self.position += 1;
-                self.buffer |= u64::from(byte) << self.count;
-                self.count += 8;
-            }
-            let value = (self.buffer & ((1u64 << wanted) - 1)) as u32;
-            self.buffer >>= wanted;
-            self.count -= wanted;
-            Ok(value)
-        }
-
-        /// Drops the bits left in the current byte (stored blocks start on
-        /// a byte boundary).
-        fn align(&mut self) {
-            let partial = self.count % 8;
-            self.buffer >>= partial;
-            self.count -= partial;
-        }
-
-        /// The first byte not yet consumed (whole buffered bytes go back).
-        fn byte_position(&self) -> usize {
-            self.position - (self.count / 8) as usize
-        }
-    }
-
-    /// A canonical Huffman code: how many codes of each length, and the
-    /// symbols ordered by (length, symbol).
-    struct Huffman {
-        counts: [u16; 16],
-        symbols: Vec<u16>,
-    }
-
-    impl Huffman {
-        fn new(lengths: &[u8]) -> Result<Huffman, GunzipError> {
-            let mut counts = [0u16; 16];
-            for &length in lengths {
-                counts[usize::from(length)] += 1;
-            }
-            counts[0] = 0;
-            // More codes of a length than the shorter ones leave room for.
-            let mut left: i32 = 1;
-            for &count in &counts[1..] {
-                left = (left << 1) - i32::from(count);
-                if left < 0 {
-                    return Err(GunzipError::Invalid("over-subscribed Huffman code"));
-                }
-            }
-            let mut offsets = [0u16; 16];
-            for length in 1..15 {
-                offsets[length + 1] = offsets[length] + counts[length];
-            }
-            let mut symbols = vec![0u16; lengths.len()];
-            for (symbol, &length) in lengths.iter().enumerate() {
-                if length != 0 {
-                    symbols[usize::from(offsets[usize::from(length)])] = symbol as u16;
-                    offsets[usize::from(length)] += 1;
-                }
-            }
-            Ok(Huffman { counts, symbols })
-        }
-
-        fn decode(&self, bits: &mut Bits) -> Result<u16, GunzipError> {
-            let mut code: i32 = 0;
-            let mut first: i32 = 0;
-            let mut index: i32 = 0;
-            for length in 1..16 {
-                code |= bits.take(1)? as i32;
-                let count = i32::from(self.counts[length]);
-                if code - first < count {
-                    return Ok(self.symbols[(index + code - first) as usize]);
-                }
-                index += count;
-                first = (first + count) << 1;
-                code <<= 1;
-            }
-            Err(GunzipError::Invalid("unassigned Huffman code"))
-        }
-    }
-
-    const LENGTH_BASE: [u16; 29] = [
-        3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115,
-        131, 163, 195, 227, 258,
-    ];
-    const LENGTH_EXTRA: [u8; 29] = [
-        0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
-    ];
-    const DISTANCE_BASE: [u16; 30] = [
-        1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537,
-        2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577,
-    ];
-    const DISTANCE_EXTRA: [u8; 30] = [
-        0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12,
-        13, 13,
-    ];
-    /// The order code length code lengths are sent in.
-    const CODE_LENGTH_ORDER: [usize; 19] = [
-        16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
-    ];
-
-    fn inflate(
-        bits: &mut Bits,
-        output: &mut Vec<u8>,
-        output_max: usize,
-    ) -> Result<(), GunzipError> {
-        loop {
-            let last = bits.take(1)? == 1;
-            match bits.take(2)? {
-                0 => stored(bits, output, output_max)?,
-                1 => {
-                    let mut lengths = [0u8; 288];
-                    lengths[..144].fill(8);
-                    lengths[144..256].fill(9);
-                    lengths[256..280].fill(7);
-                    lengths[280..].fill(8);
-                    let literals = Huffman::new(&lengths)?;
-                    let distances = Huffman::new(&[5u8; 30])?;
-                    codes(bits, output, output_max, &literals, &distances)?;
-                }
-                2 => {
-                    let (literals, distances) = dynamic_codes(bits)?;
-                    codes(bits, output, output_max, &literals, &distances)?;
-                }
-                _ => return Err(GunzipError::Invalid("reserved deflate block type")),
-            }
-            if last {
-                return Ok(());
-            }
-        }
-    }
-
-    fn stored(bits: &mut Bits, output: &mut Vec<u8>, output_max: usize) -> Result<(), GunzipError> {
-        bits.align();
-        let length = bits.take(16)?;
-        let complement = bits.take(16)?;
-        if length != !complement & 0xffff {
-            return Err(GunzipError::Invalid("stored block length mismatch"));
-        }
-        let length = length as usize;
-        if output.len() + length > output_max {
-            return Err(GunzipError::TooLarge);
-        }
-        // Whole bytes now: the buffer is empty after two aligned 16-bit reads.
-        debug_assert_eq!(bits.count, 0);
-        let start = bits.position;
-        let bytes = bits
-            .input
-            .get(start..start + length)
-            .ok_or(GunzipError::Truncated)?;
-        output.extend_from_slice(bytes);
-        bits.position += length;
-        Ok(())
-    }
-
-    fn dynamic_codes(bits: &mut Bits) -> Result<(Huffman, Huffman), GunzipError> {
-        let literal_count = bits.take(5)? as usize + 257;
-        let distance_count = bits.take(5)? as usize + 1;
-        let code_length_count = bits.take(4)? as usize + 4;
-        if literal_count > 286 || distance_count > 30 {
-            return Err(GunzipError::Invalid("too many deflate codes"));
-        }
-        let mut code_lengths = [0u8; 19];
-        for &symbol in &CODE_LENGTH_ORDER[..code_length_count] {
-            code_lengths[symbol] = bits.take(3)? as u8;
-        }
-        let code_length_code = Huffman::new(&code_lengths)?;
-        let mut lengths = vec![0u8; literal_count + distance_count];
-        let mut index = 0;
-        while index < lengths.len() {
-            let symbol = code_length_code.decode(bits)?;
-            let (value, repeat) = match symbol {
-                0..=15 => (symbol as u8, 1),
-                16 => {
-                    let previous = *lengths[..index]
-                        .last()
-                        .ok_or(GunzipError::Invalid("repeat with no previous length"))?;
-                    (previous, 3 + bits.take(2)? as usize)
-                }
-                17 => (0, 3 + bits.take(3)? as usize),
-                _ => (0, 11 + bits.take(7)? as usize),
-            };
-            if index + repeat > lengths.len() {
-                return Err(GunzipError::Invalid("code lengths overrun"));
-            }
-            lengths[index..index + repeat].fill(value);
-            index += repeat;
-        }
-        if lengths[256] == 0 {
-            return Err(GunzipError::Invalid("no end-of-block code"));
-        }
-        let literals = Huffman::new(&lengths[..literal_count])?;
-        let distances = Huffman::new(&lengths[literal_count..])?;
-        Ok((literals, distances))
-    }
-
-    fn codes(
-        bits: &mut Bits,
-        output: &mut Vec<u8>,
-        output_max: usize,
-        literals: &Huffman,
-        distances: &Huffman,
-    ) -> Result<(), GunzipError> {
-        loop {
-            let symbol = literals.decode(bits)?;
-            match symbol {
-                0..=255 => {
-                    if output.len() >= output_max {
-                        return Err(GunzipError::TooLarge);
-                    }
-                    output.push(symbol as u8);
-                }
-                256 => return Ok(()),
-                _ => {
-                    let code = usize::from(symbol - 257);
-                    if code >= LENGTH_BASE.len() {
-                        return Err(GunzipError::Invalid("invalid length code"));
-                    }
-                    let length = usize::from(LENGTH_BASE[code])
-                        + bits.take(u32::from(LENGTH_EXTRA[code]))? as usize;
-                    let code = usize::from(distances.decode(bits)?);
-                    if code >= DISTANCE_BASE.len() {
-                        return Err(GunzipError::Invalid("invalid distance code"));
-                    }
-                    let distance = usize::from(DISTANCE_BASE[code])
-                        + bits.take(u32::from(DISTANCE_EXTRA[code]))? as usize;
-                    if distance > output.len() {
-                        return Err(GunzipError::Invalid("distance before the output start"));
-                    }
-                    if output.len() + length > output_max {
-                        return Err(GunzipError::TooLarge);
-                    }
-                    // Byte by byte: a copy may overlap what it writes.
-                    let from = output.len() - distance;
-                    for step in 0..length {
-                        let byte = output[from + step];
-                        output.push(byte);
-                    }
-                }
-            }
+            Err(error) => Err(GunzipError::Invalid(error.to_string())),
         }
     }
 }

@@ -10,6 +10,7 @@ use kafka_protocol::protocol::Encodable;
 use super::handlers::{self, api_versions, RequestContext};
 use crate::protocol::fetch_response;
 use crate::protocol::frame::{self, FrameError};
+use crate::protocol::legacy_requests;
 use crate::rt::net::Piece;
 use crate::shard::Shard;
 
@@ -44,7 +45,14 @@ pub async fn handle(shard: &Shard, peer: Option<SocketAddr>, mut frame_bytes: By
         return Outcome::Close(format!("unknown API key {}", peek.api_key));
     };
     let version = peek.api_version;
-    if !handlers::supports(api_key, version) {
+    // Produce v0-v2 and Fetch v0-v3 carry magic 0/1 message sets; the codec
+    // crate cannot decode them, so they have codecs and handlers of their own.
+    let legacy = match api_key {
+        ApiKey::Produce => handlers::legacy_produce::VERSIONS.contains(&version),
+        ApiKey::Fetch => handlers::legacy_fetch::VERSIONS.contains(&version),
+        _ => false,
+    };
+    if !legacy && !handlers::supports(api_key, version) {
         if api_key == ApiKey::ApiVersions {
             // Kafka answers a too-new ApiVersions in a v0 body that still
             // lists what it supports, so the client can pick a version.
@@ -90,6 +98,23 @@ pub async fn handle(shard: &Shard, peer: Option<SocketAddr>, mut frame_bytes: By
                     version,
                     correlation_id,
                     &handlers::metadata::handle(shard, request, version).await,
+                )
+            }
+            ApiKey::Produce if legacy => {
+                let request = legacy_requests::decode_produce(&frame_bytes, version)?;
+                match handlers::legacy_produce::handle(shard, request, version, correlation_id)
+                    .await
+                {
+                    Some(pending) => {
+                        Outcome::Deferred(Box::pin(async move { Outcome::Respond(pending.await) }))
+                    }
+                    None => Outcome::NoResponse,
+                }
+            }
+            ApiKey::Fetch if legacy => {
+                let request = legacy_requests::decode_fetch(&frame_bytes, version)?;
+                Outcome::Respond(
+                    handlers::legacy_fetch::handle(shard, request, version, correlation_id).await,
                 )
             }
             ApiKey::Produce => {

@@ -17,6 +17,8 @@ pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
 pub mod legacy;
+pub mod legacy_fetch;
+pub mod legacy_produce;
 pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
@@ -32,8 +34,16 @@ use kafka_protocol::messages::ApiKey;
 
 /// Every API this broker serves, with the versions it implements and tests.
 pub const SUPPORTED: &[(ApiKey, RangeInclusive<i16>)] = &[
-    (ApiKey::Produce, produce::VERSIONS),
-    (ApiKey::Fetch, fetch::VERSIONS),
+    // The oldest versions, whose records are magic 0/1 message sets, have
+    // codecs and handlers of their own (legacy_produce, legacy_fetch).
+    (
+        ApiKey::Produce,
+        *legacy_produce::VERSIONS.start()..=*produce::VERSIONS.end(),
+    ),
+    (
+        ApiKey::Fetch,
+        *legacy_fetch::VERSIONS.start()..=*fetch::VERSIONS.end(),
+    ),
     (ApiKey::ListOffsets, list_offsets::VERSIONS),
     (ApiKey::Metadata, metadata::VERSIONS),
     (ApiKey::ApiVersions, api_versions::VERSIONS),
@@ -105,6 +115,9 @@ mod tests {
         (ApiKey::CreateTopics, 0),
         (ApiKey::DeleteTopics, 0),
         (ApiKey::DescribeConfigs, 0),
+        // Message sets of magic 0 and 1 (legacy_produce, legacy_fetch).
+        (ApiKey::Produce, 0),
+        (ApiKey::Fetch, 0),
     ];
 
     #[test]
