@@ -29,6 +29,17 @@ fn data_dir() -> &'static PathBuf {
     DIR.get_or_init(|| {
         let shm = PathBuf::from("/dev/shm");
         let base = if shm.is_dir() { shm } else { std::env::temp_dir() };
+        // Directories of earlier fuzzing processes that are gone (libFuzzer's
+        // -fork starts one process per job, and none removes its own).
+        for entry in std::fs::read_dir(&base).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name.to_str().and_then(|name| name.strip_prefix("corelog-fuzz-metadata-")) else {
+                continue;
+            };
+            if !PathBuf::from("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
         let dir = base.join(format!("corelog-fuzz-metadata-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("__cluster_metadata")).expect("a scratch directory");
         dir
