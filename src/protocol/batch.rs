@@ -65,8 +65,12 @@ impl BatchHeader {
         BATCH_LENGTH_PREFIX_BYTES + self.batch_length.get().max(0) as usize
     }
 
+    /// Wraps rather than panics: callers reading headers off the disk or
+    /// the wire check that the offsets make sense before relying on them.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset.get() + i64::from(self.last_offset_delta.get())
+        self.base_offset
+            .get()
+            .wrapping_add(i64::from(self.last_offset_delta.get()))
     }
 
     pub fn next_offset(&self) -> i64 {

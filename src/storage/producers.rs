@@ -46,7 +46,9 @@ impl ProducerBatch {
             first_sequence: base_sequence,
             last_sequence: add_sequence(base_sequence, last_offset_delta),
             base_offset,
-            last_offset: base_offset + i64::from(last_offset_delta),
+            // Wraps rather than panics on a damaged header; the scan that
+            // reads headers off the disk refuses such batches anyway.
+            last_offset: base_offset.wrapping_add(i64::from(last_offset_delta)),
         })
     }
 }

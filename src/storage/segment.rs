@@ -558,11 +558,22 @@ pub async fn scan(
         if header.magic != 2 || length < (BATCH_HEADER_BYTES - BATCH_LENGTH_PREFIX_BYTES) as i32 {
             return Ok(position);
         }
+        // Offsets come off the disk: a damaged or hostile header whose last
+        // offset overflows, or whose delta is negative, ends the valid log.
+        let last_offset_delta = header.last_offset_delta.get();
+        let Some(last_offset) = header
+            .base_offset
+            .get()
+            .checked_add(i64::from(last_offset_delta))
+            .filter(|&last| last_offset_delta >= 0 && last < i64::MAX)
+        else {
+            return Ok(position);
+        };
         let summary = BatchSummary {
             position,
             total_bytes: header.total_bytes() as u64,
             base_offset: header.base_offset.get(),
-            last_offset: header.last_offset(),
+            last_offset,
             max_timestamp: header.max_timestamp.get(),
             producer: ProducerBatch::from_header(
                 header.producer_id.get(),
@@ -572,7 +583,7 @@ pub async fn scan(
                 header.base_offset.get(),
             ),
         };
-        if position + summary.total_bytes > end || summary.last_offset < summary.base_offset {
+        if position + summary.total_bytes > end {
             return Ok(position);
         }
         if verify {
@@ -590,5 +601,33 @@ pub async fn scan(
             return Ok(position);
         }
         position += summary.total_bytes;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `segment_recovery` fuzz target: a header whose last
+    /// offset overflows, or whose delta is negative, panicked in
+    /// overflow-checked builds and was accepted (wrapped) in release ones.
+    #[test]
+    fn scan_stops_at_a_header_whose_offsets_overflow() {
+        let inputs: [&[u8]; 2] = [
+            include_bytes!("../../fuzz/regressions/segment_recovery/last-offset-overflow"),
+            include_bytes!("../../fuzz/regressions/segment_recovery/negative-delta-wraps"),
+        ];
+        for input in inputs {
+            let bytes = Bytes::copy_from_slice(input);
+            let end = futures_lite::future::block_on(scan(
+                &bytes,
+                0,
+                bytes.len() as u64,
+                true,
+                |_| true,
+            ))
+            .unwrap();
+            assert_eq!(end, 0, "a batch with impossible offsets was accepted");
+        }
     }
 }
