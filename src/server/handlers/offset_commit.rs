@@ -1,4 +1,4 @@
-//! OffsetCommit (key 8), v2-v8: stores a group's consumed positions in the
+//! OffsetCommit (key 8), v2-v9: stores a group's consumed positions in the
 //! offsets log, durably, before answering. Members commit within their
 //! generation; a consumer that assigns partitions itself commits with
 //! generation -1 to a group that has no members.
@@ -17,7 +17,7 @@ use crate::limits::OFFSET_METADATA_BYTES_MAX;
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
 
-pub const VERSIONS: RangeInclusive<i16> = 2..=8;
+pub const VERSIONS: RangeInclusive<i16> = 2..=9;
 
 pub async fn handle(
     shard: &Shard,
@@ -68,7 +68,7 @@ pub async fn handle(
         }
         codes.push(topic_codes);
     }
-    if let Err(code) = commit(shard, &request, &group_id, records).await {
+    if let Err(code) = commit(shard, &request, version, &group_id, records).await {
         for code_slot in codes.iter_mut().flatten() {
             if *code_slot == ErrorCode::NONE {
                 *code_slot = code;
@@ -102,6 +102,7 @@ pub async fn handle(
 async fn commit(
     shard: &Shard,
     request: &OffsetCommitRequest,
+    version: i16,
     group_id: &str,
     records: Vec<OffsetsRecord>,
 ) -> Result<(), ErrorCode> {
@@ -119,12 +120,19 @@ async fn commit(
         None => return Err(ErrorCode::ILLEGAL_GENERATION),
     };
     let instance = request.group_instance_id.as_ref().map(|id| id.to_string());
-    group.borrow_mut().membership.check_commit(
-        &request.member_id,
-        instance.as_deref(),
-        generation_id,
-        Instant::now(),
-    )?;
+    {
+        let mut group = group.borrow_mut();
+        // v9+: a consumer-protocol member commits with its member epoch.
+        match &group.consumer_protocol {
+            Some(consumer) => consumer.check_commit(&request.member_id, generation_id, version)?,
+            None => group.membership.check_commit(
+                &request.member_id,
+                instance.as_deref(),
+                generation_id,
+                Instant::now(),
+            )?,
+        }
+    }
     if records.is_empty() {
         return Ok(());
     }

@@ -1,4 +1,4 @@
-//! OffsetFetch (key 9), v1-v8: a group's committed offsets, -1 where none
+//! OffsetFetch (key 9), v1-v9: a group's committed offsets, -1 where none
 //! was committed. v2+ may ask for every partition the group committed;
 //! v8 asks for several groups at once.
 
@@ -16,7 +16,7 @@ use crate::group::offsets_log::CommittedOffset;
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
 
-pub const VERSIONS: RangeInclusive<i16> = 1..=8;
+pub const VERSIONS: RangeInclusive<i16> = 1..=9;
 
 /// topic -> partitions asked for; `None`: every committed one.
 type Wanted = Option<Vec<(String, Vec<i32>)>>;
@@ -35,7 +35,9 @@ pub fn handle(shard: &Shard, request: OffsetFetchRequest, version: i16) -> Offse
                         .map(|topic| (topic.name.0.to_string(), topic.partition_indexes))
                         .collect()
                 });
-                let (found, code) = match fetch(shard, &group.group_id.0, wanted) {
+                // v9: a consumer-protocol member reads with its epoch.
+                let member = (group.member_id.as_deref(), group.member_epoch);
+                let (found, code) = match fetch(shard, &group.group_id.0, wanted, member) {
                     Ok(found) => (found, ErrorCode::NONE),
                     Err(code) => (Found::new(), code),
                 };
@@ -75,7 +77,7 @@ pub fn handle(shard: &Shard, request: OffsetFetchRequest, version: i16) -> Offse
             .map(|topic| (topic.name.0.to_string(), topic.partition_indexes.clone()))
             .collect()
     });
-    let (found, code) = match fetch(shard, &request.group_id.0, wanted.clone()) {
+    let (found, code) = match fetch(shard, &request.group_id.0, wanted.clone(), (None, -1)) {
         Ok(found) => (found, ErrorCode::NONE),
         Err(code) => {
             // v1 has no group-level error: each partition asked for carries it.
@@ -137,12 +139,21 @@ fn describe(committed: Option<CommittedOffset>) -> (i64, i32, StrBytes) {
     }
 }
 
-fn fetch(shard: &Shard, group_id: &str, wanted: Wanted) -> Result<Found, ErrorCode> {
+/// `member`: (member id, member epoch) from v9, (None, -1) before.
+fn fetch(
+    shard: &Shard,
+    group_id: &str,
+    wanted: Wanted,
+    member: (Option<&str>, i32),
+) -> Result<Found, ErrorCode> {
     if group_id.is_empty() {
         return Err(ErrorCode::INVALID_GROUP_ID);
     }
     let located = shard.groups.locate(shard, group_id)?;
     let group = located.group.as_ref().map(|group| group.borrow());
+    if let Some(consumer) = group.as_ref().and_then(|group| group.consumer_protocol.as_ref()) {
+        consumer.check_fetch(member.0, member.1)?;
+    }
     let committed = |topic: &str, partition: i32| {
         group
             .as_ref()
