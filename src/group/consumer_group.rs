@@ -204,6 +204,15 @@ impl ConsumerProtocolGroup {
         self.members.is_empty()
     }
 
+    /// Every topic some member subscribes to: their committed offsets may
+    /// not be deleted (OffsetDelete's GROUP_SUBSCRIBED_TO_TOPIC).
+    pub fn subscribed_topic_names(&self) -> std::collections::HashSet<String> {
+        self.members
+            .values()
+            .flat_map(|member| member.subscribed_topic_names.iter().cloned())
+            .collect()
+    }
+
     /// The member's target assignment (empty before one was computed).
     pub fn target_of(&self, member_id: &str) -> Assignment {
         self.target.get(member_id).cloned().unwrap_or_default()
