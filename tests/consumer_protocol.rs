@@ -15,7 +15,9 @@ use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
-use kafka_protocol::messages::offset_fetch_request::{OffsetFetchRequestGroup, OffsetFetchRequestTopics};
+use kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopics,
+};
 use kafka_protocol::messages::{
     ConsumerGroupDescribeRequest, ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse,
     FindCoordinatorRequest, GroupId, JoinGroupRequest, ListGroupsRequest, MetadataRequest,
@@ -108,13 +110,14 @@ fn commit(client: &mut Client, version: i16, group: &str, member_id: &str, epoch
 
 /// OffsetFetch v9 of partition t-0: (group error, committed offset).
 fn fetch_offset(client: &mut Client, group: &str, member_id: &str, epoch: i32) -> (i16, i64) {
-    let request = OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
-        .with_group_id(GroupId(text(group)))
-        .with_member_id(Some(text(member_id)))
-        .with_member_epoch(epoch)
-        .with_topics(Some(vec![OffsetFetchRequestTopics::default()
-            .with_name(TopicName(text("t")))
-            .with_partition_indexes(vec![0])]))]);
+    let request =
+        OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
+            .with_group_id(GroupId(text(group)))
+            .with_member_id(Some(text(member_id)))
+            .with_member_epoch(epoch)
+            .with_topics(Some(vec![OffsetFetchRequestTopics::default()
+                .with_name(TopicName(text("t")))
+                .with_partition_indexes(vec![0])]))]);
     let response = client.send(&request, 9);
     let group = &response.groups[0];
     let offset = group
@@ -135,7 +138,9 @@ fn classic_join(client: &mut Client, group: &str, member_id: &str) -> (i16, Stri
         .with_protocol_type(text("consumer"))
         .with_protocols(vec![JoinGroupRequestProtocol::default()
             .with_name(text("range"))
-            .with_metadata(bytes::Bytes::from_static(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0]))]);
+            .with_metadata(bytes::Bytes::from_static(&[
+                0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ]))]);
     let response = client.send(&request, 5);
     (response.error_code, response.member_id.to_string())
 }
@@ -149,7 +154,12 @@ fn heartbeats_reconcile_epochs_fence_and_keep_classic_and_consumer_groups_apart(
     let topic_id = metadata
         .topics
         .iter()
-        .find(|topic| topic.name.as_ref().is_some_and(|name| name.0.as_str() == "t"))
+        .find(|topic| {
+            topic
+                .name
+                .as_ref()
+                .is_some_and(|name| name.0.as_str() == "t")
+        })
         .expect("topic t in metadata")
         .topic_id;
     let group = group_on(&broker, 0, "next");
@@ -158,18 +168,42 @@ fn heartbeats_reconcile_epochs_fence_and_keep_classic_and_consumer_groups_apart(
 
     // Another node is not the coordinator.
     let mut elsewhere = broker.client(1);
-    let response = heartbeat(&mut elsewhere, 1, &group, "m1", 0, Some(&["t"]), Some((topic_id, &[])));
+    let response = heartbeat(
+        &mut elsewhere,
+        1,
+        &group,
+        "m1",
+        0,
+        Some(&["t"]),
+        Some((topic_id, &[])),
+    );
     assert_eq!(response.error_code, NOT_COORDINATOR);
 
     // m1 (v1: the member names itself) joins and gets everything, by topic id.
-    let response = heartbeat(&mut client, 1, &group, "m1", 0, Some(&["t"]), Some((topic_id, &[])));
+    let response = heartbeat(
+        &mut client,
+        1,
+        &group,
+        "m1",
+        0,
+        Some(&["t"]),
+        Some((topic_id, &[])),
+    );
     assert_eq!(response.error_code, NONE, "{response:?}");
     assert_eq!(response.member_epoch, 1);
     assert_eq!(response.heartbeat_interval_ms, 5000);
     assert_eq!(assigned(&response, topic_id), Some(vec![0, 1, 2, 3]));
 
     // A v0 member gets its id from the coordinator; m1 still owns all.
-    let response = heartbeat(&mut client, 0, &group, "", 0, Some(&["t"]), Some((topic_id, &[])));
+    let response = heartbeat(
+        &mut client,
+        0,
+        &group,
+        "",
+        0,
+        Some(&["t"]),
+        Some((topic_id, &[])),
+    );
     assert_eq!(response.error_code, NONE, "{response:?}");
     let m2 = response.member_id.clone().unwrap().to_string();
     assert!(!m2.is_empty());
@@ -177,13 +211,29 @@ fn heartbeats_reconcile_epochs_fence_and_keep_classic_and_consumer_groups_apart(
     assert_eq!(assigned(&response, topic_id), Some(vec![]));
 
     // m1 is told to give up two partitions first; its epoch waits.
-    let response = heartbeat(&mut client, 1, &group, "m1", 1, None, Some((topic_id, &[0, 1, 2, 3])));
+    let response = heartbeat(
+        &mut client,
+        1,
+        &group,
+        "m1",
+        1,
+        None,
+        Some((topic_id, &[0, 1, 2, 3])),
+    );
     assert_eq!(response.member_epoch, 1);
     let kept = assigned(&response, topic_id).unwrap();
     assert_eq!(kept.len(), 2);
     let response = heartbeat(&mut client, 0, &group, &m2, 2, None, None);
     assert_eq!(assigned(&response, topic_id), None, "nothing released yet");
-    let response = heartbeat(&mut client, 1, &group, "m1", 1, None, Some((topic_id, &kept)));
+    let response = heartbeat(
+        &mut client,
+        1,
+        &group,
+        "m1",
+        1,
+        None,
+        Some((topic_id, &kept)),
+    );
     assert_eq!(response.member_epoch, 2);
     let response = heartbeat(&mut client, 0, &group, &m2, 2, None, None);
     let taken = assigned(&response, topic_id).unwrap();
@@ -199,18 +249,35 @@ fn heartbeats_reconcile_epochs_fence_and_keep_classic_and_consumer_groups_apart(
     // Offsets: the member epoch is checked, commits need v9.
     assert_eq!(commit(&mut client, 9, &group, "m1", 2), NONE);
     assert_eq!(commit(&mut client, 9, &group, "m1", 1), STALE_MEMBER_EPOCH);
-    assert_eq!(commit(&mut client, 9, &group, "nobody", 2), UNKNOWN_MEMBER_ID);
+    assert_eq!(
+        commit(&mut client, 9, &group, "nobody", 2),
+        UNKNOWN_MEMBER_ID
+    );
     assert_eq!(commit(&mut client, 8, &group, "m1", 2), UNSUPPORTED_VERSION);
-    assert_eq!(fetch_offset(&mut client, &group, "m1", 1).0, STALE_MEMBER_EPOCH);
+    assert_eq!(
+        fetch_offset(&mut client, &group, "m1", 1).0,
+        STALE_MEMBER_EPOCH
+    );
     assert_eq!(fetch_offset(&mut client, &group, "m1", 2), (NONE, 42));
 
     // A classic member cannot join the consumer group ...
-    assert_eq!(classic_join(&mut client, &group, "").0, INCONSISTENT_GROUP_PROTOCOL);
+    assert_eq!(
+        classic_join(&mut client, &group, "").0,
+        INCONSISTENT_GROUP_PROTOCOL
+    );
     // ... nor a consumer member a classic group with members.
     let (code, member_id) = classic_join(&mut client, &classic, "");
     assert_eq!(code, MEMBER_ID_REQUIRED);
     assert_eq!(classic_join(&mut client, &classic, &member_id).0, NONE);
-    let response = heartbeat(&mut client, 1, &classic, "m9", 0, Some(&["t"]), Some((topic_id, &[])));
+    let response = heartbeat(
+        &mut client,
+        1,
+        &classic,
+        "m9",
+        0,
+        Some(&["t"]),
+        Some((topic_id, &[])),
+    );
     assert_eq!(response.error_code, GROUP_ID_NOT_FOUND);
     assert_eq!(
         response.error_message.as_deref(),
@@ -234,7 +301,10 @@ fn heartbeats_reconcile_epochs_fence_and_keep_classic_and_consumer_groups_apart(
     assert_eq!(described.members.len(), 2);
     for member in &described.members {
         let topic = &member.assignment.topic_partitions[0];
-        assert_eq!((topic.topic_id, topic.topic_name.0.as_str()), (topic_id, "t"));
+        assert_eq!(
+            (topic.topic_id, topic.topic_name.0.as_str()),
+            (topic_id, "t")
+        );
         assert_eq!(topic.partitions.len(), 2);
         assert_eq!(member.member_type, 1);
     }
@@ -285,12 +355,19 @@ fn python() -> PathBuf {
 }
 
 fn run_phase(python: &PathBuf, phase: &str, broker: &Broker) {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/consumer_protocol/scenario.py");
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/consumer_protocol/scenario.py");
     let output = Command::new("timeout")
         .args(["--kill-after=5", "180"])
         .arg(python)
         .arg(&script)
-        .args([phase, &broker.bootstrap(), "kip848", "kip848-group", "kip848-classic"])
+        .args([
+            phase,
+            &broker.bootstrap(),
+            "kip848",
+            "kip848-group",
+            "kip848-classic",
+        ])
         .output()
         .expect("python runs");
     let stdout = String::from_utf8_lossy(&output.stdout);

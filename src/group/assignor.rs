@@ -250,7 +250,9 @@ mod tests {
         assert_eq!(a + b, 7);
         assert!(a.abs_diff(b) <= 1, "{result:?}");
         // a keeps the partitions b does not take.
-        assert!(result["a"][&topic(1, 7).id].iter().all(|p| all[&topic(1, 7).id].contains(p)));
+        assert!(result["a"][&topic(1, 7).id]
+            .iter()
+            .all(|p| all[&topic(1, 7).id].contains(p)));
         // Stable: assigning again from the result changes nothing.
         let members_again = BTreeMap::from([
             (

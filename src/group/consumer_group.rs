@@ -287,7 +287,8 @@ impl ConsumerProtocolGroup {
                     bump = true;
                 }
             }
-            if request.server_assignor.is_some() && request.server_assignor != member.server_assignor
+            if request.server_assignor.is_some()
+                && request.server_assignor != member.server_assignor
             {
                 member.server_assignor = request.server_assignor.clone();
                 bump = true;
@@ -315,7 +316,8 @@ impl ConsumerProtocolGroup {
         let before = self.members[&member_id].assigned.clone();
         self.reconcile(&member_id, request.owned.as_ref(), now);
         let member = &self.members[&member_id];
-        let assignment = (full_request || member.assigned != before).then(|| member.assigned.clone());
+        let assignment =
+            (full_request || member.assigned != before).then(|| member.assigned.clone());
         Ok(HeartbeatReply {
             member_id,
             member_epoch: member.member_epoch,
@@ -329,7 +331,10 @@ impl ConsumerProtocolGroup {
         if !self.members.contains_key(member_id) {
             return Err(refuse(
                 ErrorCode::UNKNOWN_MEMBER_ID,
-                format!("Member {member_id} is not a member of group {}.", self.group_id),
+                format!(
+                    "Member {member_id} is not a member of group {}.",
+                    self.group_id
+                ),
             ));
         }
         self.remove_member(member_id);
@@ -510,7 +515,10 @@ impl ConsumerProtocolGroup {
     fn reconcile(&mut self, member_id: &str, owned: Option<&Assignment>, now: Instant) {
         let assignment_epoch = self.assignment_epoch;
         let target = self.target.get(member_id).cloned().unwrap_or_default();
-        let member = self.members.get(member_id).expect("reconciled members exist");
+        let member = self
+            .members
+            .get(member_id)
+            .expect("reconciled members exist");
         if member.state == MemberState::UnrevokedPartitions {
             let revoked = owned.is_some_and(|owned| !intersects(owned, &member.pending_revocation));
             if !revoked {
@@ -584,7 +592,10 @@ impl ConsumerProtocolGroup {
             .filter_map(|member| {
                 if member.session_deadline <= now {
                     Some((member.member_id.clone(), "its session timed out"))
-                } else if member.revocation_deadline.is_some_and(|deadline| deadline <= now) {
+                } else if member
+                    .revocation_deadline
+                    .is_some_and(|deadline| deadline <= now)
+                {
                     Some((
                         member.member_id.clone(),
                         "it did not revoke partitions within its rebalance timeout",
@@ -606,7 +617,12 @@ impl ConsumerProtocolGroup {
     /// Checks an OffsetCommit against membership as Kafka does for consumer
     /// groups: epoch -1 to an empty group commits outside membership; a
     /// member must be known, use v9+, and carry its current epoch.
-    pub fn check_commit(&self, member_id: &str, member_epoch: i32, version: i16) -> Result<(), ErrorCode> {
+    pub fn check_commit(
+        &self,
+        member_id: &str,
+        member_epoch: i32,
+        version: i16,
+    ) -> Result<(), ErrorCode> {
         if member_epoch < 0 && self.members.is_empty() {
             return Ok(());
         }
@@ -649,7 +665,10 @@ fn validate(request: &HeartbeatRequest) -> Result<(), Refusal> {
         ));
     }
     if epoch != JOIN_EPOCH && request.member_id.is_empty() {
-        return Err(refuse(ErrorCode::INVALID_REQUEST, "MemberId can't be empty."));
+        return Err(refuse(
+            ErrorCode::INVALID_REQUEST,
+            "MemberId can't be empty.",
+        ));
     }
     if epoch == STATIC_LEAVE_EPOCH && request.instance_id.is_none() {
         return Err(refuse(
@@ -681,7 +700,9 @@ fn validate(request: &HeartbeatRequest) -> Result<(), Refusal> {
         if Assignor::from_name(name).is_none() {
             return Err(refuse(
                 UNSUPPORTED_ASSIGNOR,
-                format!("ServerAssignor {name} is not supported. Supported assignors: uniform, range."),
+                format!(
+                    "ServerAssignor {name} is not supported. Supported assignors: uniform, range."
+                ),
             ));
         }
     }
@@ -730,11 +751,15 @@ fn filtered(left: &Assignment, keep: impl Fn(&uuid::Uuid, i32) -> bool) -> Assig
 }
 
 fn intersection(left: &Assignment, right: &Assignment) -> Assignment {
-    filtered(left, |topic_id, partition| contains(right, topic_id, partition))
+    filtered(left, |topic_id, partition| {
+        contains(right, topic_id, partition)
+    })
 }
 
 fn difference(left: &Assignment, right: &Assignment) -> Assignment {
-    filtered(left, |topic_id, partition| !contains(right, topic_id, partition))
+    filtered(left, |topic_id, partition| {
+        !contains(right, topic_id, partition)
+    })
 }
 
 #[cfg(test)]
@@ -835,7 +860,10 @@ mod tests {
         assert_eq!(reply.member_id, "generated");
         assert_eq!(reply.member_epoch, 1);
         assert_eq!(reply.heartbeat_interval, HEARTBEAT_INTERVAL_DEFAULT);
-        assert_eq!(partitions(reply.assignment.as_ref().unwrap()), vec![0, 1, 2, 3]);
+        assert_eq!(
+            partitions(reply.assignment.as_ref().unwrap()),
+            vec![0, 1, 2, 3]
+        );
         assert_eq!(harness.group.state(), ConsumerGroupState::Stable);
         // A heartbeat with nothing new gets no assignment back.
         let reply = harness.ok(beat("generated", 1, None));
@@ -850,7 +878,10 @@ mod tests {
         // b joins: epoch 2, a target split, but a still owns everything.
         let reply = harness.ok(join_request("b", &["t"]));
         assert_eq!(reply.member_epoch, 2);
-        assert_eq!(partitions(reply.assignment.as_ref().unwrap()), Vec::<i32>::new());
+        assert_eq!(
+            partitions(reply.assignment.as_ref().unwrap()),
+            Vec::<i32>::new()
+        );
         assert_eq!(harness.group.state(), ConsumerGroupState::Reconciling);
         let target_a = partitions(&harness.group.target_of("a"));
         let target_b = partitions(&harness.group.target_of("b"));
@@ -888,7 +919,10 @@ mod tests {
         assert_eq!(harness.group.group_epoch(), 3);
         let reply = harness.ok(beat("a", 2, None));
         assert_eq!(reply.member_epoch, 3);
-        assert_eq!(partitions(reply.assignment.as_ref().unwrap()), vec![0, 1, 2, 3]);
+        assert_eq!(
+            partitions(reply.assignment.as_ref().unwrap()),
+            vec![0, 1, 2, 3]
+        );
         // Leaving twice: the member is gone.
         let refusal = harness.send(beat("b", LEAVE_EPOCH, None)).unwrap_err();
         assert_eq!(refusal.code, ErrorCode::UNKNOWN_MEMBER_ID);
@@ -932,12 +966,19 @@ mod tests {
         assert_eq!(harness.group.members().count(), 2);
         harness.now += SESSION_TIMEOUT_DEFAULT / 2;
         harness.group.tick(harness.now);
-        let remaining: Vec<&str> = harness.group.members().map(|m| m.member_id.as_str()).collect();
+        let remaining: Vec<&str> = harness
+            .group
+            .members()
+            .map(|m| m.member_id.as_str())
+            .collect();
         assert_eq!(remaining, vec!["b"]);
         // a's partitions were never released by a live member: b takes all.
         let reply = harness.ok(beat("b", 2, Some(&[])));
         assert_eq!(reply.member_epoch, 3);
-        assert_eq!(partitions(reply.assignment.as_ref().unwrap()), vec![0, 1, 2, 3]);
+        assert_eq!(
+            partitions(reply.assignment.as_ref().unwrap()),
+            vec![0, 1, 2, 3]
+        );
         let refusal = harness.send(beat("a", 1, None)).unwrap_err();
         assert_eq!(refusal.code, ErrorCode::UNKNOWN_MEMBER_ID);
     }
@@ -953,7 +994,10 @@ mod tests {
         harness.ok(beat("b", 2, Some(&[])));
         harness.now += Duration::from_secs(31);
         harness.group.tick(harness.now);
-        assert!(harness.group.members().all(|member| member.member_id == "b"));
+        assert!(harness
+            .group
+            .members()
+            .all(|member| member.member_id == "b"));
     }
 
     #[test]
@@ -987,7 +1031,10 @@ mod tests {
         let reply = harness.ok(beat("a", 1, None));
         assert_eq!(harness.group.group_epoch(), 2);
         assert_eq!(reply.member_epoch, 2);
-        assert_eq!(partitions(reply.assignment.as_ref().unwrap()), vec![0, 1, 2]);
+        assert_eq!(
+            partitions(reply.assignment.as_ref().unwrap()),
+            vec![0, 1, 2]
+        );
     }
 
     #[test]
@@ -996,14 +1043,26 @@ mod tests {
         let group = &mut harness;
         assert_eq!(group.group.check_commit("", -1, 8), Ok(()));
         group.ok(join_request("a", &["t"]));
-        assert_eq!(group.group.check_commit("", -1, 9), Err(ErrorCode::UNKNOWN_MEMBER_ID));
+        assert_eq!(
+            group.group.check_commit("", -1, 9),
+            Err(ErrorCode::UNKNOWN_MEMBER_ID)
+        );
         assert_eq!(group.group.check_commit("a", 1, 9), Ok(()));
         assert_eq!(group.group.check_commit("a", 0, 9), Err(STALE_MEMBER_EPOCH));
-        assert_eq!(group.group.check_commit("a", 1, 8), Err(ErrorCode::UNSUPPORTED_VERSION));
+        assert_eq!(
+            group.group.check_commit("a", 1, 8),
+            Err(ErrorCode::UNSUPPORTED_VERSION)
+        );
         assert_eq!(group.group.check_fetch(None, -1), Ok(()));
         assert_eq!(group.group.check_fetch(Some("a"), 1), Ok(()));
-        assert_eq!(group.group.check_fetch(Some("a"), 2), Err(STALE_MEMBER_EPOCH));
-        assert_eq!(group.group.check_fetch(Some("b"), 1), Err(ErrorCode::UNKNOWN_MEMBER_ID));
+        assert_eq!(
+            group.group.check_fetch(Some("a"), 2),
+            Err(STALE_MEMBER_EPOCH)
+        );
+        assert_eq!(
+            group.group.check_fetch(Some("b"), 1),
+            Err(ErrorCode::UNKNOWN_MEMBER_ID)
+        );
     }
 
     #[test]
@@ -1011,7 +1070,10 @@ mod tests {
         let mut harness = Harness::new(2);
         let mut request = join_request("a", &["t"]);
         request.server_assignor = Some("sticky".to_string());
-        assert_eq!(harness.send(request).unwrap_err().code, UNSUPPORTED_ASSIGNOR);
+        assert_eq!(
+            harness.send(request).unwrap_err().code,
+            UNSUPPORTED_ASSIGNOR
+        );
         let mut request = join_request("a", &["t"]);
         request.server_assignor = Some("range".to_string());
         harness.ok(request);
@@ -1019,7 +1081,9 @@ mod tests {
         for index in 1..10 {
             harness.ok(join_request(&format!("m{index}"), &["t"]));
         }
-        let refusal = harness.send(join_request("one-too-many", &["t"])).unwrap_err();
+        let refusal = harness
+            .send(join_request("one-too-many", &["t"]))
+            .unwrap_err();
         assert_eq!(refusal.code, ErrorCode::GROUP_MAX_SIZE_REACHED);
     }
 }

@@ -231,8 +231,7 @@ pub async fn handle(shard: &Shard, peer: Option<SocketAddr>, mut frame_bytes: By
             }
             ApiKey::ConsumerGroupDescribe => {
                 let request = frame::decode_body(&mut frame_bytes, version)?;
-                let response =
-                    handlers::consumer_group_describe::handle(shard, request, version);
+                let response = handlers::consumer_group_describe::handle(shard, request, version);
                 respond(api_key, version, correlation_id, &response)
             }
             other => Outcome::Close(format!("{other:?} is advertised but has no handler")),

@@ -151,7 +151,10 @@ fn fetch(
     }
     let located = shard.groups.locate(shard, group_id)?;
     let group = located.group.as_ref().map(|group| group.borrow());
-    if let Some(consumer) = group.as_ref().and_then(|group| group.consumer_protocol.as_ref()) {
+    if let Some(consumer) = group
+        .as_ref()
+        .and_then(|group| group.consumer_protocol.as_ref())
+    {
         consumer.check_fetch(member.0, member.1)?;
     }
     let committed = |topic: &str, partition: i32| {
