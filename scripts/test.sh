@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the tests need (kcat and librdkafka from Debian, kafkajs
-# from npm with its lockfile), builds the broker and the librdkafka load
+# from npm with its lockfile, the client matrix's Python, Node, Go and Rust
+# clients), builds the broker and the librdkafka load
 # generator (perf/loadgen) once in release mode, and runs every test:
 # Rust unit and integration tests (which include kcat), the micro-benchmarks
 # in quick mode, then the kafkajs suite.
@@ -16,6 +17,10 @@ if ! command -v kcat >/dev/null 2>&1 || ! pkg-config --exists rdkafka 2>/dev/nul
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq kcat librdkafka-dev pkg-config >/dev/null
 fi
 (cd tests/kafkajs && npm ci --no-audit --no-fund --loglevel=error)
+# The client matrix (tests/client_matrix.rs): Python clients in a venv, Node
+# clients with lockfiles, Debian's Go clients and the rdkafka crate.
+bash scripts/install-clients.sh
+sh scripts/install-go-clients.sh
 (cd perf/kafkajs && npm ci --no-audit --no-fund --loglevel=error)
 
 cargo build --release

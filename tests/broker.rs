@@ -44,7 +44,7 @@ fn api_versions_advertises_apis_and_answers_a_future_version_in_v0() {
             .iter()
             .find(|key| key.api_key == 0)
             .expect("Produce advertised");
-        assert_eq!((produce.min_version, produce.max_version), (3, 9));
+        assert_eq!((produce.min_version, produce.max_version), (3, 13));
     }
     // A version from the future: header v2 framing, body answered as v0.
     let frame = common::encode_request(&ApiVersionsRequest::default(), 3, 77);

@@ -664,7 +664,9 @@ impl Group {
             self.persist_wanted = true;
             self.state = GroupState::Empty;
             self.protocol_name = None;
-            self.protocol_type = None;
+            // Kafka keeps the protocol type of an emptied group: ListGroups
+            // and DescribeGroups still say "consumer". The next first member
+            // sets it anew.
             self.leader_id = None;
             return;
         }
@@ -1244,6 +1246,7 @@ mod tests {
         assert!(!group.has_member(&member));
         assert_eq!(group.state(), GroupState::Empty);
         assert_eq!(group.generation_id(), 2);
+        assert!(group.protocol_type().is_some(), "an emptied group keeps its type");
     }
 
     #[test]

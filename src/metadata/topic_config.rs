@@ -56,11 +56,23 @@ impl BrokerDefaults {
 
 #[derive(Clone, Copy)]
 enum Kind {
-    Long { min: i64 },
+    Long {
+        min: i64,
+    },
+    /// An integer within `min..=max`, or exactly `unset` (Kafka's "let the
+    /// codec decide" sentinel, as for `compression.gzip.level`).
+    Bounded {
+        min: i64,
+        max: i64,
+        unset: i64,
+    },
     Double,
     Boolean,
     OneOf(&'static [&'static str]),
     List(&'static [&'static str]),
+    /// A Kafka release as `message.format.version` names it: `0.10.0`,
+    /// `0.10.0-IV1`, `2.8`, `3.0-IV1`.
+    Release,
 }
 
 /// Every topic config a Kafka 3.x broker knows, with its default. Configs
@@ -76,6 +88,33 @@ const KNOWN: &[(&str, Kind, &str)] = &[
         "compression.type",
         Kind::OneOf(&["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]),
         "producer",
+    ),
+    (
+        "compression.gzip.level",
+        Kind::Bounded {
+            min: 1,
+            max: 9,
+            unset: -1,
+        },
+        "-1",
+    ),
+    (
+        "compression.lz4.level",
+        Kind::Bounded {
+            min: 1,
+            max: 17,
+            unset: 9,
+        },
+        "9",
+    ),
+    (
+        "compression.zstd.level",
+        Kind::Bounded {
+            min: -131072,
+            max: 22,
+            unset: 3,
+        },
+        "3",
     ),
     ("delete.retention.ms", Kind::Long { min: 0 }, "86400000"),
     ("file.delete.delay.ms", Kind::Long { min: 0 }, "60000"),
@@ -93,6 +132,17 @@ const KNOWN: &[(&str, Kind, &str)] = &[
     ),
     ("max.message.bytes", Kind::Long { min: 0 }, ""),
     ("message.downconversion.enable", Kind::Boolean, "true"),
+    ("message.format.version", Kind::Release, "3.0-IV1"),
+    (
+        "message.timestamp.after.max.ms",
+        Kind::Long { min: 0 },
+        "9223372036854775807",
+    ),
+    (
+        "message.timestamp.before.max.ms",
+        Kind::Long { min: 0 },
+        "9223372036854775807",
+    ),
     (
         "message.timestamp.difference.max.ms",
         Kind::Long { min: 0 },
@@ -122,6 +172,48 @@ const KNOWN: &[(&str, Kind, &str)] = &[
     ("unclean.leader.election.enable", Kind::Boolean, "false"),
 ];
 
+/// Topic configs Kafka 3.x deprecated and 4.0 removed, with why they
+/// change nothing here. Kafka 3.9 still accepts them (with a warning in its
+/// log), and tools still set them: librdkafka's test 0092 sets
+/// `message.format.version`. corelog accepts, stores and reports them the
+/// same way; the caller logs the warning.
+const DEPRECATED: &[(&str, &str)] = &[
+    (
+        "message.format.version",
+        "every batch is stored in format v2 (magic 2), whatever this says; Kafka 3.x ignores it too",
+    ),
+    (
+        "message.downconversion.enable",
+        "corelog serves Fetch v4 and later only, which never down-convert",
+    ),
+    (
+        "message.timestamp.difference.max.ms",
+        "replaced by message.timestamp.before.max.ms and message.timestamp.after.max.ms (KIP-937)",
+    ),
+];
+
+/// Why a config name is deprecated, if it is.
+pub fn deprecation(name: &str) -> Option<&'static str> {
+    DEPRECATED
+        .iter()
+        .find(|(deprecated, _)| *deprecated == name)
+        .map(|(_, why)| *why)
+}
+
+/// Whether `value` names a Kafka release the way `message.format.version`
+/// and `inter.broker.protocol.version` do: `major.minor[.patch[.build]][-IVn]`.
+fn is_release(value: &str) -> bool {
+    let (numbers, suffix) = match value.split_once("-IV") {
+        Some((numbers, iteration)) => (numbers, Some(iteration)),
+        None => (value, None),
+    };
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit());
+    let parts: Vec<&str> = numbers.split('.').collect();
+    (2..=4).contains(&parts.len())
+        && parts.iter().all(|part| digits(part))
+        && suffix.is_none_or(digits)
+}
+
 /// Checks one config name and value; the error text goes to the client.
 pub fn validate(name: &str, value: &str) -> Result<(), String> {
     let Some(&(_, kind, _)) = KNOWN.iter().find(|(known, _, _)| *known == name) else {
@@ -142,8 +234,23 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
                 ));
             }
         }
+        Kind::Bounded { min, max, unset } => {
+            let parsed: i64 = value.trim().parse().map_err(|_| invalid())?;
+            if parsed != unset && !(min..=max).contains(&parsed) {
+                return Err(format!(
+                    "Invalid value {value} for configuration {name}: Value must be between {min} and {max}"
+                ));
+            }
+        }
         Kind::Double => {
             value.trim().parse::<f64>().map_err(|_| invalid())?;
+        }
+        Kind::Release => {
+            if !is_release(value.trim()) {
+                return Err(format!(
+                    "Invalid value {value} for configuration {name}: Version {value} is not a valid version"
+                ));
+            }
         }
         Kind::Boolean => {
             if !matches!(value.trim(), "true" | "false") {
@@ -233,10 +340,11 @@ pub fn type_of(name: &str) -> i8 {
         .map(|(_, kind, _)| *kind)
     {
         Some(Kind::Long { .. }) => 5,
+        Some(Kind::Bounded { .. }) => 3,
         Some(Kind::Double) => 6,
         Some(Kind::Boolean) => 1,
         Some(Kind::List(_)) => 7,
-        Some(Kind::OneOf(_)) => 2,
+        Some(Kind::OneOf(_)) | Some(Kind::Release) => 2,
         None => 0,
     }
 }
@@ -300,6 +408,29 @@ mod tests {
         assert!(validate("message.timestamp.type", "Whenever").is_err());
         assert!(validate("no.such.config", "1").is_err());
         assert!(validate("cleanup.policy", "compact").is_err());
+        assert!(validate("compression.gzip.level", "-1").is_ok());
+        assert!(validate("compression.gzip.level", "10").is_err());
+    }
+
+    #[test]
+    fn deprecated_configs_are_accepted_and_known_as_deprecated() {
+        for value in ["0.10.0", "0.10.0-IV1", "2.8", "3.0-IV1", "0.8.2.1"] {
+            assert!(validate("message.format.version", value).is_ok(), "{value}");
+        }
+        for value in ["", "latest", "3", "3.0-IV", "3.x"] {
+            assert!(
+                validate("message.format.version", value).is_err(),
+                "{value}"
+            );
+        }
+        assert!(validate("message.downconversion.enable", "false").is_ok());
+        assert!(validate("message.timestamp.difference.max.ms", "1000").is_ok());
+        assert!(deprecation("message.format.version").is_some());
+        assert!(deprecation("message.downconversion.enable").is_some());
+        assert!(deprecation("retention.ms").is_none());
+        assert!(DEPRECATED
+            .iter()
+            .all(|(name, _)| default_of(name).is_some()));
     }
 
     #[test]

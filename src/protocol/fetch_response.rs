@@ -1,4 +1,4 @@
-//! Fetch responses (v4-v12) framed as a list of pieces: the small fields go
+//! Fetch responses (v4-v18) framed as a list of pieces: the small fields go
 //! into short buffers, and each partition's record batches follow as the
 //! pieces the read produced (cached `Bytes` or file ranges), so records are
 //! never copied into a response buffer. The layout is Kafka's FetchResponse
@@ -22,7 +22,10 @@ pub struct FetchedPartition {
 
 #[derive(Debug, Clone, Default)]
 pub struct FetchedTopic {
+    /// v4-v12 name the topic.
     pub name: Bytes,
+    /// v13+ give its id instead (KIP-516).
+    pub topic_id: [u8; 16],
     pub partitions: Vec<FetchedPartition>,
 }
 
@@ -48,12 +51,15 @@ pub fn encode(version: i16, correlation_id: i32, reply: &FetchReply) -> Vec<Piec
     }
     put_array_length(&mut writer.fields, flexible, reply.topics.len());
     for topic in &reply.topics {
-        if flexible {
+        if version >= 13 {
+            writer.fields.put_slice(&topic.topic_id);
+        } else if flexible {
             put_unsigned_varint(&mut writer.fields, topic.name.len() as u32 + 1);
+            writer.fields.put_slice(&topic.name);
         } else {
             writer.fields.put_i16(topic.name.len() as i16);
+            writer.fields.put_slice(&topic.name);
         }
-        writer.fields.put_slice(&topic.name);
         put_array_length(&mut writer.fields, flexible, topic.partitions.len());
         for partition in &topic.partitions {
             let fields = &mut writer.fields;
@@ -177,6 +183,7 @@ mod tests {
             topics: vec![
                 FetchedTopic {
                     name: Bytes::from_static(b"orders"),
+                    topic_id: [3; 16],
                     partitions: vec![
                         FetchedPartition {
                             partition_index: 0,
@@ -201,30 +208,37 @@ mod tests {
                 },
                 FetchedTopic {
                     name: Bytes::from_static(b"empty"),
+                    topic_id: [4; 16],
                     partitions: Vec::new(),
                 },
             ],
         };
         let mut joined = first.to_vec();
         joined.extend_from_slice(&second);
-        for version in 4..=12 {
+        // v13+ name topics by id; the codec refuses a field its version lacks.
+        let topic = |version: i16, name: &'static str, id: u8| {
+            if version >= 13 {
+                FetchableTopicResponse::default().with_topic_id(uuid::Uuid::from_bytes([id; 16]))
+            } else {
+                FetchableTopicResponse::default()
+                    .with_topic(TopicName(StrBytes::from_static_str(name)))
+            }
+        };
+        for version in 4..=18 {
             let theirs = FetchResponse::default().with_responses(vec![
-                FetchableTopicResponse::default()
-                    .with_topic(TopicName(StrBytes::from_static_str("orders")))
-                    .with_partitions(vec![
-                        PartitionData::default()
-                            .with_partition_index(0)
-                            .with_high_watermark(42)
-                            .with_last_stable_offset(42)
-                            .with_log_start_offset(3)
-                            .with_records(Some(Bytes::from(joined.clone()))),
-                        PartitionData::default()
-                            .with_partition_index(1)
-                            .with_error_code(1)
-                            .with_high_watermark(-1),
-                    ]),
-                FetchableTopicResponse::default()
-                    .with_topic(TopicName(StrBytes::from_static_str("empty"))),
+                topic(version, "orders", 3).with_partitions(vec![
+                    PartitionData::default()
+                        .with_partition_index(0)
+                        .with_high_watermark(42)
+                        .with_last_stable_offset(42)
+                        .with_log_start_offset(3)
+                        .with_records(Some(Bytes::from(joined.clone()))),
+                    PartitionData::default()
+                        .with_partition_index(1)
+                        .with_error_code(1)
+                        .with_high_watermark(-1),
+                ]),
+                topic(version, "empty", 4),
             ]);
             let expected = frame::encode_response(ApiKey::Fetch, version, 77, &theirs).unwrap();
             assert_eq!(
@@ -242,6 +256,7 @@ mod tests {
             error_code: 0,
             topics: vec![FetchedTopic {
                 name: Bytes::from_static(b"t"),
+                topic_id: [0; 16],
                 partitions: vec![FetchedPartition {
                     records: vec![Piece::Memory(records.clone())],
                     ..FetchedPartition::default()

@@ -2,6 +2,7 @@
 //! in, values out; nothing here touches a socket or a file.
 
 pub mod batch;
+pub mod decode_any;
 pub mod error;
 pub mod fetch_response;
 pub mod frame;

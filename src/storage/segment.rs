@@ -15,6 +15,7 @@
 //! - only one append runs at a time (the partition's append lock).
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -463,12 +464,31 @@ fn is_zero(bytes: &[u8]) -> bool {
     bytes.iter().all(|&byte| byte == 0)
 }
 
+/// Where [`scan`] reads from: the segment file, or bytes in memory (the
+/// `segment_recovery` fuzz target walks arbitrary bytes with the same code).
+pub trait ScanSource {
+    fn read_at(&self, position: u64, length: usize) -> impl Future<Output = io::Result<Bytes>>;
+}
+
+impl ScanSource for DirectFile {
+    fn read_at(&self, position: u64, length: usize) -> impl Future<Output = io::Result<Bytes>> {
+        DirectFile::read_at(self, position, length)
+    }
+}
+
+impl ScanSource for Bytes {
+    async fn read_at(&self, position: u64, length: usize) -> io::Result<Bytes> {
+        let start = usize::try_from(position).map_or(self.len(), |start| start.min(self.len()));
+        Ok(self.slice(start..start.saturating_add(length).min(self.len())))
+    }
+}
+
 /// Walks batch headers from `start` to `end`, calling `visit` for each
 /// complete batch until it returns false. With `verify`, every batch's CRC is
 /// checked too. Returns the position after the last batch visited and
 /// accepted: the end of the valid log when the walk reached damage.
-async fn scan(
-    file: &DirectFile,
+pub async fn scan(
+    file: &impl ScanSource,
     start: u64,
     end: u64,
     verify: bool,

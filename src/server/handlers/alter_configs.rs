@@ -47,6 +47,11 @@ pub async fn handle(shard: &Shard, request: AlterConfigsRequest) -> AlterConfigs
                             .map(|value| (config.name.to_string(), value.to_string()))
                     })
                     .collect();
+                super::warn_deprecated_configs(
+                    shard.id,
+                    &resource.resource_name,
+                    configs.keys().map(String::as_str),
+                );
                 submit(
                     shard,
                     &resource.resource_name,
@@ -88,6 +93,14 @@ pub async fn handle_incremental(
                         )
                     })
                     .collect();
+                super::warn_deprecated_configs(
+                    shard.id,
+                    &resource.resource_name,
+                    changes
+                        .iter()
+                        .filter(|(_, operation, _)| *operation != DELETE)
+                        .map(|(name, _, _)| name.as_str()),
+                );
                 let current = shard
                     .snapshot()
                     .topic(&resource.resource_name)

@@ -1,4 +1,6 @@
-//! ApiVersions (key 18), v0-v3: the APIs and versions this broker serves.
+//! ApiVersions (key 18), v0-v4: the APIs and versions this broker serves.
+//! v3 is flexible and names the client software; v4 only lets a supported
+//! feature's min version be 0 (KAFKA-17011), and corelog lists no features.
 
 use std::ops::RangeInclusive;
 
@@ -7,7 +9,7 @@ use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
 use crate::protocol::ErrorCode;
 
-pub const VERSIONS: RangeInclusive<i16> = 0..=3;
+pub const VERSIONS: RangeInclusive<i16> = 0..=4;
 
 fn advertised() -> Vec<ApiVersion> {
     super::SUPPORTED

@@ -1,25 +1,131 @@
-//! CreateTopics (key 19), v2-v7.
+//! CreateTopics (key 19), v0-v7.
+//!
+//! Versions, from Kafka 3.9's schema: v1 adds `validate_only` and a
+//! per-topic error message, v2 the throttle time, v4 lets partitions and
+//! replication factor default (-1), v5 is flexible and returns the
+//! created topic's configs, v7 its id. v0-v1 (Kafka 4.0 dropped them, so
+//! the codec does not know them) are read and written here: v1's request
+//! has v2's layout, v0's lacks `validate_only`; their responses lack the
+//! throttle time (and v0 the error message).
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
+use bytes::BufMut;
+use kafka_protocol::messages::create_topics_request::{
+    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
+};
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
-use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{BrokerId, CreateTopicsRequest, CreateTopicsResponse, TopicName};
+use kafka_protocol::protocol::buf::{ByteBuf, ByteBufMut};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
+use super::legacy::{self, CodecResult, Reader};
 use crate::metadata::{topic_config, Command};
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
 
-pub const VERSIONS: RangeInclusive<i16> = 2..=7;
+pub const VERSIONS: RangeInclusive<i16> = 0..=7;
 
-pub async fn handle(
-    shard: &Shard,
-    request: CreateTopicsRequest,
-    version: i16,
-) -> CreateTopicsResponse {
+/// The oldest version the codec crate reads and writes.
+const CODEC_VERSION_MIN: i16 = 2;
+
+/// A CreateTopics request of any supported version.
+#[derive(Debug, Default)]
+pub struct Request(pub CreateTopicsRequest);
+
+impl Decodable for Request {
+    fn decode<B: ByteBuf>(buf: &mut B, version: i16) -> CodecResult<Self> {
+        if version >= 1 {
+            // v1's request is v2's.
+            return Ok(Request(CreateTopicsRequest::decode(
+                buf,
+                version.max(CODEC_VERSION_MIN),
+            )?));
+        }
+        let mut reader = Reader::new(buf);
+        let mut request = CreateTopicsRequest::default();
+        // A topic is at least its name length, partitions, replication
+        // factor and two array counts.
+        let topic_count = reader.array_length(16)?;
+        for _ in 0..topic_count {
+            let mut topic = CreatableTopic::default()
+                .with_name(TopicName(reader.string()?))
+                .with_num_partitions(reader.i32()?)
+                .with_replication_factor(reader.i16()?);
+            let assignment_count = reader.array_length(8)?;
+            for _ in 0..assignment_count {
+                let partition_index = reader.i32()?;
+                let broker_count = reader.array_length(4)?;
+                let mut broker_ids = Vec::with_capacity(broker_count);
+                for _ in 0..broker_count {
+                    broker_ids.push(BrokerId(reader.i32()?));
+                }
+                topic.assignments.push(
+                    CreatableReplicaAssignment::default()
+                        .with_partition_index(partition_index)
+                        .with_broker_ids(broker_ids),
+                );
+            }
+            let config_count = reader.array_length(4)?;
+            for _ in 0..config_count {
+                let name = reader.string()?;
+                let value = reader.nullable_string()?;
+                topic.configs.push(
+                    CreatableTopicConfig::default()
+                        .with_name(name)
+                        .with_value(value),
+                );
+            }
+            request.topics.push(topic);
+        }
+        request.timeout_ms = reader.i32()?;
+        Ok(Request(request))
+    }
+}
+
+/// A CreateTopics response of any supported version.
+#[derive(Debug, Default)]
+pub struct Response(pub CreateTopicsResponse);
+
+impl Response {
+    /// v0-v1: topics [name, error code, (v1) error message].
+    fn encode_legacy(&self, out: &mut impl BufMut, version: i16) {
+        legacy::put_array_length(out, self.0.topics.len());
+        for topic in &self.0.topics {
+            legacy::put_string(out, &topic.name.0);
+            out.put_i16(topic.error_code);
+            if version >= 1 {
+                legacy::put_nullable_string(out, topic.error_message.as_deref());
+            }
+        }
+    }
+}
+
+impl Encodable for Response {
+    fn encode<B: ByteBufMut>(&self, buf: &mut B, version: i16) -> CodecResult<()> {
+        if version >= CODEC_VERSION_MIN {
+            return self.0.encode(buf, version);
+        }
+        self.encode_legacy(buf, version);
+        Ok(())
+    }
+
+    fn compute_size(&self, version: i16) -> CodecResult<usize> {
+        if version >= CODEC_VERSION_MIN {
+            return self.0.compute_size(version);
+        }
+        Ok(legacy::encoded(|out| self.encode_legacy(out, version)).len())
+    }
+}
+
+pub async fn handle(shard: &Shard, request: Request, version: i16) -> Response {
+    Response(answer(shard, request.0, version).await)
+}
+
+async fn answer(shard: &Shard, request: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
     let mut results = Vec::with_capacity(request.topics.len());
     let mut seen = std::collections::HashSet::new();
     let duplicated: std::collections::HashSet<String> = request
@@ -56,6 +162,7 @@ pub async fn handle(
                 configs.insert(config.name.to_string(), value.to_string());
             }
         }
+        super::warn_deprecated_configs(shard.id, &name, configs.keys().map(String::as_str));
         let assignment = if topic.assignments.is_empty() {
             None
         } else {

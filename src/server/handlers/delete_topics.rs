@@ -1,22 +1,62 @@
-//! DeleteTopics (key 20), v1-v6 (v6 names topics by name or by id).
+//! DeleteTopics (key 20), v0-v6: v1 adds the throttle time, v4 is
+//! flexible, v5 adds error messages, v6 names topics by name or by id. v0
+//! (Kafka 4.0 dropped it, so the codec does not know it) has v1's request
+//! and a response without the throttle time, written here.
 
 use std::ops::RangeInclusive;
 
+use bytes::BufMut;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::buf::ByteBufMut;
+use kafka_protocol::protocol::{Encodable, StrBytes};
 
+use super::legacy::{self, CodecResult, SameAs};
 use crate::metadata::Command;
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
 
-pub const VERSIONS: RangeInclusive<i16> = 1..=6;
+pub const VERSIONS: RangeInclusive<i16> = 0..=6;
 
-pub async fn handle(
-    shard: &Shard,
-    request: DeleteTopicsRequest,
-    version: i16,
-) -> DeleteTopicsResponse {
+pub type Request = SameAs<DeleteTopicsRequest, 1>;
+
+/// A DeleteTopics response of any supported version.
+#[derive(Debug, Default)]
+pub struct Response(pub DeleteTopicsResponse);
+
+impl Response {
+    /// v0: responses [name, error code].
+    fn encode_v0(&self, out: &mut impl BufMut) {
+        legacy::put_array_length(out, self.0.responses.len());
+        for result in &self.0.responses {
+            legacy::put_string(out, result.name.as_ref().map_or("", |name| &name.0));
+            out.put_i16(result.error_code);
+        }
+    }
+}
+
+impl Encodable for Response {
+    fn encode<B: ByteBufMut>(&self, buf: &mut B, version: i16) -> CodecResult<()> {
+        if version >= 1 {
+            return self.0.encode(buf, version);
+        }
+        self.encode_v0(buf);
+        Ok(())
+    }
+
+    fn compute_size(&self, version: i16) -> CodecResult<usize> {
+        if version >= 1 {
+            return self.0.compute_size(version);
+        }
+        Ok(legacy::encoded(|out| self.encode_v0(out)).len())
+    }
+}
+
+pub async fn handle(shard: &Shard, request: Request, version: i16) -> Response {
+    Response(answer(shard, request.0, version).await)
+}
+
+async fn answer(shard: &Shard, request: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
     let wanted: Vec<(Option<String>, uuid::Uuid)> = if version >= 6 {
         request
             .topics

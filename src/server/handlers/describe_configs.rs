@@ -1,19 +1,114 @@
-//! DescribeConfigs (key 32), v1-v4: a topic's configs (each with its value,
+//! DescribeConfigs (key 32), v0-v4: a topic's configs (each with its value,
 //! where it comes from, and its synonyms) or a node's broker configs.
+//!
+//! v1 adds synonyms and replaces v0's `is_default` with the config source,
+//! v3 adds config types (and documentation, not sent), v4 is flexible. v0
+//! (Kafka 4.0 dropped it, so the codec does not know it) is read and
+//! written here; its `is_default` is true for a value that is Kafka's
+//! default (Kafka 3.9 itself leaves it false).
 
 use std::ops::RangeInclusive;
 
+use bytes::BufMut;
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::buf::{ByteBuf, ByteBufMut};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+use super::legacy::{self, CodecResult, Reader};
 
 use crate::metadata::topic_config::{self, BrokerDefaults, Source};
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
 
-pub const VERSIONS: RangeInclusive<i16> = 1..=4;
+pub const VERSIONS: RangeInclusive<i16> = 0..=4;
+
+/// Kafka's `ConfigSource` for a value nobody set.
+const DEFAULT_CONFIG: i8 = 5;
+
+/// A DescribeConfigs request of any supported version.
+#[derive(Debug, Default)]
+pub struct Request(pub DescribeConfigsRequest);
+
+impl Decodable for Request {
+    fn decode<B: ByteBuf>(buf: &mut B, version: i16) -> CodecResult<Self> {
+        if version >= 1 {
+            return Ok(Request(DescribeConfigsRequest::decode(buf, version)?));
+        }
+        let mut reader = Reader::new(buf);
+        let mut request = DescribeConfigsRequest::default();
+        // A resource: its type, name length and key count.
+        let resource_count = reader.array_length(7)?;
+        for _ in 0..resource_count {
+            let resource_type = reader.i8()?;
+            let resource_name = reader.string()?;
+            let keys = match reader.nullable_array_length(2)? {
+                None => None,
+                Some(count) => {
+                    let mut keys = Vec::with_capacity(count);
+                    for _ in 0..count {
+                        keys.push(reader.string()?);
+                    }
+                    Some(keys)
+                }
+            };
+            request.resources.push(
+                DescribeConfigsResource::default()
+                    .with_resource_type(resource_type)
+                    .with_resource_name(resource_name)
+                    .with_configuration_keys(keys),
+            );
+        }
+        Ok(Request(request))
+    }
+}
+
+/// A DescribeConfigs response of any supported version.
+#[derive(Debug, Default)]
+pub struct Response(pub DescribeConfigsResponse);
+
+impl Response {
+    /// v0: throttle time, results [error, message, type, name, configs
+    /// [name, value, read only, is default, is sensitive]].
+    fn encode_v0(&self, out: &mut impl BufMut) {
+        out.put_i32(self.0.throttle_time_ms);
+        legacy::put_array_length(out, self.0.results.len());
+        for result in &self.0.results {
+            out.put_i16(result.error_code);
+            legacy::put_nullable_string(out, result.error_message.as_deref());
+            out.put_i8(result.resource_type);
+            legacy::put_string(out, &result.resource_name);
+            legacy::put_array_length(out, result.configs.len());
+            for config in &result.configs {
+                legacy::put_string(out, &config.name);
+                legacy::put_nullable_string(out, config.value.as_deref());
+                out.put_u8(u8::from(config.read_only));
+                out.put_u8(u8::from(config.config_source == DEFAULT_CONFIG));
+                out.put_u8(u8::from(config.is_sensitive));
+            }
+        }
+    }
+}
+
+impl Encodable for Response {
+    fn encode<B: ByteBufMut>(&self, buf: &mut B, version: i16) -> CodecResult<()> {
+        if version >= 1 {
+            return self.0.encode(buf, version);
+        }
+        self.encode_v0(buf);
+        Ok(())
+    }
+
+    fn compute_size(&self, version: i16) -> CodecResult<usize> {
+        if version >= 1 {
+            return self.0.compute_size(version);
+        }
+        Ok(legacy::encoded(|out| self.encode_v0(out)).len())
+    }
+}
 
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
@@ -22,11 +117,11 @@ pub const RESOURCE_BROKER: i8 = 4;
 const STATIC_BROKER_CONFIG: i8 = 4;
 const CONFIG_TYPE_STRING: i8 = 2;
 
-pub fn handle(
-    shard: &Shard,
-    request: DescribeConfigsRequest,
-    version: i16,
-) -> DescribeConfigsResponse {
+pub fn handle(shard: &Shard, request: Request, version: i16) -> Response {
+    Response(answer(shard, request.0, version))
+}
+
+fn answer(shard: &Shard, request: DescribeConfigsRequest, version: i16) -> DescribeConfigsResponse {
     let results = request
         .resources
         .into_iter()

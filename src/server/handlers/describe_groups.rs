@@ -1,6 +1,8 @@
-//! DescribeGroups (key 15), v0-v5: state, protocol and members of groups,
+//! DescribeGroups (key 15), v0-v6: state, protocol and members of groups,
 //! with each member's subscription and assignment while the group is
-//! stable (as Kafka shows them).
+//! stable (as Kafka shows them). v4 adds members' instance ids; v6 (Kafka
+//! 4.0, KIP-1043) answers a group that does not exist with
+//! GROUP_ID_NOT_FOUND and an error message instead of an empty Dead group.
 
 use std::ops::RangeInclusive;
 
@@ -12,7 +14,7 @@ use crate::group::membership::GroupState;
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
 
-pub const VERSIONS: RangeInclusive<i16> = 0..=5;
+pub const VERSIONS: RangeInclusive<i16> = 0..=6;
 
 pub fn handle(
     shard: &Shard,
@@ -30,8 +32,15 @@ pub fn handle(
             };
             let Some(group) = located.group else {
                 // Kafka describes a group it does not know as Dead.
-                return described
-                    .with_group_state(StrBytes::from_static_str(GroupState::Dead.name()));
+                described.group_state = StrBytes::from_static_str(GroupState::Dead.name());
+                if version >= 6 {
+                    described.error_code = ErrorCode::GROUP_ID_NOT_FOUND.0;
+                    described.error_message = Some(StrBytes::from_string(format!(
+                        "Group {} not found.",
+                        group_id.0
+                    )));
+                }
+                return described;
             };
             let group = group.borrow();
             let membership = &group.membership;

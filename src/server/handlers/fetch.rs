@@ -1,6 +1,17 @@
-//! Fetch (key 1), v4-v12: stored batches served as they are, from the batch
+//! Fetch (key 1), v4-v18: stored batches served as they are, from the batch
 //! holding the fetch offset; long polls park until an append on this shard
 //! or `max_wait_ms`.
+//!
+//! Versions, from Kafka's schema: v5 adds the log start offset, v7 fetch
+//! sessions (KIP-227: optional for a broker, so every answer carries
+//! session id 0 and clients keep sending full requests), v11 the rack and
+//! preferred read replica, v12 is flexible, v13 names topics by id instead
+//! of name (KIP-516; an unknown id gets UNKNOWN_TOPIC_ID), v14-v16 only
+//! allow new errors or add tagged fields a leader change fills (none are
+//! sent), v15 moves the replica id into a tagged replica state, v17 and v18
+//! add tagged fields only followers send (directory id, high watermark).
+//! v0-v3 are not served: they need records down-converted to message
+//! format v0/v1, which corelog does not do (Kafka 4.0 dropped them too).
 //!
 //! Byte limits follow Kafka: each partition returns at most its
 //! `partition_max_bytes`, the response at most `max_bytes`, except that the
@@ -21,7 +32,10 @@ use crate::protocol::ErrorCode;
 use crate::shard::{Route, Shard};
 use crate::storage::ReadError;
 
-pub const VERSIONS: RangeInclusive<i16> = 4..=12;
+pub const VERSIONS: RangeInclusive<i16> = 4..=18;
+
+/// The first version that names topics by id.
+const TOPIC_IDS_VERSION: i16 = 13;
 
 pub async fn handle(shard: &Shard, request: FetchRequest, version: i16) -> FetchReply {
     // Fetch sessions (KIP-227) are optional for the broker: answering
@@ -38,9 +52,26 @@ pub async fn handle(shard: &Shard, request: FetchRequest, version: i16) -> Fetch
             .clamp(0, FETCH_WAIT_MILLISECONDS_MAX as i32) as u64,
     );
     let deadline = Instant::now() + wait;
+    // Each requested topic's name and id, or None for an unknown id; looked
+    // up once, not on every wake of a long poll.
+    let snapshot = shard.snapshot();
+    let topics: Vec<Option<(String, [u8; 16])>> = request
+        .topics
+        .iter()
+        .map(|topic| {
+            if version >= TOPIC_IDS_VERSION {
+                snapshot
+                    .topic_by_id(topic.topic_id.as_bytes())
+                    .map(|known| (known.name.clone(), known.id))
+            } else {
+                Some((topic.topic.0.to_string(), [0; 16]))
+            }
+        })
+        .collect();
+    drop(snapshot);
     loop {
         let seen = shard.appended.generation();
-        let (response, bytes, any_error) = read_once(shard, &request).await;
+        let (response, bytes, any_error) = read_once(shard, &request, &topics).await;
         let now = Instant::now();
         if bytes >= request.min_bytes.max(0) as usize || any_error || now >= deadline {
             return response;
@@ -49,12 +80,16 @@ pub async fn handle(shard: &Shard, request: FetchRequest, version: i16) -> Fetch
     }
 }
 
-async fn read_once(shard: &Shard, request: &FetchRequest) -> (FetchReply, usize, bool) {
+async fn read_once(
+    shard: &Shard,
+    request: &FetchRequest,
+    names: &[Option<(String, [u8; 16])>],
+) -> (FetchReply, usize, bool) {
     let mut remaining = (request.max_bytes.max(0) as u64).min(FETCH_RESPONSE_BYTES_MAX);
     let mut total = 0usize;
     let mut any_error = false;
     let mut topics = Vec::with_capacity(request.topics.len());
-    for topic in &request.topics {
+    for (topic, name) in request.topics.iter().zip(names) {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for wanted in &topic.partitions {
             let mut data = FetchedPartition {
@@ -64,7 +99,11 @@ async fn read_once(shard: &Shard, request: &FetchRequest) -> (FetchReply, usize,
                 log_start_offset: -1,
                 ..FetchedPartition::default()
             };
-            match shard.route(&topic.topic.0, wanted.partition) {
+            let route = match name {
+                Some((name, _)) => shard.route(name, wanted.partition),
+                None => Route::Elsewhere(ErrorCode::UNKNOWN_TOPIC_ID),
+            };
+            match route {
                 Route::Elsewhere(code) => {
                     data.error_code = code.0;
                     any_error = true;
@@ -107,6 +146,8 @@ async fn read_once(shard: &Shard, request: &FetchRequest) -> (FetchReply, usize,
         }
         topics.push(FetchedTopic {
             name: Bytes::copy_from_slice(topic.topic.0.as_bytes()),
+            // v13+ answer with the id asked for, known or not.
+            topic_id: *topic.topic_id.as_bytes(),
             partitions,
         });
     }

@@ -1,5 +1,8 @@
-//! FindCoordinator (key 10), v0-v4: which node coordinates a group. v4
-//! answers for a batch of keys at once.
+//! FindCoordinator (key 10), v0-v6: which node coordinates a group. v4
+//! answers for a batch of keys at once; v5 only allows the error
+//! TRANSACTION_ABORTABLE (KIP-890), which needs transactions; v6 adds the
+//! share-group key type (KIP-932), answered INVALID_REQUEST as share groups
+//! are not built (as a Kafka with them disabled does).
 
 use std::ops::RangeInclusive;
 
@@ -11,10 +14,11 @@ use crate::group::coordinator_shard;
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
 
-pub const VERSIONS: RangeInclusive<i16> = 0..=4;
+pub const VERSIONS: RangeInclusive<i16> = 0..=6;
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
+const KEY_TYPE_SHARE: i8 = 2;
 
 pub fn handle(
     shard: &Shard,
@@ -63,6 +67,13 @@ fn find(shard: &Shard, key: StrBytes, key_type: i8) -> Coordinator {
                 key,
                 ErrorCode::COORDINATOR_NOT_AVAILABLE,
                 "corelog has no transaction coordinator",
+            )
+        }
+        KEY_TYPE_SHARE => {
+            return refuse(
+                key,
+                ErrorCode::INVALID_REQUEST,
+                "share groups (KIP-932) are not supported",
             )
         }
         _ => {

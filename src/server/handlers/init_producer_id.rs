@@ -1,6 +1,9 @@
-//! InitProducerId (key 22), v0-v4: gives an idempotent producer its id and
+//! InitProducerId (key 22), v0-v5: gives an idempotent producer its id and
 //! epoch 0. Transactions are not built: a transactional id gets
 //! COORDINATOR_NOT_AVAILABLE, like FindCoordinator for transaction keys.
+//! v3 adds the producer id and epoch to resume with (a new id is given, as
+//! Kafka does for an idempotent producer); v4 and v5 only allow new errors
+//! (PRODUCER_FENCED, TRANSACTION_ABORTABLE) that come with transactions.
 
 use std::ops::RangeInclusive;
 
@@ -9,7 +12,7 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
 
-pub const VERSIONS: RangeInclusive<i16> = 0..=4;
+pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 
 pub fn handle(shard: &Shard, request: InitProducerIdRequest) -> InitProducerIdResponse {
     let refuse = |code: ErrorCode| {

@@ -1,5 +1,8 @@
-//! Metadata (key 3), v0-v12: nodes (one per shard), topics and partition
+//! Metadata (key 3), v0-v13: nodes (one per shard), topics and partition
 //! leaders, auto-creating unknown topics when `auto.create.topics.enable`.
+//! v10+ report topic ids and v12 finds topics by id; v13 (Kafka 4.0,
+//! KIP-1102) adds a top-level error code, which Kafka sets only to ask a
+//! client to rebootstrap, so it is always 0 here.
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -15,7 +18,7 @@ use crate::metadata::{state::validate_topic_name, Command, TopicMetadata};
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
 
-pub const VERSIONS: RangeInclusive<i16> = 0..=12;
+pub const VERSIONS: RangeInclusive<i16> = 0..=13;
 
 /// Kafka's "not requested" value for authorized operations.
 const AUTHORIZED_OPERATIONS_UNSET: i32 = i32::MIN;

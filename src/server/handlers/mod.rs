@@ -18,6 +18,7 @@ pub mod heartbeat;
 pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
+pub mod legacy;
 pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
@@ -85,16 +86,47 @@ pub fn supports(api_key: ApiKey, version: i16) -> bool {
 
 pub use crate::rt::now_milliseconds;
 
+/// Logs one warning line per deprecated topic config a request sets, as
+/// Kafka 3.x does, before the config is accepted and stored.
+pub fn warn_deprecated_configs<'a>(
+    shard_id: u32,
+    topic: &str,
+    names: impl IntoIterator<Item = &'a str>,
+) {
+    for name in names {
+        if let Some(why) = crate::metadata::topic_config::deprecation(name) {
+            eprintln!(
+                "corelog: shard {shard_id}: topic {topic}: config {name} is deprecated since Kafka 3.0 and removed in Kafka 4.0; accepted and stored, but {why}"
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Versions below the codec's oldest that a handler reads and writes
+    /// itself (see `legacy`): Kafka 3.9 accepts them, Kafka 4.0 dropped them.
+    const HANDLED_BELOW_CODEC: &[(ApiKey, i16)] = &[
+        (ApiKey::OffsetCommit, 0),
+        (ApiKey::OffsetFetch, 0),
+        (ApiKey::ListOffsets, 0),
+        (ApiKey::CreateTopics, 0),
+        (ApiKey::DeleteTopics, 0),
+        (ApiKey::DescribeConfigs, 0),
+    ];
+
     #[test]
-    fn advertised_versions_are_ones_the_codec_knows() {
+    fn advertised_versions_are_ones_the_codec_or_the_handler_knows() {
         for (key, versions) in SUPPORTED {
             let codec = key.valid_versions();
+            let oldest = HANDLED_BELOW_CODEC
+                .iter()
+                .find(|(handled, _)| handled == key)
+                .map_or(codec.min, |(_, oldest)| *oldest);
             assert!(
-                *versions.start() >= codec.min && *versions.end() <= codec.max,
+                *versions.start() >= oldest && *versions.end() <= codec.max,
                 "{key:?} {versions:?} vs {codec}"
             );
         }

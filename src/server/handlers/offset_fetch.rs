@@ -1,6 +1,13 @@
-//! OffsetFetch (key 9), v1-v9: a group's committed offsets, -1 where none
+//! OffsetFetch (key 9), v0-v9: a group's committed offsets, -1 where none
 //! was committed. v2+ may ask for every partition the group committed;
-//! v8 asks for several groups at once.
+//! v8 asks for several groups at once; v9 adds a member id and epoch,
+//! which Kafka checks only for KIP-848 (consumer-protocol) groups, and so
+//! does corelog.
+//!
+//! v0 read offsets from ZooKeeper in Kafka's ZooKeeper mode; a KRaft Kafka
+//! 3.9 answers it from the offsets topic like v1, and so does corelog. Its
+//! request and response have v1's layout; the codec knows v1+ only, so v0
+//! is read and written as v1.
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -12,18 +19,26 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::legacy::SameAs;
 use crate::group::offsets_log::CommittedOffset;
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
 
-pub const VERSIONS: RangeInclusive<i16> = 1..=9;
+pub const VERSIONS: RangeInclusive<i16> = 0..=9;
+
+pub type Request = SameAs<OffsetFetchRequest, 1>;
+pub type Response = SameAs<OffsetFetchResponse, 1>;
 
 /// topic -> partitions asked for; `None`: every committed one.
 type Wanted = Option<Vec<(String, Vec<i32>)>>;
 /// topic -> (partition, committed offset if any).
 type Found = BTreeMap<String, Vec<(i32, Option<CommittedOffset>)>>;
 
-pub fn handle(shard: &Shard, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+pub fn handle(shard: &Shard, request: Request, version: i16) -> Response {
+    SameAs(answer(shard, request.0, version))
+}
+
+fn answer(shard: &Shard, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
     if version >= 8 {
         let groups = request
             .groups

@@ -1,5 +1,16 @@
-//! Produce (key 0), v3-v9: validate each partition's batches, append them on
-//! this shard, answer with the base offset of each partition's first batch.
+//! Produce (key 0), v3-v13: validate each partition's batches, append them
+//! on this shard, answer with the base offset of each partition's first
+//! batch.
+//!
+//! Versions, from Kafka's schema: v5 adds the log start offset, v7 zstd,
+//! v8 record errors and an error message, v9 is flexible, v10 (KIP-951)
+//! adds tagged leader hints that only a NOT_LEADER answer after a leader
+//! change fills (none are sent: a partition's leader is fixed), v11 and v12
+//! only allow new transaction errors, v13 (Kafka 4.1, KIP-516) names topics
+//! by id (an unknown id gets UNKNOWN_TOPIC_ID). v0-v2 carry message sets of
+//! format v0/v1, which corelog does not convert to v2 batches (and then
+//! could not serve to the Fetch v0-v3 readers that go with them); Kafka 4.0
+//! dropped them too.
 //!
 //! The writes start before this returns, in request order, and run on their
 //! own; the answer is a future that completes once they are written (and,
@@ -23,7 +34,10 @@ use crate::protocol::batch::TimestampType;
 use crate::protocol::ErrorCode;
 use crate::shard::{Route, Shard};
 
-pub const VERSIONS: RangeInclusive<i16> = 3..=9;
+pub const VERSIONS: RangeInclusive<i16> = 3..=13;
+
+/// The first version that names topics by id.
+const TOPIC_IDS_VERSION: i16 = 13;
 
 /// The answer once durable, as a future; `None` for acks=0, which gets no
 /// response at all.
@@ -44,19 +58,35 @@ pub async fn handle(
     // shard; when that budget is spent, this waits, and so does the
     // connection.
     let mut started = Vec::with_capacity(request.topic_data.len());
+    let snapshot = shard.snapshot();
     for topic in request.topic_data {
+        // v13+ name the topic by id; None for an id nobody knows.
+        let name = if version >= TOPIC_IDS_VERSION {
+            snapshot
+                .topic_by_id(topic.topic_id.as_bytes())
+                .map(|known| known.name.clone())
+        } else {
+            Some(topic.name.0.to_string())
+        };
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for data in topic.partition_data {
             let outcome = if !acks_valid {
                 Started::Refused(ErrorCode::INVALID_REQUIRED_ACKS, None)
-            } else if crate::metadata::is_internal(&topic.name.0) {
+            } else if let Some(name) = name
+                .as_deref()
+                .filter(|name| crate::metadata::is_internal(name))
+            {
                 // Only the group coordinator writes the offsets topic.
                 Started::Refused(
                     ErrorCode::INVALID_TOPIC_EXCEPTION,
-                    Some(format!("Cannot append to internal topic {}", topic.name.0)),
+                    Some(format!("Cannot append to internal topic {name}")),
                 )
             } else {
-                match shard.route(&topic.name.0, data.index) {
+                let route = match &name {
+                    Some(name) => shard.route(name, data.index),
+                    None => Route::Elsewhere(ErrorCode::UNKNOWN_TOPIC_ID),
+                };
+                match route {
                     Route::Elsewhere(code) => Started::Refused(code, None),
                     Route::Here(partition) => {
                         let records = data.records.unwrap_or_default();
@@ -71,12 +101,13 @@ pub async fn handle(
             };
             partitions.push((data.index, outcome));
         }
-        started.push((topic.name, partitions));
+        started.push((topic.name, topic.topic_id, partitions));
     }
+    drop(snapshot);
     let reply = async move {
         let mut waits: Vec<(usize, usize, DurableWait)> = Vec::new();
         let mut responses = Vec::with_capacity(started.len());
-        for (name, partitions) in started {
+        for (name, topic_id, partitions) in started {
             let mut partition_responses = Vec::with_capacity(partitions.len());
             for (index, outcome) in partitions {
                 let mut response = PartitionProduceResponse::default()
@@ -124,11 +155,13 @@ pub async fn handle(
                 }
                 partition_responses.push(response);
             }
-            responses.push(
-                TopicProduceResponse::default()
-                    .with_name(name)
-                    .with_partition_responses(partition_responses),
-            );
+            let topic = TopicProduceResponse::default();
+            let topic = if version >= TOPIC_IDS_VERSION {
+                topic.with_topic_id(topic_id)
+            } else {
+                topic.with_name(name)
+            };
+            responses.push(topic.with_partition_responses(partition_responses));
         }
         for (topic, partition, wait) in waits {
             if let Err(error) = wait.await {

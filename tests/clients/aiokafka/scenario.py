@@ -1,0 +1,169 @@
+"""The client matrix scenario (tests/client_matrix.rs) with aiokafka.
+
+Phase `first`: create the topic, produce records 0..100, read them in the group,
+commit. Phase `second` (after a broker restart): produce 100..150, read exactly
+those in the group (older ones mean the commits were lost), then the admin
+calls, and `ok` last.
+"""
+
+import asyncio
+import sys
+import time
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+CLIENT = "aiokafka"
+STEP_SECONDS = 60
+PARTITIONS = 3
+
+
+def step(text):
+    print(text, flush=True)
+
+
+def fail(reason):
+    print(f"{CLIENT}: {reason}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+async def create_topic(bootstrap, topic):
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=STEP_SECONDS * 1000
+    )
+    await admin.start()
+    response = await admin.create_topics(
+        [NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)]
+    )
+    errors = [error for _, error, *_ in response.topic_errors if error != 0]
+    if errors:
+        fail(f"create topic: {response}")
+    await admin.close()
+    step(f"created topic {topic} with {PARTITIONS} partitions")
+
+
+async def produce(bootstrap, topic, indexes):
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        request_timeout_ms=STEP_SECONDS * 1000,
+    )
+    await producer.start()
+    try:
+        sends = [
+            await producer.send(
+                topic, key=f"k{index}".encode(), value=f"{CLIENT}:{index}".encode()
+            )
+            for index in indexes
+        ]
+        # Each send's future resolves when the broker acknowledged it.
+        await asyncio.wait_for(asyncio.gather(*sends), STEP_SECONDS)
+    finally:
+        await producer.stop()
+    step(f"produced {len(indexes)} records, all acknowledged")
+
+
+async def consume(bootstrap, topic, group, indexes):
+    """Reads in the group until every index is seen once; fails on any other."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    expected = set(indexes)
+    seen = set()
+    deadline = time.monotonic() + STEP_SECONDS
+    while seen != expected:
+        if time.monotonic() > deadline:
+            fail(f"consumed {len(seen)} of {len(expected)} records in {STEP_SECONDS} s")
+        batches = await consumer.getmany(timeout_ms=1000)
+        for records in batches.values():
+            for record in records:
+                check_record(record.key, record.value, expected, seen)
+    await consumer.commit()
+    await consumer.stop()
+    step(f"consumed {len(seen)} records in group {group}, committed, closed")
+
+
+def check_record(key, value, expected, seen):
+    key, value = (key or b"").decode(), (value or b"").decode()
+    client, _, number = value.partition(":")
+    if client != CLIENT or not number.isdigit():
+        fail(f"unexpected record {key}={value}")
+    index = int(number)
+    if index not in expected:
+        fail(f"record {value} is not one of this phase's: committed offsets lost?")
+    if index in seen:
+        fail(f"record {value} delivered twice")
+    if key != f"k{index}":
+        fail(f"record {value} has key {key}")
+    seen.add(index)
+
+
+async def admin_checks(bootstrap, topic, group):
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=STEP_SECONDS * 1000
+    )
+    await admin.start()
+    topics = await admin.list_topics()
+    if topic not in topics:
+        fail(f"list topics: {topic} missing from {sorted(topics)}")
+    step("list topics shows the topic")
+
+    (description,) = await admin.describe_topics([topic])
+    partitions = description["partitions"]
+    if (
+        description["error_code"] != 0
+        or len(partitions) != PARTITIONS
+        or any(partition["leader"] < 0 for partition in partitions)
+    ):
+        fail(f"describe topic: {description}")
+    step(f"describe topic: {len(partitions)} partitions with leaders")
+
+    groups = [listing[0] for listing in await admin.list_consumer_groups()]
+    if group not in groups:
+        fail(f"list groups: {group} missing from {groups}")
+    step("list groups shows the group")
+
+    (response,) = await admin.describe_consumer_groups([group])
+    (described,) = response.groups
+    if described[0] != 0 or described[1] != group:
+        fail(f"describe group: {described}")
+    step(f"describe group: state {described[2]}")
+
+    await admin.delete_topics([topic])
+    deadline = time.monotonic() + STEP_SECONDS
+    while topic in await admin.list_topics():
+        if time.monotonic() > deadline:
+            fail("the deleted topic is still listed")
+        await asyncio.sleep(0.2)
+    step("deleted the topic; list topics no longer shows it")
+    await admin.close()
+
+
+async def scenario(phase, bootstrap, topic, group):
+    if phase == "first":
+        await asyncio.wait_for(create_topic(bootstrap, topic), STEP_SECONDS)
+        await asyncio.wait_for(produce(bootstrap, topic, range(0, 100)), STEP_SECONDS)
+        await asyncio.wait_for(consume(bootstrap, topic, group, range(0, 100)), STEP_SECONDS + 5)
+    else:
+        await asyncio.wait_for(produce(bootstrap, topic, range(100, 150)), STEP_SECONDS)
+        await asyncio.wait_for(consume(bootstrap, topic, group, range(100, 150)), STEP_SECONDS + 5)
+        await asyncio.wait_for(admin_checks(bootstrap, topic, group), STEP_SECONDS + 5)
+        step("ok")
+
+
+def main():
+    if len(sys.argv) != 5 or sys.argv[1] not in ("first", "second"):
+        fail("usage: run <first|second> <bootstrap> <topic> <group>")
+    try:
+        asyncio.run(scenario(*sys.argv[1:]))
+    except Exception as error:  # any client error ends the scenario with its reason
+        fail(f"{type(error).__name__}: {error!r}")
+
+
+main()
