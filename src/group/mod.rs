@@ -18,6 +18,8 @@
 //! - a committed offset is in the offsets log before OffsetCommit answers,
 //!   and the in-memory view changes in the order of the log.
 
+pub mod assignor;
+pub mod consumer_group;
 pub mod membership;
 pub mod offsets_log;
 
@@ -68,6 +70,29 @@ pub struct ConsumerGroup {
     pub membership: Group,
     pub offsets: BTreeMap<(String, i32), CommittedOffset>,
     offsets_partition: i32,
+    /// Set while the group is a consumer-protocol (KIP-848) group; its
+    /// classic `membership` then stays empty, as a group is one or the other.
+    pub consumer_protocol: Option<consumer_group::ConsumerProtocolGroup>,
+}
+
+impl ConsumerGroup {
+    /// Kafka's group type, as ListGroups v5 shows it.
+    pub fn group_type(&self) -> &'static str {
+        if self.consumer_protocol.is_some() {
+            "consumer"
+        } else {
+            "classic"
+        }
+    }
+}
+
+/// One group as ListGroups shows it.
+pub struct ListedGroup {
+    pub group_id: String,
+    pub protocol_type: String,
+    /// `classic` or `consumer`.
+    pub group_type: &'static str,
+    pub state: &'static str,
 }
 
 /// Settings from the broker's `group.*` configs.
@@ -171,6 +196,7 @@ impl Coordinator {
             membership: Group::new(group_id, self.settings.group),
             offsets: BTreeMap::new(),
             offsets_partition: located.offsets_partition,
+            consumer_protocol: None,
         }));
         groups.insert(group_id.to_string(), group.clone());
         Ok(group)
@@ -199,6 +225,48 @@ impl Coordinator {
                         .to_string(),
                     group.membership.state(),
                 )
+            })
+            .collect()
+    }
+
+    /// Settings of consumer-protocol groups: Kafka's defaults for
+    /// `group.consumer.session.timeout.ms` and
+    /// `group.consumer.heartbeat.interval.ms`, and `group.max.size`.
+    pub fn consumer_settings(&self) -> consumer_group::ConsumerSettings {
+        consumer_group::ConsumerSettings {
+            session_timeout: consumer_group::SESSION_TIMEOUT_DEFAULT,
+            heartbeat_interval: consumer_group::HEARTBEAT_INTERVAL_DEFAULT,
+            members_max: self.settings.group.members_max,
+        }
+    }
+
+    /// Ids, protocol types, group types and states of the groups
+    /// coordinated here, consumer-protocol groups included.
+    pub fn list_typed(&self) -> Vec<ListedGroup> {
+        let loaded = self.loaded.borrow();
+        self.groups
+            .borrow()
+            .iter()
+            .filter(|(_, group)| loaded.contains(&group.borrow().offsets_partition))
+            .map(|(id, group)| {
+                let group = group.borrow();
+                let (protocol_type, state) = match &group.consumer_protocol {
+                    Some(consumer) => ("consumer".to_string(), consumer.state().name()),
+                    None => (
+                        group
+                            .membership
+                            .protocol_type()
+                            .unwrap_or_default()
+                            .to_string(),
+                        group.membership.state().name(),
+                    ),
+                };
+                ListedGroup {
+                    group_id: id.clone(),
+                    protocol_type,
+                    group_type: group.group_type(),
+                    state,
+                }
             })
             .collect()
     }
@@ -352,6 +420,7 @@ impl Coordinator {
                     membership,
                     offsets: offsets.remove(&name).unwrap_or_default(),
                     offsets_partition: index,
+                    consumer_protocol: None,
                 })),
             );
         }
@@ -391,6 +460,9 @@ impl Coordinator {
             .filter(|group| {
                 let mut group = group.borrow_mut();
                 group.membership.tick(now);
+                if let Some(consumer) = &mut group.consumer_protocol {
+                    consumer.tick(now);
+                }
                 group.membership.persist_wanted()
             })
             .cloned()

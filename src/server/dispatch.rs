@@ -248,6 +248,17 @@ pub async fn handle(shard: &Shard, peer: Option<SocketAddr>, mut frame_bytes: By
                 let response = handlers::alter_configs::handle_incremental(shard, request).await;
                 respond(api_key, version, correlation_id, &response)
             }
+            ApiKey::ConsumerGroupHeartbeat => {
+                let request = frame::decode_body(&mut frame_bytes, version)?;
+                let response =
+                    handlers::consumer_group_heartbeat::handle(shard, request, version, &context);
+                respond(api_key, version, correlation_id, &response)
+            }
+            ApiKey::ConsumerGroupDescribe => {
+                let request = frame::decode_body(&mut frame_bytes, version)?;
+                let response = handlers::consumer_group_describe::handle(shard, request, version);
+                respond(api_key, version, correlation_id, &response)
+            }
             other => Outcome::Close(format!("{other:?} is advertised but has no handler")),
         })
     };

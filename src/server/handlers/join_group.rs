@@ -96,6 +96,17 @@ async fn join(
         Ok(group) => group,
         Err(code) => return JoinResult::error(code, &member_id),
     };
+    {
+        // A group is classic or consumer: a consumer-protocol group with
+        // members refuses classic members; an empty one becomes classic.
+        let mut group = group.borrow_mut();
+        if let Some(consumer) = &group.consumer_protocol {
+            if !consumer.is_empty() {
+                return JoinResult::error(ErrorCode::INCONSISTENT_GROUP_PROTOCOL, &member_id);
+            }
+            group.consumer_protocol = None;
+        }
+    }
     let group_instance_id = request.group_instance_id.map(|id| id.to_string());
     let prefix = group_instance_id
         .clone()

@@ -1,5 +1,6 @@
-//! ListGroups (key 16), v0-v5: the groups this node coordinates. Admin
-//! clients ask every node and merge the answers, as with Kafka.
+//! ListGroups (key 16), v0-v5: the groups this node coordinates, classic
+//! and consumer-protocol ones. Admin clients ask every node and merge the
+//! answers, as with Kafka.
 
 use std::ops::RangeInclusive;
 
@@ -10,9 +11,6 @@ use kafka_protocol::protocol::StrBytes;
 use crate::shard::Shard;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=5;
-
-/// The classic group protocol (JoinGroup/SyncGroup), the only one served.
-const GROUP_TYPE: &str = "classic";
 
 pub fn handle(shard: &Shard, request: ListGroupsRequest, version: i16) -> ListGroupsResponse {
     let states: Vec<String> = request
@@ -25,23 +23,21 @@ pub fn handle(shard: &Shard, request: ListGroupsRequest, version: i16) -> ListGr
         .iter()
         .map(|kind| kind.to_lowercase())
         .collect();
-    if !types.is_empty() && !types.iter().any(|kind| kind == GROUP_TYPE) {
-        return ListGroupsResponse::default();
-    }
     let mut groups: Vec<ListedGroup> = shard
         .groups
-        .list()
+        .list_typed()
         .into_iter()
-        .filter(|(_, _, state)| states.is_empty() || states.contains(&state.name().to_lowercase()))
-        .map(|(group_id, protocol_type, state)| {
+        .filter(|group| states.is_empty() || states.contains(&group.state.to_lowercase()))
+        .filter(|group| types.is_empty() || types.iter().any(|kind| kind == group.group_type))
+        .map(|group| {
             let mut listed = ListedGroup::default()
-                .with_group_id(GroupId(StrBytes::from_string(group_id)))
-                .with_protocol_type(StrBytes::from_string(protocol_type));
+                .with_group_id(GroupId(StrBytes::from_string(group.group_id)))
+                .with_protocol_type(StrBytes::from_string(group.protocol_type));
             if version >= 4 {
-                listed.group_state = StrBytes::from_static_str(state.name());
+                listed.group_state = StrBytes::from_static_str(group.state);
             }
             if version >= 5 {
-                listed.group_type = StrBytes::from_static_str(GROUP_TYPE);
+                listed.group_type = StrBytes::from_static_str(group.group_type);
             }
             listed
         })

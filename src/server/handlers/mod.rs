@@ -3,6 +3,8 @@
 
 pub mod alter_configs;
 pub mod api_versions;
+pub mod consumer_group_describe;
+pub mod consumer_group_heartbeat;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
@@ -68,6 +70,14 @@ pub const SUPPORTED: &[(ApiKey, RangeInclusive<i16>)] = &[
     (
         ApiKey::IncrementalAlterConfigs,
         alter_configs::INCREMENTAL_VERSIONS,
+    ),
+    (
+        ApiKey::ConsumerGroupHeartbeat,
+        consumer_group_heartbeat::VERSIONS,
+    ),
+    (
+        ApiKey::ConsumerGroupDescribe,
+        consumer_group_describe::VERSIONS,
     ),
 ];
 

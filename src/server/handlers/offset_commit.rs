@@ -209,12 +209,19 @@ async fn commit(
         None => return Err(ErrorCode::ILLEGAL_GENERATION),
     };
     let instance = request.group_instance_id.as_ref().map(|id| id.to_string());
-    group.borrow_mut().membership.check_commit(
-        &request.member_id,
-        instance.as_deref(),
-        generation_id,
-        Instant::now(),
-    )?;
+    {
+        let mut group = group.borrow_mut();
+        // v9+: a consumer-protocol member commits with its member epoch.
+        match &group.consumer_protocol {
+            Some(consumer) => consumer.check_commit(&request.member_id, generation_id, version)?,
+            None => group.membership.check_commit(
+                &request.member_id,
+                instance.as_deref(),
+                generation_id,
+                Instant::now(),
+            )?,
+        }
+    }
     if records.is_empty() {
         return Ok(());
     }

@@ -1,8 +1,8 @@
 //! OffsetFetch (key 9), v0-v9: a group's committed offsets, -1 where none
 //! was committed. v2+ may ask for every partition the group committed;
 //! v8 asks for several groups at once; v9 adds a member id and epoch,
-//! which Kafka checks only for KIP-848 groups (corelog's groups are all
-//! classic ones, so they are read and not needed).
+//! which Kafka checks only for KIP-848 (consumer-protocol) groups, and so
+//! does corelog.
 //!
 //! v0 read offsets from ZooKeeper in Kafka's ZooKeeper mode; a KRaft Kafka
 //! 3.9 answers it from the offsets topic like v1, and so does corelog. Its
@@ -50,7 +50,9 @@ fn answer(shard: &Shard, request: OffsetFetchRequest, version: i16) -> OffsetFet
                         .map(|topic| (topic.name.0.to_string(), topic.partition_indexes))
                         .collect()
                 });
-                let (found, code) = match fetch(shard, &group.group_id.0, wanted) {
+                // v9: a consumer-protocol member reads with its epoch.
+                let member = (group.member_id.as_deref(), group.member_epoch);
+                let (found, code) = match fetch(shard, &group.group_id.0, wanted, member) {
                     Ok(found) => (found, ErrorCode::NONE),
                     Err(code) => (Found::new(), code),
                 };
@@ -90,7 +92,7 @@ fn answer(shard: &Shard, request: OffsetFetchRequest, version: i16) -> OffsetFet
             .map(|topic| (topic.name.0.to_string(), topic.partition_indexes.clone()))
             .collect()
     });
-    let (found, code) = match fetch(shard, &request.group_id.0, wanted.clone()) {
+    let (found, code) = match fetch(shard, &request.group_id.0, wanted.clone(), (None, -1)) {
         Ok(found) => (found, ErrorCode::NONE),
         Err(code) => {
             // v1 has no group-level error: each partition asked for carries it.
@@ -152,12 +154,24 @@ fn describe(committed: Option<CommittedOffset>) -> (i64, i32, StrBytes) {
     }
 }
 
-fn fetch(shard: &Shard, group_id: &str, wanted: Wanted) -> Result<Found, ErrorCode> {
+/// `member`: (member id, member epoch) from v9, (None, -1) before.
+fn fetch(
+    shard: &Shard,
+    group_id: &str,
+    wanted: Wanted,
+    member: (Option<&str>, i32),
+) -> Result<Found, ErrorCode> {
     if group_id.is_empty() {
         return Err(ErrorCode::INVALID_GROUP_ID);
     }
     let located = shard.groups.locate(shard, group_id)?;
     let group = located.group.as_ref().map(|group| group.borrow());
+    if let Some(consumer) = group
+        .as_ref()
+        .and_then(|group| group.consumer_protocol.as_ref())
+    {
+        consumer.check_fetch(member.0, member.1)?;
+    }
     let committed = |topic: &str, partition: i32| {
         group
             .as_ref()
