@@ -45,6 +45,15 @@ async fn delete(shard: &Shard, group_id: &str) -> Result<(), ErrorCode> {
             GroupState::Dead => return Err(ErrorCode::GROUP_ID_NOT_FOUND),
             _ => return Err(ErrorCode::NON_EMPTY_GROUP),
         }
+        // A consumer-protocol (KIP-848) group with members is not empty
+        // either, whatever its classic state says.
+        if group
+            .consumer_protocol
+            .as_ref()
+            .is_some_and(|consumer| !consumer.is_empty())
+        {
+            return Err(ErrorCode::NON_EMPTY_GROUP);
+        }
         let mut records: Vec<OffsetsRecord> = group
             .offsets
             .keys()

@@ -43,6 +43,19 @@ pub fn handle(
                 return described;
             };
             let group = group.borrow();
+            if group.consumer_protocol.is_some() {
+                // Kafka: a consumer-protocol group is Dead to DescribeGroups
+                // (ConsumerGroupDescribe describes it); v6 says why.
+                described.group_state = StrBytes::from_static_str(GroupState::Dead.name());
+                if version >= 6 {
+                    described.error_code = ErrorCode::GROUP_ID_NOT_FOUND.0;
+                    described.error_message = Some(StrBytes::from_string(format!(
+                        "Group {} is not a classic group.",
+                        group_id.0
+                    )));
+                }
+                return described;
+            }
             let membership = &group.membership;
             let stable = membership.state() == GroupState::Stable;
             let protocol = if stable {

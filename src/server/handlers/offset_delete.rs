@@ -66,13 +66,17 @@ async fn delete(
     let codes = {
         let group = group.borrow();
         let membership = &group.membership;
-        let subscribed: HashSet<String> = match membership.state() {
-            GroupState::Dead => return Err(ErrorCode::GROUP_ID_NOT_FOUND),
-            GroupState::Empty => HashSet::new(),
-            _ if membership.protocol_type() == Some(CONSUMER_PROTOCOL_TYPE) => {
-                subscribed_topics(&membership.subscriptions().unwrap_or_default())
+        let subscribed: HashSet<String> = if let Some(consumer) = &group.consumer_protocol {
+            consumer.subscribed_topic_names()
+        } else {
+            match membership.state() {
+                GroupState::Dead => return Err(ErrorCode::GROUP_ID_NOT_FOUND),
+                GroupState::Empty => HashSet::new(),
+                _ if membership.protocol_type() == Some(CONSUMER_PROTOCOL_TYPE) => {
+                    subscribed_topics(&membership.subscriptions().unwrap_or_default())
+                }
+                _ => return Err(ErrorCode::NON_EMPTY_GROUP),
             }
-            _ => return Err(ErrorCode::NON_EMPTY_GROUP),
         };
         request
             .topics
