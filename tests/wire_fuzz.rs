@@ -46,7 +46,7 @@ const FRAMES_TOTAL_DEFAULT: usize = 200_000;
 /// mutated frames close the connection, so frames behind them are never
 /// read; a small number keeps most frames reaching the decoders while still
 /// pipelining.
-const FRAMES_PER_CONNECTION_MAX: usize = 6;
+const FRAMES_PER_CONNECTION_MAX: usize = 4;
 
 /// How long a worker waits for the broker to answer and close a connection
 /// after it stopped sending, before dropping it. Valid requests can wait on
@@ -505,6 +505,47 @@ fn rust_client_still_produces_and_consumes(broker: &Broker) {
     }
 }
 
+/// Why the broker closed connections: the reason's first words, numbers
+/// replaced by N, and every undecodable request (whatever its API) as one.
+fn close_reasons(log: &str) -> std::collections::BTreeMap<String, usize> {
+    let mut reasons = std::collections::BTreeMap::new();
+    for line in log.lines() {
+        if let Some((_, reason)) = line.split_once("closing connection from ") {
+            let reason = reason.split_once(": ").map_or(reason, |(_, why)| why);
+            let reason = if reason.contains("undecodable request") {
+                "undecodable request".to_string()
+            } else {
+                reason
+                    .split_whitespace()
+                    .take(3)
+                    .map(|word| {
+                        if word.chars().any(|character| character.is_ascii_digit()) {
+                            "N"
+                        } else {
+                            word
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            *reasons.entry(reason).or_default() += 1;
+        }
+    }
+    reasons
+}
+
+/// Topics and partitions that exist, from Metadata (the fuzzing creates
+/// some: mutated names in valid Metadata, CreateTopics and CreatePartitions).
+fn topics_and_partitions(client: &mut Client) -> (usize, usize) {
+    let response = client.send(&MetadataRequest::default().with_topics(None), 12);
+    let partitions = response
+        .topics
+        .iter()
+        .map(|topic| topic.partitions.len())
+        .sum();
+    (response.topics.len(), partitions)
+}
+
 fn closed_connection_lines(log: &str) -> usize {
     log.lines()
         .filter(|line| line.contains("closing connection from"))
@@ -650,8 +691,14 @@ fn hundreds_of_thousands_of_fuzzed_frames_cost_only_their_connections() {
             "shard {shard} logged its closed connections"
         );
     }
+    let (topics, partitions) = topics_and_partitions(&mut broker.client(0));
+    eprintln!(
+        "wire fuzz: broker pid {pid} alive; {topics} topics with {partitions} partitions exist; \
+         closed connections by reason: {:?}",
+        close_reasons(&log)
+    );
     assert!(
-        closed >= connections / 4,
+        closed >= connections / 2,
         "{closed} closed connections logged for {connections} fuzzing connections"
     );
     assert!(!log.contains("panicked"), "a panic in the broker log:\n{}", tail.join("\n"));
@@ -673,6 +720,10 @@ fn hundreds_of_thousands_of_fuzzed_frames_cost_only_their_connections() {
     rust_client_still_produces_and_consumes(&broker);
     kcat_still_produces_and_consumes(&broker);
     kafkajs_still_produces_and_consumes(&broker);
+    eprintln!(
+        "wire fuzz: afterwards the Rust client, kcat (40 records) and kafkajs (100 records, \
+         through a group) produced and consumed"
+    );
     let mut client = broker.client(0);
     assert_eq!(client.send(&ApiVersionsRequest::default(), 3).error_code, 0);
     assert!(broker.is_running());
