@@ -13,7 +13,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -53,6 +53,18 @@ const FRAMES_PER_CONNECTION_MAX: usize = 4;
 /// purpose (a Fetch's max_wait_ms, a JoinGroup's rebalance); dropping them
 /// is one more thing the broker must survive.
 const CONNECTION_DRAIN_MILLISECONDS: u64 = 500;
+
+/// How often, while the fuzzing runs, each node is asked to serve a new
+/// connection, and how long it may take: a broker that lives but no longer
+/// accepts or answers stops the fuzzing early, and the test fails.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The fuzzing takes about 30 s here; far longer means the broker crawls.
+const FUZZING_TIME_MAX: Duration = Duration::from_secs(240);
+
+/// The broker's open-file limit during the fuzzing (soft and hard).
+const OPEN_FILES_MAX: u64 = 20_000;
 
 /// The topic whose acknowledged records must all survive.
 const LEDGER_TOPIC: &str = "ledger";
@@ -332,7 +344,8 @@ fn fuzz_with_seed(
         } else {
             bytes.len()
         };
-        let mut stream = match TcpStream::connect(("127.0.0.1", port)) {
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut stream = match TcpStream::connect_timeout(&address, PROBE_TIMEOUT) {
             Ok(stream) => stream,
             Err(error) => {
                 report.failure = Some(format!(
@@ -546,6 +559,95 @@ fn topics_and_partitions(client: &mut Client) -> (usize, usize) {
     (response.topics.len(), partitions)
 }
 
+/// Asks the broker at `port` for ApiVersions over a new connection.
+fn serves_a_new_connection(port: u16) -> Result<(), String> {
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&address, PROBE_TIMEOUT)
+        .map_err(|error| format!("connect: {error}"))?;
+    stream.set_read_timeout(Some(PROBE_TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(PROBE_TIMEOUT)).unwrap();
+    let request = common::encode_request(&ApiVersionsRequest::default(), 3, 42);
+    stream
+        .write_all(&request)
+        .map_err(|error| format!("send ApiVersions: {error}"))?;
+    let mut length = [0u8; 4];
+    stream
+        .read_exact(&mut length)
+        .map_err(|error| format!("read the ApiVersions answer: {error}"))?;
+    let mut body = vec![0u8; i32::from_be_bytes(length).max(0) as usize];
+    stream
+        .read_exact(&mut body)
+        .map_err(|error| format!("read the ApiVersions answer: {error}"))?;
+    match body.get(..4) {
+        Some(correlation_id) if correlation_id == 42i32.to_be_bytes() => Ok(()),
+        _ => Err("an answer that is not ApiVersions'".to_string()),
+    }
+}
+
+/// Partition directories in the broker's data dir (`topic-N`).
+fn partition_directories(broker: &Broker) -> usize {
+    std::fs::read_dir(broker.data_dir())
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|entry| {
+                    let name = entry.file_name().to_string_lossy().to_string();
+                    name.rsplit_once('-')
+                        .is_some_and(|(_, index)| index.parse::<u32>().is_ok())
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// The distinct lines among the log's last thousand, at most `count` of
+/// them, each with how often it came (a broker in a loop repeats itself).
+fn log_tail(log: &str, count: usize) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    let recent = &lines[lines.len().saturating_sub(1000)..];
+    let mut distinct: Vec<(&str, usize)> = Vec::new();
+    for line in recent {
+        match distinct.iter_mut().find(|(seen, _)| seen == line) {
+            Some((_, repeats)) => *repeats += 1,
+            None => distinct.push((line, 1)),
+        }
+    }
+    let start = distinct.len().saturating_sub(count);
+    distinct[start..]
+        .iter()
+        .map(|(line, repeats)| match repeats {
+            1 => line.to_string(),
+            _ => format!("{line} (x{repeats} in the last {} lines)", recent.len()),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Pins the broker's open-file limit (soft and hard) at `limit`, so what
+/// the fuzzing can do to descriptors does not depend on the machine's
+/// `ulimit -n` (20,000 where issue 10 was found).
+fn pin_open_file_limit(broker: &Broker, limit: u64) {
+    let pid = broker_pid(broker).expect("the broker's pid");
+    let pinned = libc::rlimit {
+        rlim_cur: limit,
+        rlim_max: limit,
+    };
+    let result = unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_NOFILE,
+            &pinned,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(
+        result,
+        0,
+        "setting the broker's open-file limit to {limit}: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
 fn closed_connection_lines(log: &str) -> usize {
     log.lines()
         .filter(|line| line.contains("closing connection from"))
@@ -557,6 +659,7 @@ fn hundreds_of_thousands_of_fuzzed_frames_cost_only_their_connections() {
     let started = Instant::now();
     let mut broker = Broker::start_with(2, &["--group-initial-rebalance-delay-ms", "100"]);
     let pid = broker_pid(&broker).expect("the broker's pid");
+    pin_open_file_limit(&broker, OPEN_FILES_MAX);
     let templates = frames::templates();
 
     // The ledger: records acknowledged before the fuzzing starts.
@@ -588,7 +691,7 @@ fn hundreds_of_thousands_of_fuzzed_frames_cost_only_their_connections() {
     let during = Mutex::new((Vec::new(), None::<String>));
     let ports = broker.ports.clone();
     let fuzz_started = Instant::now();
-    let mut broker_died_after = None;
+    let mut stopped_serving: Option<(usize, String)> = None;
     let reports: Vec<WorkerReport> = std::thread::scope(|scope| {
         // Records acknowledged while the fuzzing runs, from a well-behaved
         // connection per shard.
@@ -624,10 +727,27 @@ fn hundreds_of_thousands_of_fuzzed_frames_cost_only_their_connections() {
                 })
             })
             .collect();
+        let mut next_probe = Instant::now() + PROBE_INTERVAL;
         while !workers.iter().all(|worker| worker.is_finished()) {
-            if broker_died_after.is_none() && !broker.is_running() {
-                broker_died_after = Some(frames_sent_total.load(Ordering::Relaxed));
-                stop_fuzzing.store(true, Ordering::Relaxed);
+            if stopped_serving.is_none() {
+                let why = if !broker.is_running() {
+                    Some("the broker process exited".to_string())
+                } else if fuzz_started.elapsed() > FUZZING_TIME_MAX {
+                    Some(format!("the fuzzing did not end within {FUZZING_TIME_MAX:?}"))
+                } else if Instant::now() >= next_probe {
+                    next_probe = Instant::now() + PROBE_INTERVAL;
+                    ports.iter().enumerate().find_map(|(node, port)| {
+                        serves_a_new_connection(*port)
+                            .err()
+                            .map(|error| format!("node {node} did not serve a new connection: {error}"))
+                    })
+                } else {
+                    None
+                };
+                if let Some(why) = why {
+                    stopped_serving = Some((frames_sent_total.load(Ordering::Relaxed), why));
+                    stop_fuzzing.store(true, Ordering::Relaxed);
+                }
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -663,16 +783,19 @@ fn hundreds_of_thousands_of_fuzzed_frames_cost_only_their_connections() {
         reports.iter().map(|report| report.responses).sum::<usize>(),
     );
 
-    // Alive: the same process, which never stopped.
+    // Alive: the same process, which never stopped serving.
     let log = broker.log();
-    let tail: Vec<&str> = log.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
     let failures: Vec<&String> = reports.iter().filter_map(|report| report.failure.as_ref()).collect();
-    assert!(
-        broker.is_running() && failures.is_empty(),
-        "the broker died after about {} frames (seeds {seeds:x?}): {failures:?}\nbroker log tail:\n{}",
-        broker_died_after.unwrap_or(frames_sent),
-        tail.join("\n")
-    );
+    if stopped_serving.is_some() || !failures.is_empty() || !broker.is_running() {
+        let (frames, why) = stopped_serving.unwrap_or((frames_sent, "a worker failed".to_string()));
+        panic!(
+            "after {:.1} s the broker stopped serving, after about {frames} frames (seeds {seeds:x?}): {why}; \
+             worker failures: {failures:?}; the data dir holds {} partitions\nbroker log tail:\n{}",
+            fuzz_started.elapsed().as_secs_f64(),
+            partition_directories(&broker),
+            log_tail(&log, 20)
+        );
+    }
     assert_eq!(broker_pid(&broker), Some(pid), "the same broker process serves");
     let (during_acknowledged, producer_failure) = during.into_inner().unwrap();
     assert_eq!(producer_failure, None, "the well-behaved connections kept working");
@@ -701,7 +824,7 @@ fn hundreds_of_thousands_of_fuzzed_frames_cost_only_their_connections() {
         closed >= connections / 2,
         "{closed} closed connections logged for {connections} fuzzing connections"
     );
-    assert!(!log.contains("panicked"), "a panic in the broker log:\n{}", tail.join("\n"));
+    assert!(!log.contains("panicked"), "a panic in the broker log:\n{}", log_tail(&log, 40));
 
     // Nothing acknowledged was lost, duplicated or moved.
     let during_count = during_acknowledged.len();
@@ -832,4 +955,58 @@ fn every_template_is_a_frame_the_broker_answers() {
         assert_eq!(client.send(&ApiVersionsRequest::default(), 0).error_code, 0);
     }
     assert_eq!(closed_connection_lines(&broker.log()), 0, "{}", broker.log());
+}
+
+/// Found by the fuzzing: one valid CreatePartitions whose count had a
+/// flipped bit (3 became 8195) gave a topic thousands of partitions, each
+/// holding its files open, until `accept` failed with "Too many open files"
+/// on every shard: the process lived, logging in a loop, and served no new
+/// client. Partitions a client may legitimately create must not cost the
+/// node its ability to accept connections (issue 10, item 4).
+#[test]
+fn ten_thousand_partitions_from_one_request_leave_the_broker_accepting() {
+    use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+    use kafka_protocol::messages::CreatePartitionsRequest;
+    let broker = Broker::start(2);
+    pin_open_file_limit(&broker, 8192);
+    let mut client = broker.client(0);
+    assert_eq!(create_topic(&mut client, "many", 1, &[]), 0);
+    let count = corelog::limits::PARTITIONS_PER_TOPIC_MAX;
+    let request = CreatePartitionsRequest::default()
+        .with_timeout_ms(60_000)
+        .with_topics(vec![CreatePartitionsTopic::default()
+            .with_name(name("many"))
+            .with_count(count)]);
+    let started = Instant::now();
+    let response = client.send(&request, 3);
+    eprintln!(
+        "CreatePartitions to {count}: error {} after {:.1} s",
+        response.results[0].error_code,
+        started.elapsed().as_secs_f64()
+    );
+    for (node, port) in broker.ports.iter().enumerate() {
+        assert_eq!(
+            serves_a_new_connection(*port),
+            Ok(()),
+            "node {node} serves a new connection after CreatePartitions to {count}; \
+             broker log tail:\n{}",
+            log_tail(&broker.log(), 10)
+        );
+    }
+    // Whatever it answered, the topic's partitions that exist all work.
+    let leaders = leaders(&mut client, "many");
+    for partition in [0, leaders.len() as i32 - 1] {
+        let mut leader = broker.client(leaders[partition as usize]);
+        let records = batch(&[(None, "one")], 1_700_000_000_000, Compression::None);
+        let (error, _) = common::produce(&mut leader, "many", partition, records, 9, -1);
+        assert_eq!(
+            error,
+            0,
+            "produce to partition {partition}; broker log tail:\n{}",
+            log_tail(&broker.log(), 10)
+        );
+        let (error, bytes, _) = common::fetch(&mut leader, "many", partition, 0, 12);
+        assert_eq!(error, 0);
+        assert_eq!(decode_records(&bytes).len(), 1);
+    }
 }

@@ -725,8 +725,15 @@ impl<'a> FrameSource<'a> {
         let template = self.template();
         let mut body = template.body.clone();
         body[4..8].copy_from_slice(&self.correlation_id.to_be_bytes());
+        // A third get a single mutation that moves nothing (a flipped bit,
+        // an overwritten byte or word): many of those still decode, so the
+        // handlers, not only the decoders, meet odd values.
+        if self.random.percent(33) {
+            self.mutate(template, &mut body, true);
+            return body;
+        }
         for _ in 0..self.random.between(1, 4) {
-            self.mutate(template, &mut body);
+            self.mutate(template, &mut body, false);
             if body.len() > FRAME_BODY_BYTES_MAX {
                 body.truncate(FRAME_BODY_BYTES_MAX);
             }
@@ -746,8 +753,14 @@ impl<'a> FrameSource<'a> {
         }
     }
 
-    fn mutate(&mut self, template: &Template, body: &mut Vec<u8>) {
-        match self.random.below(12) {
+    /// One mutation; `in_place` keeps every byte where it was.
+    fn mutate(&mut self, template: &Template, body: &mut Vec<u8>, in_place: bool) {
+        let choice = if in_place {
+            self.random.below(3)
+        } else {
+            self.random.below(12)
+        };
+        match choice {
             0 => {
                 for _ in 0..self.random.between(1, 4) {
                     if let Some(at) = self.position(template, body.len()) {
