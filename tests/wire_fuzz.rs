@@ -828,6 +828,15 @@ fn hundreds_of_thousands_of_fuzzed_frames_cost_only_their_connections() {
         "{closed} closed connections logged for {connections} fuzzing connections"
     );
     assert!(!log.contains("panicked"), "a panic in the broker log:\n{}", log_tail(&log, 40));
+    // Partitions the fuzzing created are within what a client may ask for;
+    // the node must cope with them, not run out of descriptors (issue 10,
+    // item 4).
+    assert!(
+        !log.contains("Too many open files"),
+        "the broker ran out of file descriptors ({} partition directories):\n{}",
+        partition_directories(&broker),
+        log_tail(&log, 20)
+    );
 
     // Nothing acknowledged was lost, duplicated or moved.
     let during_count = during_acknowledged.len();
