@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::frames::{self, FrameSource, Template};
+use common::frames::{self, FrameKind, FrameSource, Template};
 use common::{batch, create_topic, decode_records, fetch_request, name, Broker, Client};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -258,6 +258,9 @@ struct WorkerReport {
     connections: usize,
     connections_dropped_mid_frame: usize,
     connections_drain_timed_out: usize,
+    /// Connections whose first frame's length prefix is over the limit, sent
+    /// whole: the broker must close each with a log line.
+    connections_opening_with_huge_length: usize,
     responses: usize,
     /// Why the worker stopped early (the broker went away).
     failure: Option<String>,
@@ -379,6 +382,9 @@ fn fuzz_with_seed(
         if cut_mid_frame {
             report.connections_dropped_mid_frame += 1;
             continue;
+        }
+        if frame_ends[0].1 == FrameKind::HugeLength && written >= 4 {
+            report.connections_opening_with_huge_length += 1;
         }
         let _ = stream.shutdown(Shutdown::Write);
         let deadline = Instant::now() + Duration::from_millis(CONNECTION_DRAIN_MILLISECONDS);
@@ -559,6 +565,38 @@ fn topics_and_partitions(client: &mut Client) -> (usize, usize) {
     (response.topics.len(), partitions)
 }
 
+/// Log lines that mean the broker no longer keeps its promise, whether or
+/// not it still answers: stop the fuzzing at the first one.
+const FATAL_LOG_TEXTS: [&str; 2] = ["panicked", "Too many open files"];
+
+/// Reads what the broker logged since the last look.
+struct LogWatch {
+    path: std::path::PathBuf,
+    offset: u64,
+}
+
+impl LogWatch {
+    fn new(path: std::path::PathBuf) -> LogWatch {
+        LogWatch { path, offset: 0 }
+    }
+
+    /// The first new whole line containing one of `texts`.
+    fn first_new_line_with(&mut self, texts: &[&str]) -> Option<String> {
+        use std::io::{Seek, SeekFrom};
+        let mut file = std::fs::File::open(&self.path).ok()?;
+        file.seek(SeekFrom::Start(self.offset)).ok()?;
+        let mut fresh = Vec::new();
+        file.read_to_end(&mut fresh).ok()?;
+        // Only whole lines; a partial last line is read again next time.
+        let whole = fresh.iter().rposition(|byte| *byte == b'\n').map_or(0, |end| end + 1);
+        self.offset += whole as u64;
+        String::from_utf8_lossy(&fresh[..whole])
+            .lines()
+            .find(|line| texts.iter().any(|text| line.contains(text)))
+            .map(str::to_string)
+    }
+}
+
 /// Asks the broker at `port` for ApiVersions over a new connection.
 fn serves_a_new_connection(port: u16) -> Result<(), String> {
     let address = SocketAddr::from(([127, 0, 0, 1], port));
@@ -731,6 +769,7 @@ fn hundreds_of_thousands_of_fuzzed_frames_cost_only_their_connections() {
             })
             .collect();
         let mut next_probe = Instant::now() + PROBE_INTERVAL;
+        let mut log_watch = LogWatch::new(broker.log_path());
         while !workers.iter().all(|worker| worker.is_finished()) {
             if stopped_serving.is_none() {
                 let why = if !broker.is_running() {
@@ -739,11 +778,16 @@ fn hundreds_of_thousands_of_fuzzed_frames_cost_only_their_connections() {
                     Some(format!("the fuzzing did not end within {FUZZING_TIME_MAX:?}"))
                 } else if Instant::now() >= next_probe {
                     next_probe = Instant::now() + PROBE_INTERVAL;
-                    ports.iter().enumerate().find_map(|(node, port)| {
-                        serves_a_new_connection(*port)
-                            .err()
-                            .map(|error| format!("node {node} did not serve a new connection: {error}"))
-                    })
+                    log_watch
+                        .first_new_line_with(&FATAL_LOG_TEXTS)
+                        .map(|line| format!("the broker logged: {line}"))
+                        .or_else(|| {
+                            ports.iter().enumerate().find_map(|(node, port)| {
+                                serves_a_new_connection(*port).err().map(|error| {
+                                    format!("node {node} did not serve a new connection: {error}")
+                                })
+                            })
+                        })
                 } else {
                     None
                 };
@@ -792,7 +836,7 @@ fn hundreds_of_thousands_of_fuzzed_frames_cost_only_their_connections() {
     if stopped_serving.is_some() || !failures.is_empty() || !broker.is_running() {
         let (frames, why) = stopped_serving.unwrap_or((frames_sent, "a worker failed".to_string()));
         panic!(
-            "after {:.1} s the broker stopped serving, after about {frames} frames (seeds {seeds:x?}): {why}; \
+            "after {:.1} s and about {frames} frames the broker failed (seeds {seeds:x?}): {why}; \
              worker failures: {failures:?}; the data dir holds {} partitions\nbroker log tail:\n{}",
             fuzz_started.elapsed().as_secs_f64(),
             partition_directories(&broker),
@@ -828,6 +872,25 @@ fn hundreds_of_thousands_of_fuzzed_frames_cost_only_their_connections() {
         "{closed} closed connections logged for {connections} fuzzing connections"
     );
     assert!(!log.contains("panicked"), "a panic in the broker log:\n{}", log_tail(&log, 40));
+    // Every connection that opened with a length prefix over the limit was
+    // closed for it.
+    let opening_with_huge_length: usize = reports
+        .iter()
+        .map(|report| report.connections_opening_with_huge_length)
+        .sum();
+    let closed_for_length = log
+        .lines()
+        .filter(|line| line.contains("closing connection from") && line.contains("request length"))
+        .count();
+    assert!(
+        closed_for_length >= opening_with_huge_length,
+        "{opening_with_huge_length} connections opened with a huge length prefix, \
+         {closed_for_length} closed for one"
+    );
+    eprintln!(
+        "wire fuzz: {opening_with_huge_length} connections opened with a length prefix over the \
+         limit; {closed_for_length} closed for their length"
+    );
     // Partitions the fuzzing created are within what a client may ask for;
     // the node must cope with them, not run out of descriptors (issue 10,
     // item 4).
