@@ -144,7 +144,9 @@ struct LedgerProducer {
 impl LedgerProducer {
     fn new(broker: &Broker, leaders: Vec<usize>) -> LedgerProducer {
         LedgerProducer {
-            connections: (0..broker.ports.len()).map(|node| broker.client(node)).collect(),
+            connections: (0..broker.ports.len())
+                .map(|node| broker.client(node))
+                .collect(),
             leaders,
             sent: 0,
         }
@@ -199,7 +201,10 @@ fn read_partition(client: &mut Client, partition: i32) -> Vec<(i64, String)> {
         let request: FetchRequest = fetch_request(LEDGER_TOPIC, partition, offset, 0, 0);
         let response = client.send(&request, 12);
         let data = &response.responses[0].partitions[0];
-        assert_eq!(data.error_code, 0, "fetching {LEDGER_TOPIC}/{partition} at {offset}");
+        assert_eq!(
+            data.error_code, 0,
+            "fetching {LEDGER_TOPIC}/{partition} at {offset}"
+        );
         let bytes = data.records.clone().unwrap_or_default();
         let batch_records = decode_records(&bytes);
         for record in &batch_records {
@@ -224,7 +229,10 @@ fn read_partition(client: &mut Client, partition: i32) -> Vec<(i64, String)> {
 fn check_ledger(client: &mut Client, partition: i32, acknowledged: &[Acknowledged]) -> usize {
     let stored = read_partition(client, partition);
     let offsets_in_order = stored.windows(2).all(|pair| pair[0].0 < pair[1].0);
-    assert!(offsets_in_order, "partition {partition}: offsets not increasing");
+    assert!(
+        offsets_in_order,
+        "partition {partition}: offsets not increasing"
+    );
     let mut occurrences = std::collections::HashMap::new();
     for (offset, value) in &stored {
         occurrences
@@ -233,7 +241,10 @@ fn check_ledger(client: &mut Client, partition: i32, acknowledged: &[Acknowledge
             .push(*offset);
     }
     let mut checked = 0;
-    for batch in acknowledged.iter().filter(|batch| batch.partition == partition) {
+    for batch in acknowledged
+        .iter()
+        .filter(|batch| batch.partition == partition)
+    {
         for (index, value) in batch.values.iter().enumerate() {
             let expected = batch.base_offset + index as i64;
             let found = occurrences.get(value.as_str()).cloned().unwrap_or_default();
@@ -324,11 +335,7 @@ fn fuzz_with_seed(
         seed,
         ..WorkerReport::default()
     };
-    let mut source = FrameSource::new(
-        templates,
-        seed,
-        corelog::limits::REQUEST_BYTES_MAX_DEFAULT,
-    );
+    let mut source = FrameSource::new(templates, seed, corelog::limits::REQUEST_BYTES_MAX_DEFAULT);
     while report.frames_sent < frames_quota && !stop.load(Ordering::Relaxed) {
         let port = ports[source.random.below(ports.len())];
         let mut bytes = Vec::new();
@@ -444,14 +451,30 @@ fn kcat_still_produces_and_consumes(broker: &Broker) {
             .collect();
         kcat(
             broker,
-            &["-P", "-t", "after-kcat", "-p", &partition.to_string(), "-K:"],
+            &[
+                "-P",
+                "-t",
+                "after-kcat",
+                "-p",
+                &partition.to_string(),
+                "-K:",
+            ],
             Some(&(lines.join("\n") + "\n")),
         );
         expected.push(lines);
     }
     let consumed = kcat(
         broker,
-        &["-C", "-t", "after-kcat", "-o", "beginning", "-e", "-f", "%p %k:%s\n"],
+        &[
+            "-C",
+            "-t",
+            "after-kcat",
+            "-o",
+            "beginning",
+            "-e",
+            "-f",
+            "%p %k:%s\n",
+        ],
         None,
     );
     for (partition, lines) in expected.iter().enumerate() {
@@ -460,7 +483,10 @@ fn kcat_still_produces_and_consumes(broker: &Broker) {
             .filter_map(|line| line.strip_prefix(&format!("{partition} ")))
             .map(str::to_string)
             .collect();
-        assert_eq!(&got, lines, "kcat reads partition {partition} back in order");
+        assert_eq!(
+            &got, lines,
+            "kcat reads partition {partition} back in order"
+        );
     }
 }
 
@@ -501,7 +527,10 @@ fn kafkajs_still_produces_and_consumes(broker: &Broker) {
     received.sort();
     let mut expected: Vec<String> = (0..count).map(|index| format!("kafkajs-{index}")).collect();
     expected.sort();
-    assert_eq!(received, expected, "kafkajs reads back exactly what it produced");
+    assert_eq!(
+        received, expected,
+        "kafkajs reads back exactly what it produced"
+    );
 }
 
 /// The Rust test client produces to and fetches from a partition on each
@@ -513,10 +542,16 @@ fn rust_client_still_produces_and_consumes(broker: &Broker) {
     for partition in 0..2 {
         let mut leader = broker.client(leaders[partition as usize]);
         let value = format!("rust-{partition}");
-        let records = batch(&[(None, value.as_str())], 1_700_000_000_000, Compression::None);
-        let (error, base_offset) = common::produce(&mut leader, "after-rust", partition, records, 9, -1);
+        let records = batch(
+            &[(None, value.as_str())],
+            1_700_000_000_000,
+            Compression::None,
+        );
+        let (error, base_offset) =
+            common::produce(&mut leader, "after-rust", partition, records, 9, -1);
         assert_eq!((error, base_offset), (0, 0));
-        let (error, bytes, high_watermark) = common::fetch(&mut leader, "after-rust", partition, 0, 12);
+        let (error, bytes, high_watermark) =
+            common::fetch(&mut leader, "after-rust", partition, 0, 12);
         assert_eq!((error, high_watermark), (0, 1));
         let records = decode_records(&bytes);
         assert_eq!(records.len(), 1);
@@ -588,7 +623,10 @@ impl LogWatch {
         let mut fresh = Vec::new();
         file.read_to_end(&mut fresh).ok()?;
         // Only whole lines; a partial last line is read again next time.
-        let whole = fresh.iter().rposition(|byte| *byte == b'\n').map_or(0, |end| end + 1);
+        let whole = fresh
+            .iter()
+            .rposition(|byte| *byte == b'\n')
+            .map_or(0, |end| end + 1);
         self.offset += whole as u64;
         String::from_utf8_lossy(&fresh[..whole])
             .lines()
@@ -705,9 +743,16 @@ fn hundreds_of_thousands_of_fuzzed_frames_cost_only_their_connections() {
     // The ledger: records acknowledged before the fuzzing starts.
     let mut client = broker.client(0);
     let ledger_configs = [("retention.ms", "-1"), ("retention.bytes", "-1")];
-    assert_eq!(create_topic(&mut client, LEDGER_TOPIC, 2, &ledger_configs), 0);
+    assert_eq!(
+        create_topic(&mut client, LEDGER_TOPIC, 2, &ledger_configs),
+        0
+    );
     let ledger_leaders = leaders(&mut client, LEDGER_TOPIC);
-    assert_eq!(ledger_leaders, vec![0, 1], "one ledger partition on each shard");
+    assert_eq!(
+        ledger_leaders,
+        vec![0, 1],
+        "one ledger partition on each shard"
+    );
     let mut producer = LedgerProducer::new(&broker, ledger_leaders.clone());
     let mut acknowledged = Vec::new();
     for round in 0..100 {
@@ -775,7 +820,9 @@ fn hundreds_of_thousands_of_fuzzed_frames_cost_only_their_connections() {
                 let why = if !broker.is_running() {
                     Some("the broker process exited".to_string())
                 } else if fuzz_started.elapsed() > FUZZING_TIME_MAX {
-                    Some(format!("the fuzzing did not end within {FUZZING_TIME_MAX:?}"))
+                    Some(format!(
+                        "the fuzzing did not end within {FUZZING_TIME_MAX:?}"
+                    ))
                 } else if Instant::now() >= next_probe {
                     next_probe = Instant::now() + PROBE_INTERVAL;
                     log_watch
@@ -825,14 +872,23 @@ fn hundreds_of_thousands_of_fuzzed_frames_cost_only_their_connections() {
          ({} dropped mid-frame, {} still open after {CONNECTION_DRAIN_MILLISECONDS} ms and \
          dropped, {} responses); by kind {by_kind:?}",
         fuzz_elapsed.as_secs_f64(),
-        reports.iter().map(|report| report.connections_dropped_mid_frame).sum::<usize>(),
-        reports.iter().map(|report| report.connections_drain_timed_out).sum::<usize>(),
+        reports
+            .iter()
+            .map(|report| report.connections_dropped_mid_frame)
+            .sum::<usize>(),
+        reports
+            .iter()
+            .map(|report| report.connections_drain_timed_out)
+            .sum::<usize>(),
         reports.iter().map(|report| report.responses).sum::<usize>(),
     );
 
     // Alive: the same process, which never stopped serving.
     let log = broker.log();
-    let failures: Vec<&String> = reports.iter().filter_map(|report| report.failure.as_ref()).collect();
+    let failures: Vec<&String> = reports
+        .iter()
+        .filter_map(|report| report.failure.as_ref())
+        .collect();
     if stopped_serving.is_some() || !failures.is_empty() || !broker.is_running() {
         let (frames, why) = stopped_serving.unwrap_or((frames_sent, "a worker failed".to_string()));
         panic!(
@@ -843,9 +899,16 @@ fn hundreds_of_thousands_of_fuzzed_frames_cost_only_their_connections() {
             log_tail(&log, 20)
         );
     }
-    assert_eq!(broker_pid(&broker), Some(pid), "the same broker process serves");
+    assert_eq!(
+        broker_pid(&broker),
+        Some(pid),
+        "the same broker process serves"
+    );
     let (during_acknowledged, producer_failure) = during.into_inner().unwrap();
-    assert_eq!(producer_failure, None, "the well-behaved connections kept working");
+    assert_eq!(
+        producer_failure, None,
+        "the well-behaved connections kept working"
+    );
     assert!(
         frames_sent >= frames_total(),
         "{frames_sent} frames sent, fewer than {}",
@@ -871,7 +934,11 @@ fn hundreds_of_thousands_of_fuzzed_frames_cost_only_their_connections() {
         closed >= connections / 2,
         "{closed} closed connections logged for {connections} fuzzing connections"
     );
-    assert!(!log.contains("panicked"), "a panic in the broker log:\n{}", log_tail(&log, 40));
+    assert!(
+        !log.contains("panicked"),
+        "a panic in the broker log:\n{}",
+        log_tail(&log, 40)
+    );
     // Every connection that opened with a length prefix over the limit was
     // closed for it.
     let opening_with_huge_length: usize = reports
@@ -903,6 +970,10 @@ fn hundreds_of_thousands_of_fuzzed_frames_cost_only_their_connections() {
 
     // Nothing acknowledged was lost, duplicated or moved.
     let during_count = during_acknowledged.len();
+    assert!(
+        during_count >= 10,
+        "only {during_count} batches were acknowledged while the fuzzing ran"
+    );
     acknowledged.extend(during_acknowledged);
     let mut checked = 0;
     for (partition, leader) in ledger_leaders.iter().enumerate() {
@@ -966,7 +1037,10 @@ fn a_fetch_whose_topics_array_claims_2_pow_31_minus_1_entries_closes_only_its_co
     for node in 0..2 {
         for version in [4, 12] {
             let mut bystander = broker.client(node);
-            assert_eq!(bystander.send(&ApiVersionsRequest::default(), 3).error_code, 0);
+            assert_eq!(
+                bystander.send(&ApiVersionsRequest::default(), 3).error_code,
+                0
+            );
             let mut hostile = broker.client(node);
             hostile
                 .stream
@@ -985,7 +1059,10 @@ fn a_fetch_whose_topics_array_claims_2_pow_31_minus_1_entries_closes_only_its_co
             );
             assert!(broker.is_running(), "broker log:\n{}", broker.log());
             let mut newcomer = broker.client(node);
-            assert_eq!(newcomer.send(&ApiVersionsRequest::default(), 3).error_code, 0);
+            assert_eq!(
+                newcomer.send(&ApiVersionsRequest::default(), 3).error_code,
+                0
+            );
         }
     }
     // Still a working broker, in the same process, that said what it closed.
@@ -1006,7 +1083,11 @@ fn every_template_is_a_frame_the_broker_answers() {
         .iter()
         .map(|(_, versions)| versions.clone().count())
         .sum();
-    assert_eq!(templates.len(), advertised, "one template per advertised version");
+    assert_eq!(
+        templates.len(),
+        advertised,
+        "one template per advertised version"
+    );
     for (index, template) in templates.iter().enumerate() {
         let mut client = broker.client(index % 2);
         let mut frame = (template.body.len() as i32).to_be_bytes().to_vec();
@@ -1029,7 +1110,12 @@ fn every_template_is_a_frame_the_broker_answers() {
         );
         assert_eq!(client.send(&ApiVersionsRequest::default(), 0).error_code, 0);
     }
-    assert_eq!(closed_connection_lines(&broker.log()), 0, "{}", broker.log());
+    assert_eq!(
+        closed_connection_lines(&broker.log()),
+        0,
+        "{}",
+        broker.log()
+    );
 }
 
 /// Found by the fuzzing: one valid CreatePartitions whose count had a
@@ -1080,18 +1166,20 @@ fn ten_thousand_partitions_from_one_request_leave_the_broker_accepting() {
             .with_replica_id(kafka_protocol::messages::BrokerId(-1))
             .with_max_bytes(1024 * 1024)
             .with_session_epoch(-1)
-            .with_topics(vec![kafka_protocol::messages::fetch_request::FetchTopic::default()
-                .with_topic(name("many"))
-                .with_partitions(
-                    partitions
-                        .iter()
-                        .map(|partition| {
-                            kafka_protocol::messages::fetch_request::FetchPartition::default()
-                                .with_partition(*partition)
-                                .with_partition_max_bytes(1024)
-                        })
-                        .collect(),
-                )]);
+            .with_topics(vec![
+                kafka_protocol::messages::fetch_request::FetchTopic::default()
+                    .with_topic(name("many"))
+                    .with_partitions(
+                        partitions
+                            .iter()
+                            .map(|partition| {
+                                kafka_protocol::messages::fetch_request::FetchPartition::default()
+                                    .with_partition(*partition)
+                                    .with_partition_max_bytes(1024)
+                            })
+                            .collect(),
+                    ),
+            ]);
         let response = broker.client(node).send(&request, 12);
         let failed: Vec<i32> = response.responses[0]
             .partitions
@@ -1118,5 +1206,9 @@ fn ten_thousand_partitions_from_one_request_leave_the_broker_accepting() {
         assert_eq!(decode_records(&bytes).len(), 1);
     }
     let log = broker.log();
-    assert!(!log.contains("Too many open files"), "{}", log_tail(&log, 10));
+    assert!(
+        !log.contains("Too many open files"),
+        "{}",
+        log_tail(&log, 10)
+    );
 }

@@ -199,16 +199,18 @@ fn populated(api_key: ApiKey, version: i16) -> Result<Vec<u8>, String> {
                 .with_topics(
                     (0..2)
                         .map(|index| {
-                            FetchTopic::default().with_topic(topic(index)).with_partitions(
-                                (0..2)
-                                    .map(|partition| {
-                                        FetchPartition::default()
-                                            .with_partition(partition)
-                                            .with_fetch_offset(0)
-                                            .with_partition_max_bytes(64 * 1024)
-                                    })
-                                    .collect(),
-                            )
+                            FetchTopic::default()
+                                .with_topic(topic(index))
+                                .with_partitions(
+                                    (0..2)
+                                        .map(|partition| {
+                                            FetchPartition::default()
+                                                .with_partition(partition)
+                                                .with_fetch_offset(0)
+                                                .with_partition_max_bytes(64 * 1024)
+                                        })
+                                        .collect(),
+                                )
                         })
                         .collect(),
                 );
@@ -231,16 +233,16 @@ fn populated(api_key: ApiKey, version: i16) -> Result<Vec<u8>, String> {
                     .with_topics(
                         (0..2)
                             .map(|index| {
-                                ListOffsetsTopic::default().with_name(topic(index)).with_partitions(
-                                    vec![
+                                ListOffsetsTopic::default()
+                                    .with_name(topic(index))
+                                    .with_partitions(vec![
                                         ListOffsetsPartition::default()
                                             .with_partition_index(0)
                                             .with_timestamp(-1),
                                         ListOffsetsPartition::default()
                                             .with_partition_index(1)
                                             .with_timestamp(1_700_000_000_000),
-                                    ],
-                                )
+                                    ])
                             })
                             .collect(),
                     ),
@@ -270,19 +272,21 @@ fn populated(api_key: ApiKey, version: i16) -> Result<Vec<u8>, String> {
             use create_topics_request::{CreatableTopic, CreatableTopicConfig};
             encode(
                 version,
-                CreateTopicsRequest::default().with_timeout_ms(1000).with_topics(
-                    (0..2)
-                        .map(|index| {
-                            CreatableTopic::default()
-                                .with_name(topic(index))
-                                .with_num_partitions(2)
-                                .with_replication_factor(1)
-                                .with_configs(vec![CreatableTopicConfig::default()
-                                    .with_name(text("retention.ms"))
-                                    .with_value(Some(text("86400000")))])
-                        })
-                        .collect(),
-                ),
+                CreateTopicsRequest::default()
+                    .with_timeout_ms(1000)
+                    .with_topics(
+                        (0..2)
+                            .map(|index| {
+                                CreatableTopic::default()
+                                    .with_name(topic(index))
+                                    .with_num_partitions(2)
+                                    .with_replication_factor(1)
+                                    .with_configs(vec![CreatableTopicConfig::default()
+                                        .with_name(text("retention.ms"))
+                                        .with_value(Some(text("86400000")))])
+                            })
+                            .collect(),
+                    ),
             )
         }
         ApiKey::DeleteTopics => {
@@ -304,7 +308,9 @@ fn populated(api_key: ApiKey, version: i16) -> Result<Vec<u8>, String> {
                 CreatePartitionsRequest::default()
                     .with_timeout_ms(1000)
                     .with_topics(vec![
-                        CreatePartitionsTopic::default().with_name(topic(0)).with_count(3),
+                        CreatePartitionsTopic::default()
+                            .with_name(topic(0))
+                            .with_count(3),
                         CreatePartitionsTopic::default()
                             .with_name(topic(1))
                             .with_count(4)
@@ -471,12 +477,14 @@ fn populated(api_key: ApiKey, version: i16) -> Result<Vec<u8>, String> {
             encode(version, request)
         }
         ApiKey::DescribeGroups => encode(
-                version,
-            DescribeGroupsRequest::default()
-                .with_groups(vec![GroupId(text(FUZZ_GROUP)), GroupId(text("other-group"))]),
+            version,
+            DescribeGroupsRequest::default().with_groups(vec![
+                GroupId(text(FUZZ_GROUP)),
+                GroupId(text("other-group")),
+            ]),
         ),
         ApiKey::DeleteGroups => encode(
-                version,
+            version,
             DeleteGroupsRequest::default()
                 .with_groups_names(vec![GroupId(text("other-group")), GroupId(text("gone"))]),
         ),
@@ -517,22 +525,24 @@ fn populated(api_key: ApiKey, version: i16) -> Result<Vec<u8>, String> {
             use delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
             encode(
                 version,
-                DeleteRecordsRequest::default().with_timeout_ms(1000).with_topics(
-                    (0..2)
-                        .map(|index| {
-                            DeleteRecordsTopic::default().with_name(topic(index)).with_partitions(
-                                vec![
-                                    DeleteRecordsPartition::default()
-                                        .with_partition_index(0)
-                                        .with_offset(1),
-                                    DeleteRecordsPartition::default()
-                                        .with_partition_index(1)
-                                        .with_offset(-1),
-                                ],
-                            )
-                        })
-                        .collect(),
-                ),
+                DeleteRecordsRequest::default()
+                    .with_timeout_ms(1000)
+                    .with_topics(
+                        (0..2)
+                            .map(|index| {
+                                DeleteRecordsTopic::default()
+                                    .with_name(topic(index))
+                                    .with_partitions(vec![
+                                        DeleteRecordsPartition::default()
+                                            .with_partition_index(0)
+                                            .with_offset(1),
+                                        DeleteRecordsPartition::default()
+                                            .with_partition_index(1)
+                                            .with_offset(-1),
+                                    ])
+                            })
+                            .collect(),
+                    ),
             )
         }
         ApiKey::DescribeConfigs => {
@@ -824,7 +834,8 @@ impl<'a> FrameSource<'a> {
                         i16::MIN,
                         *versions.start(),
                         *versions.end(),
-                        self.random.between(*versions.start() as usize, *versions.end() as usize)
+                        self.random
+                            .between(*versions.start() as usize, *versions.end() as usize)
                             as i16,
                     ];
                     let version = *self.random.pick(&choices);
@@ -896,9 +907,8 @@ impl<'a> FrameSource<'a> {
             }
             if template.flexible {
                 let byte = body[at] as usize;
-                let compact_string = byte > 1
-                    && at + byte <= body.len()
-                    && printable(&body[at + 1..at + byte]);
+                let compact_string =
+                    byte > 1 && at + byte <= body.len() && printable(&body[at + 1..at + byte]);
                 if (1..=3).contains(&byte) || compact_string {
                     varints.push(at);
                 }
@@ -949,7 +959,8 @@ impl<'a> FrameSource<'a> {
             let template = self.template();
             body[0..4].copy_from_slice(&template.body[0..4]);
             if self.random.percent(50) && body.len() > template.header_length {
-                body[..template.header_length].copy_from_slice(&template.body[..template.header_length]);
+                body[..template.header_length]
+                    .copy_from_slice(&template.body[..template.header_length]);
             }
         }
         body
