@@ -60,7 +60,8 @@ const CONNECTION_DRAIN_MILLISECONDS: u64 = 500;
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The fuzzing takes about 30 s here; far longer means the broker crawls.
+/// The default number of frames takes about 30 s here; far longer means the
+/// broker crawls. A longer run (`WIRE_FUZZ_FRAMES`) gets proportionally more.
 const FUZZING_TIME_MAX: Duration = Duration::from_secs(240);
 
 /// The broker's open-file limit during the fuzzing (soft and hard).
@@ -764,6 +765,8 @@ fn hundreds_of_thousands_of_fuzzed_frames_cost_only_their_connections() {
 
     let seeds = seeds();
     let frames_quota = frames_total().div_ceil(seeds.len());
+    let fuzzing_time_max =
+        FUZZING_TIME_MAX * frames_total().div_ceil(FRAMES_TOTAL_DEFAULT).max(1) as u32;
     eprintln!(
         "wire fuzz: {} templates (every advertised API and version), seeds {:x?}, \
          {frames_quota} frames per seed, at most {FRAMES_PER_CONNECTION_MAX} per connection; \
@@ -819,9 +822,9 @@ fn hundreds_of_thousands_of_fuzzed_frames_cost_only_their_connections() {
             if stopped_serving.is_none() {
                 let why = if !broker.is_running() {
                     Some("the broker process exited".to_string())
-                } else if fuzz_started.elapsed() > FUZZING_TIME_MAX {
+                } else if fuzz_started.elapsed() > fuzzing_time_max {
                     Some(format!(
-                        "the fuzzing did not end within {FUZZING_TIME_MAX:?}"
+                        "the fuzzing did not end within {fuzzing_time_max:?}"
                     ))
                 } else if Instant::now() >= next_probe {
                     next_probe = Instant::now() + PROBE_INTERVAL;
