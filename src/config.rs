@@ -8,9 +8,11 @@ use crate::metadata::topic_config::BrokerDefaults;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
-    /// Shard 0 listens here; shard i on the next port up (or an ephemeral
-    /// port each, when the port is 0).
-    pub listen: SocketAddr,
+    /// One address: shard 0 listens there, shard i on the port i up (or an
+    /// ephemeral port each, when the port is 0). One address per shard:
+    /// shard i listens on the i-th (a stand-in for several brokers whose
+    /// ports are not consecutive, as kafkajs's test suite expects).
+    pub listen: Vec<SocketAddr>,
     /// Host clients are told to connect to.
     pub advertise_host: String,
     pub cores: usize,
@@ -21,6 +23,8 @@ pub struct Config {
     pub auto_create_topics: bool,
     /// `socket.request.max.bytes`.
     pub request_bytes_max: u32,
+    /// `queued.max.request.bytes`, per shard.
+    pub queued_request_bytes_max: u64,
     pub topic_defaults: BrokerDefaults,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval_milliseconds: u64,
@@ -49,6 +53,20 @@ impl std::fmt::Display for ConfigError {
 }
 
 impl Config {
+    /// Where shard `index` listens.
+    pub fn listen_address(&self, index: usize) -> SocketAddr {
+        match self.listen.as_slice() {
+            [single] => {
+                let mut address = *single;
+                if address.port() != 0 {
+                    address.set_port(address.port() + index as u16);
+                }
+                address
+            }
+            several => several[index],
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.cores == 0 || self.cores > crate::limits::SHARDS_MAX {
             return Err(ConfigError(format!(
@@ -56,12 +74,25 @@ impl Config {
                 crate::limits::SHARDS_MAX
             )));
         }
-        if self.listen.port() != 0
-            && u32::from(self.listen.port()) + self.cores as u32 - 1 > u32::from(u16::MAX)
-        {
-            return Err(ConfigError(
-                "--listen port plus --cores runs past port 65535".into(),
-            ));
+        match self.listen.as_slice() {
+            [] => return Err(ConfigError("--listen must name an address".into())),
+            [single] => {
+                if single.port() != 0
+                    && u32::from(single.port()) + self.cores as u32 - 1 > u32::from(u16::MAX)
+                {
+                    return Err(ConfigError(
+                        "--listen port plus --cores runs past port 65535".into(),
+                    ));
+                }
+            }
+            several if several.len() != self.cores => {
+                return Err(ConfigError(format!(
+                    "--listen names {} addresses for {} shards: give one, or one per shard",
+                    several.len(),
+                    self.cores
+                )));
+            }
+            _ => {}
         }
         if self.num_partitions < 1 || self.num_partitions > crate::limits::PARTITIONS_PER_TOPIC_MAX
         {
@@ -79,6 +110,11 @@ impl Config {
         if self.topic_defaults.max_message_bytes >= self.request_bytes_max {
             return Err(ConfigError(
                 "--message-max-bytes must be below --socket-request-max-bytes".into(),
+            ));
+        }
+        if self.queued_request_bytes_max < u64::from(self.request_bytes_max) {
+            return Err(ConfigError(
+                "--queued-max-request-bytes must be at least --socket-request-max-bytes".into(),
             ));
         }
         if self.offsets_topic_partitions < 1

@@ -12,6 +12,23 @@ pub const REQUEST_BYTES_MAX_DEFAULT: u32 = 100 * 1024 * 1024;
 /// `max.message.bytes`): 1 MiB plus Kafka's 12-byte batch overhead allowance.
 pub const MESSAGE_BYTES_MAX_DEFAULT: u32 = 1024 * 1024 + 12;
 
+/// Default bytes of request frames one shard holds at once, being read or
+/// waiting to be handled (`queued.max.request.bytes`, per shard; Kafka's
+/// default is unbounded). A frame that does not fit waits before any of it
+/// is allocated. Must be at least `socket.request.max.bytes`.
+pub const QUEUED_REQUEST_BYTES_PER_SHARD_DEFAULT: u64 = 256 * 1024 * 1024;
+
+/// Frames up to this size (everything but large produce requests) draw on a
+/// pool of their own, so slow large frames never hold up small requests.
+pub const REQUEST_BYTES_SMALL_MAX: usize = 64 * 1024;
+
+/// The pool small frames draw on, per shard.
+pub const REQUEST_BYTES_SMALL_PER_SHARD_MAX: usize = 32 * 1024 * 1024;
+
+/// A frame's body is read, and its memory grown, this much at a time, so a
+/// client that announces a large frame and sends little costs little.
+pub const REQUEST_READ_CHUNK_BYTES: usize = 1024 * 1024;
+
 /// Replies one connection may have waiting to be sent. Requests are handled
 /// one at a time in order, but a Produce's reply waits for its sync while
 /// the next requests are read and handled; past this many waiting replies,
@@ -24,6 +41,11 @@ pub const CONNECTIONS_PER_SHARD_MAX: usize = 4096;
 /// How long a client may take to send the rest of a frame once its length
 /// arrived; a client that vanishes mid-request is closed after this.
 pub const FRAME_BODY_TIMEOUT_MILLISECONDS: u64 = 30_000;
+
+/// Most record bytes one Fetch response carries, whatever its `max_bytes`
+/// asks (Kafka's broker `fetch.max.bytes`, 55 MiB). The first partition
+/// with data still gets one whole batch, which `message.max.bytes` bounds.
+pub const FETCH_RESPONSE_BYTES_MAX: u64 = 55 * 1024 * 1024;
 
 /// Longest `max_wait_ms` a Fetch may park for, whatever the client asks.
 pub const FETCH_WAIT_MILLISECONDS_MAX: u64 = 30_000;
@@ -109,6 +131,11 @@ pub const PRODUCER_ID_BLOCK: u64 = 1000;
 /// shorter `flush.ms` is rounded up to this.
 pub const FLUSH_TICK_MILLISECONDS: u64 = 10;
 
+/// A failed accept (out of file descriptors, say) is retried after this,
+/// doubling up to the maximum while failures go on.
+pub const ACCEPT_BACKOFF_MILLISECONDS_MIN: u64 = 10;
+pub const ACCEPT_BACKOFF_MILLISECONDS_MAX: u64 = 1000;
+
 /// How long start-up waits for a listening address still in use (by the
 /// socket of a process that just died) before giving up.
 pub const BIND_RETRY_MILLISECONDS: u64 = 10_000;
@@ -117,6 +144,8 @@ const _: () = assert!(SEGMENT_BYTES_DEFAULT <= SEGMENT_BYTES_MAX);
 const _: () = assert!(SEGMENT_BYTES_MIN >= DIRECT_IO_ALIGNMENT_BYTES as u64);
 const _: () = assert!(MESSAGE_BYTES_MAX_DEFAULT < REQUEST_BYTES_MAX_DEFAULT);
 const _: () = assert!(INDEX_INTERVAL_BYTES > 0);
+const _: () = assert!(QUEUED_REQUEST_BYTES_PER_SHARD_DEFAULT >= REQUEST_BYTES_MAX_DEFAULT as u64);
+const _: () = assert!(REQUEST_BYTES_SMALL_MAX <= REQUEST_BYTES_SMALL_PER_SHARD_MAX);
 
 /// Default bytes of recently appended batches each shard keeps in memory
 /// for tailing consumers (`--tail-cache-bytes`). Direct-IO writes bypass

@@ -50,9 +50,9 @@ struct ServeArgs {
     #[arg(long, default_value = "./data")]
     data_dir: PathBuf,
     /// Address of shard 0; shard i listens on port + i (port 0: each shard
-    /// takes an ephemeral port).
-    #[arg(long, default_value = "0.0.0.0:9092")]
-    listen: SocketAddr,
+    /// takes an ephemeral port). Or a comma-separated address per shard.
+    #[arg(long, default_value = "0.0.0.0:9092", value_delimiter = ',')]
+    listen: Vec<SocketAddr>,
     /// Host name clients are told to connect to.
     #[arg(long, default_value = "localhost")]
     advertise: String,
@@ -93,6 +93,11 @@ struct ServeArgs {
     /// socket.request.max.bytes: largest request frame.
     #[arg(long, default_value_t = limits::REQUEST_BYTES_MAX_DEFAULT)]
     socket_request_max_bytes: u32,
+    /// queued.max.request.bytes: bytes of request frames each shard holds at
+    /// once while reading and handling them (at least
+    /// --socket-request-max-bytes); a frame that does not fit waits.
+    #[arg(long, default_value_t = limits::QUEUED_REQUEST_BYTES_PER_SHARD_DEFAULT)]
+    queued_max_request_bytes: u64,
     /// offsets.topic.num.partitions: partitions of __consumer_offsets when it
     /// is first created (fixed after that).
     #[arg(long, default_value_t = limits::OFFSETS_TOPIC_PARTITIONS_DEFAULT)]
@@ -147,6 +152,7 @@ fn main() -> ExitCode {
         num_partitions: args.num_partitions,
         auto_create_topics: args.auto_create_topics,
         request_bytes_max: args.socket_request_max_bytes,
+        queued_request_bytes_max: args.queued_max_request_bytes,
         topic_defaults: BrokerDefaults {
             segment_bytes: args.log_segment_bytes,
             max_message_bytes: args.message_max_bytes,
@@ -231,10 +237,7 @@ fn serve(config: Config) -> Result<(), String> {
     let mut listeners = Vec::with_capacity(config.cores);
     let mut nodes = Vec::with_capacity(config.cores);
     for index in 0..config.cores {
-        let mut address = config.listen;
-        if address.port() != 0 {
-            address.set_port(address.port() + index as u16);
-        }
+        let address = config.listen_address(index);
         let listener = bind_when_free(address)
             .map_err(|error| format!("cannot listen on {address}: {error}"))?;
         let port = listener
@@ -448,14 +451,16 @@ async fn run_shard(start: ShardStart) {
     rt::spawn_detached(group::run_timers(shard.clone()));
     rt::spawn_detached(shard::retention::run(shard.clone()));
     rt::spawn_detached(shard::flush::run(shard.clone()));
-    rt::spawn_detached(server::listener::serve(
-        shard.clone(),
-        rt::net::Listener::from_std(listener),
-    ));
+    let listener = rt::net::Listener::from_std(listener);
+    let listening = listener.stopper();
+    rt::spawn_detached(server::listener::serve(shard.clone(), listener));
     let _ = ready.send(Ok(()));
     while !shutdown.load(Ordering::Relaxed) {
         rt::sleep(Duration::from_millis(50)).await;
     }
+    // Stop listening before anything else, so clients are refused (and
+    // retry) rather than accepted by a broker that is going away.
+    listening.stop();
     shard.close_all().await;
 }
 

@@ -71,8 +71,12 @@ pub fn decode_header(
         .map_err(|error| FrameError::Undecodable(error.to_string()))
 }
 
-/// Decodes a request body; bytes left over after the body also make it
-/// undecodable, since a valid client never sends them.
+/// Decodes a request body. Bytes left over after the fields the schema
+/// names are ignored, as Apache Kafka ignores them: librdkafka 2.15 and 2.16
+/// send Metadata v12 with the 4 bytes reserved for the topic count left
+/// unfinalized (`00 00 00 00` where one varint `00` belongs), so 3 bytes
+/// follow the body, and refusing them shuts out every client built on it.
+/// The first such request is logged, once per process.
 pub fn decode_body<T: Decodable>(
     frame: &mut bytes::Bytes,
     api_version: i16,
@@ -80,12 +84,22 @@ pub fn decode_body<T: Decodable>(
     let body = T::decode(frame, api_version)
         .map_err(|error| FrameError::Undecodable(error.to_string()))?;
     if !frame.is_empty() {
-        return Err(FrameError::Undecodable(format!(
-            "{} bytes after the request body",
-            frame.len()
-        )));
+        log_trailing_bytes_once(std::any::type_name::<T>(), api_version, frame.len());
     }
     Ok(body)
+}
+
+fn log_trailing_bytes_once(request: &str, api_version: i16, count: usize) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // Off the hot path: only requests with trailing bytes get here.
+    static LOGGED: AtomicBool = AtomicBool::new(false);
+    if !LOGGED.swap(true, Ordering::Relaxed) {
+        let name = request.rsplit("::").next().unwrap_or(request);
+        eprintln!(
+            "corelog: debug: {name} v{api_version} arrived with {count} bytes after its fields; \
+             ignored as Kafka does (logged once)"
+        );
+    }
 }
 
 /// Frames a response: length, header (with tagged fields for flexible
@@ -134,6 +148,19 @@ mod tests {
         assert_eq!(check_length(10i32.to_be_bytes(), 100).unwrap(), 10);
         assert!(check_length((-1i32).to_be_bytes(), 100).is_err());
         assert!(check_length(101i32.to_be_bytes(), 100).is_err());
+    }
+
+    #[test]
+    fn trailing_bytes_after_the_body_are_ignored() {
+        use kafka_protocol::messages::MetadataRequest;
+        // librdkafka 2.16's "all topics" Metadata v12 as it arrives: the 4
+        // bytes reserved for the topic count, unfinalized, then the two
+        // booleans and the tag buffer. Read field by field: a null topics
+        // array, false, false, no tags, and 3 bytes left over.
+        let mut body = bytes::Bytes::from_static(&[0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00]);
+        let request: MetadataRequest = decode_body(&mut body, 12).unwrap();
+        assert!(request.topics.is_none());
+        assert!(!request.allow_auto_topic_creation);
     }
 
     #[test]

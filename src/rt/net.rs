@@ -3,6 +3,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::os::unix::io::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
+use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -36,18 +37,63 @@ impl Piece {
 
 /// A listening socket bound on the main thread (so every shard's port is
 /// known before any shard starts) and handed to its shard.
-pub struct Listener(glommio::net::TcpListener);
+pub struct Listener {
+    socket: glommio::net::TcpListener,
+    stop: Rc<ListenerStop>,
+}
+
+/// Stops a shard's listener from outside its accept loop, at once.
+///
+/// Closing the descriptor is not enough: glommio's pending accept holds
+/// the socket in io_uring, which tears it down asynchronously, so the port
+/// would go on accepting connections nobody serves (and that are reset
+/// later) for a moment after the process exits. `shutdown(2)` takes the
+/// socket out of the listening state immediately: new connections are
+/// refused, clients retry, and a broker started right after this one binds
+/// the port and serves its first client.
+pub struct ListenerStop {
+    fd: RawFd,
+    stopped: std::cell::Cell<bool>,
+}
+
+impl ListenerStop {
+    pub fn stop(&self) {
+        if !self.stopped.replace(true) {
+            // SAFETY: the descriptor belongs to the listener, which is
+            // alive while its accept loop (holding this) runs; shutdown
+            // does not close it.
+            unsafe { libc::shutdown(self.fd, libc::SHUT_RDWR) };
+        }
+    }
+}
 
 impl Listener {
     /// Takes over a bound std listener; call on the shard that will accept.
     pub fn from_std(listener: std::net::TcpListener) -> Listener {
-        // SAFETY: the fd comes from a live, bound listener that we own and
-        // give up here; glommio closes it when the Listener drops.
-        Listener(unsafe { glommio::net::TcpListener::from_raw_fd(listener.into_raw_fd()) })
+        let fd = listener.as_raw_fd();
+        Listener {
+            // SAFETY: the fd comes from a live, bound listener that we own
+            // and give up here; glommio closes it when the Listener drops.
+            socket: unsafe { glommio::net::TcpListener::from_raw_fd(listener.into_raw_fd()) },
+            stop: Rc::new(ListenerStop {
+                fd,
+                stopped: std::cell::Cell::new(false),
+            }),
+        }
+    }
+
+    /// What stops this listener; keep it only as long as the listener.
+    pub fn stopper(&self) -> Rc<ListenerStop> {
+        self.stop.clone()
+    }
+
+    /// True once `ListenerStop::stop` ran: accepts fail from then on.
+    pub fn is_shut_down(&self) -> bool {
+        self.stop.stopped.get()
     }
 
     pub async fn accept(&self) -> io::Result<Connection> {
-        let stream = self.0.accept().await.map_err(io::Error::from)?;
+        let stream = self.socket.accept().await.map_err(io::Error::from)?;
         stream.set_nodelay(true).map_err(io::Error::from)?;
         Ok(Connection(stream))
     }

@@ -9,24 +9,39 @@
 //! replies wait; then reading pauses.
 //! A frame that breaks the protocol closes this connection, with a log line;
 //! nothing a client sends can take the shard down.
+//!
+//! Memory: a frame's length is reserved from the shard's request memory
+//! (`queued.max.request.bytes`) before any of it is allocated, and the frame
+//! is read, and its buffer grown, a chunk at a time, so a client that
+//! announces a large frame and sends it slowly costs what it sent.
+//!
+//! Isolation: a panic while a request is handled (a bug) closes this
+//! connection with a log line naming the API and version; the shard and its
+//! other connections carry on.
 
+use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use futures_lite::FutureExt;
 
 use super::dispatch::{self, Outcome};
-use crate::limits::{FRAME_BODY_TIMEOUT_MILLISECONDS, INFLIGHT_REQUESTS_PER_CONNECTION_MAX};
-use crate::protocol::frame;
+use super::request_memory::RequestMemory;
+use crate::limits::{
+    FRAME_BODY_TIMEOUT_MILLISECONDS, INFLIGHT_REQUESTS_PER_CONNECTION_MAX, REQUEST_READ_CHUNK_BYTES,
+};
+use crate::protocol::frame::{self, FramePeek};
 use crate::rt::channel::{local_queue, LocalQueueReceiver};
-use crate::rt::net::{Connection, ConnectionWriter};
+use crate::rt::net::{Connection, ConnectionReader, ConnectionWriter};
 use crate::shard::Shard;
 
 fn log_close(shard_id: u32, peer: Option<SocketAddr>, why: &str) {
     eprintln!("corelog: shard {shard_id}: closing connection from {peer:?}: {why}");
 }
 
-pub async fn serve(shard: &Shard, connection: Connection) {
+pub async fn serve(shard: &Shard, request_memory: &RequestMemory, connection: Connection) {
     let peer = connection.peer_address();
     let (mut reader, writer) = connection.split();
     let (replies, queue) = local_queue::<Outcome>(INFLIGHT_REQUESTS_PER_CONNECTION_MAX);
@@ -42,17 +57,16 @@ pub async fn serve(shard: &Shard, connection: Connection) {
             Ok(length) => length,
             Err(error) => break Some(error.to_string()),
         };
-        let mut body = BytesMut::zeroed(length);
-        if let Err(error) = reader
-            .read_exact_within(
-                &mut body,
-                Duration::from_millis(FRAME_BODY_TIMEOUT_MILLISECONDS),
-            )
-            .await
-        {
-            break Some(format!("incomplete request of {length} bytes: {error}"));
-        }
-        match dispatch::handle(shard, peer, body.freeze()).await {
+        // Held until the request has been handled; what a Produce keeps
+        // longer is bounded by the shard's produce budget.
+        let _reserved = request_memory.reserve(length).await;
+        let body = match read_body(&mut reader, length).await {
+            Ok(body) => body,
+            Err(error) => break Some(format!("incomplete request of {length} bytes: {error}")),
+        };
+        let peek = frame::peek(&body).ok();
+        let handled = isolate(dispatch::handle(shard, peer, body.freeze()), peek).await;
+        match handled {
             Outcome::NoResponse => {}
             Outcome::Close(why) => break Some(why),
             // The writer stopped: the client is gone (it logged why).
@@ -69,6 +83,59 @@ pub async fn serve(shard: &Shard, connection: Connection) {
     if let Some(why) = closing {
         log_close(shard.id, peer, &why);
     }
+}
+
+/// Reads a frame body of `length` bytes, growing the buffer a chunk at a
+/// time as bytes arrive, within `FRAME_BODY_TIMEOUT_MILLISECONDS` in all.
+async fn read_body(reader: &mut ConnectionReader, length: usize) -> std::io::Result<BytesMut> {
+    let deadline = Instant::now() + Duration::from_millis(FRAME_BODY_TIMEOUT_MILLISECONDS);
+    let mut body = BytesMut::new();
+    while body.len() < length {
+        let filled = body.len();
+        let chunk = (length - filled).min(REQUEST_READ_CHUNK_BYTES);
+        body.resize(filled + chunk, 0);
+        let left = deadline.saturating_duration_since(Instant::now());
+        reader.read_exact_within(&mut body[filled..], left).await?;
+    }
+    debug_assert_eq!(body.len(), length);
+    Ok(body)
+}
+
+/// "ApiKey vVersion" of a frame, for log lines about it.
+fn describe(peek: Option<FramePeek>) -> String {
+    match peek {
+        Some(peek) => match kafka_protocol::messages::ApiKey::try_from(peek.api_key) {
+            Ok(key) => format!("{key:?} v{}", peek.api_version),
+            Err(_) => format!("API {} v{}", peek.api_key, peek.api_version),
+        },
+        None => "a short frame".to_string(),
+    }
+}
+
+/// Runs one request's handling so that a panic in it (a bug) costs only
+/// this connection: the panic becomes a close with a log line naming the
+/// request. Deferred replies are isolated the same way when they run.
+async fn isolate(handling: impl Future<Output = Outcome>, peek: Option<FramePeek>) -> Outcome {
+    match AssertUnwindSafe(handling).catch_unwind().await {
+        Ok(Outcome::Deferred(pending)) => Outcome::Deferred(Box::pin(async move {
+            match AssertUnwindSafe(pending).catch_unwind().await {
+                Ok(outcome) => outcome,
+                Err(panic) => Outcome::Close(panicked(peek, panic.as_ref())),
+            }
+        })),
+        Ok(outcome) => outcome,
+        Err(panic) => Outcome::Close(panicked(peek, panic.as_ref())),
+    }
+}
+
+fn panicked(peek: Option<FramePeek>, panic: &(dyn std::any::Any + Send)) -> String {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|text| text.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string());
+    let described = describe(peek);
+    format!("BUG: handling {described} panicked ({message}); only this connection is closed")
 }
 
 /// Sends replies in the order their requests arrived, waiting for each
@@ -98,5 +165,53 @@ async fn write_replies(
             Outcome::Close(why) => return log_close(shard_id, peer, &why),
             Outcome::NoResponse | Outcome::Deferred(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_request_becomes_a_close_naming_it() {
+        let outcome = crate::rt::run_local(async {
+            let fetch = FramePeek {
+                api_key: 1,
+                api_version: 12,
+                correlation_id: 1,
+            };
+            match isolate(async { panic!("boom") }, Some(fetch)).await {
+                Outcome::Close(why) => why,
+                _ => "not closed".to_string(),
+            }
+        });
+        assert!(outcome.contains("Fetch v12"), "{outcome}");
+        assert!(outcome.contains("boom"), "{outcome}");
+    }
+
+    #[test]
+    fn a_panicking_deferred_reply_becomes_a_close() {
+        let outcome = crate::rt::run_local(async {
+            let deferred = isolate(
+                async { Outcome::Deferred(Box::pin(async { panic!("late") })) },
+                Some(FramePeek {
+                    api_key: 0,
+                    api_version: 9,
+                    correlation_id: 1,
+                }),
+            )
+            .await;
+            let Outcome::Deferred(pending) = deferred else {
+                return "not deferred".to_string();
+            };
+            match pending.await {
+                Outcome::Close(why) => why,
+                _ => "not closed".to_string(),
+            }
+        });
+        assert!(
+            outcome.contains("Produce v9") && outcome.contains("late"),
+            "{outcome}"
+        );
     }
 }

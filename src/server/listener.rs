@@ -1,23 +1,55 @@
 //! Accepts connections on a shard's port, up to the per-shard limit.
+//!
+//! Invariants: one accept loop per shard, on its core; it ends when the
+//! shard stops listening (a clean stop shuts the socket down first, so
+//! clients are refused and retry elsewhere instead of being reset later).
+//! Failed accepts (out of file descriptors, say) back off and are logged
+//! once per burst, not once per try.
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use super::connection;
-use crate::limits::CONNECTIONS_PER_SHARD_MAX;
+use super::request_memory::RequestMemory;
+use crate::limits::{
+    ACCEPT_BACKOFF_MILLISECONDS_MAX, ACCEPT_BACKOFF_MILLISECONDS_MIN, CONNECTIONS_PER_SHARD_MAX,
+};
 use crate::rt::net::Listener;
 use crate::shard::Shard;
 
-/// Accepts until the listener fails; each connection gets its own task.
+/// Accepts until the listener is shut down; each connection gets its own
+/// task.
 pub async fn serve(shard: Rc<Shard>, listener: Listener) {
+    let request_memory = Rc::new(RequestMemory::new(
+        shard.config.queued_request_bytes_max as usize,
+    ));
+    let mut failures: u64 = 0;
+    let mut backoff = Duration::from_millis(ACCEPT_BACKOFF_MILLISECONDS_MIN);
     loop {
         let connection = match listener.accept().await {
             Ok(connection) => connection,
+            Err(_) if listener.is_shut_down() => return,
             Err(error) => {
-                eprintln!("corelog: shard {}: accept failed: {error}", shard.id);
-                crate::rt::sleep(std::time::Duration::from_millis(10)).await;
+                if failures == 0 {
+                    eprintln!(
+                        "corelog: shard {}: accept failed: {error}; backing off (logged once until an accept succeeds)",
+                        shard.id
+                    );
+                }
+                failures += 1;
+                crate::rt::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(ACCEPT_BACKOFF_MILLISECONDS_MAX));
                 continue;
             }
         };
+        if failures > 0 {
+            eprintln!(
+                "corelog: shard {}: accepting again after {failures} failed accepts",
+                shard.id
+            );
+            failures = 0;
+            backoff = Duration::from_millis(ACCEPT_BACKOFF_MILLISECONDS_MIN);
+        }
         if shard.connections.get() >= CONNECTIONS_PER_SHARD_MAX {
             eprintln!(
                 "corelog: shard {}: refusing connection from {:?}: {CONNECTIONS_PER_SHARD_MAX} connections open",
@@ -28,8 +60,9 @@ pub async fn serve(shard: Rc<Shard>, listener: Listener) {
         }
         shard.connections.set(shard.connections.get() + 1);
         let shard = shard.clone();
+        let request_memory = request_memory.clone();
         crate::rt::spawn_detached(async move {
-            connection::serve(&shard, connection).await;
+            connection::serve(&shard, &request_memory, connection).await;
             shard.connections.set(shard.connections.get() - 1);
         });
     }

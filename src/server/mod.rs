@@ -5,3 +5,4 @@ pub mod connection;
 pub mod dispatch;
 pub mod handlers;
 pub mod listener;
+pub mod request_memory;

@@ -5,7 +5,9 @@
 //! Byte limits follow Kafka: each partition returns at most its
 //! `partition_max_bytes`, the response at most `max_bytes`, except that the
 //! first partition with data always returns at least one whole batch, so a
-//! batch larger than the limits can still be consumed.
+//! batch larger than the limits can still be consumed. The broker caps
+//! `max_bytes` at `FETCH_RESPONSE_BYTES_MAX` (Kafka's broker `fetch.max.bytes`),
+//! whatever the client asks.
 
 use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
@@ -13,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kafka_protocol::messages::FetchRequest;
 
-use crate::limits::FETCH_WAIT_MILLISECONDS_MAX;
+use crate::limits::{FETCH_RESPONSE_BYTES_MAX, FETCH_WAIT_MILLISECONDS_MAX};
 use crate::protocol::fetch_response::{FetchReply, FetchedPartition, FetchedTopic};
 use crate::protocol::ErrorCode;
 use crate::shard::{Route, Shard};
@@ -48,7 +50,7 @@ pub async fn handle(shard: &Shard, request: FetchRequest, version: i16) -> Fetch
 }
 
 async fn read_once(shard: &Shard, request: &FetchRequest) -> (FetchReply, usize, bool) {
-    let mut remaining = request.max_bytes.max(0) as u64;
+    let mut remaining = (request.max_bytes.max(0) as u64).min(FETCH_RESPONSE_BYTES_MAX);
     let mut total = 0usize;
     let mut any_error = false;
     let mut topics = Vec::with_capacity(request.topics.len());
