@@ -251,5 +251,5 @@ if [ ${#failed[@]} -gt 0 ]; then
   LIBRDKAFKA_SUITE_KEEP=1
   say "broker logs: $run_dir/broker-*/broker.log; test output: $run_dir/tests/<name>@<scenario>/output.log"
 fi
-echo "librdkafka suite: $passed passed, ${#failed[@]} failed"
+echo "librdkafka-suite: $passed passed, ${#failed[@]} failed"
 [ ${#failed[@]} -eq 0 ]
