@@ -79,11 +79,13 @@ EOF
   [ -n "$source" ] || { say "apt-get source librdkafka left no source directory"; exit 1; }
   mv "$source" "$cache/source"
   rm -rf "$cache/download"
+  # Chained with &&: inside a command tested by ||, set -e does not stop a
+  # failed step.
   (
-    cd "$cache/source"
-    ./configure >"$cache/configure.log" 2>&1
-    nice make -j2 libs >"$cache/make-libs.log" 2>&1
-    nice make -j2 -C tests test-runner >"$cache/make-tests.log" 2>&1
+    cd "$cache/source" &&
+      ./configure >"$cache/configure.log" 2>&1 &&
+      nice make -j2 libs >"$cache/make-libs.log" 2>&1 &&
+      nice make -j2 -C tests test-runner >"$cache/make-tests.log" 2>&1
   ) || { say "build failed; logs in $cache/*.log"; exit 1; }
   dpkg-parsechangelog -l "$cache/source/debian/changelog" -S Version >"$cache/built"
   say "built librdkafka $(cat "$cache/built") tests in $((SECONDS - started)) s"
