@@ -28,4 +28,11 @@ cargo build --release
 cargo test --release
 # The micro-benchmarks in quick mode: compiled and exercised, not timed.
 cargo test --release --bench hot_paths
+# The vendored kafka-protocol's bounded-decoding regression tests (debug on
+# purpose: one needs overflow checks), with corelog's features.
+(cd third_party/kafka-protocol && cargo test --lib --no-default-features --features broker,client,gzip,snappy)
+# cargo-fuzz targets, 8 s each, plus the saved regressions (scripts/fuzz.sh N: N s each).
+scripts/fuzz.sh
+# librdkafka's own test suite (Debian's source package, built once into ~/.cache).
+scripts/librdkafka-suite.sh
 (cd tests/kafkajs && CORELOG_BIN="$PWD/../../target/release/corelog" npm test)

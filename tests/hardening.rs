@@ -149,7 +149,7 @@ fn slow_huge_frames_stay_within_the_request_budget() {
             "1",
         ],
     );
-    let pid = broker.pid();
+    let pid = broker.pid().expect("the broker runs");
     let mut client = broker.client(0);
     create_topic(&mut client, "steady", 1, &[]);
     let rss_before = rss_kilobytes(pid);

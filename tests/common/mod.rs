@@ -253,11 +253,6 @@ impl Broker {
         Client::connect(self.ports[node])
     }
 
-    /// The broker process's id (to read its /proc entries).
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("the broker is running").id()
-    }
-
     pub fn is_running(&mut self) -> bool {
         self.child
             .as_mut()
