@@ -8,7 +8,10 @@
 //! an encoder here (a test checks it), and a frame that decodes here decodes
 //! in dispatch, since both call the same `frame` functions on the same types.
 //! Which versions are served is not checked here: that table belongs to the
-//! server layer, above this one.
+//! server layer, above this one. Versions older than the codec knows (which
+//! Kafka 4.0 dropped and corelog still serves) are decoded by hand in the
+//! server layer and in `legacy_requests`; the fuzz target reaches those
+//! through the same types dispatch uses.
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{self, ApiKey, RequestHeader};
@@ -86,6 +89,8 @@ requests! {
     DescribeConfigs => messages::DescribeConfigsRequest,
     AlterConfigs => messages::AlterConfigsRequest,
     IncrementalAlterConfigs => messages::IncrementalAlterConfigsRequest,
+    ConsumerGroupHeartbeat => messages::ConsumerGroupHeartbeatRequest,
+    ConsumerGroupDescribe => messages::ConsumerGroupDescribeRequest,
 }
 
 /// Decodes one request frame (without its 4-byte length prefix): header,
@@ -133,7 +138,8 @@ mod tests {
     fn every_advertised_version_round_trips_a_default_request() {
         for (api_key, versions) in SUPPORTED {
             assert!(DECODABLE.contains(api_key), "{api_key:?} has no decoder");
-            for version in versions.clone() {
+            let codec = api_key.valid_versions();
+            for version in versions.clone().filter(|version| *version >= codec.min) {
                 let frame = encode_default_request(*api_key, version, 7)
                     .expect("known API")
                     .unwrap_or_else(|error| panic!("{api_key:?} v{version}: {error}"));
@@ -146,14 +152,16 @@ mod tests {
         }
     }
 
+    /// Trailing bytes are ignored as Kafka ignores them (librdkafka 2.16's
+    /// Metadata v12 has three); a truncated body is an error.
     #[test]
-    fn trailing_bytes_and_truncation_are_errors() {
+    fn trailing_bytes_are_ignored_and_truncation_is_an_error() {
         let frame = encode_default_request(ApiKey::Metadata, 12, 1)
             .unwrap()
             .unwrap();
         let mut longer = frame.clone();
         longer.push(0);
-        assert!(decode_request(Bytes::from(longer)).is_err());
+        assert!(decode_request(Bytes::from(longer)).is_ok());
         assert!(decode_request(Bytes::from(frame[..frame.len() - 1].to_vec())).is_err());
     }
 
