@@ -671,3 +671,69 @@ fn pipelined_requests_are_answered_in_order() {
         );
     }
 }
+
+/// With one replica, Kafka answers acks=1 once the high watermark covers
+/// the batch: ListOffsets right after the answer sees it (kafkajs's own
+/// suite relies on this). Here the high watermark is the durable offset,
+/// so acks=1 waits for the group commit like acks=-1.
+#[test]
+fn an_answered_acks_1_produce_is_visible_at_once() {
+    let broker = Broker::start(1);
+    let mut client = broker.client(0);
+    assert_eq!(common::create_topic(&mut client, "visible", 1, &[]), 0);
+    for round in 0..20 {
+        let records = common::batch(
+            &[(None, "one"), (None, "two")],
+            common::now_milliseconds(),
+            kafka_protocol::records::Compression::None,
+        );
+        let (error, _) = common::produce(&mut client, "visible", 0, records, 7, 1);
+        assert_eq!(error, 0);
+        let latest = common::list_offset(&mut client, "visible", 0, -1);
+        assert_eq!(
+            latest,
+            2 * (round + 1),
+            "round {round}: acks=1 answered before the high watermark"
+        );
+    }
+}
+
+/// A successful CreateTopics, DescribeConfigs or FindCoordinator carries a
+/// null error message, as Kafka's does (not ""; kafkajs's tests compare).
+#[test]
+fn no_error_means_a_null_error_message() {
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use kafka_protocol::messages::{
+        CreateTopicsRequest, DescribeConfigsRequest, FindCoordinatorRequest,
+    };
+    let broker = Broker::start(1);
+    let mut client = broker.client(0);
+    let created = client.send(
+        &CreateTopicsRequest::default()
+            .with_timeout_ms(5000)
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(common::name("nulls"))
+                .with_num_partitions(1)
+                .with_replication_factor(1)]),
+        5,
+    );
+    assert_eq!(created.topics[0].error_code, 0);
+    assert_eq!(created.topics[0].error_message, None);
+    let described = client.send(
+        &DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(kafka_protocol::protocol::StrBytes::from_static_str("nulls"))]),
+        4,
+    );
+    assert_eq!(described.results[0].error_code, 0);
+    assert_eq!(described.results[0].error_message, None);
+    let found = client.send(
+        &FindCoordinatorRequest::default().with_key(
+            kafka_protocol::protocol::StrBytes::from_static_str("some-group"),
+        ),
+        2,
+    );
+    assert_eq!(found.error_code, 0);
+    assert_eq!(found.error_message, None);
+}

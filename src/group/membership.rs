@@ -1246,7 +1246,10 @@ mod tests {
         assert!(!group.has_member(&member));
         assert_eq!(group.state(), GroupState::Empty);
         assert_eq!(group.generation_id(), 2);
-        assert!(group.protocol_type().is_some(), "an emptied group keeps its type");
+        assert!(
+            group.protocol_type().is_some(),
+            "an emptied group keeps its type"
+        );
     }
 
     #[test]

@@ -97,9 +97,8 @@ requests! {
 /// then body, with nothing left over.
 pub fn decode_request(mut frame_bytes: Bytes) -> Result<DecodedRequest, FrameError> {
     let peek = frame::peek(&frame_bytes)?;
-    let api_key = ApiKey::try_from(peek.api_key).map_err(|_| {
-        FrameError::Undecodable(format!("unknown API key {}", peek.api_key))
-    })?;
+    let api_key = ApiKey::try_from(peek.api_key)
+        .map_err(|_| FrameError::Undecodable(format!("unknown API key {}", peek.api_key)))?;
     let header = frame::decode_header(api_key, peek.api_version, &mut frame_bytes)?;
     decode_body(api_key, peek.api_version, &mut frame_bytes)?;
     Ok(DecodedRequest {

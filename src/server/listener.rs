@@ -12,8 +12,8 @@ use std::time::Duration;
 use super::connection;
 use super::request_memory::RequestMemory;
 use crate::limits::{ACCEPT_BACKOFF_MILLISECONDS_MAX, ACCEPT_BACKOFF_MILLISECONDS_MIN};
-use crate::rt::os_limits::connections_per_shard_max;
 use crate::rt::net::Listener;
+use crate::rt::os_limits::connections_per_shard_max;
 use crate::shard::Shard;
 
 /// Accepts until the listener is shut down; each connection gets its own

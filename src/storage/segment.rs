@@ -619,14 +619,9 @@ mod tests {
         ];
         for input in inputs {
             let bytes = Bytes::copy_from_slice(input);
-            let end = futures_lite::future::block_on(scan(
-                &bytes,
-                0,
-                bytes.len() as u64,
-                true,
-                |_| true,
-            ))
-            .unwrap();
+            let end =
+                futures_lite::future::block_on(scan(&bytes, 0, bytes.len() as u64, true, |_| true))
+                    .unwrap();
             assert_eq!(end, 0, "a batch with impossible offsets was accepted");
         }
     }

@@ -136,7 +136,10 @@ async fn answer(shard: &Shard, request: CreateTopicsRequest, version: i16) -> Cr
         .collect();
     for topic in request.topics {
         let name = topic.name.0.to_string();
-        let mut result = CreatableTopicResult::default().with_name(topic.name.clone());
+        // No error: a null message, as Kafka sends (not the codec's "").
+        let mut result = CreatableTopicResult::default()
+            .with_name(topic.name.clone())
+            .with_error_message(None);
         if version >= 5 {
             result.num_partitions = -1;
             result.replication_factor = -1;

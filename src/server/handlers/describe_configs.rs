@@ -142,7 +142,9 @@ fn answer(shard: &Shard, request: DescribeConfigsRequest, version: i16) -> Descr
                     "unsupported resource type".to_string(),
                 )),
             };
+            // No error: a null message, as Kafka sends (not the codec's "").
             let result = DescribeConfigsResult::default()
+                .with_error_message(None)
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
             match entries {
@@ -246,6 +248,15 @@ fn broker_entries(
         ("broker.id", name.to_string()),
         ("log.dirs", config.data_dir.display().to_string()),
         ("num.partitions", config.num_partitions.to_string()),
+        // One replica per partition until replication exists; clients
+        // (kafkajs's admin) read these when they create topics.
+        ("default.replication.factor", "1".to_string()),
+        ("min.insync.replicas", "1".to_string()),
+        ("offsets.topic.replication.factor", "1".to_string()),
+        (
+            "queued.max.request.bytes",
+            config.queued_request_bytes_max.to_string(),
+        ),
         (
             "auto.create.topics.enable",
             config.auto_create_topics.to_string(),

@@ -97,9 +97,12 @@ fn find(shard: &Shard, key: StrBytes, key_type: i8) -> Coordinator {
             "the offsets topic is not available",
         );
     };
+    // No error: Kafka's message is null (the codec's default would be "",
+    // which kafkajs's own tests reject).
     Coordinator::default()
         .with_key(key)
         .with_node_id(BrokerId(node.node_id))
         .with_host(StrBytes::from_string(node.host.clone()))
         .with_port(i32::from(node.port))
+        .with_error_message(None)
 }

@@ -74,7 +74,10 @@ pub async fn handle(
                                 let batch = converted.batch;
                                 let budget = shard.produce_budget.acquire(batch.len()).await;
                                 let now = now_milliseconds();
-                                let written = partition.write(batch, acks == -1, now, Some(budget));
+                                // acks=1 waits for durability too: with one replica Kafka's
+                                // acks=1 answer means the high watermark covers the batch, and
+                                // here the high watermark is the durable offset.
+                                let written = partition.write(batch, acks != 0, now, Some(budget));
                                 Started::Writing(partition, now, Box::pin(written))
                             }
                         }

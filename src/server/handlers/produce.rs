@@ -94,7 +94,10 @@ pub async fn handle(
                         let now = now_milliseconds();
                         // Staged now; the partition's writer writes it even
                         // if this reply is dropped (the client went away).
-                        let written = partition.write(records, acks == -1, now, Some(budget));
+                        // acks=1 waits for durability too: with one replica Kafka's
+                        // acks=1 answer means the high watermark covers the batch, and
+                        // here the high watermark is the durable offset.
+                        let written = partition.write(records, acks != 0, now, Some(budget));
                         Started::Writing(partition, now, Box::pin(written))
                     }
                 }
