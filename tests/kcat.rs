@@ -3,44 +3,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-use common::Broker;
-
-fn kcat(broker: &Broker, args: &[&str], input: Option<&str>) -> String {
-    assert!(
-        common::kcat_available(),
-        "kcat is not installed: run scripts/test.sh, which installs it"
-    );
-    let mut child = Command::new("timeout")
-        .arg("60")
-        .arg("kcat")
-        .args(["-b", &broker.bootstrap()])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kcat runs");
-    if let Some(input) = input {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "kcat {args:?} failed: {}\nbroker log:\n{}",
-        String::from_utf8_lossy(&output.stderr),
-        broker.log()
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
+use common::{kcat, Broker};
 
 #[test]
 fn kcat_lists_one_broker_per_shard_produces_and_consumes_in_order() {

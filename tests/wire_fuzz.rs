@@ -14,14 +14,14 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::frames::{self, FrameKind, FrameSource, Template};
-use common::{batch, create_topic, decode_records, fetch_request, name, Broker, Client};
+use common::{batch, create_topic, decode_records, fetch_request, kcat, name, Broker, Client};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ApiVersionsRequest, FetchRequest, MetadataRequest, ProduceRequest};
@@ -403,39 +403,6 @@ fn fuzz_with_seed(
         }
     }
     report
-}
-
-fn kcat(broker: &Broker, args: &[&str], input: Option<&str>) -> String {
-    assert!(
-        common::kcat_available(),
-        "kcat is not installed: run scripts/test.sh, which installs it"
-    );
-    let mut child = Command::new("timeout")
-        .arg("60")
-        .arg("kcat")
-        .args(["-b", &broker.bootstrap()])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kcat runs");
-    if let Some(input) = input {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "kcat {args:?} failed after the fuzzing: {}",
-        String::from_utf8_lossy(&output.stderr),
-    );
-    String::from_utf8(output.stdout).unwrap()
 }
 
 /// kcat lists both nodes, produces to both partitions of a new topic and

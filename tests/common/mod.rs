@@ -543,6 +543,44 @@ pub fn decode_records(bytes: &Bytes) -> Vec<Record> {
     records
 }
 
+/// Runs kcat against `broker` (60 s at most), feeding it `input`, and
+/// returns what it printed; fails the test, with the broker's log, if kcat
+/// fails.
+pub fn kcat(broker: &Broker, args: &[&str], input: Option<&str>) -> String {
+    use std::io::Write;
+    assert!(
+        kcat_available(),
+        "kcat is not installed: run scripts/test.sh, which installs it"
+    );
+    let mut child = Command::new("timeout")
+        .arg("60")
+        .arg("kcat")
+        .args(["-b", &broker.bootstrap()])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kcat runs");
+    if let Some(input) = input {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "kcat {args:?} failed: {}\nbroker log:\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        broker.log()
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
 pub fn kcat_available() -> bool {
     Command::new("kcat")
         .arg("-V")
