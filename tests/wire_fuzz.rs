@@ -1049,9 +1049,17 @@ fn a_fetch_whose_topics_array_claims_2_pow_31_minus_1_entries_closes_only_its_co
 fn every_template_is_a_frame_the_broker_answers() {
     let broker = Broker::start_with(2, &["--group-initial-rebalance-delay-ms", "100"]);
     let templates = frames::templates();
+    // Every advertised version the codec can write (the older ones, read
+    // by hand, have tests of their own).
     let advertised: usize = corelog::server::handlers::SUPPORTED
         .iter()
-        .map(|(_, versions)| versions.clone().count())
+        .map(|(api_key, versions)| {
+            let codec_min = api_key.valid_versions().min;
+            versions
+                .clone()
+                .filter(|version| *version >= codec_min)
+                .count()
+        })
         .sum();
     assert_eq!(
         templates.len(),
