@@ -143,6 +143,7 @@ fn main() {
         error_code: 0,
         topics: vec![FetchedTopic {
             name: Bytes::from_static(b"bench"),
+            topic_id: [0; 16],
             partitions: (0..8)
                 .map(|partition| FetchedPartition {
                     partition_index: partition,

@@ -11,6 +11,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use common::{batch, create_topic, Broker, Client};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
@@ -997,4 +998,94 @@ fn list_describe_fetch_all_and_offset_delete() {
         0,
     );
     assert_eq!(gone.error_code, GROUP_ID_NOT_FOUND);
+}
+
+/// A member whose session ran out is gone when DeleteGroups or
+/// DescribeGroups asks, exactly at its deadline as in Kafka, not up to a
+/// timer tick later (librdkafka's 0081 DescribeConsumerGroups deletes its
+/// groups right after the session timeout).
+#[test]
+fn a_member_is_gone_at_its_session_deadline() {
+    let broker = Broker::start_with(
+        1,
+        &[
+            "--group-initial-rebalance-delay-ms",
+            "0",
+            "--group-min-session-timeout-ms",
+            "100",
+        ],
+    );
+    let mut client = broker.client(0);
+    for round in 0..5 {
+        let group = format!("expiring-{round}");
+        let mut join = Join::new(&group, "");
+        join.session_timeout_ms = 300;
+        let first = join.send(&mut client, 4);
+        assert_eq!(first.error_code, MEMBER_ID_REQUIRED);
+        let member_id = first.member_id.to_string();
+        let mut join = Join::new(&group, &member_id);
+        join.session_timeout_ms = 300;
+        let joined = join.send(&mut client, 4);
+        assert_eq!(joined.error_code, NONE);
+        let synced = sync(
+            &mut client,
+            &group,
+            joined.generation_id,
+            &member_id,
+            None,
+            &[(&member_id, b"assignment".as_slice())],
+            3,
+        );
+        assert_eq!(synced.error_code, NONE);
+        // 20 ms past the deadline: the shard's 100 ms group timer has most
+        // likely not run since, so only an expiry at the request finds it.
+        std::thread::sleep(Duration::from_millis(320));
+        let deleted = client.send(
+            &DeleteGroupsRequest::default().with_groups_names(vec![group_id(&group)]),
+            2,
+        );
+        assert_eq!(
+            deleted.results[0].error_code, NONE,
+            "round {round}: the expired member still held the group"
+        );
+    }
+}
+
+/// With no authorizer, Kafka answers every operation a resource has when a
+/// client asks for authorized operations (librdkafka 2.15's DescribeTopics,
+/// DescribeCluster and DescribeConsumerGroups count them).
+#[test]
+fn authorized_operations_are_every_operation_when_asked() {
+    let broker = start();
+    let mut client = broker.client(0);
+    assert_eq!(create_topic(&mut client, "operations", 1, &[]), NONE);
+    let metadata = client.send(
+        &MetadataRequest::default()
+            .with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(topic_name("operations")))
+            ]))
+            .with_include_cluster_authorized_operations(true)
+            .with_include_topic_authorized_operations(true),
+        8,
+    );
+    assert_eq!(metadata.topics[0].topic_authorized_operations, 3576);
+    assert_eq!(metadata.cluster_authorized_operations, 8096);
+    let plain = client.send(
+        &MetadataRequest::default().with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(topic_name("operations")))
+        ])),
+        8,
+    );
+    assert_eq!(plain.topics[0].topic_authorized_operations, i32::MIN);
+
+    let group = group_on(&broker, 0, "operations");
+    let mut member = broker.client(0);
+    join_alone(&mut member, &group, 5, 3);
+    let described = member.send(
+        &DescribeGroupsRequest::default()
+            .with_groups(vec![group_id(&group)])
+            .with_include_authorized_operations(true),
+        3,
+    );
+    assert_eq!(described.groups[0].authorized_operations, 328);
 }

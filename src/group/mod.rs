@@ -458,15 +458,25 @@ impl Coordinator {
             .borrow()
             .values()
             .filter(|group| {
-                let mut group = group.borrow_mut();
-                group.membership.tick(now);
-                if let Some(consumer) = &mut group.consumer_protocol {
-                    consumer.tick(now);
-                }
-                group.membership.persist_wanted()
+                expire_due(group, now);
+                group.borrow().membership.persist_wanted()
             })
             .cloned()
             .collect()
+    }
+}
+
+/// Runs `group`'s timers up to `now`: members past their session deadline
+/// leave, joins past their deadline complete. The shard's timer does this
+/// every `GROUP_TICK_MILLISECONDS`; requests that judge a group by its
+/// members (DeleteGroups, DescribeGroups) do it first, so a member is gone
+/// at its deadline exactly, as in Kafka, not up to a tick later. What the
+/// change wants stored is stored by the next timer round.
+pub fn expire_due(group: &RefCell<ConsumerGroup>, now: Instant) {
+    let mut group = group.borrow_mut();
+    group.membership.tick(now);
+    if let Some(consumer) = &mut group.consumer_protocol {
+        consumer.tick(now);
     }
 }
 

@@ -38,6 +38,7 @@ async fn delete(shard: &Shard, group_id: &str) -> Result<(), ErrorCode> {
     let Some(group) = located.group.clone() else {
         return Err(ErrorCode::GROUP_ID_NOT_FOUND);
     };
+    crate::group::expire_due(&group, std::time::Instant::now());
     let records = {
         let group = group.borrow();
         match group.membership.state() {

@@ -16,11 +16,16 @@ use crate::shard::Shard;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=6;
 
+/// With no authorizer, Kafka allows every operation a group has: READ,
+/// DELETE and DESCRIBE (AclOperation codes 3, 6 and 8, as bits).
+const GROUP_OPERATIONS_ALL: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+
 pub fn handle(
     shard: &Shard,
     request: DescribeGroupsRequest,
     version: i16,
 ) -> DescribeGroupsResponse {
+    let include_authorized_operations = request.include_authorized_operations;
     let groups = request
         .groups
         .into_iter()
@@ -42,6 +47,7 @@ pub fn handle(
                 }
                 return described;
             };
+            crate::group::expire_due(&group, std::time::Instant::now());
             let group = group.borrow();
             if group.consumer_protocol.is_some() {
                 // Kafka: a consumer-protocol group is Dead to DescribeGroups
@@ -86,6 +92,9 @@ pub fn handle(
                     described
                 })
                 .collect();
+            if version >= 3 && include_authorized_operations {
+                described.authorized_operations = GROUP_OPERATIONS_ALL;
+            }
             described.with_error_code(ErrorCode::NONE.0)
         })
         .collect();

@@ -23,6 +23,26 @@ pub const VERSIONS: RangeInclusive<i16> = 0..=13;
 /// Kafka's "not requested" value for authorized operations.
 const AUTHORIZED_OPERATIONS_UNSET: i32 = i32::MIN;
 
+/// Kafka's AclOperation codes, as bits of an authorized-operations set.
+const fn operations(codes: &[u8]) -> i32 {
+    let mut bits = 0;
+    let mut index = 0;
+    while index < codes.len() {
+        bits |= 1 << codes[index];
+        index += 1;
+    }
+    bits
+}
+
+/// With no authorizer, Kafka allows every operation a resource has: for a
+/// topic READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS and
+/// ALTER_CONFIGS; for the cluster CREATE, ALTER, DESCRIBE, CLUSTER_ACTION,
+/// DESCRIBE_CONFIGS, ALTER_CONFIGS and IDEMPOTENT_WRITE. corelog has no
+/// authorizer yet, so it answers the same when a client asks.
+pub const TOPIC_OPERATIONS_ALL: i32 = operations(&[3, 4, 5, 6, 7, 8, 10, 11]);
+pub const CLUSTER_OPERATIONS_ALL: i32 = operations(&[5, 7, 8, 9, 10, 11, 12]);
+const _: () = assert!(TOPIC_OPERATIONS_ALL == 3576 && CLUSTER_OPERATIONS_ALL == 8096);
+
 pub async fn handle(shard: &Shard, request: MetadataRequest, version: i16) -> MetadataResponse {
     // v0 asks for every topic with an empty list; v1+ with a null one.
     let all_topics = match &request.topics {
@@ -107,9 +127,17 @@ pub async fn handle(shard: &Shard, request: MetadataRequest, version: i16) -> Me
                 .with_port(i32::from(node.port))
         })
         .collect();
+    if version >= 8 && request.include_topic_authorized_operations {
+        for topic in topics.iter_mut().filter(|topic| topic.error_code == 0) {
+            topic.topic_authorized_operations = TOPIC_OPERATIONS_ALL;
+        }
+    }
     let mut response = MetadataResponse::default()
         .with_brokers(brokers)
         .with_topics(topics);
+    if (8..=10).contains(&version) && request.include_cluster_authorized_operations {
+        response.cluster_authorized_operations = CLUSTER_OPERATIONS_ALL;
+    }
     if version >= 1 {
         response.controller_id = BrokerId(0);
     }
