@@ -229,6 +229,9 @@ fn offset_commit_v0_and_v1_are_read_back_and_survive_a_restart() {
         &[(0, 99, -1, None)],
     );
     assert_eq!(stale, vec![(0, ILLEGAL_GENERATION)]);
+    // v0 has no member: refused while the group has members, as Kafka does.
+    let memberless = commit_legacy(&mut client, 0, group, None, "t", &[(0, 99, 0, None)]);
+    assert_eq!(memberless, vec![(0, 25)], "UNKNOWN_MEMBER_ID");
 
     // v0: no generation or member, a commit outside group management.
     let simple = "simple-v0";
