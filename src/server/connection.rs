@@ -85,11 +85,14 @@ pub async fn serve(shard: &Shard, request_memory: &RequestMemory, connection: Co
     }
 }
 
-/// Reads a frame body of `length` bytes, growing the buffer a chunk at a
-/// time as bytes arrive, within `FRAME_BODY_TIMEOUT_MILLISECONDS` in all.
+/// Reads a frame body of `length` bytes a chunk at a time as bytes arrive,
+/// within `FRAME_BODY_TIMEOUT_MILLISECONDS` in all.
 async fn read_body(reader: &mut ConnectionReader, length: usize) -> std::io::Result<BytesMut> {
     let deadline = Instant::now() + Duration::from_millis(FRAME_BODY_TIMEOUT_MILLISECONDS);
-    let mut body = BytesMut::new();
+    // The whole length is reserved up front, so the buffer never moves (a
+    // growing one would hold an old and a new copy while it reallocates);
+    // only the pages written to, a chunk at a time, become resident.
+    let mut body = BytesMut::with_capacity(length);
     while body.len() < length {
         let filled = body.len();
         let chunk = (length - filled).min(REQUEST_READ_CHUNK_BYTES);
