@@ -47,6 +47,12 @@ pub const FRAME_BODY_TIMEOUT_MILLISECONDS: u64 = 30_000;
 /// with data still gets one whole batch, which `message.max.bytes` bounds.
 pub const FETCH_RESPONSE_BYTES_MAX: u64 = 55 * 1024 * 1024;
 
+/// Bytes that decompressing one old-format (magic 0/1) message set, or the
+/// stored batches of one old-version fetch, may produce: a 1 MiB gzip
+/// message can expand a thousandfold, and this stops it well before that
+/// costs the shard its memory.
+pub const LEGACY_DECOMPRESSED_BYTES_MAX: usize = 64 * 1024 * 1024;
+
 /// Longest `max_wait_ms` a Fetch may park for, whatever the client asks.
 pub const FETCH_WAIT_MILLISECONDS_MAX: u64 = 30_000;
 

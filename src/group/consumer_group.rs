@@ -32,19 +32,6 @@ use std::time::{Duration, Instant};
 use super::assignor::{self, Assignment, Assignor, MemberInput, TopicPartitions};
 use crate::protocol::ErrorCode;
 
-/// The member epoch is fenced: the member must drop its partitions and
-/// rejoin with epoch 0 (Kafka's FENCED_MEMBER_EPOCH).
-pub const FENCED_MEMBER_EPOCH: ErrorCode = ErrorCode(110);
-/// Another member of the consumer group uses this instance id.
-pub const UNRELEASED_INSTANCE_ID: ErrorCode = ErrorCode(111);
-/// The named server-side assignor is not one this broker has.
-pub const UNSUPPORTED_ASSIGNOR: ErrorCode = ErrorCode(112);
-/// An offset request carries an epoch other than the member's current one;
-/// the member retries once its heartbeat brought the new epoch.
-pub const STALE_MEMBER_EPOCH: ErrorCode = ErrorCode(113);
-/// A regular expression subscription this broker cannot evaluate.
-pub const INVALID_REGULAR_EXPRESSION: ErrorCode = ErrorCode(128);
-
 /// Member epoch of a heartbeat that joins (or rejoins after fencing).
 pub const JOIN_EPOCH: i32 = 0;
 /// Member epoch of a heartbeat that leaves the group.
@@ -365,7 +352,7 @@ impl ConsumerProtocolGroup {
                     && member.member_id != member_id
             }) {
                 return Err(refuse(
-                    UNRELEASED_INSTANCE_ID,
+                    ErrorCode::UNRELEASED_INSTANCE_ID,
                     format!(
                         "Static member {} with instance id {instance_id} was not released.",
                         other.member_id
@@ -430,7 +417,7 @@ impl ConsumerProtocolGroup {
         };
         let fenced = || {
             refuse(
-                FENCED_MEMBER_EPOCH,
+                ErrorCode::FENCED_MEMBER_EPOCH,
                 format!(
                     "The consumer group member has a greater member epoch ({}) than the one known by the group coordinator ({}). The member must abandon all its partitions and rejoin.",
                     request.member_epoch, member.member_epoch
@@ -447,7 +434,7 @@ impl ConsumerProtocolGroup {
                 .is_some_and(|owned| is_subset(owned, &member.assigned));
             if request.member_epoch != member.previous_member_epoch || !owns_subset {
                 return Err(refuse(
-                    FENCED_MEMBER_EPOCH,
+                    ErrorCode::FENCED_MEMBER_EPOCH,
                     format!(
                         "The consumer group member has a smaller member epoch ({}) than the one known by the group coordinator ({}). The member must abandon all its partitions and rejoin.",
                         request.member_epoch, member.member_epoch
@@ -633,7 +620,7 @@ impl ConsumerProtocolGroup {
             return Err(ErrorCode::UNSUPPORTED_VERSION);
         }
         if member_epoch != member.member_epoch {
-            return Err(STALE_MEMBER_EPOCH);
+            return Err(ErrorCode::STALE_MEMBER_EPOCH);
         }
         Ok(())
     }
@@ -649,7 +636,7 @@ impl ConsumerProtocolGroup {
             return Err(ErrorCode::UNKNOWN_MEMBER_ID);
         };
         if member_epoch != member.member_epoch {
-            return Err(STALE_MEMBER_EPOCH);
+            return Err(ErrorCode::STALE_MEMBER_EPOCH);
         }
         Ok(())
     }
@@ -699,7 +686,7 @@ fn validate(request: &HeartbeatRequest) -> Result<(), Refusal> {
     if let Some(name) = &request.server_assignor {
         if Assignor::from_name(name).is_none() {
             return Err(refuse(
-                UNSUPPORTED_ASSIGNOR,
+                ErrorCode::UNSUPPORTED_ASSIGNOR,
                 format!(
                     "ServerAssignor {name} is not supported. Supported assignors: uniform, range."
                 ),
@@ -933,7 +920,7 @@ mod tests {
         let mut harness = Harness::new(2);
         harness.ok(join_request("a", &["t"]));
         let refusal = harness.send(beat("a", 5, None)).unwrap_err();
-        assert_eq!(refusal.code, FENCED_MEMBER_EPOCH);
+        assert_eq!(refusal.code, ErrorCode::FENCED_MEMBER_EPOCH);
         harness.ok(join_request("b", &["t"]));
         // a at epoch 2 after revoking; the previous epoch is accepted only
         // with owned partitions within its assignment (a lost reply).
@@ -942,7 +929,7 @@ mod tests {
         assert_eq!(harness.ok(beat("a", 1, Some(&target_a))).member_epoch, 2);
         assert_eq!(harness.ok(beat("a", 1, Some(&target_a))).member_epoch, 2);
         let refusal = harness.send(beat("a", 1, Some(&[0, 1]))).unwrap_err();
-        assert_eq!(refusal.code, FENCED_MEMBER_EPOCH);
+        assert_eq!(refusal.code, ErrorCode::FENCED_MEMBER_EPOCH);
         // Epoch 0 needs a full join request.
         let refusal = harness.send(beat("a", JOIN_EPOCH, None)).unwrap_err();
         assert_eq!(refusal.code, ErrorCode::INVALID_REQUEST);
@@ -1048,7 +1035,10 @@ mod tests {
             Err(ErrorCode::UNKNOWN_MEMBER_ID)
         );
         assert_eq!(group.group.check_commit("a", 1, 9), Ok(()));
-        assert_eq!(group.group.check_commit("a", 0, 9), Err(STALE_MEMBER_EPOCH));
+        assert_eq!(
+            group.group.check_commit("a", 0, 9),
+            Err(ErrorCode::STALE_MEMBER_EPOCH)
+        );
         assert_eq!(
             group.group.check_commit("a", 1, 8),
             Err(ErrorCode::UNSUPPORTED_VERSION)
@@ -1057,7 +1047,7 @@ mod tests {
         assert_eq!(group.group.check_fetch(Some("a"), 1), Ok(()));
         assert_eq!(
             group.group.check_fetch(Some("a"), 2),
-            Err(STALE_MEMBER_EPOCH)
+            Err(ErrorCode::STALE_MEMBER_EPOCH)
         );
         assert_eq!(
             group.group.check_fetch(Some("b"), 1),
@@ -1072,7 +1062,7 @@ mod tests {
         request.server_assignor = Some("sticky".to_string());
         assert_eq!(
             harness.send(request).unwrap_err().code,
-            UNSUPPORTED_ASSIGNOR
+            ErrorCode::UNSUPPORTED_ASSIGNOR
         );
         let mut request = join_request("a", &["t"]);
         request.server_assignor = Some("range".to_string());

@@ -90,4 +90,19 @@ impl ErrorCode {
     pub const FETCH_SESSION_ID_NOT_FOUND: ErrorCode = ErrorCode(70);
     /// No topic with that id exists.
     pub const UNKNOWN_TOPIC_ID: ErrorCode = ErrorCode(100);
+    /// The compression codec of a message set is not one this broker can
+    /// convert (lz4 and zstd magic 0/1 sets).
+    pub const UNSUPPORTED_COMPRESSION_TYPE: ErrorCode = ErrorCode(76);
+    /// KIP-848: the member epoch is fenced; the member drops its partitions
+    /// and rejoins with epoch 0.
+    pub const FENCED_MEMBER_EPOCH: ErrorCode = ErrorCode(110);
+    /// KIP-848: another member of the consumer group uses this instance id.
+    pub const UNRELEASED_INSTANCE_ID: ErrorCode = ErrorCode(111);
+    /// KIP-848: the named server-side assignor is not one this broker has.
+    pub const UNSUPPORTED_ASSIGNOR: ErrorCode = ErrorCode(112);
+    /// KIP-848: an offset request carries an epoch other than the member's
+    /// current one; the member retries once its heartbeat brought the new one.
+    pub const STALE_MEMBER_EPOCH: ErrorCode = ErrorCode(113);
+    /// KIP-848: a regular-expression subscription this broker cannot evaluate.
+    pub const INVALID_REGULAR_EXPRESSION: ErrorCode = ErrorCode(128);
 }

@@ -35,12 +35,6 @@ pub const MAGIC_V1: i8 = 1;
 /// A message without a timestamp (every magic 0 message).
 pub const NO_TIMESTAMP: i64 = -1;
 
-/// Default bound on the bytes decompressing one message set (or one fetch
-/// response's batches) may produce. A 1 MiB gzip message can expand a
-/// thousandfold; this stops that well before it costs the shard its memory.
-/// Proposed for src/limits.rs as `LEGACY_DECOMPRESSED_BYTES_MAX`.
-pub const DECOMPRESSED_BYTES_MAX_DEFAULT: usize = 64 * 1024 * 1024;
-
 /// `offset` and `message_size` precede every message.
 pub const LOG_OVERHEAD_BYTES: usize = 12;
 /// crc, magic, attributes, key length, value length.
@@ -95,17 +89,13 @@ impl LegacyError {
             | LegacyError::CrcMismatch { .. }
             | LegacyError::Decompression(_) => ErrorCode::CORRUPT_MESSAGE,
             LegacyError::UnsupportedMagic(_) => ErrorCode::UNSUPPORTED_FOR_MESSAGE_FORMAT,
-            LegacyError::UnsupportedCompression(_) => UNSUPPORTED_COMPRESSION_TYPE,
+            LegacyError::UnsupportedCompression(_) => ErrorCode::UNSUPPORTED_COMPRESSION_TYPE,
             LegacyError::TooLarge { .. } | LegacyError::DecompressedTooLarge { .. } => {
                 ErrorCode::MESSAGE_TOO_LARGE
             }
         }
     }
 }
-
-/// The compression codec is not supported (Kafka's code 76). Kept here
-/// until src/protocol/error.rs lists it.
-pub const UNSUPPORTED_COMPRESSION_TYPE: ErrorCode = ErrorCode(76);
 
 impl std::fmt::Display for LegacyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -137,35 +127,11 @@ impl std::fmt::Display for LegacyError {
 
 impl std::error::Error for LegacyError {}
 
-/// CRC-32 with the IEEE polynomial (reflected 0xEDB88320), as magic 0 and 1
-/// messages carry it.
+/// CRC-32 with the IEEE polynomial, as magic 0 and 1 messages carry it
+/// (crc32fast, already built for flate2, computes it).
 pub fn crc32_ieee(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in bytes {
-        crc = CRC32_IEEE_TABLE[((crc ^ u32::from(byte)) & 0xff) as usize] ^ (crc >> 8);
-    }
-    !crc
+    crc32fast::hash(bytes)
 }
-
-const CRC32_IEEE_TABLE: [u32; 256] = {
-    let mut table = [0u32; 256];
-    let mut index = 0;
-    while index < 256 {
-        let mut value = index as u32;
-        let mut bit = 0;
-        while bit < 8 {
-            value = if value & 1 != 0 {
-                0xEDB8_8320 ^ (value >> 1)
-            } else {
-                value >> 1
-            };
-            bit += 1;
-        }
-        table[index] = value;
-        index += 1;
-    }
-    table
-};
 
 /// One message of a magic 0 or 1 message set, as it was on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1509,7 +1475,7 @@ mod tests {
         let lz4 = wrapper(0, MAGIC_V1, 3, 1, b"whatever");
         let error = up_convert(&lz4, LIMITS).unwrap_err();
         assert_eq!(error, LegacyError::UnsupportedCompression(3));
-        assert_eq!(error.error_code(), UNSUPPORTED_COMPRESSION_TYPE);
+        assert_eq!(error.error_code(), ErrorCode::UNSUPPORTED_COMPRESSION_TYPE);
         let magic_2 = hand_built(0, 2, 0, 0, b"", b"x");
         assert_eq!(
             up_convert(&Bytes::from(magic_2), LIMITS).unwrap_err(),

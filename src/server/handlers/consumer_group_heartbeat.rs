@@ -21,8 +21,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::RequestContext;
 use crate::group::assignor::{Assignment, TopicPartitions};
 use crate::group::consumer_group::{
-    ConsumerProtocolGroup, HeartbeatReply, HeartbeatRequest, Refusal, INVALID_REGULAR_EXPRESSION,
-    JOIN_EPOCH,
+    ConsumerProtocolGroup, HeartbeatReply, HeartbeatRequest, Refusal, JOIN_EPOCH,
 };
 use crate::limits::REBALANCE_TIMEOUT_MILLISECONDS_MAX;
 use crate::protocol::ErrorCode;
@@ -91,7 +90,7 @@ fn heartbeat(
         // broker has no regular expression engine, so it says so rather
         // than subscribe the member to nothing.
         return Err(refuse(
-            INVALID_REGULAR_EXPRESSION,
+            ErrorCode::INVALID_REGULAR_EXPRESSION,
             "Regular expression subscriptions are not supported by this broker; subscribe by topic names.".to_string(),
         ));
     }

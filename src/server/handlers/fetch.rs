@@ -27,6 +27,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::FetchRequest;
 
 use crate::limits::{FETCH_RESPONSE_BYTES_MAX, FETCH_WAIT_MILLISECONDS_MAX};
+use crate::partition::Partition;
 use crate::protocol::fetch_response::{FetchReply, FetchedPartition, FetchedTopic};
 use crate::protocol::ErrorCode;
 use crate::shard::{Route, Shard};
@@ -125,17 +126,8 @@ async fn read_once(
                                 remaining = remaining.saturating_sub(length);
                                 data.records = records;
                             }
-                            Err(ReadError::OffsetOutOfRange { .. }) => {
-                                data.error_code = ErrorCode::OFFSET_OUT_OF_RANGE.0;
-                                any_error = true;
-                            }
-                            Err(ReadError::Io(error)) => {
-                                eprintln!(
-                                    "corelog: shard {}: read from {} failed: {error}",
-                                    shard.id,
-                                    partition.log().dir().display()
-                                );
-                                data.error_code = ErrorCode::KAFKA_STORAGE_ERROR.0;
+                            Err(error) => {
+                                data.error_code = read_error_code(shard, &partition, error).0;
                                 any_error = true;
                             }
                         }
@@ -159,4 +151,20 @@ async fn read_once(
         total,
         any_error,
     )
+}
+
+/// The error a fetch answers for a partition whose read failed; a failed
+/// disk read is logged with the partition's directory.
+pub(super) fn read_error_code(shard: &Shard, partition: &Partition, error: ReadError) -> ErrorCode {
+    match error {
+        ReadError::OffsetOutOfRange { .. } => ErrorCode::OFFSET_OUT_OF_RANGE,
+        ReadError::Io(error) => {
+            eprintln!(
+                "corelog: shard {}: read from {} failed: {error}",
+                shard.id,
+                partition.log().dir().display()
+            );
+            ErrorCode::KAFKA_STORAGE_ERROR
+        }
+    }
 }

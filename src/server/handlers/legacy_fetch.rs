@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
+use super::fetch::read_error_code;
 use crate::limits::{FETCH_RESPONSE_BYTES_MAX, FETCH_WAIT_MILLISECONDS_MAX};
 use crate::partition::ColdReads;
 use crate::protocol::legacy_records::{self, DownConversionLimits};
@@ -24,7 +25,6 @@ use crate::protocol::legacy_requests::{
 use crate::protocol::ErrorCode;
 use crate::rt::net::Piece;
 use crate::shard::{Route, Shard};
-use crate::storage::ReadError;
 
 pub const VERSIONS: RangeInclusive<i16> = legacy_requests::FETCH_VERSIONS;
 
@@ -90,7 +90,7 @@ async fn read_once(
                                 let limits = DownConversionLimits {
                                     max_bytes: limit as usize,
                                     decompressed_bytes_max:
-                                        legacy_records::DECOMPRESSED_BYTES_MAX_DEFAULT,
+                                        crate::limits::LEGACY_DECOMPRESSED_BYTES_MAX,
                                 };
                                 match legacy_records::down_convert(
                                     &batches,
@@ -113,17 +113,8 @@ async fn read_once(
                                     }
                                 }
                             }
-                            Err(ReadError::OffsetOutOfRange { .. }) => {
-                                data.error_code = ErrorCode::OFFSET_OUT_OF_RANGE.0;
-                                any_error = true;
-                            }
-                            Err(ReadError::Io(error)) => {
-                                eprintln!(
-                                    "corelog: shard {}: read from {} failed: {error}",
-                                    shard.id,
-                                    partition.log().dir().display()
-                                );
-                                data.error_code = ErrorCode::KAFKA_STORAGE_ERROR.0;
+                            Err(error) => {
+                                data.error_code = read_error_code(shard, &partition, error).0;
                                 any_error = true;
                             }
                         }

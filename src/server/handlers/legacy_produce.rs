@@ -66,7 +66,7 @@ pub async fn handle(
                     Route::Here(partition) => {
                         let limits = UpConversionLimits {
                             message_bytes_max: partition.log().config().max_message_bytes,
-                            decompressed_bytes_max: legacy_records::DECOMPRESSED_BYTES_MAX_DEFAULT,
+                            decompressed_bytes_max: crate::limits::LEGACY_DECOMPRESSED_BYTES_MAX,
                         };
                         match legacy_records::up_convert(&data.message_set, limits) {
                             Err(error) => Started::Refused(error.error_code()),
