@@ -76,15 +76,16 @@ impl Config {
         }
         match self.listen.as_slice() {
             [] => return Err(ConfigError("--listen must name an address".into())),
-            [single] => {
+            [single]
                 if single.port() != 0
-                    && u32::from(single.port()) + self.cores as u32 - 1 > u32::from(u16::MAX)
-                {
-                    return Err(ConfigError(
-                        "--listen port plus --cores runs past port 65535".into(),
-                    ));
-                }
+                    && u32::from(single.port()) + self.cores as u32 - 1 > u32::from(u16::MAX) =>
+            {
+                return Err(ConfigError(
+                    "--listen port plus --cores runs past port 65535".into(),
+                ));
             }
+            // One address: shard i listens on its port + i.
+            [_] => {}
             several if several.len() != self.cores => {
                 return Err(ConfigError(format!(
                     "--listen names {} addresses for {} shards: give one, or one per shard",
