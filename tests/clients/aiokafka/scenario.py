@@ -1,30 +1,18 @@
-"""The client matrix scenario (tests/client_matrix.rs) with aiokafka.
-
-Phase `first`: create the topic, produce records 0..100, read them in the group,
-commit. Phase `second` (after a broker restart): produce 100..150, read exactly
-those in the group (older ones mean the commits were lost), then the admin
-calls, and `ok` last.
-"""
+"""The client matrix scenario with aiokafka; the phases and the record
+check are in tests/clients/matrix.py."""
 
 import asyncio
 import sys
 import time
+from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from matrix import FIRST, PARTITIONS, SECOND, STEP_SECONDS, check_record, fail, run, step  # noqa: E402
+
 CLIENT = "aiokafka"
-STEP_SECONDS = 60
-PARTITIONS = 3
-
-
-def step(text):
-    print(text, flush=True)
-
-
-def fail(reason):
-    print(f"{CLIENT}: {reason}", file=sys.stderr, flush=True)
-    sys.exit(1)
 
 
 async def create_topic(bootstrap, topic):
@@ -89,21 +77,6 @@ async def consume(bootstrap, topic, group, indexes):
     step(f"consumed {len(seen)} records in group {group}, committed, closed")
 
 
-def check_record(key, value, expected, seen):
-    key, value = (key or b"").decode(), (value or b"").decode()
-    client, _, number = value.partition(":")
-    if client != CLIENT or not number.isdigit():
-        fail(f"unexpected record {key}={value}")
-    index = int(number)
-    if index not in expected:
-        fail(f"record {value} is not one of this phase's: committed offsets lost?")
-    if index in seen:
-        fail(f"record {value} delivered twice")
-    if key != f"k{index}":
-        fail(f"record {value} has key {key}")
-    seen.add(index)
-
-
 async def admin_checks(bootstrap, topic, group):
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap, request_timeout_ms=STEP_SECONDS * 1000
@@ -145,25 +118,20 @@ async def admin_checks(bootstrap, topic, group):
     await admin.close()
 
 
-async def scenario(phase, bootstrap, topic, group):
-    if phase == "first":
-        await asyncio.wait_for(create_topic(bootstrap, topic), STEP_SECONDS)
-        await asyncio.wait_for(produce(bootstrap, topic, range(0, 100)), STEP_SECONDS)
-        await asyncio.wait_for(consume(bootstrap, topic, group, range(0, 100)), STEP_SECONDS + 5)
-    else:
-        await asyncio.wait_for(produce(bootstrap, topic, range(100, 150)), STEP_SECONDS)
-        await asyncio.wait_for(consume(bootstrap, topic, group, range(100, 150)), STEP_SECONDS + 5)
-        await asyncio.wait_for(admin_checks(bootstrap, topic, group), STEP_SECONDS + 5)
-        step("ok")
+async def first(bootstrap, topic, group):
+    await asyncio.wait_for(create_topic(bootstrap, topic), STEP_SECONDS)
+    await asyncio.wait_for(produce(bootstrap, topic, FIRST), STEP_SECONDS)
+    await asyncio.wait_for(consume(bootstrap, topic, group, FIRST), STEP_SECONDS + 5)
 
 
-def main():
-    if len(sys.argv) != 5 or sys.argv[1] not in ("first", "second"):
-        fail("usage: run <first|second> <bootstrap> <topic> <group>")
-    try:
-        asyncio.run(scenario(*sys.argv[1:]))
-    except Exception as error:  # any client error ends the scenario with its reason
-        fail(f"{type(error).__name__}: {error!r}")
+async def second(bootstrap, topic, group):
+    await asyncio.wait_for(produce(bootstrap, topic, SECOND), STEP_SECONDS)
+    await asyncio.wait_for(consume(bootstrap, topic, group, SECOND), STEP_SECONDS + 5)
+    await asyncio.wait_for(admin_checks(bootstrap, topic, group), STEP_SECONDS + 5)
 
 
-main()
+run(
+    CLIENT,
+    lambda *arguments: asyncio.run(first(*arguments)),
+    lambda *arguments: asyncio.run(second(*arguments)),
+)

@@ -1,29 +1,17 @@
-"""The client matrix scenario (tests/client_matrix.rs) with confluent-kafka.
-
-Phase `first`: create the topic, produce records 0..100, read them in the group,
-commit. Phase `second` (after a broker restart): produce 100..150, read exactly
-those in the group (older ones mean the commits were lost), then the admin
-calls, and `ok` last.
-"""
+"""The client matrix scenario with confluent-kafka; the phases and the record
+check are in tests/clients/matrix.py."""
 
 import sys
 import time
+from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicCollection
 from confluent_kafka.admin import AdminClient, NewTopic
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from matrix import FIRST, PARTITIONS, SECOND, STEP_SECONDS, check_record, fail, run, step  # noqa: E402
+
 CLIENT = "confluent-kafka"
-STEP_SECONDS = 60
-PARTITIONS = 3
-
-
-def step(text):
-    print(text, flush=True)
-
-
-def fail(reason):
-    print(f"{CLIENT}: {reason}", file=sys.stderr, flush=True)
-    sys.exit(1)
 
 
 def create_topic(bootstrap, topic):
@@ -96,21 +84,6 @@ def consume(bootstrap, topic, group, indexes):
     step(f"consumed {len(seen)} records in group {group}, committed, closed")
 
 
-def check_record(key, value, expected, seen):
-    key, value = (key or b"").decode(), (value or b"").decode()
-    client, _, number = value.partition(":")
-    if client != CLIENT or not number.isdigit():
-        fail(f"unexpected record {key}={value}")
-    index = int(number)
-    if index not in expected:
-        fail(f"record {value} is not one of this phase's: committed offsets lost?")
-    if index in seen:
-        fail(f"record {value} delivered twice")
-    if key != f"k{index}":
-        fail(f"record {value} has key {key}")
-    seen.add(index)
-
-
 def admin_checks(bootstrap, topic, group):
     admin = AdminClient({"bootstrap.servers": bootstrap})
     topics = admin.list_topics(timeout=STEP_SECONDS).topics
@@ -151,22 +124,16 @@ def admin_checks(bootstrap, topic, group):
     step("deleted the topic; list topics no longer shows it")
 
 
-def main():
-    if len(sys.argv) != 5 or sys.argv[1] not in ("first", "second"):
-        fail("usage: run <first|second> <bootstrap> <topic> <group>")
-    phase, bootstrap, topic, group = sys.argv[1:]
-    try:
-        if phase == "first":
-            create_topic(bootstrap, topic)
-            produce(bootstrap, topic, range(0, 100))
-            consume(bootstrap, topic, group, range(0, 100))
-        else:
-            produce(bootstrap, topic, range(100, 150))
-            consume(bootstrap, topic, group, range(100, 150))
-            admin_checks(bootstrap, topic, group)
-            step("ok")
-    except Exception as error:  # any client error ends the scenario with its reason
-        fail(f"{type(error).__name__}: {error}")
+def first(bootstrap, topic, group):
+    create_topic(bootstrap, topic)
+    produce(bootstrap, topic, FIRST)
+    consume(bootstrap, topic, group, FIRST)
 
 
-main()
+def second(bootstrap, topic, group):
+    produce(bootstrap, topic, SECOND)
+    consume(bootstrap, topic, group, SECOND)
+    admin_checks(bootstrap, topic, group)
+
+
+run(CLIENT, first, second)
