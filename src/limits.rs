@@ -56,11 +56,38 @@ pub const LEGACY_DECOMPRESSED_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Longest `max_wait_ms` a Fetch may park for, whatever the client asks.
 pub const FETCH_WAIT_MILLISECONDS_MAX: u64 = 30_000;
 
+/// Fetches one shard holds parked at once, waiting for `min_bytes` to
+/// arrive (each holds a waker and its request until an append, its
+/// `max_wait_ms` or its connection ends). A fetch that finds this many
+/// parked is answered at once with what is there, as if its wait had
+/// passed: clients fetch again, so a flood of long polls costs round trips,
+/// not memory. Well above the connections a shard accepts, so it is reached
+/// only when connections pipeline several fetches each.
+pub const PARKED_FETCHES_PER_SHARD_MAX: usize = 16 * 1024;
+
+/// Largest record the metadata log reads back at start; a longer length
+/// prefix is a torn or corrupt frame, and replay stops there. One record
+/// is one topic change: even `PARTITIONS_PER_TOPIC_MAX` placements and
+/// every config take well under a megabyte.
+pub const METADATA_RECORD_BYTES_MAX: usize = 16 * 1024 * 1024;
+
 /// Bytes read from a segment per scan step while looking for a batch.
 pub const SEGMENT_SCAN_CHUNK_BYTES: usize = 64 * 1024;
 
 /// Default segment size before a roll (`log.segment.bytes`).
 pub const SEGMENT_BYTES_DEFAULT: u64 = 1024 * 1024 * 1024;
+
+/// Default `segment.ms` of topics (`log.roll.ms`, Kafka's 7 days): a
+/// segment this old rolls even when not full, so retention can delete it.
+pub const SEGMENT_MILLISECONDS_DEFAULT: i64 = 7 * 24 * 60 * 60 * 1000;
+
+/// Default `retention.ms` of topics (`log.retention.ms`, Kafka's 7 days).
+pub const RETENTION_MILLISECONDS_DEFAULT: i64 = 7 * 24 * 60 * 60 * 1000;
+
+/// Default interval between retention passes
+/// (`log.retention.check.interval.ms`, Kafka's 5 minutes): data outlives
+/// its retention by at most this much plus a segment's span.
+pub const RETENTION_CHECK_INTERVAL_MILLISECONDS_DEFAULT: u64 = 300_000;
 
 /// Smallest `segment.bytes` a topic may set (Kafka's own lower bound is
 /// 14 bytes; a batch header is 61, so anything below this rolls every batch).
@@ -87,6 +114,15 @@ pub const IO_MEMORY_PER_SHARD_BYTES: usize = 2 * 1024 * 1024;
 /// Direct-IO alignment of segment writes.
 pub const DIRECT_IO_ALIGNMENT_BYTES: usize = 4096;
 
+/// Locked memory each shard's three io_uring rings take, on top of
+/// `IO_MEMORY_PER_SHARD_BYTES`, when start-up works out the RLIMIT_MEMLOCK
+/// it asks for (a generous estimate: the rings' own size is kernel-chosen).
+pub const IO_RING_MEMORY_PER_SHARD_BYTES: u64 = 1024 * 1024;
+
+/// The smallest RLIMIT_MEMLOCK glommio accepts before it will create rings;
+/// below it start-up refuses with a sentence instead of a panic in a shard.
+pub const MEMLOCK_BYTES_MIN: u64 = 512 * 1024;
+
 /// Shards (cores) one process runs; node ids leave room for hosts later
 /// (`node_id = host_id * 1024 + shard`).
 pub const SHARDS_MAX: usize = 1024;
@@ -105,6 +141,31 @@ pub const OFFSET_METADATA_BYTES_MAX: usize = 4096;
 /// How often each shard checks group timers (session and rebalance
 /// timeouts); a member expires at most this much after its deadline.
 pub const GROUP_TICK_MILLISECONDS: u64 = 100;
+
+/// Session timeout of KIP-848 consumer-group members
+/// (`group.consumer.session.timeout.ms`, Kafka's default): a member not
+/// heard from this long is fenced and its partitions reassigned.
+pub const CONSUMER_GROUP_SESSION_TIMEOUT_MILLISECONDS: u64 = 45_000;
+
+/// How often KIP-848 members are told to heartbeat
+/// (`group.consumer.heartbeat.interval.ms`, Kafka's default): well inside
+/// the session timeout, so a few lost heartbeats do not fence a member.
+pub const CONSUMER_GROUP_HEARTBEAT_INTERVAL_MILLISECONDS: u64 = 5_000;
+
+/// Default shortest session timeout a classic group member may ask for
+/// (`group.min.session.timeout.ms`): shorter would expire members on a
+/// garbage-collection pause of the client.
+pub const GROUP_SESSION_TIMEOUT_MILLISECONDS_MIN_DEFAULT: u64 = 6_000;
+
+/// Default longest session timeout a classic group member may ask for
+/// (`group.max.session.timeout.ms`): a dead member holds its partitions at
+/// most this long.
+pub const GROUP_SESSION_TIMEOUT_MILLISECONDS_MAX_DEFAULT: u64 = 1_800_000;
+
+/// Default wait of an empty group's first rebalance for more members
+/// (`group.initial.rebalance.delay.ms`), so a consumer fleet starting
+/// together rebalances once rather than once per member.
+pub const GROUP_INITIAL_REBALANCE_DELAY_MILLISECONDS_DEFAULT: u64 = 3_000;
 
 /// Bytes read per step while loading an offsets partition at start.
 pub const OFFSETS_LOAD_CHUNK_BYTES: u64 = 1024 * 1024;
@@ -145,6 +206,25 @@ pub const ACCEPT_BACKOFF_MILLISECONDS_MAX: u64 = 1000;
 /// How long start-up waits for a listening address still in use (by the
 /// socket of a process that just died) before giving up.
 pub const BIND_RETRY_MILLISECONDS: u64 = 10_000;
+
+/// Pause between two tries to bind an address still in use: short, since
+/// the old socket usually goes within milliseconds.
+pub const BIND_RETRY_INTERVAL_MILLISECONDS: u64 = 50;
+
+/// How often each shard looks for the shutdown flag: a stop (SIGTERM)
+/// begins at most this long after the signal.
+pub const SHUTDOWN_CHECK_MILLISECONDS: u64 = 50;
+
+/// Allocations of at least this size get their own mmap (glibc's
+/// `M_MMAP_THRESHOLD`). Above the largest request frame buffers and
+/// direct-IO buffers commonly reach, so those come from the heap and are
+/// reused instead of being faulted in and zeroed afresh each time.
+pub const HEAP_MMAP_THRESHOLD_BYTES: i32 = 64 << 20;
+
+/// Freed heap glibc keeps for reuse before returning it to the kernel
+/// (`M_TRIM_THRESHOLD`): the memory the process holds beyond what is live
+/// is bounded by this.
+pub const HEAP_TRIM_THRESHOLD_BYTES: i32 = 256 << 20;
 
 const _: () = assert!(SEGMENT_BYTES_DEFAULT <= SEGMENT_BYTES_MAX);
 const _: () = assert!(SEGMENT_BYTES_MIN >= DIRECT_IO_ALIGNMENT_BYTES as u64);

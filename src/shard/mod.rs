@@ -120,7 +120,7 @@ impl Shard {
             ),
         });
         let producer_ids = producer_ids::ProducerIds::new(&config.data_dir, id);
-        let appended = Rc::new(Signal::default());
+        let appended = Rc::new(Signal::bounded(crate::limits::PARKED_FETCHES_PER_SHARD_MAX));
         let group_commit = Rc::new(GroupCommit::new(appended.clone()));
         let tail_cache = Rc::new(TailCache::new(config.tail_cache_bytes));
         Shard {

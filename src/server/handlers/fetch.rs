@@ -30,6 +30,7 @@ use crate::limits::{FETCH_RESPONSE_BYTES_MAX, FETCH_WAIT_MILLISECONDS_MAX};
 use crate::partition::Partition;
 use crate::protocol::fetch_response::{FetchReply, FetchedPartition, FetchedTopic};
 use crate::protocol::ErrorCode;
+use crate::rt::sync::Woken;
 use crate::shard::{Route, Shard};
 use crate::storage::ReadError;
 
@@ -73,12 +74,23 @@ pub async fn handle(shard: &Shard, request: FetchRequest, version: i16) -> Fetch
     loop {
         let seen = shard.appended.generation();
         let (response, bytes, any_error) = read_once(shard, &request, &topics).await;
-        let now = Instant::now();
-        if bytes >= request.min_bytes.max(0) as usize || any_error || now >= deadline {
+        let enough = bytes >= request.min_bytes.max(0) as usize || any_error;
+        if answer_now(shard, seen, enough, deadline).await {
             return response;
         }
-        shard.appended.wait_past(seen, deadline - now).await;
     }
+}
+
+/// Whether a fetch is answered now: once it has `enough` (its `min_bytes`,
+/// or an error), at its deadline, or at once when the shard already holds
+/// its cap of parked fetches (`PARKED_FETCHES_PER_SHARD_MAX`). Otherwise it
+/// waits for the next append or the deadline, and the caller reads again.
+pub(super) async fn answer_now(shard: &Shard, seen: u64, enough: bool, deadline: Instant) -> bool {
+    let now = Instant::now();
+    if enough || now >= deadline {
+        return true;
+    }
+    shard.appended.wait_past(seen, deadline - now).await == Woken::Full
 }
 
 async fn read_once(

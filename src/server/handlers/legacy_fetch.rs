@@ -45,11 +45,10 @@ pub async fn handle(
     loop {
         let seen = shard.appended.generation();
         let (response, bytes, any_error) = read_once(shard, &request, magic).await;
-        let now = Instant::now();
-        if bytes >= request.min_bytes.max(0) as usize || any_error || now >= deadline {
+        let enough = bytes >= request.min_bytes.max(0) as usize || any_error;
+        if super::fetch::answer_now(shard, seen, enough, deadline).await {
             return legacy_requests::encode_fetch_response(version, correlation_id, &response);
         }
-        shard.appended.wait_past(seen, deadline - now).await;
     }
 }
 
