@@ -23,6 +23,7 @@ use kafka_protocol::protocol::buf::{ByteBuf, ByteBufMut};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use super::legacy::{self, CodecResult, Reader};
+use crate::limits::PARTITIONS_PER_TOPIC_MAX;
 use crate::metadata::{topic_config, Command};
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
@@ -168,6 +169,15 @@ async fn answer(shard: &Shard, request: CreateTopicsRequest, version: i16) -> Cr
         super::warn_deprecated_configs(shard.id, &name, configs.keys().map(String::as_str));
         let assignment = if topic.assignments.is_empty() {
             None
+        } else if topic.assignments.len() > PARTITIONS_PER_TOPIC_MAX as usize {
+            // The same cap, and answer, as a partition count.
+            let count = topic.assignments.len();
+            results.push(fail(
+                result,
+                ErrorCode::INVALID_PARTITIONS,
+                format!("Number of partitions must be between 1 and {PARTITIONS_PER_TOPIC_MAX}, not {count}."),
+            ));
+            continue;
         } else {
             let mut assignments = topic.assignments.clone();
             assignments.sort_by_key(|assignment| assignment.partition_index);
