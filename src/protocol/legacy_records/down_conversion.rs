@@ -11,7 +11,8 @@ use super::compression::decompress;
 use super::{
     message_body_bytes, put_message, LegacyError, ATTRIBUTE_LOG_APPEND_TIME,
     BATCH_ATTRIBUTE_COMPRESSION_MASK, BATCH_ATTRIBUTE_CONTROL, BATCH_ATTRIBUTE_LOG_APPEND_TIME,
-    CODEC_GZIP, CODEC_NONE, CODEC_SNAPPY, LOG_OVERHEAD_BYTES, MAGIC_V1, RECORD_V2_MIN_BYTES,
+    CODEC_GZIP, CODEC_NONE, CODEC_SNAPPY, LOG_OVERHEAD_BYTES, MAGIC_V0, MAGIC_V1,
+    RECORD_V2_MIN_BYTES,
 };
 use crate::protocol::batch::{BatchHeader, BATCH_HEADER_BYTES, BATCH_LENGTH_PREFIX_BYTES};
 
@@ -112,6 +113,7 @@ pub fn down_convert(
             if !out.is_empty() && out.len() + message_bytes > limits.max_bytes {
                 break 'batches;
             }
+            let before = out.len();
             put_message(
                 &mut out,
                 offset,
@@ -125,6 +127,8 @@ pub fn down_convert(
                 record.key,
                 record.value,
             );
+            // The byte limit above counted exactly what was written.
+            assert_eq!(out.len() - before, message_bytes);
         }
     }
     Ok(out.freeze())

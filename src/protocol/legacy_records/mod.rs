@@ -186,6 +186,7 @@ pub fn put_message(
     let body = message_body_bytes(magic, None, None)
         + key.map_or(0, <[u8]>::len)
         + value.map_or(0, <[u8]>::len);
+    let start = out.len();
     out.reserve(LOG_OVERHEAD_BYTES + body);
     out.put_i64(offset);
     out.put_i32(body as i32);
@@ -205,6 +206,11 @@ pub fn put_message(
             None => out.put_i32(-1),
         }
     }
+    assert_eq!(
+        out.len() - start,
+        LOG_OVERHEAD_BYTES + body,
+        "a message is as long as its message_size says"
+    );
     let crc = crc32_ieee(&out[crc_at + 4..]);
     out[crc_at..crc_at + 4].copy_from_slice(&crc.to_be_bytes());
 }

@@ -3,6 +3,7 @@ use kafka_protocol::compression::{Compressor, Gzip, Snappy};
 use super::compression::gunzip;
 use super::*;
 use crate::protocol::batch::validate_batches;
+use crate::protocol::batch::BatchHeader;
 use crate::protocol::records;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{Compression, Record};

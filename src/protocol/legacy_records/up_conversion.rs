@@ -13,7 +13,9 @@ use super::{
     message_body_bytes, LegacyError, ATTRIBUTE_LOG_APPEND_TIME, CODEC_GZIP, CODEC_NONE,
     LOG_OVERHEAD_BYTES, MAGIC_V1,
 };
-use crate::protocol::batch::{compute_crc, BATCH_HEADER_BYTES, BATCH_LENGTH_PREFIX_BYTES};
+use crate::protocol::batch::{
+    compute_crc, BatchHeader, BATCH_HEADER_BYTES, BATCH_LENGTH_PREFIX_BYTES,
+};
 
 /// Bounds for converting one produced message set.
 #[derive(Debug, Clone, Copy)]
@@ -113,6 +115,12 @@ pub fn up_convert(set: &Bytes, limits: UpConversionLimits) -> Result<UpConverted
     }
     let record_count = builder.count;
     let batch = builder.finish(codec_seen)?;
+    // Read back what was written: one record per message, offset deltas
+    // 0 to count - 1.
+    let header = BatchHeader::view(&batch).expect("a finished batch has a whole header");
+    assert_eq!(header.records_count.get() as usize, record_count);
+    assert_eq!(header.last_offset_delta.get() as usize, record_count - 1);
+    assert_eq!(header.total_bytes(), batch.len());
     Ok(UpConverted {
         batch,
         record_count,
