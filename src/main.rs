@@ -5,6 +5,11 @@
 //! every shard's port, start one pinned executor per shard, wait until each
 //! has opened its partitions, then print the ready line. SIGINT or SIGTERM
 //! makes each shard close its partitions (sealing segments, durable) and exit.
+//!
+//! Invariants: a shard serves clients only after it installed the replayed
+//! snapshot and opened its partitions, and the ready line is printed only
+//! after every shard has; each shard stops listening before it closes its
+//! partitions.
 
 use corelog::{config, group, limits, metadata, rt, server, shard};
 
@@ -69,13 +74,13 @@ struct ServeArgs {
     #[arg(long, default_value_t = limits::SEGMENT_BYTES_DEFAULT)]
     log_segment_bytes: u64,
     /// log.retention.ms: default retention.ms of topics (-1: forever).
-    #[arg(long, default_value_t = 604_800_000, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = limits::RETENTION_MILLISECONDS_DEFAULT, allow_negative_numbers = true)]
     log_retention_ms: i64,
     /// log.retention.bytes: default retention.bytes of topics (-1: no limit).
     #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
     log_retention_bytes: i64,
     /// log.roll.ms: default segment.ms of topics.
-    #[arg(long, default_value_t = 604_800_000)]
+    #[arg(long, default_value_t = limits::SEGMENT_MILLISECONDS_DEFAULT)]
     log_roll_ms: i64,
     /// log.flush.interval.messages: default flush.messages of topics. Unset
     /// (with --log-flush-interval-ms unset too): every append is synced.
@@ -85,7 +90,7 @@ struct ServeArgs {
     #[arg(long)]
     log_flush_interval_ms: Option<u64>,
     /// log.retention.check.interval.ms: how often old segments are deleted.
-    #[arg(long, default_value_t = 300_000)]
+    #[arg(long, default_value_t = limits::RETENTION_CHECK_INTERVAL_MILLISECONDS_DEFAULT)]
     log_retention_check_interval_ms: u64,
     /// message.max.bytes: default largest batch of topics.
     #[arg(long, default_value_t = limits::MESSAGE_BYTES_MAX_DEFAULT)]
@@ -103,14 +108,14 @@ struct ServeArgs {
     #[arg(long, default_value_t = limits::OFFSETS_TOPIC_PARTITIONS_DEFAULT)]
     offsets_topic_num_partitions: i32,
     /// group.min.session.timeout.ms: shortest session timeout a member may ask for.
-    #[arg(long, default_value_t = 6000)]
+    #[arg(long, default_value_t = limits::GROUP_SESSION_TIMEOUT_MILLISECONDS_MIN_DEFAULT)]
     group_min_session_timeout_ms: u64,
     /// group.max.session.timeout.ms: longest session timeout a member may ask for.
-    #[arg(long, default_value_t = 1_800_000)]
+    #[arg(long, default_value_t = limits::GROUP_SESSION_TIMEOUT_MILLISECONDS_MAX_DEFAULT)]
     group_max_session_timeout_ms: u64,
     /// group.initial.rebalance.delay.ms: how long the first rebalance of an
     /// empty group waits for more members to join.
-    #[arg(long, default_value_t = 3000)]
+    #[arg(long, default_value_t = limits::GROUP_INITIAL_REBALANCE_DELAY_MILLISECONDS_DEFAULT)]
     group_initial_rebalance_delay_ms: u64,
     /// Bytes of recently appended batches each shard keeps in memory for
     /// tailing consumers (0: none; every fetch then reads the segments).
@@ -363,7 +368,9 @@ fn bind_when_free(address: SocketAddr) -> std::io::Result<TcpListener> {
                     eprintln!("corelog: {address} is still in use; waiting for it to be released");
                     said = true;
                 }
-                std::thread::sleep(Duration::from_millis(50));
+                std::thread::sleep(Duration::from_millis(
+                    limits::BIND_RETRY_INTERVAL_MILLISECONDS,
+                ));
             }
             result => return result,
         }
@@ -458,7 +465,7 @@ async fn run_shard(start: ShardStart) {
     rt::spawn_detached(server::listener::serve(shard.clone(), listener));
     let _ = ready.send(Ok(()));
     while !shutdown.load(Ordering::Relaxed) {
-        rt::sleep(Duration::from_millis(50)).await;
+        rt::sleep(Duration::from_millis(limits::SHUTDOWN_CHECK_MILLISECONDS)).await;
     }
     // Stop listening before anything else, so clients are refused (and
     // retry) rather than accepted by a broker that is going away.
@@ -474,7 +481,7 @@ async fn run_shard(start: ShardStart) {
 fn keep_large_buffers_in_the_heap() {
     // SAFETY: mallopt only tunes the allocator; called before any thread.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, limits::HEAP_MMAP_THRESHOLD_BYTES);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, limits::HEAP_TRIM_THRESHOLD_BYTES);
     }
 }

@@ -40,9 +40,11 @@ pub const LEAVE_EPOCH: i32 = -1;
 pub const STATIC_LEAVE_EPOCH: i32 = -2;
 
 /// Kafka's `group.consumer.session.timeout.ms` default.
-pub const SESSION_TIMEOUT_DEFAULT: Duration = Duration::from_millis(45_000);
+pub const SESSION_TIMEOUT_DEFAULT: Duration =
+    Duration::from_millis(crate::limits::CONSUMER_GROUP_SESSION_TIMEOUT_MILLISECONDS);
 /// Kafka's `group.consumer.heartbeat.interval.ms` default.
-pub const HEARTBEAT_INTERVAL_DEFAULT: Duration = Duration::from_millis(5_000);
+pub const HEARTBEAT_INTERVAL_DEFAULT: Duration =
+    Duration::from_millis(crate::limits::CONSUMER_GROUP_HEARTBEAT_INTERVAL_MILLISECONDS);
 
 /// Group-wide settings, from the broker's `group.consumer.*` configs.
 #[derive(Debug, Clone, Copy)]

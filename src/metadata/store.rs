@@ -14,6 +14,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::record::MetadataRecord;
+use crate::limits::METADATA_RECORD_BYTES_MAX;
 
 pub struct MetadataStore {
     path: PathBuf,
@@ -21,7 +22,6 @@ pub struct MetadataStore {
 }
 
 const FRAME_HEADER_BYTES: usize = 8;
-const RECORD_BYTES_MAX: usize = 16 * 1024 * 1024;
 
 impl MetadataStore {
     /// Opens the log and returns every record in it, in order.
@@ -48,7 +48,7 @@ impl MetadataStore {
                     .expect("4 bytes"),
             );
             let start = position + FRAME_HEADER_BYTES;
-            if length > RECORD_BYTES_MAX || start + length > bytes.len() {
+            if length > METADATA_RECORD_BYTES_MAX || start + length > bytes.len() {
                 break;
             }
             let payload = &bytes[start..start + length];

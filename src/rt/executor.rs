@@ -2,8 +2,7 @@
 
 use std::io;
 
-/// The smallest RLIMIT_MEMLOCK glommio accepts before it will create rings.
-const MEMLOCK_BYTES_MIN: u64 = 512 * 1024;
+use crate::limits::{IO_RING_MEMORY_PER_SHARD_BYTES, MEMLOCK_BYTES_MIN};
 
 /// Raises RLIMIT_MEMLOCK as far as this process may, so io_uring can lock its
 /// rings and registered buffers. Returns the limit now in force.
@@ -79,7 +78,8 @@ impl std::fmt::Display for StartError {
 pub fn check_host(shards: usize, io_memory_per_shard_bytes: usize) -> Result<(), StartError> {
     // Rings for three queues per shard plus registered buffers; the buffers
     // may fall back to unregistered memory, the rings may not.
-    let wanted = (shards as u64) * (io_memory_per_shard_bytes as u64 + 1024 * 1024);
+    let wanted =
+        (shards as u64) * (io_memory_per_shard_bytes as u64 + IO_RING_MEMORY_PER_SHARD_BYTES);
     let limit = raise_memlock_limit(wanted).map_err(StartError::IoUringUnavailable)?;
     if limit < MEMLOCK_BYTES_MIN {
         return Err(StartError::MemlockTooLow {
