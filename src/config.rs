@@ -1,4 +1,10 @@
 //! The broker's validated configuration, with units in names.
+//!
+//! Invariants: a `Config` the broker runs with passed [`Config::validate`]:
+//! every bound it names lies within the one `limits.rs` sets, and the
+//! settings that depend on each other agree (a message fits in a request,
+//! a request fits in the queued-request budget, min session timeout at
+//! most the max).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -97,7 +103,10 @@ impl Config {
         }
         if self.num_partitions < 1 || self.num_partitions > crate::limits::PARTITIONS_PER_TOPIC_MAX
         {
-            return Err(ConfigError("--num-partitions must be at least 1".into()));
+            return Err(ConfigError(format!(
+                "--num-partitions must be between 1 and {}",
+                crate::limits::PARTITIONS_PER_TOPIC_MAX
+            )));
         }
         if self.topic_defaults.segment_bytes < crate::limits::SEGMENT_BYTES_MIN
             || self.topic_defaults.segment_bytes > crate::limits::SEGMENT_BYTES_MAX

@@ -1,5 +1,7 @@
 //! The controller's state machine: plans commands into records and applies
-//! records. Pure: no IO, no clock, so replay at start and live changes run
+//! records. No clock, and no IO but one: planning a new topic draws its id
+//! from `/dev/urandom` (`store::random_bytes`). Applying records is pure
+//! (the id travels in the record), so replay at start and live changes run
 //! the very same code.
 //!
 //! Invariants: every topic has at least one partition and every partition a

@@ -1,5 +1,9 @@
 //! Topic configs by Kafka's names: which are known, what values are legal,
 //! and the effective value of each for a topic (its own, else the broker's).
+//!
+//! Invariants: a config is stored only after [`validate`] accepted its name
+//! and value, so reading it back never meets an illegal value; a value that
+//! does not parse falls back to the broker's default rather than failing.
 
 use std::collections::BTreeMap;
 

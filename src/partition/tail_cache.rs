@@ -16,6 +16,11 @@
 //!   partition's queue when it is still there (a cleared partition's
 //!   entries are only subtracted from `used`).
 //! - a cached batch holds exactly the bytes on disk (offsets assigned).
+//!
+//! These are asserted where they can break: `used` against the budget
+//! before and after every insert and eviction (and against the sum of
+//! `order` in debug builds), the batches of an insert against its bytes,
+//! and contiguity on every read.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -87,6 +92,7 @@ impl TailCache {
         batches: impl Iterator<Item = (i64, i64, usize)>,
     ) {
         let size = bytes.len() as u64;
+        self.assert_within_budget();
         if size > self.budget {
             partition.batches.borrow_mut().clear();
             return;
@@ -120,13 +126,47 @@ impl TailCache {
             self.used.set(self.used.get() + length as u64);
             position += length;
         }
+        assert_eq!(
+            position,
+            bytes.len(),
+            "an insert's batches cover its bytes exactly"
+        );
+        drop((queue, order));
+        self.assert_within_budget();
+    }
+
+    /// `used` is within the budget, and (in debug builds, where the walk
+    /// is affordable) the sum of what `order` holds.
+    fn assert_within_budget(&self) {
+        let used = self.used.get();
+        assert!(
+            used <= self.budget,
+            "tail cache over its budget: {used} of {}",
+            self.budget
+        );
+        debug_assert_eq!(
+            used,
+            self.order
+                .borrow()
+                .iter()
+                .map(|entry| entry.length)
+                .sum::<u64>(),
+            "tail cache: used is the sum of the inserted lengths"
+        );
     }
 
     fn evict_oldest(&self) {
         let Some(oldest) = self.order.borrow_mut().pop_front() else {
+            assert_eq!(self.used.get(), 0, "an empty tail cache uses nothing");
             return;
         };
-        self.used.set(self.used.get() - oldest.length);
+        let used = self.used.get();
+        assert!(
+            used >= oldest.length,
+            "tail cache would go negative: {used} used, evicting {}",
+            oldest.length
+        );
+        self.used.set(used - oldest.length);
         if let Some(owner) = oldest.owner.upgrade() {
             let mut queue = owner.batches.borrow_mut();
             if queue
@@ -154,10 +194,19 @@ impl PartitionTail {
         let start = queue.partition_point(|batch| batch.last_offset < offset);
         let mut found = Vec::new();
         let mut total = 0u64;
+        let mut previous_last: Option<i64> = None;
         for batch in queue.range(start..) {
             if batch.last_offset >= visible_end {
                 break;
             }
+            if let Some(previous) = previous_last {
+                assert_eq!(
+                    batch.base_offset,
+                    previous + 1,
+                    "a partition's cached batches are contiguous"
+                );
+            }
+            previous_last = Some(batch.last_offset);
             let length = batch.bytes.len() as u64;
             if !found.is_empty() && total + length > max_bytes {
                 break;

@@ -1,7 +1,7 @@
 //! The runtime: the only module that names glommio. Everything else sees
-//! executors, direct-IO files, sockets, cross-core channels, timers and a
-//! local lock through the small types here, so the runtime can be swapped or
-//! faked without touching the broker's logic.
+//! executors, direct-IO files, sockets, cross-core channels, timers, a byte
+//! budget and a wake-all signal through the small types here, so the
+//! runtime can be swapped or faked without touching the broker's logic.
 //!
 //! Invariants: every type here is used on the core that created it (they are
 //! `!Send`), except the cross-core channel halves, which are created on the

@@ -2,6 +2,12 @@
 //! persists them, and installs the new snapshot on every shard before it
 //! answers, so a client that created a topic through any node can use it on
 //! every node at once.
+//!
+//! Invariants: commands run one at a time, in arrival order; a command's
+//! records are written to the metadata log before they are applied, and
+//! applied before the snapshot is broadcast; each applied record moves the
+//! snapshot version up by exactly one (asserted), so shards install
+//! snapshots in increasing versions.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -61,6 +67,7 @@ impl Controller {
             records.iter().for_each(|record| trial.apply(record));
             return Ok(trial.topics().get(name).cloned());
         }
+        let version_before = self.state.snapshot().version;
         for record in &records {
             self.store.append(record).map_err(|error| {
                 eprintln!(
@@ -74,7 +81,13 @@ impl Controller {
             })?;
             self.state.apply(record);
         }
-        self.broadcast(self.state.snapshot()).await;
+        let snapshot = self.state.snapshot();
+        assert_eq!(
+            snapshot.version,
+            version_before + records.len() as u64,
+            "every applied record moves the metadata version up by one"
+        );
+        self.broadcast(snapshot).await;
         Ok(self.state.topics().get(name).cloned())
     }
 

@@ -1,6 +1,10 @@
 //! The interval flush policy's timer: partitions with `flush.ms` set are
 //! synced (through the group commit) once that long passed with records
 //! waiting. Durable partitions need no timer: every append asks for a sync.
+//!
+//! Invariants: the timer only asks (`flush_if_due`) and the group commit
+//! syncs, so a partition is asked for a sync within one
+//! `FLUSH_TICK_MILLISECONDS` of `flush.ms` passing with records waiting.
 
 use std::rc::Rc;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! - segments are contiguous: each base offset is the previous segment's next
 //!   offset; the log end offset is the last segment's next offset.
 //! - only the last segment is appended to; the others are sealed.
-//! - appends are serialised by the caller (the partition's append lock);
+//! - appends are serialised by the caller (the partition's writer task);
 //!   reads may run beside an append and see the log as of some moment.
 //! - recovery opens, reads and closes one segment file at a time, so an
 //!   opened log holds no descriptors until it is read or appended to (the
@@ -94,7 +94,7 @@ pub struct Log {
     config: Cell<LogConfig>,
     segments: RefCell<Vec<Rc<Segment>>>,
     /// Idempotent producers seen in this log; the partition's append path
-    /// checks and updates it under its append lock.
+    /// writer task checks and updates it, one write at a time.
     producers: RefCell<ProducerState>,
     /// Set by DeleteRecords (persisted in `log-start-offset`); the log start
     /// offset is the larger of this and the first segment's base offset.

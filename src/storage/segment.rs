@@ -12,7 +12,8 @@
 //! - `tail == file[align_down(size)..size]`.
 //! - batches are contiguous in offset: each `base_offset` is the previous
 //!   batch's last offset + 1, the first one is the segment's base offset.
-//! - only one append runs at a time (the partition's append lock).
+//! - only one append runs at a time (the partition's writer task is the
+//!   only caller that appends).
 //! - the file holds no descriptor between uses: each operation takes a
 //!   [`FileUse`] (opening the file within the shard's descriptor budget)
 //!   and keeps it for its whole read, write or sync, so the budget closes
