@@ -51,7 +51,7 @@ pub fn down_convert(
     let mut out = BytesMut::new();
     let mut budget = limits.decompressed_bytes_max;
     let mut position = 0;
-    'batches: while batches.len() - position >= BATCH_HEADER_BYTES {
+    while batches.len() - position >= BATCH_HEADER_BYTES {
         let header = BatchHeader::view(&batches[position..]).expect("length checked above");
         if header.magic != 2 {
             return Err(LegacyError::UnsupportedMagic(header.magic));
@@ -81,57 +81,81 @@ pub fn down_convert(
             }
             other => return Err(LegacyError::UnsupportedCompression(other)),
         };
-        let log_append_time = attributes & BATCH_ATTRIBUTE_LOG_APPEND_TIME != 0;
-        let count = header.records_count.get();
-        if count < 0 || count as usize > records.len() / RECORD_V2_MIN_BYTES {
-            return Err(LegacyError::Malformed(
-                "more records claimed than bytes hold",
-            ));
-        }
-        let mut reader = VarintReader::new(&records);
-        for _ in 0..count {
-            let record = reader.record()?;
-            let offset = header.base_offset.get().wrapping_add(record.offset_delta);
-            if offset < fetch_offset {
-                continue;
-            }
-            let (timestamp, message_attributes) = if log_append_time {
-                (header.max_timestamp.get(), ATTRIBUTE_LOG_APPEND_TIME)
-            } else {
-                (
-                    header
-                        .base_timestamp
-                        .get()
-                        .wrapping_add(record.timestamp_delta),
-                    0,
-                )
-            };
-            let message_bytes = LOG_OVERHEAD_BYTES
-                + message_body_bytes(magic, None, None)
-                + record.key.as_ref().map_or(0, |key| key.len())
-                + record.value.as_ref().map_or(0, |value| value.len());
-            if !out.is_empty() && out.len() + message_bytes > limits.max_bytes {
-                break 'batches;
-            }
-            let before = out.len();
-            put_message(
-                &mut out,
-                offset,
-                magic,
-                if magic == MAGIC_V1 {
-                    message_attributes
-                } else {
-                    0
-                },
-                timestamp,
-                record.key,
-                record.value,
-            );
-            // The byte limit above counted exactly what was written.
-            assert_eq!(out.len() - before, message_bytes);
+        if !put_batch_messages(
+            &mut out,
+            header,
+            &records,
+            magic,
+            fetch_offset,
+            limits.max_bytes,
+        )? {
+            break;
         }
     }
     Ok(out.freeze())
+}
+
+/// Appends the records of one batch at or past `fetch_offset` as messages
+/// of `magic`; false once the next message would pass `max_bytes` (the
+/// first message of the set is always written).
+fn put_batch_messages(
+    out: &mut BytesMut,
+    header: &BatchHeader,
+    records: &[u8],
+    magic: i8,
+    fetch_offset: i64,
+    max_bytes: usize,
+) -> Result<bool, LegacyError> {
+    let log_append_time = header.attributes.get() & BATCH_ATTRIBUTE_LOG_APPEND_TIME != 0;
+    let count = header.records_count.get();
+    if count < 0 || count as usize > records.len() / RECORD_V2_MIN_BYTES {
+        return Err(LegacyError::Malformed(
+            "more records claimed than bytes hold",
+        ));
+    }
+    let mut reader = VarintReader::new(records);
+    for _ in 0..count {
+        let record = reader.record()?;
+        let offset = header.base_offset.get().wrapping_add(record.offset_delta);
+        if offset < fetch_offset {
+            continue;
+        }
+        let (timestamp, message_attributes) = if log_append_time {
+            (header.max_timestamp.get(), ATTRIBUTE_LOG_APPEND_TIME)
+        } else {
+            (
+                header
+                    .base_timestamp
+                    .get()
+                    .wrapping_add(record.timestamp_delta),
+                0,
+            )
+        };
+        let message_bytes = LOG_OVERHEAD_BYTES
+            + message_body_bytes(magic, None, None)
+            + record.key.as_ref().map_or(0, |key| key.len())
+            + record.value.as_ref().map_or(0, |value| value.len());
+        if !out.is_empty() && out.len() + message_bytes > max_bytes {
+            return Ok(false);
+        }
+        let before = out.len();
+        put_message(
+            out,
+            offset,
+            magic,
+            if magic == MAGIC_V1 {
+                message_attributes
+            } else {
+                0
+            },
+            timestamp,
+            record.key,
+            record.value,
+        );
+        // The byte limit above counted exactly what was written.
+        assert_eq!(out.len() - before, message_bytes);
+    }
+    Ok(true)
 }
 
 /// One v2 record's fields that the old formats carry.

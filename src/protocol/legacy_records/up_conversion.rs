@@ -10,8 +10,8 @@ use kafka_protocol::compression::{Compressor, Gzip, Snappy};
 use super::compression::decompress;
 use super::decode::{messages, PartialTail};
 use super::{
-    message_body_bytes, LegacyError, ATTRIBUTE_LOG_APPEND_TIME, CODEC_GZIP, CODEC_NONE,
-    LOG_OVERHEAD_BYTES, MAGIC_V1,
+    message_body_bytes, LegacyError, LegacyMessage, ATTRIBUTE_LOG_APPEND_TIME, CODEC_GZIP,
+    CODEC_NONE, LOG_OVERHEAD_BYTES, MAGIC_V1,
 };
 use crate::protocol::batch::{
     compute_crc, BatchHeader, BATCH_HEADER_BYTES, BATCH_LENGTH_PREFIX_BYTES,
@@ -68,46 +68,9 @@ pub fn up_convert(set: &Bytes, limits: UpConversionLimits) -> Result<UpConverted
             )?;
             continue;
         }
-        let compressed = message
-            .value
-            .as_ref()
-            .ok_or(LegacyError::Malformed("compressed wrapper without a value"))?;
-        let inner_bytes = decompress(codec, compressed, budget)?;
-        budget -= inner_bytes.len();
+        budget -= builder.push_wrapper(&message, budget)?;
         if codec_seen == CODEC_NONE {
             codec_seen = codec;
-        }
-        let log_append_time =
-            message.magic == MAGIC_V1 && message.attributes & ATTRIBUTE_LOG_APPEND_TIME != 0;
-        let mut inner_count = 0usize;
-        for inner_message in messages(&inner_bytes, PartialTail::Refuse) {
-            let inner_message = inner_message?;
-            if inner_message.codec() != CODEC_NONE {
-                return Err(LegacyError::Malformed(
-                    "compressed message inside a wrapper",
-                ));
-            }
-            if inner_message.magic != message.magic {
-                return Err(LegacyError::Malformed(
-                    "inner message magic differs from its wrapper",
-                ));
-            }
-            let timestamp = if log_append_time {
-                message.timestamp
-            } else {
-                inner_message.timestamp
-            };
-            builder.push(
-                inner_message.key.as_deref(),
-                inner_message.value.as_deref(),
-                timestamp,
-            )?;
-            inner_count += 1;
-        }
-        if inner_count == 0 {
-            return Err(LegacyError::Malformed(
-                "compressed wrapper holds no message",
-            ));
         }
     }
     if builder.count == 0 {
@@ -139,6 +102,53 @@ struct BatchBuilder {
 }
 
 impl BatchBuilder {
+    /// Pushes the messages inside a compressed wrapper; returns the bytes
+    /// decompressing it took from `budget`.
+    fn push_wrapper(
+        &mut self,
+        wrapper: &LegacyMessage,
+        budget: usize,
+    ) -> Result<usize, LegacyError> {
+        let compressed = wrapper
+            .value
+            .as_ref()
+            .ok_or(LegacyError::Malformed("compressed wrapper without a value"))?;
+        let inner_bytes = decompress(wrapper.codec(), compressed, budget)?;
+        let log_append_time =
+            wrapper.magic == MAGIC_V1 && wrapper.attributes & ATTRIBUTE_LOG_APPEND_TIME != 0;
+        let mut inner_count = 0usize;
+        for inner_message in messages(&inner_bytes, PartialTail::Refuse) {
+            let inner_message = inner_message?;
+            if inner_message.codec() != CODEC_NONE {
+                return Err(LegacyError::Malformed(
+                    "compressed message inside a wrapper",
+                ));
+            }
+            if inner_message.magic != wrapper.magic {
+                return Err(LegacyError::Malformed(
+                    "inner message magic differs from its wrapper",
+                ));
+            }
+            let timestamp = if log_append_time {
+                wrapper.timestamp
+            } else {
+                inner_message.timestamp
+            };
+            self.push(
+                inner_message.key.as_deref(),
+                inner_message.value.as_deref(),
+                timestamp,
+            )?;
+            inner_count += 1;
+        }
+        if inner_count == 0 {
+            return Err(LegacyError::Malformed(
+                "compressed wrapper holds no message",
+            ));
+        }
+        Ok(inner_bytes.len())
+    }
+
     fn push(
         &mut self,
         key: Option<&[u8]>,
