@@ -195,7 +195,7 @@ fn main() {
             segment_bytes: 256 << 20,
             ..LogConfig::default()
         };
-        let log = Log::open(&path, config).await.unwrap();
+        let log: Log = Log::open(&path, config).await.unwrap();
         let spans = batch::validate_batches(&records, 1 << 20).unwrap();
         let iterations: u64 = if full { 20_000 } else { 20 };
         let mut histogram = Histogram::<u64>::new(3).unwrap();

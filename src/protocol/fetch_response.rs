@@ -3,42 +3,65 @@
 //! pieces the read produced (cached `Bytes` or file ranges), so records are
 //! never copied into a response buffer. The layout is Kafka's FetchResponse
 //! schema; the tests check it byte for byte against the generated codec.
+//! The region type `R` of file pieces is the caller's (the runtime's file
+//! regions in the broker): encoding only needs their lengths.
+//!
+//! Invariants: each partition's records length is the sum of its pieces'
+//! lengths, and the frame's length prefix counts every piece after it.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::rt::net::Piece;
+use super::piece::{Piece, Region};
 
 /// One partition's part of a Fetch response.
-#[derive(Debug, Clone, Default)]
-pub struct FetchedPartition {
+#[derive(Debug, Clone)]
+pub struct FetchedPartition<R> {
     pub partition_index: i32,
     pub error_code: i16,
     pub high_watermark: i64,
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
     /// Record batches as stored, in order.
-    pub records: Vec<Piece>,
+    pub records: Vec<Piece<R>>,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct FetchedTopic {
+// By hand: a derived Default would ask `R: Default`, which a region is not.
+impl<R> Default for FetchedPartition<R> {
+    fn default() -> Self {
+        FetchedPartition {
+            partition_index: 0,
+            error_code: 0,
+            high_watermark: 0,
+            last_stable_offset: 0,
+            log_start_offset: 0,
+            records: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FetchedTopic<R> {
     /// v4-v12 name the topic.
     pub name: Bytes,
     /// v13+ give its id instead (KIP-516).
     pub topic_id: [u8; 16],
-    pub partitions: Vec<FetchedPartition>,
+    pub partitions: Vec<FetchedPartition<R>>,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct FetchReply {
+#[derive(Debug, Clone)]
+pub struct FetchReply<R> {
     pub error_code: i16,
-    pub topics: Vec<FetchedTopic>,
+    pub topics: Vec<FetchedTopic<R>>,
 }
 
 /// The whole response frame (length prefix, header, body) for `version`.
-pub fn encode(version: i16, correlation_id: i32, reply: &FetchReply) -> Vec<Piece> {
+pub fn encode<R: Region>(
+    version: i16,
+    correlation_id: i32,
+    reply: &FetchReply<R>,
+) -> Vec<Piece<R>> {
     let flexible = version >= 12;
-    let mut writer = PieceWriter::default();
+    let mut writer = PieceWriter::new();
     // Response header: v1 (with tagged fields) for flexible versions.
     writer.fields.put_i32(correlation_id);
     if flexible {
@@ -99,14 +122,20 @@ pub fn encode(version: i16, correlation_id: i32, reply: &FetchReply) -> Vec<Piec
 }
 
 /// Collects pieces, keeping the fields between record pieces in one buffer.
-#[derive(Default)]
-struct PieceWriter {
-    pieces: Vec<Piece>,
+struct PieceWriter<R> {
+    pieces: Vec<Piece<R>>,
     fields: BytesMut,
 }
 
-impl PieceWriter {
-    fn push(&mut self, piece: Piece) {
+impl<R: Region> PieceWriter<R> {
+    fn new() -> Self {
+        PieceWriter {
+            pieces: Vec::new(),
+            fields: BytesMut::new(),
+        }
+    }
+
+    fn push(&mut self, piece: Piece<R>) {
         if piece.is_empty() {
             return;
         }
@@ -119,7 +148,7 @@ impl PieceWriter {
 
     /// The pieces behind a 4-byte length prefix, which goes in the first
     /// fields buffer.
-    fn finish(mut self) -> Vec<Piece> {
+    fn finish(mut self) -> Vec<Piece<R>> {
         if !self.fields.is_empty() {
             let fields = self.fields.split().freeze();
             self.pieces.push(Piece::Memory(fields));
@@ -158,6 +187,12 @@ fn put_unsigned_varint(buffer: &mut BytesMut, mut value: u32) {
 mod tests {
     use super::*;
     use crate::protocol::frame;
+    use crate::protocol::piece::NoRegion;
+
+    type Piece = super::Piece<NoRegion>;
+    type FetchReply = super::FetchReply<NoRegion>;
+    type FetchedTopic = super::FetchedTopic<NoRegion>;
+    type FetchedPartition = super::FetchedPartition<NoRegion>;
     use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
     use kafka_protocol::messages::{ApiKey, FetchResponse, TopicName};
     use kafka_protocol::protocol::StrBytes;
@@ -167,7 +202,7 @@ mod tests {
         for piece in pieces {
             match piece {
                 Piece::Memory(memory) => bytes.extend_from_slice(memory),
-                Piece::File(_) => panic!("no file pieces here"),
+                Piece::File(never) => match *never {},
             }
         }
         bytes

@@ -1,14 +1,34 @@
 //! The runtime: the only module that names glommio. Everything else sees
-//! executors, direct-IO files, sockets, cross-core channels, timers, a byte
-//! budget and a wake-all signal through the small types here, so the
-//! runtime can be swapped or faked without touching the broker's logic.
+//! executors, direct-IO files, sockets, cross-core channels, timers, clocks,
+//! a byte budget and a wake-all signal through the small types here.
+//!
+//! What a test can fake, and how (each an interface with the broker's
+//! implementation and a fake beside it):
+//! - files: `file::SegmentFile` / `file::OpenSegmentFile`, implemented by
+//!   `file::DirectFile` / `file::FileUse`; the fake `file::faults::FaultyFile`
+//!   fails planned writes and syncs (full disk, IO error, torn or short
+//!   write). The storage log and its segments are generic over it.
+//! - sockets: `net::SocketReader` / `net::SocketWriter`, implemented by a
+//!   client connection's halves; the fakes in `fake_net` are a scripted peer
+//!   that closes or stalls and a recording peer that can fail mid-reply.
+//!   The connection loop's reading and reply writing are generic over them.
+//! - clocks: `clock::Clock`, implemented by `clock::SystemClock`; the fake
+//!   `clock::ManualClock` moves only when told (and its wall clock can jump
+//!   either way). The storage log takes its `segment.ms` age from one.
+//!
+//! All three use static dispatch (generic parameters that default to the
+//! broker's implementation), so the seams cost nothing on the hot path.
+//! Executors, channels and timers are not behind traits: tests run them for
+//! real on a local executor ([`run_local`]).
 //!
 //! Invariants: every type here is used on the core that created it (they are
 //! `!Send`), except the cross-core channel halves, which are created on the
 //! main thread and connected on their executor.
 
 pub mod channel;
+pub mod clock;
 pub mod executor;
+pub mod fake_net;
 pub mod file;
 pub mod net;
 pub mod os_limits;

@@ -1,38 +1,54 @@
-//! Sockets: a shard's listener and its client connections.
+//! Sockets: a shard's listener and its client connections, and the two
+//! traits the connection loop is written against ([`SocketReader`],
+//! [`SocketWriter`]), so a test can put a scripted or failing peer in place
+//! of a socket (`fake_net.rs`).
+//!
+//! Invariants: a connection's halves share one socket, which closes when
+//! both are dropped; a region sent with sendfile keeps its own descriptor,
+//! so it stays valid however long the send takes.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::os::unix::io::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
 use std::rc::Rc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 use super::file::FileRegion;
 use crate::limits::{SEND_FILE_SLICE_MILLISECONDS, WRITE_VECTOR_PIECES_MAX};
 
-/// One piece of a response on its way to the socket: bytes in memory
-/// (refcounted, sent as they are) or a range of a file (sent by the kernel
-/// from the page cache). A response is a list of pieces, so stored record
-/// batches are never copied into a response buffer.
-#[derive(Debug, Clone)]
-pub enum Piece {
-    Memory(Bytes),
-    File(FileRegion),
+/// A piece of a response as the broker sends it: memory, or a region of a
+/// segment file (the protocol layer defines pieces over any region type).
+pub type Piece = crate::protocol::piece::Piece<FileRegion>;
+
+/// What the connection loop reads requests from: a client's socket
+/// ([`ConnectionReader`]), or a scripted peer in tests
+/// ([`ScriptedReader`](super::fake_net::ScriptedReader)).
+/// Static dispatch: the loop is generic over it, so the socket costs no
+/// indirect call.
+pub trait SocketReader {
+    /// Fills `buffer`; `Ok(false)` when the peer closed before the first byte.
+    fn read_exact_or_eof(&mut self, buffer: &mut [u8]) -> impl Future<Output = io::Result<bool>>;
+
+    /// Fills `buffer` within `limit`; a peer that closes or stalls first is
+    /// an error.
+    fn read_exact_within(
+        &mut self,
+        buffer: &mut [u8],
+        limit: Duration,
+    ) -> impl Future<Output = io::Result<()>>;
 }
 
-impl Piece {
-    pub fn len(&self) -> usize {
-        match self {
-            Piece::Memory(bytes) => bytes.len(),
-            Piece::File(region) => region.length as usize,
-        }
-    }
+/// Where the connection's replies go: a client's socket
+/// ([`ConnectionWriter`]), or a recording (or failing) peer in tests
+/// ([`RecordingWriter`](super::fake_net::RecordingWriter)).
+pub trait SocketWriter {
+    fn write_all(&mut self, bytes: &[u8]) -> impl Future<Output = io::Result<()>>;
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
+    /// Sends `pieces` in order, all of them or an error.
+    fn write_pieces(&mut self, pieces: &[Piece]) -> impl Future<Output = io::Result<()>>;
 }
 
 /// A listening socket bound on the main thread (so every shard's port is
@@ -129,9 +145,8 @@ impl Connection {
     }
 }
 
-impl ConnectionReader {
-    /// Fills `buffer`; `Ok(false)` when the peer closed before the first byte.
-    pub async fn read_exact_or_eof(&mut self, buffer: &mut [u8]) -> io::Result<bool> {
+impl SocketReader for ConnectionReader {
+    async fn read_exact_or_eof(&mut self, buffer: &mut [u8]) -> io::Result<bool> {
         let mut filled = 0;
         while filled < buffer.len() {
             let count = self.0.read(&mut buffer[filled..]).await?;
@@ -149,12 +164,7 @@ impl ConnectionReader {
         Ok(true)
     }
 
-    /// Like `read_exact_or_eof`, but gives up after `limit`.
-    pub async fn read_exact_within(
-        &mut self,
-        buffer: &mut [u8],
-        limit: Duration,
-    ) -> io::Result<()> {
+    async fn read_exact_within(&mut self, buffer: &mut [u8], limit: Duration) -> io::Result<()> {
         match glommio::timer::timeout(limit, async {
             match self.read_exact_or_eof(buffer).await {
                 Ok(true) => Ok(()),
@@ -173,8 +183,8 @@ impl ConnectionReader {
     }
 }
 
-impl ConnectionWriter {
-    pub async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+impl SocketWriter for ConnectionWriter {
+    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.half.write_all(bytes).await
     }
 
@@ -182,7 +192,7 @@ impl ConnectionWriter {
     /// each (the socket is non-blocking; when it is full, glommio waits for
     /// room), file pieces with `sendfile` on the shard's blocking thread, so
     /// a cold disk read never stalls the reactor.
-    pub async fn write_pieces(&mut self, pieces: &[Piece]) -> io::Result<()> {
+    async fn write_pieces(&mut self, pieces: &[Piece]) -> io::Result<()> {
         let mut index = 0;
         // Bytes of `pieces[index]` already sent.
         let mut sent = 0usize;
@@ -193,70 +203,94 @@ impl ConnectionWriter {
                     index += 1;
                 }
                 Piece::Memory(_) => {
-                    let run_end = pieces[index..]
-                        .iter()
-                        .position(|piece| matches!(piece, Piece::File(_)))
-                        .map_or(pieces.len(), |found| index + found)
-                        .min(index + WRITE_VECTOR_PIECES_MAX);
-                    let vectors: Vec<libc::iovec> = pieces[index..run_end]
-                        .iter()
-                        .enumerate()
-                        .map(|(at, piece)| {
-                            let Piece::Memory(bytes) = piece else {
-                                unreachable!("a run holds memory pieces only")
-                            };
-                            let skip = if at == 0 { sent } else { 0 };
-                            libc::iovec {
-                                iov_base: bytes[skip..].as_ptr() as *mut libc::c_void,
-                                iov_len: bytes.len() - skip,
-                            }
-                        })
-                        .collect();
-                    // SAFETY: every iovec points into a `Bytes` that
-                    // `pieces` keeps alive for the duration of the call.
-                    let written = unsafe {
-                        libc::writev(self.fd, vectors.as_ptr(), vectors.len() as libc::c_int)
-                    };
-                    let mut written = if written >= 0 {
-                        written as usize
-                    } else {
-                        let error = io::Error::last_os_error();
-                        match error.kind() {
-                            io::ErrorKind::Interrupted => 0,
-                            io::ErrorKind::WouldBlock => {
-                                // Full: glommio parks until there is room
-                                // and sends what fits of the first piece.
-                                let Piece::Memory(bytes) = &pieces[index] else {
-                                    unreachable!()
-                                };
-                                let count = self.half.write(&bytes[sent..]).await?;
-                                if count == 0 {
-                                    return Err(io::ErrorKind::WriteZero.into());
-                                }
-                                count
-                            }
-                            _ => return Err(error),
-                        }
-                    };
-                    while written > 0 {
-                        let left = pieces[index].len() - sent;
-                        if written >= left {
-                            written -= left;
-                            index += 1;
-                            sent = 0;
-                        } else {
-                            sent += written;
-                            written = 0;
-                        }
-                    }
-                    // Skip empty pieces so the next writev is not empty.
-                    while index < pieces.len() && pieces[index].is_empty() {
-                        index += 1;
-                    }
+                    let written = self.write_memory_run(pieces, index, sent).await?;
+                    (index, sent) = advance(pieces, index, sent, written);
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// Where sending resumes after `written` more bytes from `pieces[index]`
+/// on (of which `sent` had gone before): the next piece and the bytes of it
+/// already sent, past any empty pieces so the next writev is not empty.
+fn advance(
+    pieces: &[Piece],
+    mut index: usize,
+    mut sent: usize,
+    mut written: usize,
+) -> (usize, usize) {
+    while written > 0 {
+        let left = pieces[index].len() - sent;
+        if written >= left {
+            written -= left;
+            index += 1;
+            sent = 0;
+        } else {
+            sent += written;
+            written = 0;
+        }
+    }
+    while index < pieces.len() && pieces[index].is_empty() {
+        index += 1;
+    }
+    (index, sent)
+}
+
+impl ConnectionWriter {
+    /// One `writev` of the run of memory pieces starting at `pieces[index]`
+    /// (`sent` bytes of it already gone): the bytes it wrote, 0 when
+    /// interrupted.
+    async fn write_memory_run(
+        &mut self,
+        pieces: &[Piece],
+        index: usize,
+        sent: usize,
+    ) -> io::Result<usize> {
+        let run_end = pieces[index..]
+            .iter()
+            .position(|piece| matches!(piece, Piece::File(_)))
+            .map_or(pieces.len(), |found| index + found)
+            .min(index + WRITE_VECTOR_PIECES_MAX);
+        let vectors: Vec<libc::iovec> = pieces[index..run_end]
+            .iter()
+            .enumerate()
+            .map(|(at, piece)| {
+                let Piece::Memory(bytes) = piece else {
+                    unreachable!("a run holds memory pieces only")
+                };
+                let skip = if at == 0 { sent } else { 0 };
+                libc::iovec {
+                    iov_base: bytes[skip..].as_ptr() as *mut libc::c_void,
+                    iov_len: bytes.len() - skip,
+                }
+            })
+            .collect();
+        // SAFETY: every iovec points into a `Bytes` that `pieces` keeps
+        // alive for the duration of the call.
+        let written =
+            unsafe { libc::writev(self.fd, vectors.as_ptr(), vectors.len() as libc::c_int) };
+        if written >= 0 {
+            return Ok(written as usize);
+        }
+        let error = io::Error::last_os_error();
+        match error.kind() {
+            io::ErrorKind::Interrupted => Ok(0),
+            io::ErrorKind::WouldBlock => {
+                // Full: glommio parks until there is room and sends what
+                // fits of the first piece.
+                let Piece::Memory(bytes) = &pieces[index] else {
+                    unreachable!("a run starts with a memory piece")
+                };
+                let count = self.half.write(&bytes[sent..]).await?;
+                if count == 0 {
+                    return Err(io::ErrorKind::WriteZero.into());
+                }
+                Ok(count)
+            }
+            _ => Err(error),
+        }
     }
 
     /// Sends a file range with sendfile(2) on the blocking thread. Each

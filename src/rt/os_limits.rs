@@ -6,7 +6,7 @@
 //! a fixed reserve per shard (its io_uring rings, its listener, short-lived
 //! index, seal and marker files), and the rest of each shard's share split
 //! between client connections and segment files. Segment files then stay
-//! within their share through the shard's LRU of open files (`rt/file.rs`),
+//! within their share through the shard's LRU of open files (`rt/file/budget.rs`),
 //! so no number of partitions can take the descriptors that accepting a
 //! connection needs.
 //!

@@ -34,7 +34,7 @@ use crate::limits::{
 };
 use crate::protocol::frame::{self, FramePeek};
 use crate::rt::channel::{local_queue, LocalQueueReceiver};
-use crate::rt::net::{Connection, ConnectionReader, ConnectionWriter};
+use crate::rt::net::{Connection, SocketReader, SocketWriter};
 use crate::shard::Shard;
 
 fn log_close(shard_id: u32, peer: Option<SocketAddr>, why: &str) {
@@ -87,7 +87,7 @@ pub async fn serve(shard: &Shard, request_memory: &RequestMemory, connection: Co
 
 /// Reads a frame body of `length` bytes a chunk at a time as bytes arrive,
 /// within `FRAME_BODY_TIMEOUT_MILLISECONDS` in all.
-async fn read_body(reader: &mut ConnectionReader, length: usize) -> std::io::Result<BytesMut> {
+async fn read_body(reader: &mut impl SocketReader, length: usize) -> std::io::Result<BytesMut> {
     let deadline = Instant::now() + Duration::from_millis(FRAME_BODY_TIMEOUT_MILLISECONDS);
     // The whole length is reserved up front, so the buffer never moves (a
     // growing one would hold an old and a new copy while it reallocates);
@@ -146,7 +146,7 @@ fn panicked(peek: Option<FramePeek>, panic: &(dyn std::any::Any + Send)) -> Stri
 async fn write_replies(
     shard_id: u32,
     peer: Option<SocketAddr>,
-    mut writer: ConnectionWriter,
+    mut writer: impl SocketWriter,
     queue: LocalQueueReceiver<Outcome>,
 ) {
     while let Some(reply) = queue.recv().await {
@@ -216,5 +216,48 @@ mod tests {
             outcome.contains("Produce v9") && outcome.contains("late"),
             "{outcome}"
         );
+    }
+
+    #[test]
+    fn a_body_the_peer_stops_sending_is_an_error_not_a_request() {
+        use crate::rt::fake_net::{AfterScript, ScriptedReader};
+        for (after, kind) in [
+            (AfterScript::Stall, std::io::ErrorKind::TimedOut),
+            (AfterScript::Close, std::io::ErrorKind::UnexpectedEof),
+        ] {
+            let result = crate::rt::run_local(async move {
+                let mut peer = ScriptedReader::new(&[1; 10], after);
+                read_body(&mut peer, 100).await.map(|body| body.len())
+            });
+            assert_eq!(result.unwrap_err().kind(), kind);
+        }
+    }
+
+    #[test]
+    fn replies_go_out_in_request_order_until_a_write_fails() {
+        use crate::rt::fake_net::RecordingWriter;
+        let sent = crate::rt::run_local(async {
+            let peer = RecordingWriter {
+                fail_after: Some(5),
+                ..RecordingWriter::default()
+            };
+            let sent = peer.sent.clone();
+            let (replies, queue) = local_queue::<Outcome>(4);
+            let deferred = Outcome::Deferred(Box::pin(async {
+                Outcome::Respond(BytesMut::from(&b"abc"[..]))
+            }));
+            for reply in [
+                deferred,
+                Outcome::Respond(BytesMut::from(&b"def"[..])),
+                Outcome::Respond(BytesMut::from(&b"ghi"[..])),
+            ] {
+                assert!(replies.send(reply).await.is_ok());
+            }
+            drop(replies);
+            write_replies(0, None, peer, queue).await;
+            let sent = sent.borrow().clone();
+            sent
+        });
+        assert_eq!(sent, b"abcde", "in order, and nothing after the failure");
     }
 }

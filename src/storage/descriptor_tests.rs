@@ -1,4 +1,4 @@
-//! The shard's budget of segment-file descriptors (`rt/file.rs`) under
+//! The shard's budget of segment-file descriptors (`rt/file/budget.rs`) under
 //! logs with more segments than it allows: every log stays readable and
 //! writable, the descriptors really open (counted in /proc/self/fd) never
 //! exceed the budget, recovery leaves none open, and a range lent to
@@ -73,16 +73,9 @@ async fn first_bytes(log: &Log) -> Vec<u8> {
             .expect("data");
         let bytes = match piece {
             Piece::Memory(bytes) => bytes.to_vec(),
-            Piece::File(region) => {
-                let mut bytes = vec![0u8; region.length as usize];
-                std::os::unix::fs::FileExt::read_exact_at(
-                    &**region.file,
-                    &mut bytes,
-                    region.position,
-                )
-                .expect("the region's descriptor is open");
-                bytes
-            }
+            Piece::File(region) => region
+                .read_blocking()
+                .expect("the region's descriptor is open"),
         };
         let spans = validate_batches(&bytes, 1 << 20).expect("whole batches");
         found.push(*bytes.last().expect("a body"));

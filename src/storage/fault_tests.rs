@@ -1,14 +1,20 @@
-//! Storage under injected faults (deterministic, through `rt::file::faults`):
+//! Storage under injected faults (deterministic, through `rt::file::faults`,
+//! whose `FaultyFile` the logs here are opened over, with a manual clock):
 //! full disk and IO errors on write, torn writes, failing syncs, and clock
 //! jumps for retention. After each, the log serves only valid batches, keeps
 //! what was acknowledged, and recovers to the last valid batch on reopen.
 
 use std::path::PathBuf;
 
-use super::log::{Log, LogConfig};
+use super::log::LogConfig;
 use super::segment::AppendPart;
 use crate::protocol::batch::{tests::sample_batch, validate_batches};
-use crate::rt::file::faults::{self, Fault, Operation};
+use crate::rt::clock::{Clock, ManualClock};
+use crate::rt::file::faults::{self, Fault, FaultyFile, Operation};
+
+/// A log whose files fail as `faults::inject` plans and whose clock moves
+/// only when a test moves it.
+type Log = super::log::Log<FaultyFile, ManualClock>;
 
 fn config() -> LogConfig {
     LogConfig {
@@ -176,5 +182,26 @@ fn retention_follows_the_clock_it_is_given_even_when_it_jumps() {
             "every sealed segment; the active one stays"
         );
         assert_eq!(log.log_start_offset(), 3);
+    });
+}
+
+#[test]
+fn a_segment_rolls_when_its_clock_says_it_is_old_and_not_before() {
+    run(|dir| async move {
+        let mut aging = config();
+        aging.segment_ms = 60_000;
+        let log = Log::open(&dir, aging).await.unwrap();
+        append(&log, 1, b"first").await.unwrap();
+        log.clock().advance(std::time::Duration::from_secs(59));
+        append(&log, 1, b"young").await.unwrap();
+        assert_eq!(log.segment_count(), 1, "not old enough yet");
+        // The wall clock jumping back does not make a segment younger.
+        log.clock().set_wall_milliseconds(0);
+        log.clock().advance(std::time::Duration::from_secs(1));
+        append(&log, 1, b"old").await.unwrap();
+        assert_eq!(log.segment_count(), 2, "rolled at segment.ms");
+        assert!(log.clock().now_milliseconds() < 10_000);
+        assert_eq!(batches(&log).await.len(), 2, "read from the first segment");
+        assert_eq!(log.log_end_offset(), 3);
     });
 }

@@ -8,19 +8,20 @@
 //!   reads may run beside an append and see the log as of some moment.
 //! - recovery opens, reads and closes one segment file at a time, so an
 //!   opened log holds no descriptors until it is read or appended to (the
-//!   shard's descriptor budget, `rt/file.rs`, bounds them from then on).
+//!   shard's descriptor budget, `rt/file/budget.rs`, bounds them from then on).
 
 use std::cell::{Cell, RefCell};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::time::Instant;
 
 use bytes::Bytes;
 
 use super::producers::ProducerState;
 use super::segment::{AppendPart, Appended, Segment};
 use crate::protocol::batch::TimestampType;
+use crate::rt::clock::{Clock, SystemClock};
+use crate::rt::file::{DirectFile, SegmentFile};
 use crate::rt::net::Piece;
 
 /// The topic configs that shape how a log is written.
@@ -89,10 +90,12 @@ impl From<io::Error> for ReadError {
     }
 }
 
-pub struct Log {
+/// A log over the file type `F` and clock `C`: the broker's `DirectFile`
+/// and `SystemClock`, or fakes in tests (static dispatch, no cost).
+pub struct Log<F: SegmentFile = DirectFile, C: Clock + Default = SystemClock> {
     dir: PathBuf,
     config: Cell<LogConfig>,
-    segments: RefCell<Vec<Rc<Segment>>>,
+    segments: RefCell<Vec<Rc<Segment<F>>>>,
     /// Idempotent producers seen in this log; the partition's append path
     /// writer task checks and updates it, one write at a time.
     producers: RefCell<ProducerState>,
@@ -100,7 +103,9 @@ pub struct Log {
     /// offset is the larger of this and the first segment's base offset.
     log_start_floor: Cell<i64>,
     /// When the active segment was opened, for `segment.ms`.
-    active_since: Cell<Instant>,
+    active_since: Cell<std::time::Instant>,
+    /// Where `active_since` and the age of the active segment come from.
+    clock: C,
     /// How far the log is known to be on disk: (offset, base offset of the
     /// segment holding it, byte position there). Everything found at open
     /// counts as durable; a sync moves it to what was written before it.
@@ -127,10 +132,10 @@ pub struct Deleted {
 
 const LOG_START_OFFSET_FILE: &str = "log-start-offset";
 
-impl Log {
+impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
     /// Opens the log in `dir` (creating it when new) and recovers every
     /// segment found there.
-    pub async fn open(dir: &Path, config: LogConfig) -> io::Result<Log> {
+    pub async fn open(dir: &Path, config: LogConfig) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let mut base_offsets = Vec::new();
         for entry in std::fs::read_dir(dir)? {
@@ -146,7 +151,7 @@ impl Log {
         if base_offsets.is_empty() {
             base_offsets.push(0);
         }
-        let mut segments: Vec<Rc<Segment>> = Vec::with_capacity(base_offsets.len());
+        let mut segments: Vec<Rc<Segment<F>>> = Vec::with_capacity(base_offsets.len());
         let mut producers = ProducerState::default();
         let mut scanned = 0usize;
         for base_offset in base_offsets {
@@ -196,12 +201,14 @@ impl Log {
             Ok(text) => text.trim().parse::<i64>().unwrap_or(0).min(log_end_offset),
             Err(_) => 0,
         };
+        let clock = C::default();
         Ok(Log {
             dir: dir.to_path_buf(),
             config: Cell::new(config),
             producers: RefCell::new(producers),
             log_start_floor: Cell::new(log_start_floor),
-            active_since: Cell::new(Instant::now()),
+            active_since: Cell::new(clock.now()),
+            clock,
             segments_scanned: scanned,
             durable: Cell::new(Durable {
                 offset: log_end_offset,
@@ -223,6 +230,11 @@ impl Log {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The clock the log measures segment age by (a test moves a manual one).
+    pub fn clock(&self) -> &C {
+        &self.clock
     }
 
     pub fn config(&self) -> LogConfig {
@@ -255,7 +267,7 @@ impl Log {
         self.segments.borrow().len()
     }
 
-    fn active(&self) -> Rc<Segment> {
+    fn active(&self) -> Rc<Segment<F>> {
         self.segments
             .borrow()
             .last()
@@ -275,7 +287,11 @@ impl Log {
         let mut active = self.active();
         let length: u64 = parts.iter().map(|part| part.records.len() as u64).sum();
         let too_big = active.size() + length > config.segment_bytes;
-        let too_old = self.active_since.get().elapsed().as_millis() as i64 >= config.segment_ms;
+        let age = self
+            .clock
+            .now()
+            .saturating_duration_since(self.active_since.get());
+        let too_old = age.as_millis() as i64 >= config.segment_ms;
         if active.size() > 0 && (too_big || too_old) {
             let producers = ProducerState::restore(&self.producers.borrow().snapshot());
             active.seal(&producers).await?;
@@ -294,7 +310,7 @@ impl Log {
                 .await?,
             );
             self.segments.borrow_mut().push(next.clone());
-            self.active_since.set(Instant::now());
+            self.active_since.set(self.clock.now());
             // Sealed: its O_DIRECT descriptor is not needed again, and
             // readers reopen it when they come.
             active.release_file().await;
@@ -396,7 +412,7 @@ impl Log {
         offset: i64,
         max_bytes: u64,
         visible_end: i64,
-    ) -> Result<Option<(Rc<Segment>, u64, u64)>, ReadError> {
+    ) -> Result<Option<(Rc<Segment<F>>, u64, u64)>, ReadError> {
         self.check_offset(offset)?;
         let log_end_offset = self.log_end_offset();
         if offset >= log_end_offset || offset >= visible_end {
@@ -420,7 +436,7 @@ impl Log {
     /// The first batch (in offset order) whose max timestamp is at or after
     /// `timestamp`, as its bytes, for the caller to find the record in.
     pub async fn batch_by_timestamp(&self, timestamp: i64) -> io::Result<Option<Bytes>> {
-        let candidates: Vec<Rc<Segment>> = self.segments.borrow().clone();
+        let candidates: Vec<Rc<Segment<F>>> = self.segments.borrow().clone();
         for segment in candidates {
             if segment.max_timestamp() < timestamp {
                 continue;
@@ -437,7 +453,7 @@ impl Log {
     }
 }
 
-impl Log {
+impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
     /// DeleteRecords: records below `offset` are no longer served. The
     /// segments wholly below it go at the next retention pass.
     pub fn advance_log_start(&self, offset: i64) -> io::Result<i64> {

@@ -15,7 +15,7 @@
 //! - only one append runs at a time (the partition's writer task is the
 //!   only caller that appends).
 //! - the file holds no descriptor between uses: each operation takes a
-//!   [`FileUse`] (opening the file within the shard's descriptor budget)
+//!   [`OpenSegmentFile`] (opening the file within the shard's descriptor budget)
 //!   and keeps it for its whole read, write or sync, so the budget closes
 //!   the file only between operations.
 
@@ -33,7 +33,7 @@ use crate::limits::{DIRECT_IO_ALIGNMENT_BYTES, INDEX_INTERVAL_BYTES, SEGMENT_SCA
 use crate::protocol::batch::{
     self, BatchHeader, BatchSpan, TimestampType, BATCH_HEADER_BYTES, BATCH_LENGTH_PREFIX_BYTES,
 };
-use crate::rt::file::{DirectFile, FileRegion, FileUse};
+use crate::rt::file::{DirectFile, FileRegion, OpenSegmentFile, SegmentFile};
 
 /// What a scan learns about one batch without reading its records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,9 +72,10 @@ struct SegmentState {
     bytes_since_index: u64,
 }
 
-pub struct Segment {
+/// A segment over the file type `F`: the broker's `DirectFile`, or a fake.
+pub struct Segment<F: SegmentFile = DirectFile> {
     pub base_offset: i64,
-    file: DirectFile,
+    file: F,
     log_path: PathBuf,
     state: RefCell<SegmentState>,
     /// A seal record describes this segment on disk: it must go before the
@@ -95,7 +96,7 @@ fn align_up(value: usize) -> usize {
     value.div_ceil(DIRECT_IO_ALIGNMENT_BYTES) * DIRECT_IO_ALIGNMENT_BYTES
 }
 
-impl Segment {
+impl<F: SegmentFile> Segment<F> {
     /// Opens (or creates) the segment at `base_offset` in `dir` and scans it:
     /// every batch is checked (length, CRC-32C, offset continuity) and
     /// whatever follows the last valid batch is cut off, so a torn write
@@ -104,9 +105,9 @@ impl Segment {
         dir: &Path,
         base_offset: i64,
         producers: &mut ProducerState,
-    ) -> io::Result<Segment> {
+    ) -> io::Result<Segment<F>> {
         let log_path = dir.join(format!("{}.log", file_stem(base_offset)));
-        let file = DirectFile::new(&log_path);
+        let file = F::new(&log_path);
         // Creates the file when missing (a new segment).
         let reading = file.reading().await?;
         let file_size = reading.size().await?;
@@ -320,7 +321,7 @@ impl Segment {
     pub async fn open_sealed(
         dir: &Path,
         base_offset: i64,
-    ) -> io::Result<Option<(Segment, SealRecord)>> {
+    ) -> io::Result<Option<(Segment<F>, SealRecord)>> {
         let log_path = dir.join(format!("{}.log", file_stem(base_offset)));
         let Some(record) = std::fs::read(log_path.with_extension("seal"))
             .ok()
@@ -328,7 +329,7 @@ impl Segment {
         else {
             return Ok(None);
         };
-        let file = DirectFile::new(&log_path);
+        let file = F::new(&log_path);
         let reading = file.reading().await?;
         if reading.size().await? != record.size || record.next_offset < base_offset {
             return Ok(None);
@@ -506,23 +507,17 @@ fn is_zero(bytes: &[u8]) -> bool {
 /// Where [`scan`] reads from: the segment file, or bytes in memory (the
 /// `segment_recovery` fuzz target walks arbitrary bytes with the same code).
 pub trait ScanSource {
-    fn read_at(&self, position: u64, length: usize) -> impl Future<Output = io::Result<Bytes>>;
+    fn read_chunk(&self, position: u64, length: usize) -> impl Future<Output = io::Result<Bytes>>;
 }
 
-impl ScanSource for DirectFile {
-    fn read_at(&self, position: u64, length: usize) -> impl Future<Output = io::Result<Bytes>> {
-        DirectFile::read_at(self, position, length)
-    }
-}
-
-impl ScanSource for FileUse {
-    fn read_at(&self, position: u64, length: usize) -> impl Future<Output = io::Result<Bytes>> {
-        FileUse::read_at(self, position, length)
+impl<U: OpenSegmentFile> ScanSource for U {
+    fn read_chunk(&self, position: u64, length: usize) -> impl Future<Output = io::Result<Bytes>> {
+        OpenSegmentFile::read_at(self, position, length)
     }
 }
 
 impl ScanSource for Bytes {
-    async fn read_at(&self, position: u64, length: usize) -> io::Result<Bytes> {
+    async fn read_chunk(&self, position: u64, length: usize) -> io::Result<Bytes> {
         let start = usize::try_from(position).map_or(self.len(), |start| start.min(self.len()));
         Ok(self.slice(start..start.saturating_add(length).min(self.len())))
     }
@@ -548,7 +543,7 @@ pub async fn scan(
         }
         if position + BATCH_HEADER_BYTES as u64 > chunk_start + chunk.len() as u64 {
             let length = (SEGMENT_SCAN_CHUNK_BYTES as u64).min(end - position);
-            chunk = file.read_at(position, length as usize).await?;
+            chunk = file.read_chunk(position, length as usize).await?;
             chunk_start = position;
         }
         let within = (position - chunk_start) as usize;
@@ -592,7 +587,8 @@ pub async fn scan(
             let whole = if within as u64 + summary.total_bytes <= chunk.len() as u64 {
                 chunk.slice(within..within + summary.total_bytes as usize)
             } else {
-                file.read_at(position, summary.total_bytes as usize).await?
+                file.read_chunk(position, summary.total_bytes as usize)
+                    .await?
             };
             if whole.len() as u64 != summary.total_bytes || batch::compute_crc(&whole) != stored {
                 return Ok(position);

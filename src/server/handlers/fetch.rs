@@ -28,7 +28,9 @@ use kafka_protocol::messages::FetchRequest;
 
 use crate::limits::{FETCH_RESPONSE_BYTES_MAX, FETCH_WAIT_MILLISECONDS_MAX};
 use crate::partition::Partition;
-use crate::protocol::fetch_response::{FetchReply, FetchedPartition, FetchedTopic};
+use crate::protocol::fetch_response::{FetchedPartition, FetchedTopic};
+/// A Fetch response whose records may be regions of segment files.
+pub type FetchReply = crate::protocol::fetch_response::FetchReply<crate::rt::file::FileRegion>;
 use crate::protocol::ErrorCode;
 use crate::rt::sync::Woken;
 use crate::shard::{Route, Shard};
