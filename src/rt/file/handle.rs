@@ -108,14 +108,8 @@ impl Handle {
     pub(super) async fn use_file(self: &Rc<Self>, mut write: bool) -> io::Result<FileUse> {
         loop {
             let current = self.open.borrow().clone();
-            match current {
-                Some(open) if !write || open.direct.get().is_some() => {
-                    self.touch();
-                    return Ok(FileUse {
-                        open,
-                        handle: self.clone(),
-                    });
-                }
+            let ready = match current {
+                Some(open) if !write || open.direct.get().is_some() => Some(open),
                 Some(open) => {
                     // Open for reading only: add the O_DIRECT descriptor.
                     // Nothing is held while waiting for the budget (which
@@ -125,31 +119,10 @@ impl Handle {
                         self.wait_for_opener().await;
                         continue;
                     }
-                    let reservation = self.budget.reserve(1).await;
-                    let current = self.open.borrow().clone();
-                    let added = match current {
-                        Some(open) if open.direct.get().is_none() => {
-                            match open_direct(&self.path).await {
-                                Ok(direct) => {
-                                    let _ = open.direct.set(direct);
-                                    let _ = open.direct_reservation.set(reservation);
-                                    Ok(Some(open))
-                                }
-                                Err(error) => Err(error),
-                            }
-                        }
-                        // Closed or completed meanwhile: start over.
-                        _ => Ok(None),
-                    };
+                    let added = self.add_direct().await;
                     self.opening.set(false);
                     self.budget.released.notify_all();
-                    if let Some(open) = added? {
-                        self.touch();
-                        return Ok(FileUse {
-                            open,
-                            handle: self.clone(),
-                        });
-                    }
+                    added?
                 }
                 None => {
                     if self.opening.replace(true) {
@@ -159,8 +132,12 @@ impl Handle {
                     let opened = self.open_now(write).await;
                     self.opening.set(false);
                     self.budget.released.notify_all();
-                    let open = match opened {
-                        Ok(open) => Rc::new(open),
+                    match opened {
+                        Ok(open) => {
+                            let open = Rc::new(open);
+                            *self.open.borrow_mut() = Some(open.clone());
+                            Some(open)
+                        }
                         // A segment not written yet: create it.
                         Err(error)
                             if !write
@@ -171,15 +148,32 @@ impl Handle {
                             continue;
                         }
                         Err(error) => return Err(error),
-                    };
-                    *self.open.borrow_mut() = Some(open.clone());
-                    self.touch();
-                    return Ok(FileUse {
-                        open,
-                        handle: self.clone(),
-                    });
+                    }
                 }
+            };
+            if let Some(open) = ready {
+                self.touch();
+                return Ok(FileUse {
+                    open,
+                    handle: self.clone(),
+                });
             }
+        }
+    }
+
+    /// Adds the O_DIRECT descriptor to the file open for reading; `None`
+    /// when it was closed or completed meanwhile (the caller starts over).
+    async fn add_direct(&self) -> io::Result<Option<Rc<OpenFile>>> {
+        let reservation = self.budget.reserve(1).await;
+        let current = self.open.borrow().clone();
+        match current {
+            Some(open) if open.direct.get().is_none() => {
+                let direct = open_direct(&self.path).await?;
+                let _ = open.direct.set(direct);
+                let _ = open.direct_reservation.set(reservation);
+                Ok(Some(open))
+            }
+            _ => Ok(None),
         }
     }
 
