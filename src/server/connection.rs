@@ -23,6 +23,12 @@
 //! Isolation: a panic while a request is handled (a bug) closes this
 //! connection with a log line naming the API and version; the shard and its
 //! other connections carry on.
+//!
+//! Invariants: replies leave in request order, at most
+//! `INFLIGHT_REQUESTS_PER_CONNECTION_MAX` of them waiting; no byte of a frame
+//! is read before its whole length is reserved from request memory, and the
+//! reservation is held until its request has been handled; every request of
+//! a connection shares that connection's one `Session`.
 
 use std::future::Future;
 use std::net::SocketAddr;

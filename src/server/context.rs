@@ -7,6 +7,10 @@
 //! API version from the context (`context.version`), never from an argument
 //! of their own.
 //!
+//! A new API needs nothing here: its handler takes `&RequestContext` like
+//! every other (one line in the table in `server::api`, plus its handler
+//! file under `handlers/`).
+//!
 //! Where the seams are:
 //! - Authentication: SASL state and the authenticated principal belong in the
 //!   `Session` (today every connection is `Principal::Anonymous`, Kafka's
