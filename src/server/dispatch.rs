@@ -159,3 +159,62 @@ fn admit(context: &RequestContext) -> Result<(), Outcome> {
     context.session.count_request(context.api_key);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::{ApiVersionsRequest, MetadataRequest, RequestHeader};
+    use kafka_protocol::protocol::Encodable;
+
+    use super::*;
+
+    /// A request frame (without its length prefix) of `body` at `version`.
+    fn frame<T: Encodable>(api_key: ApiKey, version: i16, body: &T, trailing: &[u8]) -> Bytes {
+        let mut out = BytesMut::new();
+        RequestHeader::default()
+            .with_request_api_key(api_key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(7)
+            .encode(&mut out, api_key.request_header_version(version))
+            .unwrap();
+        body.encode(&mut out, version).unwrap();
+        out.extend_from_slice(trailing);
+        out.freeze()
+    }
+
+    fn closed(outcome: Result<RequestContext, Outcome>) -> String {
+        match outcome {
+            Err(Outcome::Close(why)) => why,
+            _ => "not closed".to_string(),
+        }
+    }
+
+    #[test]
+    fn a_too_new_api_versions_is_answered_in_v0_and_others_are_closed() {
+        let mut too_new =
+            frame(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default(), &[]).to_vec();
+        too_new[3] = 99; // version 99
+        match decode(Bytes::from(too_new.clone())) {
+            // v0 response header: the correlation id, then the error code.
+            Err(Outcome::Respond(bytes)) => assert_eq!(&bytes[4..10], &[0, 0, 0, 7, 0, 35]),
+            _ => panic!("a too-new ApiVersions must get an answer"),
+        }
+        too_new[1] = ApiKey::Metadata as u8;
+        assert!(closed(decode(Bytes::from(too_new.clone()))).contains("unsupported version 99"));
+        too_new[..2].copy_from_slice(&999i16.to_be_bytes());
+        assert!(closed(decode(Bytes::from(too_new))).contains("unknown API key 999"));
+    }
+
+    #[test]
+    fn bytes_after_the_body_are_ignored_and_a_short_body_closes() {
+        let metadata = MetadataRequest::default().with_topics(None);
+        let context = decode(frame(ApiKey::Metadata, 12, &metadata, &[0, 0, 0]))
+            .unwrap_or_else(|outcome| panic!("refused: {}", closed(Err(outcome))));
+        assert_eq!(
+            (context.api_key, context.version, context.correlation_id),
+            (ApiKey::Metadata, 12, 7)
+        );
+        let whole = frame(ApiKey::Metadata, 12, &metadata, &[]);
+        let short = whole.slice(..whole.len() - 1);
+        assert!(closed(decode(short)).starts_with("Metadata v12: "));
+    }
+}
