@@ -133,6 +133,11 @@ impl Connection {
         self.0.peer_addr().ok()
     }
 
+    /// The local address the client connected to.
+    pub fn local_address(&self) -> Option<SocketAddr> {
+        self.0.local_addr().ok()
+    }
+
     /// Reading and writing halves that can be used by two tasks at once;
     /// the socket closes when both are dropped.
     pub fn split(self) -> (ConnectionReader, ConnectionWriter) {

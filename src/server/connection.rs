@@ -10,14 +10,25 @@
 //! A frame that breaks the protocol closes this connection, with a log line;
 //! nothing a client sends can take the shard down.
 //!
-//! Memory: a frame's length is reserved from the shard's request memory
-//! (`queued.max.request.bytes`) before any of it is allocated, and the frame
-//! is read, and its buffer grown, a chunk at a time, so a client that
-//! announces a large frame and sends it slowly costs what it sent.
+//! Memory (step 1 of the request pipeline, see `dispatch`): a frame's
+//! length is reserved from the shard's request memory
+//! (`queued.max.request.bytes`, `reserve_request_memory`) before any of it is
+//! allocated, and held until its request has been handled; the frame is
+//! read a chunk at a time, so a client that announces a large frame and
+//! sends it slowly costs what it sent.
+//!
+//! Session: each connection has one `Session` (peer, listener, principal),
+//! made when it is accepted and shared by the contexts of its requests.
 //!
 //! Isolation: a panic while a request is handled (a bug) closes this
 //! connection with a log line naming the API and version; the shard and its
 //! other connections carry on.
+//!
+//! Invariants: replies leave in request order, at most
+//! `INFLIGHT_REQUESTS_PER_CONNECTION_MAX` of them waiting; no byte of a frame
+//! is read before its whole length is reserved from request memory, and the
+//! reservation is held until its request has been handled; every request of
+//! a connection shares that connection's one `Session`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,6 +38,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use futures_lite::FutureExt;
 
+use super::context::Session;
 use super::dispatch::{self, Outcome};
 use super::request_memory::RequestMemory;
 use crate::limits::{
@@ -35,6 +47,7 @@ use crate::limits::{
 use crate::protocol::frame::{self, FramePeek};
 use crate::rt::channel::{local_queue, LocalQueueReceiver};
 use crate::rt::net::{Connection, SocketReader, SocketWriter};
+use crate::rt::sync::BudgetPermit;
 use crate::shard::Shard;
 
 fn log_close(shard_id: u32, peer: Option<SocketAddr>, why: &str) {
@@ -43,6 +56,7 @@ fn log_close(shard_id: u32, peer: Option<SocketAddr>, why: &str) {
 
 pub async fn serve(shard: &Shard, request_memory: &RequestMemory, connection: Connection) {
     let peer = connection.peer_address();
+    let session = Session::new(peer, connection.local_address());
     let (mut reader, writer) = connection.split();
     let (replies, queue) = local_queue::<Outcome>(INFLIGHT_REQUESTS_PER_CONNECTION_MAX);
     let writing = crate::rt::spawn(write_replies(shard.id, peer, writer, queue));
@@ -59,13 +73,13 @@ pub async fn serve(shard: &Shard, request_memory: &RequestMemory, connection: Co
         };
         // Held until the request has been handled; what a Produce keeps
         // longer is bounded by the shard's produce budget.
-        let _reserved = request_memory.reserve(length).await;
+        let _reserved = reserve_request_memory(request_memory, length).await;
         let body = match read_body(&mut reader, length).await {
             Ok(body) => body,
             Err(error) => break Some(format!("incomplete request of {length} bytes: {error}")),
         };
         let peek = frame::peek(&body).ok();
-        let handled = isolate(dispatch::handle(shard, peer, body.freeze()), peek).await;
+        let handled = isolate(dispatch::handle(shard, &session, body.freeze()), peek).await;
         match handled {
             Outcome::NoResponse => {}
             Outcome::Close(why) => break Some(why),
@@ -83,6 +97,13 @@ pub async fn serve(shard: &Shard, request_memory: &RequestMemory, connection: Co
     if let Some(why) = closing {
         log_close(shard.id, peer, &why);
     }
+}
+
+/// The request-memory budget's one place in the pipeline: waits until a
+/// frame of `length` bytes may be held (its connection reads nothing
+/// meanwhile, so TCP pushes back on the client).
+async fn reserve_request_memory(request_memory: &RequestMemory, length: usize) -> BudgetPermit {
+    request_memory.reserve(length).await
 }
 
 /// Reads a frame body of `length` bytes a chunk at a time as bytes arrive,

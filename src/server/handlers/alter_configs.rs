@@ -17,6 +17,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::RequestContext;
 use crate::metadata::{topic_config, Command};
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
@@ -31,7 +32,11 @@ const SUBTRACT: i8 = 3;
 
 type Refusal = (ErrorCode, String);
 
-pub async fn handle(shard: &Shard, request: AlterConfigsRequest) -> AlterConfigsResponse {
+pub async fn handle(
+    _context: &RequestContext,
+    shard: &Shard,
+    request: AlterConfigsRequest,
+) -> AlterConfigsResponse {
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
         let outcome = match check_resource(resource.resource_type) {
@@ -74,6 +79,7 @@ pub async fn handle(shard: &Shard, request: AlterConfigsRequest) -> AlterConfigs
 }
 
 pub async fn handle_incremental(
+    _context: &RequestContext,
     shard: &Shard,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {

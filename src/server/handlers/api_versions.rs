@@ -1,13 +1,19 @@
 //! ApiVersions (key 18), v0-v4: the APIs and versions this broker serves.
 //! v3 is flexible and names the client software; v4 only lets a supported
 //! feature's min version be 0 (KAFKA-17011), and corelog lists no features.
+//! The list is the table of APIs (`server::api::SUPPORTED`), so nothing is
+//! advertised that has no handler.
+//!
+//! Invariants: the answer lists exactly `SUPPORTED`, in its order.
 
 use std::ops::RangeInclusive;
 
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
+use super::RequestContext;
 use crate::protocol::ErrorCode;
+use crate::shard::Shard;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=4;
 
@@ -23,7 +29,11 @@ fn advertised() -> Vec<ApiVersion> {
         .collect()
 }
 
-pub fn handle(_request: ApiVersionsRequest) -> ApiVersionsResponse {
+pub async fn handle(
+    _context: &RequestContext,
+    _shard: &Shard,
+    _request: ApiVersionsRequest,
+) -> ApiVersionsResponse {
     ApiVersionsResponse::default()
         .with_error_code(ErrorCode::NONE.0)
         .with_api_keys(advertised())

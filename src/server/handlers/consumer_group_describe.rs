@@ -13,6 +13,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::RequestContext;
 use crate::group::assignor::Assignment;
 use crate::metadata::Snapshot;
 use crate::protocol::ErrorCode;
@@ -23,11 +24,12 @@ pub const VERSIONS: RangeInclusive<i16> = 0..=1;
 /// `member_type` of a member that speaks the consumer protocol (v1+).
 const MEMBER_TYPE_CONSUMER: i8 = 1;
 
-pub fn handle(
+pub async fn handle(
+    context: &RequestContext,
     shard: &Shard,
     request: ConsumerGroupDescribeRequest,
-    version: i16,
 ) -> ConsumerGroupDescribeResponse {
+    let version = context.version;
     let snapshot = shard.snapshot();
     let groups = request
         .group_ids

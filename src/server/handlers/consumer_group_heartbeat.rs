@@ -29,12 +29,12 @@ use crate::shard::Shard;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=1;
 
-pub fn handle(
+pub async fn handle(
+    context: &RequestContext,
     shard: &Shard,
     request: ConsumerGroupHeartbeatRequest,
-    version: i16,
-    context: &RequestContext,
 ) -> ConsumerGroupHeartbeatResponse {
+    let version = context.version;
     match heartbeat(shard, request, version, context) {
         Ok(reply) => ConsumerGroupHeartbeatResponse::default()
             .with_member_id(Some(StrBytes::from_string(reply.member_id)))

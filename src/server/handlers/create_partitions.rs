@@ -6,13 +6,18 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::RequestContext;
 use crate::metadata::Command;
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=3;
 
-pub async fn handle(shard: &Shard, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+pub async fn handle(
+    _context: &RequestContext,
+    shard: &Shard,
+    request: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let mut result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());

@@ -23,6 +23,7 @@ use kafka_protocol::protocol::buf::{ByteBuf, ByteBufMut};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use super::legacy::{self, CodecResult, Reader};
+use super::RequestContext;
 use crate::limits::PARTITIONS_PER_TOPIC_MAX;
 use crate::metadata::{topic_config, Command};
 use crate::protocol::ErrorCode;
@@ -122,7 +123,8 @@ impl Encodable for Response {
     }
 }
 
-pub async fn handle(shard: &Shard, request: Request, version: i16) -> Response {
+pub async fn handle(context: &RequestContext, shard: &Shard, request: Request) -> Response {
+    let version = context.version;
     Response(answer(shard, request.0, version).await)
 }
 

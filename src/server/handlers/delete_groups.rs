@@ -6,6 +6,7 @@ use std::ops::RangeInclusive;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
+use super::RequestContext;
 use crate::group::membership::GroupState;
 use crate::group::offsets_log::OffsetsRecord;
 use crate::protocol::ErrorCode;
@@ -13,7 +14,11 @@ use crate::shard::Shard;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=2;
 
-pub async fn handle(shard: &Shard, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
+pub async fn handle(
+    _context: &RequestContext,
+    shard: &Shard,
+    request: DeleteGroupsRequest,
+) -> DeleteGroupsResponse {
     let mut results = Vec::with_capacity(request.groups_names.len());
     for group_id in request.groups_names {
         let code = match delete(shard, &group_id.0).await {

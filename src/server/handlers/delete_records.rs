@@ -9,6 +9,7 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
+use super::RequestContext;
 use crate::protocol::ErrorCode;
 use crate::shard::{retention, Route, Shard};
 
@@ -17,7 +18,11 @@ pub const VERSIONS: RangeInclusive<i16> = 0..=2;
 /// Offset -1 asks for everything up to the high watermark.
 const HIGH_WATERMARK: i64 = -1;
 
-pub fn handle(shard: &Shard, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+pub async fn handle(
+    _context: &RequestContext,
+    shard: &Shard,
+    request: DeleteRecordsRequest,
+) -> DeleteRecordsResponse {
     let mut deleted_any = false;
     let topics = request
         .topics

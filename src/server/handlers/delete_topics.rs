@@ -12,6 +12,7 @@ use kafka_protocol::protocol::buf::ByteBufMut;
 use kafka_protocol::protocol::{Encodable, StrBytes};
 
 use super::legacy::{self, CodecResult, SameAs};
+use super::RequestContext;
 use crate::metadata::Command;
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
@@ -52,7 +53,8 @@ impl Encodable for Response {
     }
 }
 
-pub async fn handle(shard: &Shard, request: Request, version: i16) -> Response {
+pub async fn handle(context: &RequestContext, shard: &Shard, request: Request) -> Response {
+    let version = context.version;
     Response(answer(shard, request.0, version).await)
 }
 

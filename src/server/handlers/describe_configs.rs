@@ -19,6 +19,7 @@ use kafka_protocol::protocol::buf::{ByteBuf, ByteBufMut};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use super::legacy::{self, CodecResult, Reader};
+use super::RequestContext;
 
 use crate::metadata::topic_config::{self, BrokerDefaults, Source};
 use crate::protocol::ErrorCode;
@@ -117,7 +118,8 @@ pub const RESOURCE_BROKER: i8 = 4;
 const STATIC_BROKER_CONFIG: i8 = 4;
 const CONFIG_TYPE_STRING: i8 = 2;
 
-pub fn handle(shard: &Shard, request: Request, version: i16) -> Response {
+pub async fn handle(context: &RequestContext, shard: &Shard, request: Request) -> Response {
+    let version = context.version;
     Response(answer(shard, request.0, version))
 }
 

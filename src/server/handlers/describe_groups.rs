@@ -10,6 +10,7 @@ use kafka_protocol::messages::describe_groups_response::{DescribedGroup, Describ
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::RequestContext;
 use crate::group::membership::GroupState;
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
@@ -20,11 +21,12 @@ pub const VERSIONS: RangeInclusive<i16> = 0..=6;
 /// DELETE and DESCRIBE (AclOperation codes 3, 6 and 8, as bits).
 const GROUP_OPERATIONS_ALL: i32 = (1 << 3) | (1 << 6) | (1 << 8);
 
-pub fn handle(
+pub async fn handle(
+    context: &RequestContext,
     shard: &Shard,
     request: DescribeGroupsRequest,
-    version: i16,
 ) -> DescribeGroupsResponse {
+    let version = context.version;
     let include_authorized_operations = request.include_authorized_operations;
     let groups = request
         .groups

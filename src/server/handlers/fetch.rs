@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kafka_protocol::messages::FetchRequest;
 
+use super::RequestContext;
 use crate::limits::{FETCH_RESPONSE_BYTES_MAX, FETCH_WAIT_MILLISECONDS_MAX};
 use crate::partition::Partition;
 use crate::protocol::fetch_response::{FetchedPartition, FetchedTopic};
@@ -41,7 +42,8 @@ pub const VERSIONS: RangeInclusive<i16> = 4..=18;
 /// The first version that names topics by id.
 const TOPIC_IDS_VERSION: i16 = 13;
 
-pub async fn handle(shard: &Shard, request: FetchRequest, version: i16) -> FetchReply {
+pub async fn handle(context: &RequestContext, shard: &Shard, request: FetchRequest) -> FetchReply {
+    let version = context.version;
     // Fetch sessions (KIP-227) are optional for the broker: answering
     // session id 0 tells clients to keep sending full fetch requests.
     if version >= 7 && request.session_id != 0 {

@@ -6,12 +6,17 @@ use std::time::Instant;
 
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
+use super::RequestContext;
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=4;
 
-pub fn handle(shard: &Shard, request: HeartbeatRequest) -> HeartbeatResponse {
+pub async fn handle(
+    _context: &RequestContext,
+    shard: &Shard,
+    request: HeartbeatRequest,
+) -> HeartbeatResponse {
     HeartbeatResponse::default().with_error_code(heartbeat(shard, request).0)
 }
 

@@ -9,12 +9,17 @@ use std::ops::RangeInclusive;
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
+use super::RequestContext;
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 
-pub fn handle(shard: &Shard, request: InitProducerIdRequest) -> InitProducerIdResponse {
+pub async fn handle(
+    _context: &RequestContext,
+    shard: &Shard,
+    request: InitProducerIdRequest,
+) -> InitProducerIdResponse {
     let refuse = |code: ErrorCode| {
         InitProducerIdResponse::default()
             .with_error_code(code.0)

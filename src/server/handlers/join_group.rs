@@ -18,11 +18,11 @@ use crate::shard::Shard;
 pub const VERSIONS: RangeInclusive<i16> = 0..=9;
 
 pub async fn handle(
+    context: &RequestContext,
     shard: &Shard,
     request: JoinGroupRequest,
-    version: i16,
-    context: &RequestContext,
 ) -> JoinGroupResponse {
+    let version = context.version;
     let result = join(shard, request, version, context).await;
     let mut response = JoinGroupResponse::default()
         .with_error_code(result.error.0)

@@ -8,12 +8,18 @@ use std::time::Instant;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
+use super::RequestContext;
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 
-pub async fn handle(shard: &Shard, request: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
+pub async fn handle(
+    context: &RequestContext,
+    shard: &Shard,
+    request: LeaveGroupRequest,
+) -> LeaveGroupResponse {
+    let version = context.version;
     let leaving: Vec<(String, Option<String>)> = if version >= 3 {
         request
             .members

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use super::fetch::read_error_code;
+use super::RequestContext;
 use crate::limits::{FETCH_RESPONSE_BYTES_MAX, FETCH_WAIT_MILLISECONDS_MAX};
 use crate::partition::ColdReads;
 use crate::protocol::legacy_records::{self, DownConversionLimits};
@@ -30,11 +31,12 @@ pub const VERSIONS: RangeInclusive<i16> = legacy_requests::FETCH_VERSIONS;
 
 /// The whole response frame.
 pub async fn handle(
+    context: &RequestContext,
     shard: &Shard,
     request: LegacyFetchRequest,
-    version: i16,
-    correlation_id: i32,
 ) -> BytesMut {
+    let version = context.version;
+    let correlation_id = context.correlation_id;
     let wait = Duration::from_millis(
         request
             .max_wait_ms

@@ -19,6 +19,7 @@ use std::rc::Rc;
 use bytes::BytesMut;
 
 use super::now_milliseconds;
+use super::RequestContext;
 use crate::partition::{AppendError, Appended, DurableWait, Partition};
 use crate::protocol::batch::TimestampType;
 use crate::protocol::legacy_records::{self, UpConversionLimits};
@@ -43,11 +44,12 @@ enum Started {
 }
 
 pub async fn handle(
+    context: &RequestContext,
     shard: &Shard,
     request: LegacyProduceRequest,
-    version: i16,
-    correlation_id: i32,
 ) -> Option<PendingFrame> {
+    let version = context.version;
+    let correlation_id = context.correlation_id;
     let acks = request.acks;
     let acks_valid = matches!(acks, -1..=1);
     // Staged in request order, like produce.rs: the writes start now and

@@ -8,11 +8,17 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::RequestContext;
 use crate::shard::Shard;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 
-pub fn handle(shard: &Shard, request: ListGroupsRequest, version: i16) -> ListGroupsResponse {
+pub async fn handle(
+    context: &RequestContext,
+    shard: &Shard,
+    request: ListGroupsRequest,
+) -> ListGroupsResponse {
+    let version = context.version;
     let states: Vec<String> = request
         .states_filter
         .iter()

@@ -25,6 +25,7 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 use kafka_protocol::records::RecordBatchDecoder;
 
 use super::legacy::{self, CodecResult, Reader};
+use super::RequestContext;
 use crate::partition::Partition;
 use crate::protocol::ErrorCode;
 use crate::shard::{Route, Shard};
@@ -130,7 +131,8 @@ impl Encodable for Response {
     }
 }
 
-pub async fn handle(shard: &Shard, request: Request, version: i16) -> Response {
+pub async fn handle(context: &RequestContext, shard: &Shard, request: Request) -> Response {
+    let version = context.version;
     Response {
         body: answer(shard, request.body, version).await,
         max_num_offsets: request.max_num_offsets,

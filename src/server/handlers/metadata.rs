@@ -14,6 +14,7 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::RequestContext;
 use crate::metadata::{state::validate_topic_name, Command, TopicMetadata};
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
@@ -43,7 +44,12 @@ pub const TOPIC_OPERATIONS_ALL: i32 = operations(&[3, 4, 5, 6, 7, 8, 10, 11]);
 pub const CLUSTER_OPERATIONS_ALL: i32 = operations(&[5, 7, 8, 9, 10, 11, 12]);
 const _: () = assert!(TOPIC_OPERATIONS_ALL == 3576 && CLUSTER_OPERATIONS_ALL == 8096);
 
-pub async fn handle(shard: &Shard, request: MetadataRequest, version: i16) -> MetadataResponse {
+pub async fn handle(
+    context: &RequestContext,
+    shard: &Shard,
+    request: MetadataRequest,
+) -> MetadataResponse {
+    let version = context.version;
     // v0 asks for every topic with an empty list; v1+ with a null one.
     let all_topics = match &request.topics {
         None => true,

@@ -1,5 +1,16 @@
-//! One file per Kafka API. Each declares the versions it implements; this
-//! table is what ApiVersions advertises and what dispatch accepts.
+//! One file per Kafka API. Each declares the versions it implements
+//! (`VERSIONS`) and its entry point,
+//! `pub async fn handle(context: &RequestContext, shard: &Shard, request:
+//! Request) -> Response`, which reads the version from `context.version`.
+//! A handler is served once its line is in the table (`server::api`), which
+//! makes `SUPPORTED` (re-exported here): what ApiVersions advertises and
+//! what dispatch accepts. `legacy` holds the hand codecs of versions the
+//! codec crate dropped; `record_formats` joins Produce's and Fetch's
+//! message-set and record-batch handlers into one API each.
+//!
+//! Invariants: every API in `SUPPORTED` has a handler here (the table does
+//! not compile otherwise); every advertised version is one the codec or the
+//! handler's own reader knows (a test checks it).
 
 pub mod alter_configs;
 pub mod api_versions;
@@ -28,71 +39,11 @@ pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
+pub mod record_formats;
 pub mod sync_group;
 
-use std::ops::RangeInclusive;
-
-use kafka_protocol::messages::ApiKey;
-
-/// Every API this broker serves, with the versions it implements and tests.
-pub const SUPPORTED: &[(ApiKey, RangeInclusive<i16>)] = &[
-    // The oldest versions, whose records are magic 0/1 message sets, have
-    // codecs and handlers of their own (legacy_produce, legacy_fetch).
-    (
-        ApiKey::Produce,
-        *legacy_produce::VERSIONS.start()..=*produce::VERSIONS.end(),
-    ),
-    (
-        ApiKey::Fetch,
-        *legacy_fetch::VERSIONS.start()..=*fetch::VERSIONS.end(),
-    ),
-    (ApiKey::ListOffsets, list_offsets::VERSIONS),
-    (ApiKey::Metadata, metadata::VERSIONS),
-    (ApiKey::ApiVersions, api_versions::VERSIONS),
-    (ApiKey::CreateTopics, create_topics::VERSIONS),
-    (ApiKey::DeleteTopics, delete_topics::VERSIONS),
-    (ApiKey::CreatePartitions, create_partitions::VERSIONS),
-    (ApiKey::FindCoordinator, find_coordinator::VERSIONS),
-    (ApiKey::JoinGroup, join_group::VERSIONS),
-    (ApiKey::SyncGroup, sync_group::VERSIONS),
-    (ApiKey::Heartbeat, heartbeat::VERSIONS),
-    (ApiKey::LeaveGroup, leave_group::VERSIONS),
-    (ApiKey::OffsetCommit, offset_commit::VERSIONS),
-    (ApiKey::OffsetFetch, offset_fetch::VERSIONS),
-    (ApiKey::ListGroups, list_groups::VERSIONS),
-    (ApiKey::DescribeGroups, describe_groups::VERSIONS),
-    (ApiKey::DeleteGroups, delete_groups::VERSIONS),
-    (ApiKey::OffsetDelete, offset_delete::VERSIONS),
-    (ApiKey::InitProducerId, init_producer_id::VERSIONS),
-    (ApiKey::DeleteRecords, delete_records::VERSIONS),
-    (ApiKey::DescribeConfigs, describe_configs::VERSIONS),
-    (ApiKey::AlterConfigs, alter_configs::VERSIONS),
-    (
-        ApiKey::IncrementalAlterConfigs,
-        alter_configs::INCREMENTAL_VERSIONS,
-    ),
-    (
-        ApiKey::ConsumerGroupHeartbeat,
-        consumer_group_heartbeat::VERSIONS,
-    ),
-    (
-        ApiKey::ConsumerGroupDescribe,
-        consumer_group_describe::VERSIONS,
-    ),
-];
-
-/// Who sent a request, as group membership records it.
-pub struct RequestContext {
-    pub client_id: String,
-    /// Kafka's form: `/` and the peer's IP address.
-    pub client_host: String,
-}
-
-pub fn supports(api_key: ApiKey, version: i16) -> bool {
-    SUPPORTED
-        .iter()
-        .any(|(key, versions)| *key == api_key && versions.contains(&version))
-}
+pub use super::api::{supports, SUPPORTED};
+pub use super::context::RequestContext;
 
 pub use crate::rt::now_milliseconds;
 
@@ -115,6 +66,7 @@ pub fn warn_deprecated_configs<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kafka_protocol::messages::ApiKey;
 
     /// Versions below the codec's oldest that a handler reads and writes
     /// itself (see `legacy`): Kafka 3.9 accepts them, Kafka 4.0 dropped them.

@@ -29,6 +29,7 @@ use kafka_protocol::protocol::Decodable;
 
 use super::legacy::{CodecResult, Reader, SameAs};
 use super::now_milliseconds;
+use super::RequestContext;
 use crate::group::offsets_log::{CommittedOffset, OffsetsRecord};
 use crate::limits::OFFSET_METADATA_BYTES_MAX;
 use crate::protocol::ErrorCode;
@@ -100,7 +101,8 @@ impl Decodable for Request {
 /// The response; v0-v1 have v2's layout (v3 added the throttle time).
 pub type Response = SameAs<OffsetCommitResponse, CODEC_VERSION_MIN>;
 
-pub async fn handle(shard: &Shard, request: Request, version: i16) -> Response {
+pub async fn handle(context: &RequestContext, shard: &Shard, request: Request) -> Response {
+    let version = context.version;
     let Request {
         body: request,
         commit_timestamps,

@@ -9,6 +9,7 @@ use kafka_protocol::messages::offset_delete_response::{
 };
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
+use super::RequestContext;
 use crate::group::membership::GroupState;
 use crate::group::offsets_log::OffsetsRecord;
 use crate::group::subscribed_topics;
@@ -19,7 +20,11 @@ pub const VERSIONS: RangeInclusive<i16> = 0..=0;
 
 const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
 
-pub async fn handle(shard: &Shard, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
+pub async fn handle(
+    _context: &RequestContext,
+    shard: &Shard,
+    request: OffsetDeleteRequest,
+) -> OffsetDeleteResponse {
     match delete(shard, &request).await {
         Err(code) => OffsetDeleteResponse::default().with_error_code(code.0),
         Ok(codes) => OffsetDeleteResponse::default().with_topics(

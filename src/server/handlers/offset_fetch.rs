@@ -20,6 +20,7 @@ use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicNam
 use kafka_protocol::protocol::StrBytes;
 
 use super::legacy::SameAs;
+use super::RequestContext;
 use crate::group::offsets_log::CommittedOffset;
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
@@ -34,7 +35,8 @@ type Wanted = Option<Vec<(String, Vec<i32>)>>;
 /// topic -> (partition, committed offset if any).
 type Found = BTreeMap<String, Vec<(i32, Option<CommittedOffset>)>>;
 
-pub fn handle(shard: &Shard, request: Request, version: i16) -> Response {
+pub async fn handle(context: &RequestContext, shard: &Shard, request: Request) -> Response {
+    let version = context.version;
     SameAs(answer(shard, request.0, version))
 }
 

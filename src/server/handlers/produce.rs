@@ -28,6 +28,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::now_milliseconds;
+use super::RequestContext;
 
 use crate::partition::{AppendError, Appended, DurableWait, Partition};
 use crate::protocol::batch::TimestampType;
@@ -44,10 +45,11 @@ const TOPIC_IDS_VERSION: i16 = 13;
 pub type PendingResponse = Pin<Box<dyn Future<Output = ProduceResponse>>>;
 
 pub async fn handle(
+    context: &RequestContext,
     shard: &Shard,
     request: ProduceRequest,
-    version: i16,
 ) -> Option<PendingResponse> {
+    let version = context.version;
     let acks = request.acks;
     let acks_valid = matches!(acks, -1..=1);
     // Every partition's append is staged here, in request order (which

@@ -8,6 +8,7 @@ use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::now_milliseconds;
+use super::RequestContext;
 use crate::group::membership::{Reply, SyncOutcome, SyncResult};
 use crate::group::offsets_log::OffsetsRecord;
 use crate::protocol::ErrorCode;
@@ -15,7 +16,12 @@ use crate::shard::Shard;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 
-pub async fn handle(shard: &Shard, request: SyncGroupRequest, version: i16) -> SyncGroupResponse {
+pub async fn handle(
+    context: &RequestContext,
+    shard: &Shard,
+    request: SyncGroupRequest,
+) -> SyncGroupResponse {
+    let version = context.version;
     let result = sync(shard, request).await;
     let mut response = SyncGroupResponse::default()
         .with_error_code(result.error.0)
