@@ -71,6 +71,7 @@ pub async fn handle(shard: &Shard, peer: Option<SocketAddr>, mut frame_bytes: By
     };
     let correlation_id = header.correlation_id;
     let context = RequestContext {
+        version,
         client_id: header
             .client_id
             .as_ref()
@@ -169,58 +170,57 @@ pub async fn handle(shard: &Shard, peer: Option<SocketAddr>, mut frame_bytes: By
             }
             ApiKey::FindCoordinator => {
                 let request = frame::decode_body(&mut frame_bytes, version)?;
-                let response = handlers::find_coordinator::handle(shard, request, version);
+                let response = handlers::find_coordinator::handle(&context, shard, request).await;
                 respond(api_key, version, correlation_id, &response)
             }
             ApiKey::JoinGroup => {
                 let request = frame::decode_body(&mut frame_bytes, version)?;
-                let response =
-                    handlers::join_group::handle(shard, request, version, &context).await;
+                let response = handlers::join_group::handle(&context, shard, request).await;
                 respond(api_key, version, correlation_id, &response)
             }
             ApiKey::SyncGroup => {
                 let request = frame::decode_body(&mut frame_bytes, version)?;
-                let response = handlers::sync_group::handle(shard, request, version).await;
+                let response = handlers::sync_group::handle(&context, shard, request).await;
                 respond(api_key, version, correlation_id, &response)
             }
             ApiKey::Heartbeat => {
                 let request = frame::decode_body(&mut frame_bytes, version)?;
-                let response = handlers::heartbeat::handle(shard, request);
+                let response = handlers::heartbeat::handle(&context, shard, request).await;
                 respond(api_key, version, correlation_id, &response)
             }
             ApiKey::LeaveGroup => {
                 let request = frame::decode_body(&mut frame_bytes, version)?;
-                let response = handlers::leave_group::handle(shard, request, version).await;
+                let response = handlers::leave_group::handle(&context, shard, request).await;
                 respond(api_key, version, correlation_id, &response)
             }
             ApiKey::OffsetCommit => {
                 let request = frame::decode_body(&mut frame_bytes, version)?;
-                let response = handlers::offset_commit::handle(shard, request, version).await;
+                let response = handlers::offset_commit::handle(&context, shard, request).await;
                 respond(api_key, version, correlation_id, &response)
             }
             ApiKey::OffsetFetch => {
                 let request = frame::decode_body(&mut frame_bytes, version)?;
-                let response = handlers::offset_fetch::handle(shard, request, version);
+                let response = handlers::offset_fetch::handle(&context, shard, request).await;
                 respond(api_key, version, correlation_id, &response)
             }
             ApiKey::ListGroups => {
                 let request = frame::decode_body(&mut frame_bytes, version)?;
-                let response = handlers::list_groups::handle(shard, request, version);
+                let response = handlers::list_groups::handle(&context, shard, request).await;
                 respond(api_key, version, correlation_id, &response)
             }
             ApiKey::DescribeGroups => {
                 let request = frame::decode_body(&mut frame_bytes, version)?;
-                let response = handlers::describe_groups::handle(shard, request, version);
+                let response = handlers::describe_groups::handle(&context, shard, request).await;
                 respond(api_key, version, correlation_id, &response)
             }
             ApiKey::DeleteGroups => {
                 let request = frame::decode_body(&mut frame_bytes, version)?;
-                let response = handlers::delete_groups::handle(shard, request).await;
+                let response = handlers::delete_groups::handle(&context, shard, request).await;
                 respond(api_key, version, correlation_id, &response)
             }
             ApiKey::OffsetDelete => {
                 let request = frame::decode_body(&mut frame_bytes, version)?;
-                let response = handlers::offset_delete::handle(shard, request).await;
+                let response = handlers::offset_delete::handle(&context, shard, request).await;
                 respond(api_key, version, correlation_id, &response)
             }
             ApiKey::InitProducerId => {
@@ -251,12 +251,12 @@ pub async fn handle(shard: &Shard, peer: Option<SocketAddr>, mut frame_bytes: By
             ApiKey::ConsumerGroupHeartbeat => {
                 let request = frame::decode_body(&mut frame_bytes, version)?;
                 let response =
-                    handlers::consumer_group_heartbeat::handle(shard, request, version, &context);
+                    handlers::consumer_group_heartbeat::handle(&context, shard, request).await;
                 respond(api_key, version, correlation_id, &response)
             }
             ApiKey::ConsumerGroupDescribe => {
                 let request = frame::decode_body(&mut frame_bytes, version)?;
-                let response = handlers::consumer_group_describe::handle(shard, request, version);
+                let response = handlers::consumer_group_describe::handle(&context, shard, request).await;
                 respond(api_key, version, correlation_id, &response)
             }
             other => Outcome::Close(format!("{other:?} is advertised but has no handler")),

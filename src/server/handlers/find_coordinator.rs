@@ -10,6 +10,7 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::RequestContext;
 use crate::group::coordinator_shard;
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
@@ -20,11 +21,12 @@ const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
 const KEY_TYPE_SHARE: i8 = 2;
 
-pub fn handle(
+pub async fn handle(
+    context: &RequestContext,
     shard: &Shard,
     request: FindCoordinatorRequest,
-    version: i16,
 ) -> FindCoordinatorResponse {
+    let version = context.version;
     let key_type = if version >= 1 {
         request.key_type
     } else {

@@ -81,8 +81,10 @@ pub const SUPPORTED: &[(ApiKey, RangeInclusive<i16>)] = &[
     ),
 ];
 
-/// Who sent a request, as group membership records it.
+/// Who sent a request, as group membership records it, and in which
+/// version of its API.
 pub struct RequestContext {
+    pub version: i16,
     pub client_id: String,
     /// Kafka's form: `/` and the peer's IP address.
     pub client_host: String,
