@@ -146,12 +146,11 @@ impl ConsumerGroup {
     /// The record that stores the group's membership; the generation it
     /// stores is never older than the one stored before.
     fn stored_record(&mut self, stored: membership::StoredGroup) -> OffsetsRecord {
-        assert!(
-            stored.generation_id >= self.stored_generation,
-            "group {}: generation {} stored after {}",
-            self.membership.group_id,
+        assert_not_back(
+            &self.membership.group_id,
+            "stored generation",
+            self.stored_generation,
             stored.generation_id,
-            self.stored_generation
         );
         self.stored_generation = stored.generation_id;
         OffsetsRecord::Group {
@@ -195,22 +194,37 @@ fn change_group<T>(
     let before = group.epochs();
     let result = change(&mut group);
     let after = group.epochs();
-    assert!(
-        after.generation_id >= before.generation_id,
-        "group {}: generation {} after {}",
-        group.membership.group_id,
+    let group_id = &group.membership.group_id;
+    assert_not_back(
+        group_id,
+        "generation",
+        before.generation_id,
         after.generation_id,
-        before.generation_id
     );
     if before.group_epoch != i32::MIN && after.group_epoch != i32::MIN {
-        assert!(
-            after.group_epoch >= before.group_epoch
-                && after.assignment_epoch >= before.assignment_epoch,
-            "consumer group {}: epochs went back",
-            group.membership.group_id
+        assert_not_back(
+            group_id,
+            "group epoch",
+            before.group_epoch,
+            after.group_epoch,
+        );
+        assert_not_back(
+            group_id,
+            "assignment epoch",
+            before.assignment_epoch,
+            after.assignment_epoch,
         );
     }
     result
+}
+
+/// Panics when a generation or epoch that may only grow went back: state
+/// that clients were told of would be handed out again.
+fn assert_not_back(group_id: &str, what: &str, before: i32, after: i32) {
+    assert!(
+        after >= before,
+        "group {group_id}: {what} {after} after {before}"
+    );
 }
 
 /// Runs `group`'s timers up to `now`: members past their session deadline

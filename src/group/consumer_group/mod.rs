@@ -258,6 +258,10 @@ impl ConsumerProtocolGroup {
         if request.member_epoch == LEAVE_EPOCH || request.member_epoch == STATIC_LEAVE_EPOCH {
             return self.leave(&request.member_id, request.member_epoch);
         }
+        let epoch_before = self
+            .members
+            .get(&request.member_id)
+            .map(|member| member.member_epoch);
         let full_request = request.member_epoch == JOIN_EPOCH
             || (request.rebalance_timeout.is_some()
                 && request.subscribed_topic_names.is_some()
@@ -272,31 +276,7 @@ impl ConsumerProtocolGroup {
             self.check_epoch(&request)?;
             request.member_id.clone()
         };
-        {
-            let member = self.members.get_mut(&member_id).expect("joined or checked");
-            if let Some(names) = &request.subscribed_topic_names {
-                let names: BTreeSet<String> = names.iter().cloned().collect();
-                if names != member.subscribed_topic_names {
-                    member.subscribed_topic_names = names;
-                    bump = true;
-                }
-            }
-            if request.server_assignor.is_some()
-                && request.server_assignor != member.server_assignor
-            {
-                member.server_assignor = request.server_assignor.clone();
-                bump = true;
-            }
-            if let Some(timeout) = request.rebalance_timeout {
-                member.rebalance_timeout = timeout;
-            }
-            if request.rack_id.is_some() {
-                member.rack_id = request.rack_id.clone();
-            }
-            member.client_id = request.client_id.clone();
-            member.client_host = request.client_host.clone();
-            member.session_deadline = now + self.settings.session_timeout;
-        }
+        bump |= self.update_member(&member_id, &request, now);
         // The subscribed topics' partition counts may have changed too.
         let metadata = self.subscribed_metadata(topics);
         if metadata != self.subscription_metadata {
@@ -310,6 +290,19 @@ impl ConsumerProtocolGroup {
         let before = self.members[&member_id].assigned.clone();
         self.reconcile(&member_id, request.owned.as_ref(), now);
         let member = &self.members[&member_id];
+        // A rejoining member starts over at epoch 0 within the heartbeat,
+        // but leaves it at the assignment epoch: never below where it was.
+        assert!(
+            epoch_before.is_none_or(|before| member.member_epoch >= before),
+            "consumer group {}: member {member_id} went from epoch {epoch_before:?} to {}",
+            self.group_id,
+            member.member_epoch
+        );
+        debug_assert!(
+            self.epochs_ordered(),
+            "consumer group {}: epochs out of order",
+            self.group_id
+        );
         let assignment =
             (full_request || member.assigned != before).then(|| member.assigned.clone());
         Ok(HeartbeatReply {
@@ -318,6 +311,44 @@ impl ConsumerProtocolGroup {
             heartbeat_interval: self.settings.heartbeat_interval,
             assignment,
         })
+    }
+
+    /// The epoch invariants: the assignment epoch is at most the group
+    /// epoch, and every member's epoch at most the assignment epoch.
+    fn epochs_ordered(&self) -> bool {
+        self.assignment_epoch <= self.group_epoch
+            && self
+                .members
+                .values()
+                .all(|member| member.member_epoch <= self.assignment_epoch)
+    }
+
+    /// Takes what the heartbeat says of the member; whether that moves the
+    /// group epoch (a new subscription or assignor).
+    fn update_member(&mut self, member_id: &str, request: &HeartbeatRequest, now: Instant) -> bool {
+        let mut bump = false;
+        let member = self.members.get_mut(member_id).expect("joined or checked");
+        if let Some(names) = &request.subscribed_topic_names {
+            let names: BTreeSet<String> = names.iter().cloned().collect();
+            if names != member.subscribed_topic_names {
+                member.subscribed_topic_names = names;
+                bump = true;
+            }
+        }
+        if request.server_assignor.is_some() && request.server_assignor != member.server_assignor {
+            member.server_assignor = request.server_assignor.clone();
+            bump = true;
+        }
+        if let Some(timeout) = request.rebalance_timeout {
+            member.rebalance_timeout = timeout;
+        }
+        if request.rack_id.is_some() {
+            member.rack_id = request.rack_id.clone();
+        }
+        member.client_id = request.client_id.clone();
+        member.client_host = request.client_host.clone();
+        member.session_deadline = now + self.settings.session_timeout;
+        bump
     }
 
     /// A member leaves: its partitions are free for the others.
@@ -549,6 +580,10 @@ impl ConsumerProtocolGroup {
         member.revocation_deadline = None;
         member.assigned = next;
         if member.member_epoch != assignment_epoch {
+            assert!(
+                member.member_epoch < assignment_epoch,
+                "a member's epoch is at most the assignment epoch"
+            );
             member.previous_member_epoch = member.member_epoch;
             member.member_epoch = assignment_epoch;
         }

@@ -146,24 +146,44 @@ impl Group {
         if !self.supports(&request.protocol_type, &request.protocols, except) {
             return refuse(ErrorCode::INCONSISTENT_GROUP_PROTOCOL);
         }
-
         if request.member_id.is_empty() {
-            if let Some(old_member_id) = known_static {
-                return self.rejoin_static(request, old_member_id, new_member_id(), now);
-            }
-            if self.members.len() + self.pending_members.len() >= self.settings.members_max {
-                return refuse(ErrorCode::GROUP_MAX_SIZE_REACHED);
-            }
-            let member_id = new_member_id();
-            if request.require_known_member_id && request.group_instance_id.is_none() {
-                self.pending_members
-                    .insert(member_id.clone(), now + request.session_timeout);
-                return Reply::Now(JoinResult::error(ErrorCode::MEMBER_ID_REQUIRED, &member_id));
-            }
-            self.add_member(&request, member_id.clone(), now);
-            return self.wait_for_join(&member_id, now);
+            return self.join_without_id(request, known_static, new_member_id, now);
         }
+        self.join_with_id(request, now)
+    }
 
+    /// A member without an id: a static member's new incarnation, or a new
+    /// member (told its id first, from v4).
+    fn join_without_id(
+        &mut self,
+        request: JoinRequest,
+        known_static: Option<String>,
+        new_member_id: &mut dyn FnMut() -> String,
+        now: Instant,
+    ) -> Reply<JoinResult> {
+        if let Some(old_member_id) = known_static {
+            return self.rejoin_static(request, old_member_id, new_member_id(), now);
+        }
+        if self.members.len() + self.pending_members.len() >= self.settings.members_max {
+            return Reply::Now(JoinResult::error(
+                ErrorCode::GROUP_MAX_SIZE_REACHED,
+                &request.member_id,
+            ));
+        }
+        let member_id = new_member_id();
+        if request.require_known_member_id && request.group_instance_id.is_none() {
+            self.pending_members
+                .insert(member_id.clone(), now + request.session_timeout);
+            return Reply::Now(JoinResult::error(ErrorCode::MEMBER_ID_REQUIRED, &member_id));
+        }
+        self.add_member(&request, member_id.clone(), now);
+        self.wait_for_join(&member_id, now)
+    }
+
+    /// A member that names its id: a pending member joining with the id it
+    /// was given, or a known member rejoining.
+    fn join_with_id(&mut self, request: JoinRequest, now: Instant) -> Reply<JoinResult> {
+        let refuse = |error: ErrorCode| Reply::Now(JoinResult::error(error, &request.member_id));
         if let Err(error) =
             self.check_instance(&request.member_id, request.group_instance_id.as_deref())
         {

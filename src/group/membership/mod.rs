@@ -10,7 +10,8 @@
 //!
 //! Invariants:
 //! - a member waits for at most one JoinGroup and one SyncGroup reply;
-//! - `generation_id` only grows, and moves only when a join phase completes;
+//! - `generation_id` only grows, and moves only when a join phase completes
+//!   (the coordinator checks it around every command);
 //! - in `Stable` and `CompletingRebalance` the selected protocol is one every
 //!   member supports, and `leader_id` names a member;
 //! - every static member's instance id maps to exactly one member id.
@@ -279,25 +280,21 @@ impl Group {
 
     /// Marks the group deleted: every waiting request is answered.
     pub fn mark_dead(&mut self) {
-        for member in self.members.values_mut() {
-            member.reply_join(JoinResult::error(
-                ErrorCode::COORDINATOR_NOT_AVAILABLE,
-                &member.member_id,
-            ));
-            member.reply_sync(SyncResult::error(ErrorCode::COORDINATOR_NOT_AVAILABLE));
-        }
+        self.answer_waiting(ErrorCode::COORDINATOR_NOT_AVAILABLE);
         self.state = GroupState::Dead;
     }
 
     /// Answers every waiting request with NOT_COORDINATOR: this shard no
     /// longer coordinates the group.
     pub fn abandon(&mut self) {
+        self.answer_waiting(ErrorCode::NOT_COORDINATOR);
+    }
+
+    /// Answers every waiting JoinGroup and SyncGroup with `error`.
+    fn answer_waiting(&mut self, error: ErrorCode) {
         for member in self.members.values_mut() {
-            member.reply_join(JoinResult::error(
-                ErrorCode::NOT_COORDINATOR,
-                &member.member_id,
-            ));
-            member.reply_sync(SyncResult::error(ErrorCode::NOT_COORDINATOR));
+            member.reply_join(JoinResult::error(error, &member.member_id));
+            member.reply_sync(SyncResult::error(error));
         }
     }
 

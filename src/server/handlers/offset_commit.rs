@@ -29,6 +29,7 @@ use kafka_protocol::protocol::Decodable;
 use super::legacy::{CodecResult, Reader, SameAs};
 use super::RequestContext;
 use crate::group::{CommitPartition, OffsetCommit};
+use crate::protocol::ErrorCode;
 use crate::shard::Shard;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=9;
@@ -140,13 +141,15 @@ pub async fn handle(context: &RequestContext, shard: &Shard, request: Request) -
         version,
         partitions,
     };
-    let mut codes = shard
-        .groups
-        .commit_offsets(&shard.snapshot(), commit)
-        .await
-        .into_iter();
-    let topics = request
-        .topics
+    let codes = shard.groups.commit_offsets(&shard.snapshot(), commit).await;
+    SameAs(response(request.topics, codes))
+}
+
+/// The response: each partition of each topic with its code, in the
+/// request's order (`codes` is that order, flattened).
+fn response(topics: Vec<OffsetCommitRequestTopic>, codes: Vec<ErrorCode>) -> OffsetCommitResponse {
+    let mut codes = codes.into_iter();
+    let topics = topics
         .into_iter()
         .map(|topic| {
             let partitions = topic
@@ -164,5 +167,5 @@ pub async fn handle(context: &RequestContext, shard: &Shard, request: Request) -
                 .with_partitions(partitions)
         })
         .collect();
-    SameAs(OffsetCommitResponse::default().with_topics(topics))
+    OffsetCommitResponse::default().with_topics(topics)
 }
