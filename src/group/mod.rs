@@ -272,6 +272,9 @@ fn partition_exists(snapshot: &Snapshot, topic: &str, index: i32) -> bool {
 }
 
 #[cfg(test)]
+mod coordinator_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

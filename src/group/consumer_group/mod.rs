@@ -12,8 +12,8 @@
 //! reach the target epoch; a partition another member still owns is handed
 //! over only after that member released it.
 //!
-//! No IO and no clock: time comes in as `now`, topic metadata through a
-//! lookup function. Nothing here is persisted: after a coordinator restart
+//! No IO but a log line when a member is fenced, and no clock: time comes
+//! in as `now`, topic metadata through a lookup function. Nothing here is persisted: after a coordinator restart
 //! members get UNKNOWN_MEMBER_ID and rejoin with epoch 0, while committed
 //! offsets live on in the offsets log like those of classic groups.
 //!

@@ -2,11 +2,18 @@
 //! classic group protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup),
 //! with its states, generations, member ids and static members.
 //!
-//! No IO and no clock: time comes in as `now`, and what must be persisted is
-//! reported to the caller ([`Group::take_persist_wanted`]). Replies that wait
-//! for other members (a JoinGroup until the rebalance completes, a follower's
-//! SyncGroup until the leader's assignment) are one-shot channels held by
-//! the member they belong to.
+//! No IO but a log line when a member expires, and no clock: time comes in
+//! as `now`, and what must be persisted is reported to the caller
+//! ([`Group::take_persist_wanted`]). Replies that wait for other members (a
+//! JoinGroup until the rebalance completes, a follower's SyncGroup until the
+//! leader's assignment) are one-shot channels held by the member they
+//! belong to.
+//!
+//! By concern: `join` (JoinGroup and the choice of protocol), `rebalance`
+//! (the join phase, its completion, departures and the timers),
+//! `member_requests` (SyncGroup, Heartbeat, LeaveGroup and OffsetCommit's
+//! membership check) and `stored` (what the offsets log keeps of a group,
+//! and how a group is rebuilt from it).
 //!
 //! Invariants:
 //! - a member waits for at most one JoinGroup and one SyncGroup reply;
