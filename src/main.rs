@@ -11,7 +11,7 @@
 //! after every shard has; each shard stops listening before it closes its
 //! partitions.
 
-use corelog::{config, group, limits, metadata, rt, server, shard};
+use corelog::{config, limits, metadata, rt, server, shard};
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -457,7 +457,8 @@ async fn run_shard(start: ShardStart) {
         }
     };
     shard.install(snapshot).await;
-    rt::spawn_detached(group::run_timers(shard.clone()));
+    let timers = shard.clone();
+    rt::spawn_detached(async move { timers.groups.run_timers().await });
     rt::spawn_detached(shard::retention::run(shard.clone()));
     rt::spawn_detached(shard::flush::run(shard.clone()));
     let listener = rt::net::Listener::from_std(listener);

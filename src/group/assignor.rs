@@ -165,9 +165,19 @@ fn uniform(
             *counts.get_mut(member_id).expect("counted") += 1;
         }
     }
-    // Balance: move a partition from a member holding two more than one
-    // that could take it. Each move lowers the sum of squared counts, so
-    // this ends; the bound only guards against a bug.
+    balance(&mut owner, &mut counts, members, &eligible);
+    by_member(owner, members)
+}
+
+/// Moves partitions from a member holding two more than one that could
+/// take them, until none can move. Each move lowers the sum of squared
+/// counts, so this ends; the bound only guards against a bug.
+fn balance<'a>(
+    owner: &mut BTreeMap<(Uuid, i32), String>,
+    counts: &mut BTreeMap<&'a String, usize>,
+    members: &'a BTreeMap<String, MemberInput<'_>>,
+    eligible: &dyn Fn(&MemberInput<'_>, &Uuid, i32) -> bool,
+) {
     let moves_max = owner.len() * members.len().max(1) + 1;
     for _ in 0..moves_max {
         let mut moved = false;
@@ -189,6 +199,13 @@ fn uniform(
             break;
         }
     }
+}
+
+/// Each member's partitions, from the owner of each partition.
+fn by_member(
+    owner: BTreeMap<(Uuid, i32), String>,
+    members: &BTreeMap<String, MemberInput<'_>>,
+) -> BTreeMap<String, Assignment> {
     let mut result: BTreeMap<String, Assignment> = members
         .keys()
         .map(|member_id| (member_id.clone(), Assignment::new()))

@@ -10,35 +10,54 @@
 //! groups are rebuilt, so neither a restart nor a change of `--cores` loses a
 //! committed offset.
 //!
+//! The [`Coordinator`] owns every group command (join, sync, heartbeat,
+//! leave, commit and fetch offsets, delete, describe, list, and the KIP-848
+//! heartbeat and describe). It takes and returns the domain types of this
+//! module; the API handlers only translate wire messages to them and back.
+//! It holds the offsets partitions it was handed at load and nothing of the
+//! shard: what it needs of the metadata comes in as a [`Snapshot`].
+//!
 //! Invariants:
 //! - a [`Coordinator`] lives on one shard and holds exactly the groups whose
 //!   offsets partition that shard leads and has finished loading;
 //! - nothing about a group crosses cores: requests for a group that reach
 //!   another shard get NOT_COORDINATOR, and clients go to the right node;
 //! - a committed offset is in the offsets log before OffsetCommit answers,
-//!   and the in-memory view changes in the order of the log.
+//!   and the in-memory view changes after its record is durable, in the
+//!   order of the log (one place: `OffsetsPartition::append_then_apply`);
+//! - a group's generation id never decreases, in memory or in the stored
+//!   records of the log (a tombstone starts the group over); a
+//!   consumer-protocol group's epochs and a member's epoch never decrease.
 
 pub mod assignor;
+mod classic;
+mod consumer;
 pub mod consumer_group;
+mod coordinator;
+mod load;
 pub mod membership;
+mod offsets;
 pub mod offsets_log;
+mod offsets_partition;
 
-use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashSet};
 
 use bytes::Bytes;
 
-use crate::limits::{GROUPS_PER_SHARD_MAX, GROUP_TICK_MILLISECONDS, OFFSETS_LOAD_CHUNK_BYTES};
-use crate::partition::{AppendError, Partition};
-use crate::protocol::batch::BatchHeader;
-use crate::protocol::ErrorCode;
-use crate::shard::{Route, Shard};
-use membership::{Group, GroupSettings, StoredGroup};
+use crate::metadata::Snapshot;
+use membership::Group;
 use offsets_log::{CommittedOffset, OffsetsRecord};
 
 pub use crate::metadata::OFFSETS_TOPIC;
+pub use classic::{
+    ClassicGroup, DescribedMember, GroupDescription, JoinGroup, MemberIdentity, SyncGroup,
+};
+pub use consumer::{
+    ConsumerGroupDescription, ConsumerHeartbeat, DescribedConsumer, ListedGroup, NamedPartitions,
+};
+pub use coordinator::{Coordinator, CoordinatorSettings};
+pub use offsets::{CommitPartition, FetchedOffsets, OffsetCommit, WantedOffsets};
 
 /// Java's `String.hashCode` of the group id, made non-negative as Kafka
 /// does, modulo the offsets topic's partition count: the same group lands on
@@ -52,11 +71,9 @@ pub fn offsets_partition_for(group_id: &str, partition_count: usize) -> i32 {
     positive % partition_count.max(1) as i32
 }
 
-/// The shard that coordinates `group_id`, from a metadata snapshot.
-pub fn coordinator_shard(
-    snapshot: &crate::metadata::Snapshot,
-    group_id: &str,
-) -> Option<(i32, u32)> {
+/// The shard that coordinates `group_id`, from a metadata snapshot:
+/// (offsets partition, shard).
+pub fn coordinator_shard(snapshot: &Snapshot, group_id: &str) -> Option<(i32, u32)> {
     let topic = snapshot.topic(OFFSETS_TOPIC)?;
     let index = offsets_partition_for(group_id, topic.placement.len());
     topic
@@ -73,9 +90,31 @@ pub struct ConsumerGroup {
     /// Set while the group is a consumer-protocol (KIP-848) group; its
     /// classic `membership` then stays empty, as a group is one or the other.
     pub consumer_protocol: Option<consumer_group::ConsumerProtocolGroup>,
+    /// The generation of the last stored form written (or loaded): the
+    /// next one written may not be older.
+    stored_generation: i32,
+}
+
+/// The epochs of a group that may only grow, taken before a change and
+/// checked after it.
+#[derive(Clone, Copy)]
+struct Epochs {
+    generation_id: i32,
+    group_epoch: i32,
+    assignment_epoch: i32,
 }
 
 impl ConsumerGroup {
+    fn new(membership: Group, offsets_partition: i32) -> ConsumerGroup {
+        ConsumerGroup {
+            stored_generation: membership.generation_id(),
+            membership,
+            offsets: BTreeMap::new(),
+            offsets_partition,
+            consumer_protocol: None,
+        }
+    }
+
     /// Kafka's group type, as ListGroups v5 shows it.
     pub fn group_type(&self) -> &'static str {
         if self.consumer_protocol.is_some() {
@@ -84,417 +123,127 @@ impl ConsumerGroup {
             "classic"
         }
     }
-}
 
-/// One group as ListGroups shows it.
-pub struct ListedGroup {
-    pub group_id: String,
-    pub protocol_type: String,
-    /// `classic` or `consumer`.
-    pub group_type: &'static str,
-    pub state: &'static str,
-}
-
-/// Settings from the broker's `group.*` configs.
-#[derive(Debug, Clone, Copy)]
-pub struct CoordinatorSettings {
-    pub group: GroupSettings,
-    pub session_timeout_min: Duration,
-    pub session_timeout_max: Duration,
-}
-
-/// The groups one shard coordinates. Lives on that shard.
-pub struct Coordinator {
-    groups: RefCell<HashMap<String, Rc<RefCell<ConsumerGroup>>>>,
-    /// Offsets partitions led here whose records are loaded.
-    loaded: RefCell<HashSet<i32>>,
-    pub settings: CoordinatorSettings,
-    /// Member ids are `<client or instance id>-<uuid>`; the uuid is this
-    /// random seed and a counter, so ids never repeat across restarts.
-    member_id_seed: u64,
-    next_member_id: Cell<u64>,
-}
-
-/// Where a group's requests are served.
-pub struct Located {
-    pub group: Option<Rc<RefCell<ConsumerGroup>>>,
-    pub offsets_partition: i32,
-    pub log: Rc<Partition>,
-}
-
-impl Coordinator {
-    pub fn new(settings: CoordinatorSettings) -> Coordinator {
-        let seed = crate::metadata::store::random_bytes::<8>()
-            .map(u64::from_be_bytes)
-            .unwrap_or_else(|_| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|elapsed| elapsed.as_nanos() as u64)
-                    .unwrap_or(0)
-            });
-        Coordinator {
-            groups: RefCell::new(HashMap::new()),
-            loaded: RefCell::new(HashSet::new()),
-            settings,
-            member_id_seed: seed,
-            next_member_id: Cell::new(0),
+    fn epochs(&self) -> Epochs {
+        let consumer = self.consumer_protocol.as_ref();
+        Epochs {
+            generation_id: self.membership.generation_id(),
+            group_epoch: consumer.map_or(i32::MIN, |consumer| consumer.group_epoch()),
+            assignment_epoch: consumer.map_or(i32::MIN, |consumer| consumer.assignment_epoch()),
         }
     }
 
-    pub fn new_member_id(&self, prefix: &str) -> String {
-        let counter = self.next_member_id.get();
-        self.next_member_id.set(counter + 1);
-        let uuid = uuid::Uuid::from_u64_pair(self.member_id_seed, counter);
-        format!("{prefix}-{uuid}")
+    /// Whether nothing is left worth keeping: no offsets, no members.
+    fn is_unused(&self) -> bool {
+        self.offsets.is_empty()
+            && self.membership.is_unused()
+            && self
+                .consumer_protocol
+                .as_ref()
+                .is_none_or(|consumer| consumer.is_empty())
     }
 
-    /// Finds the group's coordinator state on this shard, or the error a
-    /// client gets: NOT_COORDINATOR when another shard coordinates it,
-    /// COORDINATOR_LOAD_IN_PROGRESS while its partition loads.
-    pub fn locate(&self, shard: &Shard, group_id: &str) -> Result<Located, ErrorCode> {
-        let snapshot = shard.snapshot();
-        let Some((index, leader)) = coordinator_shard(&snapshot, group_id) else {
-            return Err(ErrorCode::COORDINATOR_NOT_AVAILABLE);
-        };
-        if leader != shard.id {
-            return Err(ErrorCode::NOT_COORDINATOR);
-        }
-        if !self.loaded.borrow().contains(&index) {
-            return Err(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS);
-        }
-        let log = match shard.route(OFFSETS_TOPIC, index) {
-            Route::Here(partition) => partition,
-            Route::Elsewhere(_) => return Err(ErrorCode::COORDINATOR_NOT_AVAILABLE),
-        };
-        Ok(Located {
-            group: self.groups.borrow().get(group_id).cloned(),
-            offsets_partition: index,
-            log,
-        })
-    }
-
-    /// The group, created empty when it does not exist yet.
-    pub fn get_or_create(
-        &self,
-        located: &Located,
-        group_id: &str,
-    ) -> Result<Rc<RefCell<ConsumerGroup>>, ErrorCode> {
-        if let Some(group) = &located.group {
-            return Ok(group.clone());
-        }
-        let mut groups = self.groups.borrow_mut();
-        if let Some(group) = groups.get(group_id) {
-            return Ok(group.clone());
-        }
-        if groups.len() >= GROUPS_PER_SHARD_MAX {
-            eprintln!(
-                "corelog: group coordinator: refusing group {group_id}: this shard has {GROUPS_PER_SHARD_MAX} groups already"
-            );
-            return Err(ErrorCode::COORDINATOR_NOT_AVAILABLE);
-        }
-        let group = Rc::new(RefCell::new(ConsumerGroup {
-            membership: Group::new(group_id, self.settings.group),
-            offsets: BTreeMap::new(),
-            offsets_partition: located.offsets_partition,
-            consumer_protocol: None,
-        }));
-        groups.insert(group_id.to_string(), group.clone());
-        Ok(group)
-    }
-
-    /// Removes a group that was deleted.
-    pub fn forget(&self, group_id: &str) {
-        self.groups.borrow_mut().remove(group_id);
-    }
-
-    /// Ids and states of the groups coordinated here.
-    pub fn list(&self) -> Vec<(String, String, membership::GroupState)> {
-        let loaded = self.loaded.borrow();
-        self.groups
-            .borrow()
-            .iter()
-            .filter(|(_, group)| loaded.contains(&group.borrow().offsets_partition))
-            .map(|(id, group)| {
-                let group = group.borrow();
-                (
-                    id.clone(),
-                    group
-                        .membership
-                        .protocol_type()
-                        .unwrap_or_default()
-                        .to_string(),
-                    group.membership.state(),
-                )
-            })
-            .collect()
-    }
-
-    /// Settings of consumer-protocol groups: Kafka's defaults for
-    /// `group.consumer.session.timeout.ms` and
-    /// `group.consumer.heartbeat.interval.ms`, and `group.max.size`.
-    pub fn consumer_settings(&self) -> consumer_group::ConsumerSettings {
-        consumer_group::ConsumerSettings {
-            session_timeout: consumer_group::SESSION_TIMEOUT_DEFAULT,
-            heartbeat_interval: consumer_group::HEARTBEAT_INTERVAL_DEFAULT,
-            members_max: self.settings.group.members_max,
+    /// The record that stores the group's membership; the generation it
+    /// stores is never older than the one stored before.
+    fn stored_record(&mut self, stored: membership::StoredGroup) -> OffsetsRecord {
+        assert_not_back(
+            &self.membership.group_id,
+            "stored generation",
+            self.stored_generation,
+            stored.generation_id,
+        );
+        self.stored_generation = stored.generation_id;
+        OffsetsRecord::Group {
+            group: self.membership.group_id.clone(),
+            value: Some(stored),
         }
     }
 
-    /// Ids, protocol types, group types and states of the groups
-    /// coordinated here, consumer-protocol groups included.
-    pub fn list_typed(&self) -> Vec<ListedGroup> {
-        let loaded = self.loaded.borrow();
-        self.groups
-            .borrow()
-            .iter()
-            .filter(|(_, group)| loaded.contains(&group.borrow().offsets_partition))
-            .map(|(id, group)| {
-                let group = group.borrow();
-                let (protocol_type, state) = match &group.consumer_protocol {
-                    Some(consumer) => ("consumer".to_string(), consumer.state().name()),
-                    None => (
-                        group
-                            .membership
-                            .protocol_type()
-                            .unwrap_or_default()
-                            .to_string(),
-                        group.membership.state().name(),
-                    ),
-                };
-                ListedGroup {
-                    group_id: id.clone(),
-                    protocol_type,
-                    group_type: group.group_type(),
-                    state,
-                }
-            })
-            .collect()
-    }
-
-    /// Writes `records` to the offsets partition, durably.
-    pub async fn append(
-        &self,
-        shard_id: u32,
-        log: &Rc<Partition>,
-        records: &[OffsetsRecord],
-    ) -> Result<(), ErrorCode> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        let batch = offsets_log::encode_batch(records, crate::rt::now_milliseconds());
-        match log
-            .append(batch.clone(), true, crate::rt::now_milliseconds())
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(AppendError::Batch(error)) => {
-                eprintln!(
-                    "corelog: shard {shard_id}: offsets commit of {} bytes refused: {error}",
-                    batch.len()
-                );
-                Err(ErrorCode::INVALID_COMMIT_OFFSET_SIZE)
-            }
-            Err(AppendError::Storage(error)) => {
-                eprintln!(
-                    "corelog: shard {shard_id}: write to {} failed: {error}",
-                    log.log().dir().display()
-                );
-                Err(ErrorCode::COORDINATOR_NOT_AVAILABLE)
-            }
-            Err(AppendError::Closed) => Err(ErrorCode::NOT_COORDINATOR),
-            // The coordinator's own batches carry no producer id.
-            Err(
-                AppendError::FencedEpoch
-                | AppendError::OutOfOrderSequence
-                | AppendError::SeveralIdempotentBatches,
-            ) => Err(ErrorCode::UNKNOWN_SERVER_ERROR),
-        }
-    }
-
-    /// Stores the group's membership when a change asked for it.
-    pub async fn persist_if_wanted(
-        &self,
-        shard_id: u32,
-        log: &Rc<Partition>,
-        group: &RefCell<ConsumerGroup>,
-    ) {
-        let record = {
-            let mut group = group.borrow_mut();
-            if !group.membership.take_persist_wanted() {
-                return;
-            }
-            OffsetsRecord::Group {
-                group: group.membership.group_id.clone(),
-                value: Some(group.membership.stored(crate::rt::now_milliseconds())),
-            }
-        };
-        if let Err(error) = self.append(shard_id, log, &[record]).await {
-            eprintln!(
-                "corelog: shard {shard_id}: group {} metadata not stored: {error:?}",
-                group.borrow().membership.group_id
-            );
-        }
-    }
-
-    /// Rebuilds the groups of offsets partition `index` from its log.
-    pub async fn load(&self, shard_id: u32, index: i32, partition: &Partition) {
-        let started = Instant::now();
-        let mut offsets: HashMap<String, BTreeMap<(String, i32), CommittedOffset>> = HashMap::new();
-        let mut stored: HashMap<String, Option<StoredGroup>> = HashMap::new();
-        let mut offset = partition.log_start_offset();
-        let end = partition.log_end_offset();
-        let mut skipped = 0usize;
-        while offset < end {
-            let bytes = match partition.read(offset, OFFSETS_LOAD_CHUNK_BYTES).await {
-                Ok(bytes) => bytes,
-                Err(error) => {
-                    eprintln!(
-                        "corelog: shard {shard_id}: loading {OFFSETS_TOPIC}-{index} stopped at offset {offset}: {error:?}"
-                    );
-                    break;
-                }
-            };
-            let mut rest = bytes;
-            let before = offset;
-            while let Some(header) = BatchHeader::view(&rest) {
-                let length = header.total_bytes();
-                if length > rest.len() {
-                    break;
-                }
-                offset = header.next_offset();
-                let batch = rest.split_to(length);
-                for record in offsets_log::decode_batch(&batch, &mut |_| skipped += 1) {
-                    match record {
-                        OffsetsRecord::Offset {
-                            group,
-                            topic,
-                            partition,
-                            value,
-                        } => {
-                            let entry = offsets.entry(group).or_default();
-                            match value {
-                                Some(value) => {
-                                    entry.insert((topic, partition), value);
-                                }
-                                None => {
-                                    entry.remove(&(topic, partition));
-                                }
-                            }
-                        }
-                        OffsetsRecord::Group { group, value } => {
-                            if value.is_none() {
-                                offsets.remove(&group);
-                            }
-                            stored.insert(group, value);
-                        }
+    /// Applies offset records that are in the log: a commit sets, a
+    /// tombstone removes.
+    fn apply_offsets(&mut self, records: Vec<OffsetsRecord>) {
+        for record in records {
+            if let OffsetsRecord::Offset {
+                topic,
+                partition,
+                value,
+                ..
+            } = record
+            {
+                match value {
+                    Some(value) => {
+                        self.offsets.insert((topic, partition), value);
+                    }
+                    None => {
+                        self.offsets.remove(&(topic, partition));
                     }
                 }
             }
-            if offset == before {
-                eprintln!(
-                    "corelog: shard {shard_id}: loading {OFFSETS_TOPIC}-{index}: no whole batch at offset {offset}; the rest is skipped"
-                );
-                break;
-            }
-        }
-        if skipped > 0 {
-            eprintln!(
-                "corelog: shard {shard_id}: {OFFSETS_TOPIC}-{index}: {skipped} records did not parse and were skipped"
-            );
-        }
-        let now = Instant::now();
-        let mut groups = self.groups.borrow_mut();
-        let mut names: HashSet<String> = offsets.keys().cloned().collect();
-        names.extend(stored.keys().cloned());
-        let mut count = 0usize;
-        for name in names {
-            let membership = match stored.remove(&name) {
-                Some(None) => continue,
-                Some(Some(value)) => Group::restore(&name, value, self.settings.group, now),
-                None => Group::new(&name, self.settings.group),
-            };
-            count += 1;
-            groups.insert(
-                name.clone(),
-                Rc::new(RefCell::new(ConsumerGroup {
-                    membership,
-                    offsets: offsets.remove(&name).unwrap_or_default(),
-                    offsets_partition: index,
-                    consumer_protocol: None,
-                })),
-            );
-        }
-        self.loaded.borrow_mut().insert(index);
-        if count > 0 {
-            eprintln!(
-                "corelog: shard {shard_id}: loaded {count} groups from {OFFSETS_TOPIC}-{index} ({} records) in {:?}",
-                end - partition.log_start_offset(),
-                started.elapsed()
-            );
         }
     }
+}
 
-    /// Drops the groups of an offsets partition that left this shard; their
-    /// waiting requests get NOT_COORDINATOR.
-    pub fn unload(&self, index: i32) {
-        self.loaded.borrow_mut().remove(&index);
-        self.groups.borrow_mut().retain(|_, group| {
-            let mut group = group.borrow_mut();
-            if group.offsets_partition == index {
-                group.membership.abandon();
-                false
-            } else {
-                true
-            }
-        });
+/// Runs `change` on the group and checks that it moved no generation or
+/// epoch backwards (a consumer-protocol group that appeared counts from
+/// its start, one that went away from nothing).
+fn change_group<T>(
+    group: &RefCell<ConsumerGroup>,
+    change: impl FnOnce(&mut ConsumerGroup) -> T,
+) -> T {
+    let mut group = group.borrow_mut();
+    let before = group.epochs();
+    let result = change(&mut group);
+    let after = group.epochs();
+    let group_id = &group.membership.group_id;
+    assert_not_back(
+        group_id,
+        "generation",
+        before.generation_id,
+        after.generation_id,
+    );
+    if before.group_epoch != i32::MIN && after.group_epoch != i32::MIN {
+        assert_not_back(
+            group_id,
+            "group epoch",
+            before.group_epoch,
+            after.group_epoch,
+        );
+        assert_not_back(
+            group_id,
+            "assignment epoch",
+            before.assignment_epoch,
+            after.assignment_epoch,
+        );
     }
+    result
+}
 
-    /// One pass of the timers: silent members expire, join phases time out.
-    /// Returns the groups that now want to be stored. Replies it sends only
-    /// wake their tasks, so the groups map stays borrowed safely throughout.
-    fn tick(&self) -> Vec<Rc<RefCell<ConsumerGroup>>> {
-        let now = Instant::now();
-        self.groups
-            .borrow()
-            .values()
-            .filter(|group| {
-                expire_due(group, now);
-                group.borrow().membership.persist_wanted()
-            })
-            .cloned()
-            .collect()
-    }
+/// Panics when a generation or epoch that may only grow went back: state
+/// that clients were told of would be handed out again.
+fn assert_not_back(group_id: &str, what: &str, before: i32, after: i32) {
+    assert!(
+        after >= before,
+        "group {group_id}: {what} {after} after {before}"
+    );
 }
 
 /// Runs `group`'s timers up to `now`: members past their session deadline
-/// leave, joins past their deadline complete. The shard's timer does this
-/// every `GROUP_TICK_MILLISECONDS`; requests that judge a group by its
+/// leave, joins past their deadline complete. The coordinator's timer does
+/// this every `GROUP_TICK_MILLISECONDS`; requests that judge a group by its
 /// members (DeleteGroups, DescribeGroups) do it first, so a member is gone
 /// at its deadline exactly, as in Kafka, not up to a tick later. What the
 /// change wants stored is stored by the next timer round.
-pub fn expire_due(group: &RefCell<ConsumerGroup>, now: Instant) {
-    let mut group = group.borrow_mut();
-    group.membership.tick(now);
-    if let Some(consumer) = &mut group.consumer_protocol {
-        consumer.tick(now);
-    }
-}
-
-/// The shard's group timer loop: runs for the life of the shard.
-pub async fn run_timers(shard: Rc<Shard>) {
-    loop {
-        crate::rt::sleep(Duration::from_millis(GROUP_TICK_MILLISECONDS)).await;
-        for group in shard.groups.tick() {
-            let index = group.borrow().offsets_partition;
-            if let Route::Here(log) = shard.route(OFFSETS_TOPIC, index) {
-                shard.groups.persist_if_wanted(shard.id, &log, &group).await;
-            }
+fn expire_due(group: &RefCell<ConsumerGroup>, now: std::time::Instant) {
+    change_group(group, |group| {
+        group.membership.tick(now);
+        if let Some(consumer) = &mut group.consumer_protocol {
+            consumer.tick(now);
         }
-    }
+    });
 }
 
 /// Topics named in consumer-protocol subscriptions (for OffsetDelete).
-pub fn subscribed_topics(subscriptions: &[Bytes]) -> HashSet<String> {
+fn subscribed_topics(subscriptions: &[Bytes]) -> HashSet<String> {
     use kafka_protocol::messages::ConsumerProtocolSubscription;
     use kafka_protocol::protocol::Decodable;
     let mut topics = HashSet::new();
@@ -514,6 +263,16 @@ pub fn subscribed_topics(subscriptions: &[Bytes]) -> HashSet<String> {
     }
     topics
 }
+
+/// Whether the metadata knows partition `index` of `topic`.
+fn partition_exists(snapshot: &Snapshot, topic: &str, index: i32) -> bool {
+    snapshot
+        .topic(topic)
+        .is_some_and(|known| index >= 0 && (index as usize) < known.placement.len())
+}
+
+#[cfg(test)]
+mod coordinator_tests;
 
 #[cfg(test)]
 mod tests {

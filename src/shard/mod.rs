@@ -105,7 +105,7 @@ impl Shard {
         cluster_id: Arc<String>,
         controller: ControllerLink,
     ) -> Shard {
-        let groups = Coordinator::new(CoordinatorSettings {
+        let groups = Coordinator::new(id, CoordinatorSettings {
             group: GroupSettings {
                 initial_rebalance_delay: Duration::from_millis(
                     config.group_initial_rebalance_delay_milliseconds,
@@ -269,7 +269,7 @@ impl Shard {
                     let partition = Rc::new(partition);
                     self.partitions.borrow_mut().insert(key.clone(), partition.clone());
                     if crate::metadata::is_internal(&key.0) {
-                        self.groups.load(self.id, key.1, &partition).await;
+                        self.groups.load(key.1, partition.clone()).await;
                     }
                 }
                 Err(error) => eprintln!(

@@ -2,12 +2,11 @@
 //! when a rebalance needs it to rejoin.
 
 use std::ops::RangeInclusive;
-use std::time::Instant;
 
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
 use super::RequestContext;
-use crate::protocol::ErrorCode;
+use crate::group::MemberIdentity;
 use crate::shard::Shard;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=4;
@@ -17,27 +16,15 @@ pub async fn handle(
     shard: &Shard,
     request: HeartbeatRequest,
 ) -> HeartbeatResponse {
-    HeartbeatResponse::default().with_error_code(heartbeat(shard, request).0)
-}
-
-fn heartbeat(shard: &Shard, request: HeartbeatRequest) -> ErrorCode {
-    let group_id = request.group_id.0.to_string();
-    if group_id.is_empty() {
-        return ErrorCode::INVALID_GROUP_ID;
-    }
-    let located = match shard.groups.locate(shard, &group_id) {
-        Ok(located) => located,
-        Err(code) => return code,
+    let member = MemberIdentity {
+        member_id: request.member_id.to_string(),
+        group_instance_id: request.group_instance_id.map(|id| id.to_string()),
     };
-    let Some(group) = located.group else {
-        return ErrorCode::UNKNOWN_MEMBER_ID;
-    };
-    let instance = request.group_instance_id.as_ref().map(|id| id.to_string());
-    let code = group.borrow_mut().membership.heartbeat(
-        &request.member_id,
-        instance.as_deref(),
+    let code = shard.groups.heartbeat(
+        &shard.snapshot(),
+        &request.group_id.0,
+        &member,
         request.generation_id,
-        Instant::now(),
     );
-    code
+    HeartbeatResponse::default().with_error_code(code.0)
 }

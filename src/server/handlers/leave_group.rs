@@ -3,12 +3,12 @@
 //! instance id) in one request.
 
 use std::ops::RangeInclusive;
-use std::time::Instant;
 
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use super::RequestContext;
+use crate::group::MemberIdentity;
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
 
@@ -20,21 +20,25 @@ pub async fn handle(
     request: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
     let version = context.version;
-    let leaving: Vec<(String, Option<String>)> = if version >= 3 {
+    let leaving: Vec<MemberIdentity> = if version >= 3 {
         request
             .members
             .iter()
-            .map(|member| {
-                (
-                    member.member_id.to_string(),
-                    member.group_instance_id.as_ref().map(|id| id.to_string()),
-                )
+            .map(|member| MemberIdentity {
+                member_id: member.member_id.to_string(),
+                group_instance_id: member.group_instance_id.as_ref().map(|id| id.to_string()),
             })
             .collect()
     } else {
-        vec![(request.member_id.to_string(), None)]
+        vec![MemberIdentity {
+            member_id: request.member_id.to_string(),
+            group_instance_id: None,
+        }]
     };
-    let outcome = leave(shard, &request.group_id.0, &leaving).await;
+    let outcome = shard
+        .groups
+        .leave(&shard.snapshot(), &request.group_id.0, &leaving)
+        .await;
     match outcome {
         Err(code) => LeaveGroupResponse::default().with_error_code(code.0),
         Ok(codes) if version < 3 => LeaveGroupResponse::default()
@@ -53,33 +57,4 @@ pub async fn handle(
                 .collect(),
         ),
     }
-}
-
-async fn leave(
-    shard: &Shard,
-    group_id: &str,
-    leaving: &[(String, Option<String>)],
-) -> Result<Vec<ErrorCode>, ErrorCode> {
-    if group_id.is_empty() {
-        return Err(ErrorCode::INVALID_GROUP_ID);
-    }
-    let located = shard.groups.locate(shard, group_id)?;
-    let Some(group) = located.group.clone() else {
-        return Ok(vec![ErrorCode::UNKNOWN_MEMBER_ID; leaving.len()]);
-    };
-    let now = Instant::now();
-    let codes = leaving
-        .iter()
-        .map(|(member_id, instance)| {
-            group
-                .borrow_mut()
-                .membership
-                .leave(member_id, instance.as_deref(), now)
-        })
-        .collect();
-    shard
-        .groups
-        .persist_if_wanted(shard.id, &located.log, &group)
-        .await;
-    Ok(codes)
 }

@@ -22,19 +22,17 @@ pub async fn handle(
     let states: Vec<String> = request
         .states_filter
         .iter()
-        .map(|state| state.to_lowercase())
+        .map(|state| state.to_string())
         .collect();
     let types: Vec<String> = request
         .types_filter
         .iter()
-        .map(|kind| kind.to_lowercase())
+        .map(|kind| kind.to_string())
         .collect();
-    let mut groups: Vec<ListedGroup> = shard
+    let groups = shard
         .groups
-        .list_typed()
+        .list_groups(&states, &types)
         .into_iter()
-        .filter(|group| states.is_empty() || states.contains(&group.state.to_lowercase()))
-        .filter(|group| types.is_empty() || types.iter().any(|kind| kind == group.group_type))
         .map(|group| {
             let mut listed = ListedGroup::default()
                 .with_group_id(GroupId(StrBytes::from_string(group.group_id)))
@@ -48,6 +46,5 @@ pub async fn handle(
             listed
         })
         .collect();
-    groups.sort_by(|left, right| left.group_id.0.cmp(&right.group_id.0));
     ListGroupsResponse::default().with_groups(groups)
 }

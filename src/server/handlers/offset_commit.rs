@@ -15,7 +15,6 @@
 //! read by hand; their response is v2's layout.
 
 use std::ops::RangeInclusive;
-use std::time::Instant;
 
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
@@ -28,10 +27,8 @@ use kafka_protocol::protocol::buf::ByteBuf;
 use kafka_protocol::protocol::Decodable;
 
 use super::legacy::{CodecResult, Reader, SameAs};
-use super::now_milliseconds;
 use super::RequestContext;
-use crate::group::offsets_log::{CommittedOffset, OffsetsRecord};
-use crate::limits::OFFSET_METADATA_BYTES_MAX;
+use crate::group::{CommitPartition, OffsetCommit};
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
 
@@ -108,137 +105,67 @@ pub async fn handle(context: &RequestContext, shard: &Shard, request: Request) -
         commit_timestamps,
     } = request;
     let mut commit_timestamps = commit_timestamps.into_iter();
-    let group_id = request.group_id.0.to_string();
-    let snapshot = shard.snapshot();
-    let now = now_milliseconds();
-    // Per-partition checks first; what passes them is committed together.
-    let mut codes: Vec<Vec<ErrorCode>> = Vec::with_capacity(request.topics.len());
-    let mut records = Vec::new();
-    for topic in &request.topics {
-        let known = snapshot.topic(&topic.name.0);
-        let mut topic_codes = Vec::with_capacity(topic.partitions.len());
-        for partition in &topic.partitions {
-            // v1's own timestamp when it gives one (Kafka 3.9 does the same).
-            let commit_timestamp = commit_timestamps
-                .next()
-                .filter(|&timestamp| timestamp != -1)
-                .unwrap_or(now);
-            let metadata = partition
+    let partitions = request
+        .topics
+        .iter()
+        .flat_map(|topic| {
+            topic
+                .partitions
+                .iter()
+                .map(move |partition| (topic, partition))
+        })
+        .map(|(topic, partition)| CommitPartition {
+            topic: topic.name.0.to_string(),
+            partition: partition.partition_index,
+            offset: partition.committed_offset,
+            leader_epoch: if version >= 6 {
+                partition.committed_leader_epoch
+            } else {
+                -1
+            },
+            metadata: partition
                 .committed_metadata
                 .as_ref()
-                .map(|metadata| metadata.to_string())
-                .unwrap_or_default();
-            let code = if !known.is_some_and(|known| {
-                partition.partition_index >= 0
-                    && (partition.partition_index as usize) < known.placement.len()
-            }) {
-                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
-            } else if metadata.len() > OFFSET_METADATA_BYTES_MAX {
-                ErrorCode::OFFSET_METADATA_TOO_LARGE
-            } else {
-                records.push(OffsetsRecord::Offset {
-                    group: group_id.clone(),
-                    topic: topic.name.0.to_string(),
-                    partition: partition.partition_index,
-                    value: Some(CommittedOffset {
-                        offset: partition.committed_offset,
-                        leader_epoch: if version >= 6 {
-                            partition.committed_leader_epoch
-                        } else {
-                            -1
-                        },
-                        metadata,
-                        commit_timestamp,
-                    }),
-                });
-                ErrorCode::NONE
-            };
-            topic_codes.push(code);
-        }
-        codes.push(topic_codes);
-    }
-    if let Err(code) = commit(shard, &request, version, &group_id, records).await {
-        for code_slot in codes.iter_mut().flatten() {
-            if *code_slot == ErrorCode::NONE {
-                *code_slot = code;
-            }
-        }
-    }
-    let topics = request
-        .topics
-        .into_iter()
-        .zip(codes)
-        .map(|(topic, topic_codes)| {
-            OffsetCommitResponseTopic::default()
-                .with_name(topic.name)
-                .with_partitions(
-                    topic
-                        .partitions
-                        .iter()
-                        .zip(topic_codes)
-                        .map(|(partition, code)| {
-                            OffsetCommitResponsePartition::default()
-                                .with_partition_index(partition.partition_index)
-                                .with_error_code(code.0)
-                        })
-                        .collect(),
-                )
+                .map(|metadata| metadata.to_string()),
+            // v1's own timestamp when it gives one (Kafka 3.9 does the same).
+            commit_timestamp: commit_timestamps
+                .next()
+                .filter(|&timestamp| timestamp != -1),
         })
         .collect();
-    SameAs(OffsetCommitResponse::default().with_topics(topics))
+    let commit = OffsetCommit {
+        group_id: request.group_id.0.to_string(),
+        member_id: request.member_id.to_string(),
+        group_instance_id: request.group_instance_id.as_ref().map(|id| id.to_string()),
+        generation_id_or_member_epoch: request.generation_id_or_member_epoch,
+        version,
+        partitions,
+    };
+    let codes = shard.groups.commit_offsets(&shard.snapshot(), commit).await;
+    SameAs(response(request.topics, codes))
 }
 
-async fn commit(
-    shard: &Shard,
-    request: &OffsetCommitRequest,
-    version: i16,
-    group_id: &str,
-    records: Vec<OffsetsRecord>,
-) -> Result<(), ErrorCode> {
-    if group_id.is_empty() {
-        return Err(ErrorCode::INVALID_GROUP_ID);
-    }
-    let coordinator = &shard.groups;
-    let located = coordinator.locate(shard, group_id)?;
-    let generation_id = request.generation_id_or_member_epoch;
-    let group = match &located.group {
-        Some(group) => group.clone(),
-        // A group nobody joined: only a commit outside group management
-        // may create it.
-        None if generation_id < 0 => coordinator.get_or_create(&located, group_id)?,
-        // v9 says what is wrong; older versions keep the answer clients know.
-        None if version >= 9 => return Err(ErrorCode::GROUP_ID_NOT_FOUND),
-        None => return Err(ErrorCode::ILLEGAL_GENERATION),
-    };
-    let instance = request.group_instance_id.as_ref().map(|id| id.to_string());
-    {
-        let mut group = group.borrow_mut();
-        // v9+: a consumer-protocol member commits with its member epoch.
-        match &group.consumer_protocol {
-            Some(consumer) => consumer.check_commit(&request.member_id, generation_id, version)?,
-            None => group.membership.check_commit(
-                &request.member_id,
-                instance.as_deref(),
-                generation_id,
-                Instant::now(),
-            )?,
-        }
-    }
-    if records.is_empty() {
-        return Ok(());
-    }
-    coordinator.append(shard.id, &located.log, &records).await?;
-    let mut group = group.borrow_mut();
-    for record in records {
-        if let OffsetsRecord::Offset {
-            topic,
-            partition,
-            value: Some(value),
-            ..
-        } = record
-        {
-            group.offsets.insert((topic, partition), value);
-        }
-    }
-    Ok(())
+/// The response: each partition of each topic with its code, in the
+/// request's order (`codes` is that order, flattened).
+fn response(topics: Vec<OffsetCommitRequestTopic>, codes: Vec<ErrorCode>) -> OffsetCommitResponse {
+    let mut codes = codes.into_iter();
+    let topics = topics
+        .into_iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .zip(codes.by_ref())
+                .map(|(partition, code)| {
+                    OffsetCommitResponsePartition::default()
+                        .with_partition_index(partition.partition_index)
+                        .with_error_code(code.0)
+                })
+                .collect();
+            OffsetCommitResponseTopic::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetCommitResponse::default().with_topics(topics)
 }

@@ -9,7 +9,6 @@
 //! request and response have v1's layout; the codec knows v1+ only, so v0
 //! is read and written as v1.
 
-use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
 use kafka_protocol::messages::offset_fetch_response::{
@@ -22,6 +21,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::legacy::SameAs;
 use super::RequestContext;
 use crate::group::offsets_log::CommittedOffset;
+use crate::group::{FetchedOffsets as Found, WantedOffsets as Wanted};
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
 
@@ -30,71 +30,85 @@ pub const VERSIONS: RangeInclusive<i16> = 0..=9;
 pub type Request = SameAs<OffsetFetchRequest, 1>;
 pub type Response = SameAs<OffsetFetchResponse, 1>;
 
-/// topic -> partitions asked for; `None`: every committed one.
-type Wanted = Option<Vec<(String, Vec<i32>)>>;
-/// topic -> (partition, committed offset if any).
-type Found = BTreeMap<String, Vec<(i32, Option<CommittedOffset>)>>;
-
 pub async fn handle(context: &RequestContext, shard: &Shard, request: Request) -> Response {
-    let version = context.version;
-    SameAs(answer(shard, request.0, version))
+    let snapshot = shard.snapshot();
+    let fetch = |group_id: &str, wanted: Wanted, member: (Option<&str>, i32)| {
+        shard
+            .groups
+            .fetch_offsets(&snapshot, group_id, wanted, member)
+    };
+    SameAs(answer(&fetch, request.0, context.version))
 }
 
-fn answer(shard: &Shard, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
-    if version >= 8 {
-        let groups = request
-            .groups
-            .into_iter()
-            .map(|group| {
-                let wanted = group.topics.map(|topics| {
-                    topics
-                        .into_iter()
-                        .map(|topic| (topic.name.0.to_string(), topic.partition_indexes))
-                        .collect()
-                });
-                // v9: a consumer-protocol member reads with its epoch.
-                let member = (group.member_id.as_deref(), group.member_epoch);
-                let (found, code) = match fetch(shard, &group.group_id.0, wanted, member) {
-                    Ok(found) => (found, ErrorCode::NONE),
-                    Err(code) => (Found::new(), code),
-                };
-                OffsetFetchResponseGroup::default()
-                    .with_group_id(group.group_id)
-                    .with_error_code(code.0)
-                    .with_topics(
-                        found
-                            .into_iter()
-                            .map(|(topic, partitions)| {
-                                OffsetFetchResponseTopics::default()
-                                    .with_name(TopicName(StrBytes::from_string(topic)))
-                                    .with_partitions(
-                                        partitions
-                                            .into_iter()
-                                            .map(|(index, committed)| {
-                                                let (offset, epoch, metadata) = describe(committed);
-                                                OffsetFetchResponsePartitions::default()
-                                                    .with_partition_index(index)
-                                                    .with_committed_offset(offset)
-                                                    .with_committed_leader_epoch(epoch)
-                                                    .with_metadata(Some(metadata))
-                                            })
-                                            .collect(),
-                                    )
-                            })
-                            .collect(),
-                    )
-            })
-            .collect();
-        return OffsetFetchResponse::default().with_groups(groups);
-    }
+/// How a group's offsets are fetched: (group id, partitions wanted,
+/// (member id, member epoch)).
+type Fetch<'a> = dyn Fn(&str, Wanted, (Option<&str>, i32)) -> Result<Found, ErrorCode> + 'a;
 
+fn answer(fetch: &Fetch<'_>, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+    if version >= 8 {
+        answer_groups(fetch, request)
+    } else {
+        answer_one(fetch, request, version)
+    }
+}
+
+/// v8+: several groups, each with its own error code.
+fn answer_groups(fetch: &Fetch<'_>, request: OffsetFetchRequest) -> OffsetFetchResponse {
+    let groups = request
+        .groups
+        .into_iter()
+        .map(|group| {
+            let wanted = group.topics.map(|topics| {
+                topics
+                    .into_iter()
+                    .map(|topic| (topic.name.0.to_string(), topic.partition_indexes))
+                    .collect()
+            });
+            // v9: a consumer-protocol member reads with its epoch.
+            let member = (group.member_id.as_deref(), group.member_epoch);
+            let (found, code) = match fetch(&group.group_id.0, wanted, member) {
+                Ok(found) => (found, ErrorCode::NONE),
+                Err(code) => (Found::new(), code),
+            };
+            OffsetFetchResponseGroup::default()
+                .with_group_id(group.group_id)
+                .with_error_code(code.0)
+                .with_topics(
+                    found
+                        .into_iter()
+                        .map(|(topic, partitions)| {
+                            OffsetFetchResponseTopics::default()
+                                .with_name(TopicName(StrBytes::from_string(topic)))
+                                .with_partitions(
+                                    partitions
+                                        .into_iter()
+                                        .map(|(index, committed)| {
+                                            let (offset, epoch, metadata) = describe(committed);
+                                            OffsetFetchResponsePartitions::default()
+                                                .with_partition_index(index)
+                                                .with_committed_offset(offset)
+                                                .with_committed_leader_epoch(epoch)
+                                                .with_metadata(Some(metadata))
+                                        })
+                                        .collect(),
+                                )
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    OffsetFetchResponse::default().with_groups(groups)
+}
+
+/// Before v8: one group; before v2 its error is on every partition.
+fn answer_one(fetch: &Fetch<'_>, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
     let wanted: Wanted = request.topics.as_ref().map(|topics| {
         topics
             .iter()
             .map(|topic| (topic.name.0.to_string(), topic.partition_indexes.clone()))
             .collect()
     });
-    let (found, code) = match fetch(shard, &request.group_id.0, wanted.clone(), (None, -1)) {
+    let (found, code) = match fetch(&request.group_id.0, wanted.clone(), (None, -1)) {
         Ok(found) => (found, ErrorCode::NONE),
         Err(code) => {
             // v1 has no group-level error: each partition asked for carries it.
@@ -154,51 +168,4 @@ fn describe(committed: Option<CommittedOffset>) -> (i64, i32, StrBytes) {
         ),
         None => (-1, -1, StrBytes::default()),
     }
-}
-
-/// `member`: (member id, member epoch) from v9, (None, -1) before.
-fn fetch(
-    shard: &Shard,
-    group_id: &str,
-    wanted: Wanted,
-    member: (Option<&str>, i32),
-) -> Result<Found, ErrorCode> {
-    if group_id.is_empty() {
-        return Err(ErrorCode::INVALID_GROUP_ID);
-    }
-    let located = shard.groups.locate(shard, group_id)?;
-    let group = located.group.as_ref().map(|group| group.borrow());
-    if let Some(consumer) = group
-        .as_ref()
-        .and_then(|group| group.consumer_protocol.as_ref())
-    {
-        consumer.check_fetch(member.0, member.1)?;
-    }
-    let committed = |topic: &str, partition: i32| {
-        group
-            .as_ref()
-            .and_then(|group| group.offsets.get(&(topic.to_string(), partition)).cloned())
-    };
-    let mut found = Found::new();
-    match wanted {
-        Some(topics) => {
-            for (topic, partitions) in topics {
-                let entry = found.entry(topic.clone()).or_default();
-                for partition in partitions {
-                    entry.push((partition, committed(&topic, partition)));
-                }
-            }
-        }
-        None => {
-            if let Some(group) = &group {
-                for ((topic, partition), value) in &group.offsets {
-                    found
-                        .entry(topic.clone())
-                        .or_default()
-                        .push((*partition, Some(value.clone())));
-                }
-            }
-        }
-    }
-    Ok(found)
 }
