@@ -110,6 +110,7 @@ fn main() {
         black_box(batch::assign_offset(
             &mut scratch,
             42,
+            0,
             TimestampType::CreateTime,
             0,
         ));
@@ -121,6 +122,7 @@ fn main() {
         black_box(batch::assign_offset(
             &mut scratch,
             42,
+            0,
             TimestampType::LogAppendTime,
             7,
         ));
@@ -195,7 +197,9 @@ fn main() {
             segment_bytes: 256 << 20,
             ..LogConfig::default()
         };
-        let log: Log = Log::open(&path, config).await.unwrap();
+        // The log's producer history (nothing is recorded by Log::append).
+        let mut producers = Vec::<corelog::storage::producers::ProducerBatch>::new();
+        let log: Log = Log::open(&path, config, &mut producers).await.unwrap();
         let spans = batch::validate_batches(&records, 1 << 20).unwrap();
         let iterations: u64 = if full { 20_000 } else { 20 };
         let mut histogram = Histogram::<u64>::new(3).unwrap();
@@ -206,7 +210,7 @@ fn main() {
                 records: &records,
                 spans: &spans,
             };
-            black_box(log.append(&[part], 0).await.unwrap());
+            black_box(log.append(&[part], 0, 0, &producers).await.unwrap());
             histogram
                 .record(started.elapsed().as_nanos().max(1) as u64)
                 .unwrap();

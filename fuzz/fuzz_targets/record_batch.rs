@@ -64,7 +64,7 @@ fn check(data: &[u8]) {
                 header.base_offset.get(),
             );
             let bytes = &mut stored[span.position..span.position + span.length];
-            batch::assign_offset(bytes, base_offset, TimestampType::LogAppendTime, 1_700_000_000_000);
+            batch::assign_offset(bytes, base_offset, 0, TimestampType::LogAppendTime, 1_700_000_000_000);
             let again = batch::validate_batches(bytes, limit_bytes)
                 .expect("a batch the broker rewrote still validates");
             assert_eq!(again.len(), 1);

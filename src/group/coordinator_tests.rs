@@ -40,7 +40,7 @@ fn snapshot() -> Snapshot {
         let metadata = TopicMetadata {
             name: name.to_string(),
             id: [id; 16],
-            placement: vec![0; partitions],
+            placement: vec![crate::metadata::PartitionPlacement::single(0); partitions],
             configs: BTreeMap::new(),
         };
         (name.to_string(), Arc::new(metadata))

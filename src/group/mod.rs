@@ -79,7 +79,7 @@ pub fn coordinator_shard(snapshot: &Snapshot, group_id: &str) -> Option<(i32, u3
     topic
         .placement
         .get(index as usize)
-        .map(|&shard| (index, shard))
+        .map(|placement| (index, placement.leader))
 }
 
 /// A group's membership and its committed offsets.

@@ -1,5 +1,5 @@
-//! Cluster metadata: topics, their partitions' placement on shards, and
-//! topic configs. Shard 0 is the controller and owns the one writable copy
+//! Cluster metadata: topics, their partitions' placement (replicas, leader
+//! and leader epoch), and topic configs. Shard 0 is the controller and owns the one writable copy
 //! ([`state::MetadataState`]) and its log ([`store::MetadataStore`]); every
 //! shard holds an immutable [`Snapshot`], replaced whole on each change.
 
@@ -39,10 +39,49 @@ pub fn offsets_topic_command(partitions: i32) -> Command {
 pub struct TopicMetadata {
     pub name: String,
     pub id: [u8; 16],
-    /// The shard that leads each partition, by partition index.
-    pub placement: Vec<u32>,
+    /// Where each partition lives, by partition index.
+    pub placement: Vec<PartitionPlacement>,
     /// Configs the topic set explicitly (Kafka's names).
     pub configs: BTreeMap<String, String>,
+}
+
+/// Where one partition lives. A node is a shard today (one node per
+/// shard, as clients see it), so node ids are shard ids.
+///
+/// Invariants: `leader` is one of `replicas` (one replica today);
+/// `leader_epoch` never decreases, and grows whenever `leader` changes, so
+/// a reader holding an older epoch can tell it is out of date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionPlacement {
+    pub replicas: Vec<u32>,
+    pub leader: u32,
+    pub leader_epoch: i32,
+}
+
+impl PartitionPlacement {
+    /// A new partition with its only replica on `leader`, at epoch 0.
+    pub fn single(leader: u32) -> PartitionPlacement {
+        PartitionPlacement {
+            replicas: vec![leader],
+            leader,
+            leader_epoch: 0,
+        }
+    }
+
+    /// The placement after `leader` takes over (alone): the epoch grows
+    /// when the leader changes and stays when it does not.
+    pub fn moved_to(&self, leader: u32) -> PartitionPlacement {
+        let leader_epoch = if leader == self.leader {
+            self.leader_epoch
+        } else {
+            self.leader_epoch + 1
+        };
+        PartitionPlacement {
+            replicas: vec![leader],
+            leader,
+            leader_epoch,
+        }
+    }
 }
 
 /// Everything a shard needs to route a request, as of one metadata version.

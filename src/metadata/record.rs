@@ -1,15 +1,26 @@
 //! Metadata records: the entries of the controller's append-only log, and
 //! their binary encoding (big-endian, length-prefixed strings and lists).
+//!
+//! Placements are written with replicas, leader and leader epoch (record
+//! types 6, 7 and 8). Logs written before partitions had replicas hold
+//! types 1, 3 and 4, which name only each partition's shard; they still
+//! decode, as a single replica that leads at epoch 0 (a move's epoch is
+//! then derived when it is applied, see `state.rs`).
+//!
+//! Invariants: `decode(encode(record)) == record`; every type ever written
+//! stays decodable.
 
 use bytes::{Buf, BufMut};
 
+use super::PartitionPlacement;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MetadataRecord {
-    /// A topic with one shard (its leader) per partition, in partition order.
+    /// A topic with the placement of each partition, in partition order.
     TopicCreated {
         id: [u8; 16],
         name: String,
-        placement: Vec<u32>,
+        placement: Vec<PartitionPlacement>,
         configs: Vec<(String, String)>,
     },
     TopicDeleted {
@@ -18,12 +29,13 @@ pub enum MetadataRecord {
     /// New partitions appended after the existing ones.
     PartitionsAdded {
         name: String,
-        placement: Vec<u32>,
+        placement: Vec<PartitionPlacement>,
     },
-    /// Partitions moved to another shard (when `--cores` shrank).
+    /// Partitions moved to another shard (when `--cores` shrank): each
+    /// partition index with its placement from then on.
     PartitionsMoved {
         name: String,
-        moves: Vec<(u32, u32)>,
+        moves: Vec<(u32, PartitionPlacement)>,
     },
     /// The topic's configs, replaced whole (AlterConfigs and
     /// IncrementalAlterConfigs).
@@ -38,6 +50,9 @@ const TOPIC_DELETED: u8 = 2;
 const PARTITIONS_ADDED: u8 = 3;
 const PARTITIONS_MOVED: u8 = 4;
 const TOPIC_CONFIGS_SET: u8 = 5;
+const TOPIC_CREATED_WITH_REPLICAS: u8 = 6;
+const PARTITIONS_ADDED_WITH_REPLICAS: u8 = 7;
+const PARTITIONS_MOVED_WITH_EPOCHS: u8 = 8;
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct DecodeError(pub &'static str);
@@ -52,10 +67,10 @@ impl MetadataRecord {
                 placement,
                 configs,
             } => {
-                out.put_u8(TOPIC_CREATED);
+                out.put_u8(TOPIC_CREATED_WITH_REPLICAS);
                 out.put_slice(id);
                 put_string(&mut out, name);
-                put_u32_list(&mut out, placement);
+                put_placements(&mut out, placement);
                 put_configs(&mut out, configs);
             }
             MetadataRecord::TopicDeleted { name } => {
@@ -63,17 +78,17 @@ impl MetadataRecord {
                 put_string(&mut out, name);
             }
             MetadataRecord::PartitionsAdded { name, placement } => {
-                out.put_u8(PARTITIONS_ADDED);
+                out.put_u8(PARTITIONS_ADDED_WITH_REPLICAS);
                 put_string(&mut out, name);
-                put_u32_list(&mut out, placement);
+                put_placements(&mut out, placement);
             }
             MetadataRecord::PartitionsMoved { name, moves } => {
-                out.put_u8(PARTITIONS_MOVED);
+                out.put_u8(PARTITIONS_MOVED_WITH_EPOCHS);
                 put_string(&mut out, name);
                 out.put_u32(moves.len() as u32);
-                for &(partition, shard) in moves {
-                    out.put_u32(partition);
-                    out.put_u32(shard);
+                for (partition, placement) in moves {
+                    out.put_u32(*partition);
+                    put_placement(&mut out, placement);
                 }
             }
             MetadataRecord::TopicConfigsSet { name, configs } => {
@@ -88,14 +103,18 @@ impl MetadataRecord {
     pub fn decode(mut bytes: &[u8]) -> Result<MetadataRecord, DecodeError> {
         let buf = &mut bytes;
         let record = match get_u8(buf)? {
-            TOPIC_CREATED => {
+            kind @ (TOPIC_CREATED | TOPIC_CREATED_WITH_REPLICAS) => {
                 if buf.remaining() < 16 {
                     return Err(DecodeError("short topic id"));
                 }
                 let mut id = [0u8; 16];
                 buf.copy_to_slice(&mut id);
                 let name = get_string(buf)?;
-                let placement = get_u32_list(buf)?;
+                let placement = if kind == TOPIC_CREATED {
+                    get_shard_placements(buf)?
+                } else {
+                    get_placements(buf)?
+                };
                 let configs = get_configs(buf)?;
                 MetadataRecord::TopicCreated {
                     id,
@@ -109,14 +128,24 @@ impl MetadataRecord {
             },
             PARTITIONS_ADDED => MetadataRecord::PartitionsAdded {
                 name: get_string(buf)?,
-                placement: get_u32_list(buf)?,
+                placement: get_shard_placements(buf)?,
             },
-            PARTITIONS_MOVED => {
+            PARTITIONS_ADDED_WITH_REPLICAS => MetadataRecord::PartitionsAdded {
+                name: get_string(buf)?,
+                placement: get_placements(buf)?,
+            },
+            kind @ (PARTITIONS_MOVED | PARTITIONS_MOVED_WITH_EPOCHS) => {
                 let name = get_string(buf)?;
                 let count = get_u32(buf)?;
                 let mut moves = Vec::new();
                 for _ in 0..count {
-                    moves.push((get_u32(buf)?, get_u32(buf)?));
+                    let partition = get_u32(buf)?;
+                    let placement = if kind == PARTITIONS_MOVED {
+                        PartitionPlacement::single(get_u32(buf)?)
+                    } else {
+                        get_placement(buf)?
+                    };
+                    moves.push((partition, placement));
                 }
                 MetadataRecord::PartitionsMoved { name, moves }
             }
@@ -162,6 +191,50 @@ fn put_u32_list(out: &mut Vec<u8>, values: &[u32]) {
     }
 }
 
+fn put_placement(out: &mut Vec<u8>, placement: &PartitionPlacement) {
+    put_u32_list(out, &placement.replicas);
+    out.put_u32(placement.leader);
+    out.put_i32(placement.leader_epoch);
+}
+
+fn put_placements(out: &mut Vec<u8>, placements: &[PartitionPlacement]) {
+    out.put_u32(placements.len() as u32);
+    for placement in placements {
+        put_placement(out, placement);
+    }
+}
+
+fn get_placement(buf: &mut &[u8]) -> Result<PartitionPlacement, DecodeError> {
+    let replicas = get_u32_list(buf)?;
+    let leader = get_u32(buf)?;
+    let leader_epoch = get_u32(buf)? as i32;
+    if !replicas.contains(&leader) || leader_epoch < 0 {
+        return Err(DecodeError("a placement whose leader is not a replica"));
+    }
+    Ok(PartitionPlacement {
+        replicas,
+        leader,
+        leader_epoch,
+    })
+}
+
+fn get_placements(buf: &mut &[u8]) -> Result<Vec<PartitionPlacement>, DecodeError> {
+    let count = get_u32(buf)? as usize;
+    // Each placement takes at least 12 bytes: a bound before allocating.
+    if buf.remaining() < count.saturating_mul(12) {
+        return Err(DecodeError("short list"));
+    }
+    (0..count).map(|_| get_placement(buf)).collect()
+}
+
+/// The placements of the first format: one shard (the leader) each.
+fn get_shard_placements(buf: &mut &[u8]) -> Result<Vec<PartitionPlacement>, DecodeError> {
+    Ok(get_u32_list(buf)?
+        .into_iter()
+        .map(PartitionPlacement::single)
+        .collect())
+}
+
 fn get_u8(buf: &mut &[u8]) -> Result<u8, DecodeError> {
     if buf.remaining() < 1 {
         return Err(DecodeError("short record"));
@@ -199,13 +272,21 @@ fn get_u32_list(buf: &mut &[u8]) -> Result<Vec<u32>, DecodeError> {
 mod tests {
     use super::*;
 
+    fn placement(leader: u32, leader_epoch: i32) -> PartitionPlacement {
+        PartitionPlacement {
+            replicas: vec![leader],
+            leader,
+            leader_epoch,
+        }
+    }
+
     #[test]
     fn records_round_trip() {
         let records = [
             MetadataRecord::TopicCreated {
                 id: [7; 16],
                 name: "orders".into(),
-                placement: vec![0, 1, 0],
+                placement: vec![placement(0, 0), placement(1, 3), placement(0, 0)],
                 configs: vec![("retention.ms".into(), "1000".into())],
             },
             MetadataRecord::TopicDeleted {
@@ -213,11 +294,11 @@ mod tests {
             },
             MetadataRecord::PartitionsAdded {
                 name: "t".into(),
-                placement: vec![1],
+                placement: vec![placement(1, 0)],
             },
             MetadataRecord::PartitionsMoved {
                 name: "t".into(),
-                moves: vec![(2, 0)],
+                moves: vec![(2, placement(0, 1))],
             },
             MetadataRecord::TopicConfigsSet {
                 name: "t".into(),
@@ -229,5 +310,59 @@ mod tests {
             assert_eq!(MetadataRecord::decode(&bytes), Ok(record));
             assert!(MetadataRecord::decode(&bytes[..bytes.len() - 1]).is_err());
         }
+    }
+
+    /// Records as the version before replicas wrote them (shard ids only)
+    /// read as one replica leading at epoch 0.
+    #[test]
+    fn records_of_the_first_format_read_as_single_replicas_at_epoch_zero() {
+        let mut created = vec![TOPIC_CREATED];
+        created.extend_from_slice(&[7; 16]);
+        put_string(&mut created, "orders");
+        put_u32_list(&mut created, &[0, 1]);
+        put_configs(&mut created, &[]);
+        assert_eq!(
+            MetadataRecord::decode(&created),
+            Ok(MetadataRecord::TopicCreated {
+                id: [7; 16],
+                name: "orders".into(),
+                placement: vec![placement(0, 0), placement(1, 0)],
+                configs: vec![],
+            })
+        );
+        let mut added = vec![PARTITIONS_ADDED];
+        put_string(&mut added, "orders");
+        put_u32_list(&mut added, &[1]);
+        assert_eq!(
+            MetadataRecord::decode(&added),
+            Ok(MetadataRecord::PartitionsAdded {
+                name: "orders".into(),
+                placement: vec![placement(1, 0)],
+            })
+        );
+        let mut moved = vec![PARTITIONS_MOVED];
+        put_string(&mut moved, "orders");
+        // One move: partition 1 to shard 0.
+        moved.put_u32(1);
+        moved.put_u32(1);
+        moved.put_u32(0);
+        assert_eq!(
+            MetadataRecord::decode(&moved),
+            Ok(MetadataRecord::PartitionsMoved {
+                name: "orders".into(),
+                moves: vec![(1, placement(0, 0))],
+            })
+        );
+    }
+
+    #[test]
+    fn a_leader_outside_its_replicas_is_refused() {
+        let mut bytes = vec![PARTITIONS_ADDED_WITH_REPLICAS];
+        put_string(&mut bytes, "t");
+        bytes.put_u32(1);
+        put_u32_list(&mut bytes, &[0]);
+        bytes.put_u32(1);
+        bytes.put_i32(0);
+        assert!(MetadataRecord::decode(&bytes).is_err());
     }
 }

@@ -5,14 +5,16 @@
 //! the very same code.
 //!
 //! Invariants: every topic has at least one partition and every partition a
-//! shard below `shard_count`; topic names and ids are unique.
+//! leader below `shard_count`, among its replicas; topic names and ids are
+//! unique; a partition's leader epoch never decreases, and grows whenever
+//! its leader changes (checked as each record is applied).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::record::MetadataRecord;
 use super::topic_config;
-use super::{Command, CommandError, Snapshot, TopicMetadata};
+use super::{Command, CommandError, PartitionPlacement, Snapshot, TopicMetadata};
 use crate::limits::{PARTITIONS_PER_TOPIC_MAX, TOPIC_NAME_BYTES_MAX};
 use crate::protocol::ErrorCode;
 
@@ -99,9 +101,9 @@ impl MetadataState {
             MetadataRecord::PartitionsMoved { name, moves } => {
                 if let Some(topic) = topics.get_mut(name) {
                     let topic = Arc::make_mut(topic);
-                    for &(partition, shard) in moves {
-                        if let Some(slot) = topic.placement.get_mut(partition as usize) {
-                            *slot = shard;
+                    for (partition, moved) in moves {
+                        if let Some(slot) = topic.placement.get_mut(*partition as usize) {
+                            *slot = Self::move_partition(slot, moved);
                         }
                     }
                 }
@@ -110,12 +112,33 @@ impl MetadataState {
         self.snapshot.version += 1;
     }
 
+    /// The placement a move leaves: the record's, with its epoch raised
+    /// to one past the current epoch when the leader changes (records of
+    /// the first format carry epoch 0 for every move).
+    fn move_partition(
+        current: &PartitionPlacement,
+        moved: &PartitionPlacement,
+    ) -> PartitionPlacement {
+        let derived = current.moved_to(moved.leader);
+        let placement = PartitionPlacement {
+            leader_epoch: moved.leader_epoch.max(derived.leader_epoch),
+            ..moved.clone()
+        };
+        assert!(
+            placement.leader_epoch >= current.leader_epoch
+                && (placement.leader == current.leader
+                    || placement.leader_epoch > current.leader_epoch),
+            "leader epochs never decrease and grow with each new leader"
+        );
+        placement
+    }
+
     /// How many partitions each shard leads now.
     fn load(&self, shard_count: u32) -> Vec<usize> {
         let mut load = vec![0usize; shard_count as usize];
         for topic in self.snapshot.topics.values() {
-            for &shard in &topic.placement {
-                if let Some(count) = load.get_mut(shard as usize) {
+            for placement in &topic.placement {
+                if let Some(count) = load.get_mut(placement.leader as usize) {
                     *count += 1;
                 }
             }
@@ -124,7 +147,7 @@ impl MetadataState {
     }
 
     /// Places `count` new partitions, each on the least-loaded shard.
-    fn place(&self, count: usize, shard_count: u32) -> Vec<u32> {
+    fn place(&self, count: usize, shard_count: u32) -> Vec<PartitionPlacement> {
         let mut load = self.load(shard_count);
         (0..count)
             .map(|_| {
@@ -134,7 +157,7 @@ impl MetadataState {
                     .min_by_key(|&(shard, &count)| (count, shard))
                     .expect("at least one shard");
                 load[shard] += 1;
-                shard as u32
+                PartitionPlacement::single(shard as u32)
             })
             .collect()
     }
@@ -191,7 +214,7 @@ impl MetadataState {
                             ));
                         }
                         Self::check_assignment(assignment, defaults.shard_count)?;
-                        assignment.clone()
+                        single_replicas(assignment)
                     }
                     None => {
                         let count = if *partitions == -1 {
@@ -299,7 +322,7 @@ impl MetadataState {
                             ));
                         }
                         Self::check_assignment(assignment, defaults.shard_count)?;
-                        assignment.clone()
+                        single_replicas(assignment)
                     }
                     None => self.place(added, defaults.shard_count),
                 };
@@ -318,15 +341,15 @@ impl MetadataState {
         let mut records = Vec::new();
         for topic in self.snapshot.topics.values() {
             let mut moves = Vec::new();
-            for (partition, &shard) in topic.placement.iter().enumerate() {
-                if shard >= shard_count {
+            for (partition, placement) in topic.placement.iter().enumerate() {
+                if placement.leader >= shard_count {
                     let (target, _) = load
                         .iter()
                         .enumerate()
                         .min_by_key(|&(shard, &count)| (count, shard))
                         .expect("at least one shard");
                     load[target] += 1;
-                    moves.push((partition as u32, target as u32));
+                    moves.push((partition as u32, placement.moved_to(target as u32)));
                 }
             }
             if !moves.is_empty() {
@@ -342,6 +365,14 @@ impl MetadataState {
     pub fn topics(&self) -> &BTreeMap<String, Arc<TopicMetadata>> {
         &self.snapshot.topics
     }
+}
+
+/// A placement per assigned shard, each a single replica at epoch 0.
+fn single_replicas(assignment: &[u32]) -> Vec<PartitionPlacement> {
+    assignment
+        .iter()
+        .map(|&shard| PartitionPlacement::single(shard))
+        .collect()
 }
 
 #[cfg(test)]
@@ -370,11 +401,23 @@ mod tests {
         for record in state.plan(&create("a", 3), DEFAULTS).unwrap() {
             state.apply(&record);
         }
-        assert_eq!(state.topics()["a"].placement, vec![0, 1, 0]);
+        let leaders = |state: &MetadataState, name: &str| -> Vec<u32> {
+            state.topics()[name]
+                .placement
+                .iter()
+                .map(|placement| placement.leader)
+                .collect()
+        };
+        assert_eq!(leaders(&state, "a"), vec![0, 1, 0]);
         for record in state.plan(&create("b", -1), DEFAULTS).unwrap() {
             state.apply(&record);
         }
-        assert_eq!(state.topics()["b"].placement, vec![1]);
+        assert_eq!(leaders(&state, "b"), vec![1]);
+        assert!(state.topics()["a"]
+            .placement
+            .iter()
+            .all(|placement| placement.leader_epoch == 0
+                && placement.replicas == vec![placement.leader]));
     }
 
     #[test]
@@ -427,10 +470,39 @@ mod tests {
         for record in state.plan(&create("a", 4), four).unwrap() {
             state.apply(&record);
         }
+        let before = state.topics()["a"].placement.clone();
         for record in state.plan_reassignment(2) {
             state.apply(&record);
         }
-        assert!(state.topics()["a"].placement.iter().all(|&shard| shard < 2));
+        let after = &state.topics()["a"].placement;
+        assert!(after.iter().all(|placement| placement.leader < 2));
+        for (before, after) in before.iter().zip(after) {
+            let expected = if before.leader < 2 { 0 } else { 1 };
+            assert_eq!(after.leader_epoch, expected, "a moved leader's epoch grows");
+            assert_eq!(after.replicas, vec![after.leader]);
+        }
         assert!(state.plan_reassignment(2).is_empty());
+    }
+
+    /// A move recorded in the first format (epoch 0) still raises the
+    /// epoch when replayed: epochs never go back.
+    #[test]
+    fn moves_of_the_first_format_raise_the_epoch_on_replay() {
+        let mut state = MetadataState::default();
+        let four = Defaults {
+            num_partitions: 1,
+            shard_count: 4,
+        };
+        for record in state.plan(&create("a", 4), four).unwrap() {
+            state.apply(&record);
+        }
+        for shard in [0, 1, 0] {
+            state.apply(&MetadataRecord::PartitionsMoved {
+                name: "a".into(),
+                moves: vec![(3, PartitionPlacement::single(shard))],
+            });
+        }
+        let moved = &state.topics()["a"].placement[3];
+        assert_eq!((moved.leader, moved.leader_epoch), (0, 3));
     }
 }

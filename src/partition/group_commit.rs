@@ -5,7 +5,9 @@
 //! many appends. After each round parked fetches are woken, since the high
 //! watermark of durable partitions moved.
 //!
-//! Lives on its shard; partitions hold an `Rc` to it.
+//! Invariants: lives on its shard, and partitions hold an `Rc` to it; one
+//! round runs at a time; every waiter gets its partition's result of the
+//! round it joined (or a later one), never before that sync completed.
 
 use std::cell::{Cell, RefCell};
 use std::io;

@@ -1,14 +1,21 @@
 //! One partition on the shard that leads it: its log, the writer that
-//! orders and combines its appends (writer.rs), and the checks a produce
-//! request passes before it is written.
+//! orders and combines its appends (writer.rs), the idempotent producers'
+//! state machine the writer judges against (producer_state.rs), the commit
+//! tracker the high watermark comes from (commit_tracker.rs), the leader
+//! epoch its placement gives it, and the checks a produce request passes
+//! before it is written.
 //!
-//! Invariants: lives on exactly one shard (the one its placement names) from
-//! the snapshot that placed it there until one that removes or moves it;
-//! appends are written one write at a time, in the order they were staged;
-//! with a single replica the high watermark is the log end offset once the
-//! write completed (and was synced, for acks=all).
+//! Invariants: lives on exactly one shard (the leader its placement names)
+//! from the snapshot that placed it there until one that removes or moves
+//! it; appends are written one write at a time, in the order they were
+//! staged, stamped with the current leader epoch; the leader epoch never
+//! decreases; the high watermark is what the commit tracker says (with a
+//! single replica: the log end once written, and synced under the durable
+//! policy).
 
+pub mod commit_tracker;
 pub mod group_commit;
+pub mod producer_state;
 pub mod tail_cache;
 mod writer;
 
@@ -26,8 +33,10 @@ use crate::rt::net::Piece;
 use crate::rt::sync::{BudgetPermit, Signal};
 use crate::storage::producers::ProducerBatch;
 use crate::storage::{FlushPolicy, Log, LogConfig, ReadError};
+use commit_tracker::CommitTracker;
 use futures_channel::oneshot;
 use group_commit::GroupCommit;
+use producer_state::ProducerState;
 use tail_cache::{CacheRead, PartitionTail, TailCache};
 use writer::Staged;
 
@@ -52,11 +61,39 @@ pub enum AppendError {
     SeveralIdempotentBatches,
 }
 
+/// Why a request's `current_leader_epoch` does not match the partition's
+/// (Kafka's fencing of clients with stale or too-new metadata).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaderEpochError {
+    /// The request names an older epoch: its sender's metadata is stale.
+    Fenced,
+    /// The request names a newer epoch than this leader knows: this
+    /// leader's metadata is behind.
+    Unknown,
+}
+
+impl LeaderEpochError {
+    pub fn error_code(self) -> crate::protocol::ErrorCode {
+        match self {
+            LeaderEpochError::Fenced => crate::protocol::ErrorCode::FENCED_LEADER_EPOCH,
+            LeaderEpochError::Unknown => crate::protocol::ErrorCode::UNKNOWN_LEADER_EPOCH,
+        }
+    }
+}
+
 pub struct Partition {
     pub topic: String,
     pub index: i32,
     pub topic_id: [u8; 16],
     log: Log,
+    /// The idempotent producers as of the log end: recovered with the log,
+    /// judged and recorded by the writer, snapshotted by each seal.
+    producers: RefCell<ProducerState>,
+    /// Where the high watermark comes from.
+    commit: CommitTracker,
+    /// The leader epoch of this partition's placement, stamped on every
+    /// batch appended here; never decreases.
+    leader_epoch: Cell<i32>,
     /// Appends waiting for the writer, in arrival order; `writing` while
     /// its task runs, `writer_idle` fired when it stops.
     staged: RefCell<VecDeque<Staged>>,
@@ -85,6 +122,8 @@ pub fn directory(data_dir: &Path, topic: &str, index: i32) -> PathBuf {
 }
 
 impl Partition {
+    /// Opens (recovers) the partition's log, at leader epoch 0 until
+    /// [`Partition::set_leader_epoch`] gives it its placement's.
     pub async fn open(
         data_dir: &Path,
         topic: &str,
@@ -94,12 +133,16 @@ impl Partition {
         group_commit: Rc<GroupCommit>,
         tail_cache: Rc<TailCache>,
     ) -> io::Result<Partition> {
-        let log = Log::open(&directory(data_dir, topic, index), config).await?;
+        let mut producers = ProducerState::default();
+        let log = Log::open(&directory(data_dir, topic, index), config, &mut producers).await?;
         Ok(Partition {
             topic: topic.to_string(),
             index,
             topic_id,
             log,
+            producers: RefCell::new(producers),
+            commit: CommitTracker::default(),
+            leader_epoch: Cell::new(0),
             staged: RefCell::new(VecDeque::new()),
             writing: Cell::new(false),
             writer_idle: Signal::default(),
@@ -123,13 +166,40 @@ impl Partition {
         self.log.log_end_offset()
     }
 
-    /// What consumers may read: under the durable policy only synced
-    /// records (a crash cannot take them back); under the interval policy,
-    /// like Kafka with one replica, everything written.
+    /// What consumers may read, from the commit tracker: under the
+    /// durable policy only synced records (a crash cannot take them back);
+    /// under the interval policy, like Kafka with one replica, everything
+    /// written.
     pub fn high_watermark(&self) -> i64 {
-        match self.log.config().flush {
-            FlushPolicy::Durable => self.log.durable_offset(),
-            FlushPolicy::Interval { .. } => self.log.log_end_offset(),
+        self.commit.high_watermark(&self.log)
+    }
+
+    /// The leader epoch from this partition's placement.
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.get()
+    }
+
+    /// Takes the leader epoch of its placement (when opened, and from each
+    /// installed snapshot).
+    pub fn set_leader_epoch(&self, leader_epoch: i32) {
+        assert!(
+            leader_epoch >= self.leader_epoch.get(),
+            "leader epochs never decrease ({} after {})",
+            leader_epoch,
+            self.leader_epoch.get()
+        );
+        self.leader_epoch.set(leader_epoch);
+    }
+
+    /// Kafka's check of a Fetch's or ListOffsets' `current_leader_epoch`
+    /// (-1: the client asks for no check).
+    pub fn check_leader_epoch(&self, current_leader_epoch: i32) -> Result<(), LeaderEpochError> {
+        let ours = self.leader_epoch.get();
+        match current_leader_epoch {
+            -1 => Ok(()),
+            theirs if theirs < ours => Err(LeaderEpochError::Fenced),
+            theirs if theirs > ours => Err(LeaderEpochError::Unknown),
+            _ => Ok(()),
         }
     }
 
@@ -334,7 +404,7 @@ impl Partition {
                 .wait_past(seen, std::time::Duration::from_secs(1))
                 .await;
         }
-        self.log.close().await
+        self.log.close(&self.producers).await
     }
 }
 

@@ -8,7 +8,12 @@
 //! - staged appends are written in the order they were staged; a combined
 //!   write holds at most one batch of each idempotent producer, so each
 //!   producer check sees the state left by that producer's previous batch.
-//! - every staged append gets exactly one reply.
+//! - every staged append gets exactly one reply (counted per write group
+//!   and checked).
+//! - offsets are assigned contiguously: each append's base offset is the
+//!   previous append's next offset (checked here and in the log).
+//! - every batch is stamped with the partition's leader epoch as of its
+//!   write.
 //! - nothing is recorded (producer state, tail cache, counters) unless the
 //!   write succeeded.
 
@@ -20,15 +25,42 @@ use bytes::Bytes;
 use futures_channel::oneshot;
 
 use super::group_commit::SyncWait;
+use super::producer_state::Verdict;
 use super::{AppendError, Appended, Partition};
 use crate::limits::COALESCED_WRITE_BYTES_MAX;
 use crate::protocol::batch::BatchSpan;
 use crate::rt::sync::BudgetPermit;
-use crate::storage::producers::{ProducerBatch, Verdict};
+use crate::storage::producers::ProducerBatch;
 use crate::storage::segment::AppendPart;
 use crate::storage::FlushPolicy;
 
 pub(super) type StagedReply = Result<(Appended, Option<SyncWait>), AppendError>;
+
+/// Counts the replies of one write group, to check that each staged
+/// append got exactly one.
+struct Replies {
+    expected: usize,
+    sent: usize,
+}
+
+impl Replies {
+    fn send(&mut self, staged: Staged, reply: StagedReply) {
+        self.sent += 1;
+        // The receiver may be gone (the request was dropped): the reply
+        // still counts as given.
+        let _ = staged.reply.send(reply);
+    }
+}
+
+impl Replies {
+    /// Once the group is done.
+    fn check(&self) {
+        assert_eq!(
+            self.sent, self.expected,
+            "every staged append gets exactly one reply"
+        );
+    }
+}
 
 /// An append waiting for the writer, already validated.
 pub(super) struct Staged {
@@ -88,22 +120,35 @@ impl Partition {
     }
 
     async fn write_group(self: &Rc<Self>, group: Vec<Staged>) {
+        let mut replies = Replies {
+            expected: group.len(),
+            sent: 0,
+        };
+        let to_write = self.judge(group, &mut replies);
+        if !to_write.is_empty() {
+            self.write_judged(to_write, &mut replies).await;
+        }
+        replies.check();
+    }
+
+    /// Answers the appends that need no write (closed, refused by the
+    /// producer state, or retries of a batch already written) and returns
+    /// the rest, in order.
+    fn judge(self: &Rc<Self>, group: Vec<Staged>, replies: &mut Replies) -> Vec<Staged> {
         let mut to_write = Vec::with_capacity(group.len());
         for staged in group {
             if self.closed.get() {
-                let _ = staged.reply.send(Err(AppendError::Closed));
+                replies.send(staged, Err(AppendError::Closed));
                 continue;
             }
             let verdict = staged
                 .producer
                 .as_ref()
-                .map(|incoming| self.log.producers().borrow().check(incoming));
+                .map(|incoming| self.producers.borrow().check(incoming));
             match verdict {
-                Some(Verdict::FencedEpoch) => {
-                    let _ = staged.reply.send(Err(AppendError::FencedEpoch));
-                }
+                Some(Verdict::FencedEpoch) => replies.send(staged, Err(AppendError::FencedEpoch)),
                 Some(Verdict::OutOfOrder) => {
-                    let _ = staged.reply.send(Err(AppendError::OutOfOrderSequence));
+                    replies.send(staged, Err(AppendError::OutOfOrderSequence))
                 }
                 // A retry: written before, perhaps not yet synced.
                 Some(Verdict::Duplicate {
@@ -116,14 +161,16 @@ impl Partition {
                         max_timestamp: -1,
                     };
                     let wait = self.sync_wait(staged.acks_all);
-                    let _ = staged.reply.send(Ok((appended, wait)));
+                    replies.send(staged, Ok((appended, wait)));
                 }
                 Some(Verdict::Append) | None => to_write.push(staged),
             }
         }
-        if to_write.is_empty() {
-            return;
-        }
+        to_write
+    }
+
+    /// Writes judged appends in one write, then records and answers them.
+    async fn write_judged(self: &Rc<Self>, mut to_write: Vec<Staged>, replies: &mut Replies) {
         let parts: Vec<AppendPart<'_>> = to_write
             .iter()
             .map(|staged| AppendPart {
@@ -132,7 +179,16 @@ impl Partition {
             })
             .collect();
         let now_milliseconds = to_write[0].now_milliseconds;
-        let result = self.log.append(&parts, now_milliseconds).await;
+        let log_end_offset = self.log.log_end_offset();
+        let result = self
+            .log
+            .append(
+                &parts,
+                self.leader_epoch.get(),
+                now_milliseconds,
+                &self.producers,
+            )
+            .await;
         drop(parts);
         // Written (or failed): their bytes no longer count as unwritten.
         for staged in &mut to_write {
@@ -144,11 +200,17 @@ impl Partition {
                 self.note_outcome(Err(Some(error.to_string())));
                 for staged in to_write {
                     let copy = io::Error::new(error.kind(), error.to_string());
-                    let _ = staged.reply.send(Err(AppendError::Storage(copy)));
+                    replies.send(staged, Err(AppendError::Storage(copy)));
                 }
                 return;
             }
         };
+        assert_eq!(appended.len(), to_write.len(), "one result per append");
+        assert_eq!(
+            appended.first().map(|first| first.base_offset),
+            Some(log_end_offset),
+            "offsets continue the log end"
+        );
         self.note_outcome(Ok(()));
         self.group_commit.wake_readers();
         self.writes.set(self.writes.get() + 1);
@@ -172,13 +234,13 @@ impl Partition {
                 let shift = appended.base_offset - incoming.base_offset;
                 incoming.base_offset += shift;
                 incoming.last_offset += shift;
-                self.log.producers().borrow_mut().record(incoming);
+                self.producers.borrow_mut().record(incoming);
             }
             let count = (appended.next_offset - appended.base_offset) as u64;
             self.unflushed_records
                 .set(self.unflushed_records.get() + count);
             let wait = self.sync_wait(staged.acks_all);
-            let _ = staged.reply.send(Ok((appended, wait)));
+            replies.send(staged, Ok((appended, wait)));
         }
     }
 

@@ -231,18 +231,23 @@ pub enum TimestampType {
     LogAppendTime,
 }
 
-/// Rewrites a validated batch in place for its place in the log. Returns the
-/// batch's max timestamp as stored.
+/// Rewrites a validated batch in place for its place in the log: its base
+/// offset, the epoch of the leader that appends it (from the partition's
+/// placement; outside the CRC, which starts at the attributes), and for
+/// `LogAppendTime` the timestamp. Returns the batch's max timestamp as
+/// stored.
 pub fn assign_offset(
     batch: &mut [u8],
     base_offset: i64,
+    leader_epoch: i32,
     timestamp_type: TimestampType,
     now_milliseconds: i64,
 ) -> i64 {
+    debug_assert!(leader_epoch >= 0, "a leader's epoch is never negative");
     let recompute_crc = {
         let header = BatchHeader::view_mut(batch).expect("validated batch has a header");
         header.base_offset.set(base_offset);
-        header.partition_leader_epoch.set(0);
+        header.partition_leader_epoch.set(leader_epoch);
         match timestamp_type {
             TimestampType::CreateTime => false,
             TimestampType::LogAppendTime => {
@@ -351,10 +356,11 @@ pub(crate) mod tests {
     #[test]
     fn log_append_time_keeps_crc_valid() {
         let mut batch = sample_batch(2, b"xy");
-        let stored = assign_offset(&mut batch, 42, TimestampType::LogAppendTime, 9_999);
+        let stored = assign_offset(&mut batch, 42, 3, TimestampType::LogAppendTime, 9_999);
         assert_eq!(stored, 9_999);
         let header = BatchHeader::view(&batch).unwrap();
         assert_eq!(header.base_offset.get(), 42);
+        assert_eq!(header.partition_leader_epoch.get(), 3);
         assert_eq!(header.last_offset(), 43);
         assert_ne!(header.attributes.get() & ATTRIBUTE_LOG_APPEND_TIME, 0);
         validate_batches(&batch, 1 << 20).unwrap();

@@ -50,6 +50,10 @@ impl ErrorCode {
     pub const INVALID_PRODUCER_EPOCH: ErrorCode = ErrorCode(47);
     /// The partition's log could not be read or written.
     pub const KAFKA_STORAGE_ERROR: ErrorCode = ErrorCode(56);
+    /// The request's leader epoch is older than the leader's: refresh metadata.
+    pub const FENCED_LEADER_EPOCH: ErrorCode = ErrorCode(74);
+    /// The request's leader epoch is newer than the leader's: retry later.
+    pub const UNKNOWN_LEADER_EPOCH: ErrorCode = ErrorCode(75);
     /// The offset metadata string is longer than `offset.metadata.max.bytes`.
     pub const OFFSET_METADATA_TOO_LARGE: ErrorCode = ErrorCode(12);
     /// The group's offsets partition is still being loaded; retry.

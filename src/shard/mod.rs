@@ -156,7 +156,7 @@ impl Shard {
             .and_then(|index| metadata.placement.get(index))
         {
             None => Route::Elsewhere(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
-            Some(&leader) if leader != self.id => {
+            Some(placement) if placement.leader != self.id => {
                 Route::Elsewhere(ErrorCode::NOT_LEADER_OR_FOLLOWER)
             }
             Some(_) => match self.partitions.borrow().get(&(topic.to_string(), index)) {
@@ -164,6 +164,20 @@ impl Shard {
                 // Placed here but not open: opening failed (logged then).
                 None => Route::Elsewhere(ErrorCode::KAFKA_STORAGE_ERROR),
             },
+        }
+    }
+
+    /// Like [`Shard::route`], for a request that names the leader epoch
+    /// its sender knows (Fetch v9+, ListOffsets v4+; -1 for none): an
+    /// older epoch gets FENCED_LEADER_EPOCH, a newer one
+    /// UNKNOWN_LEADER_EPOCH, as in Kafka.
+    pub fn route_at_epoch(&self, topic: &str, index: i32, current_leader_epoch: i32) -> Route {
+        match self.route(topic, index) {
+            Route::Here(partition) => match partition.check_leader_epoch(current_leader_epoch) {
+                Ok(()) => Route::Here(partition),
+                Err(error) => Route::Elsewhere(error.error_code()),
+            },
+            elsewhere => elsewhere,
         }
     }
 
@@ -211,7 +225,7 @@ impl Shard {
                     .placement
                     .iter()
                     .enumerate()
-                    .filter(|&(_, &shard)| shard == self.id)
+                    .filter(|(_, placement)| placement.leader == self.id)
                     .map(move |(index, _)| ((topic.name.clone(), index as i32), topic.clone()))
             })
             .collect();
@@ -260,6 +274,7 @@ impl Shard {
             let config = topic_config::log_config(&topic.configs, &self.config.topic_defaults);
             if let Some(partition) = self.partitions.borrow().get(&key) {
                 partition.set_config(config);
+                partition.set_leader_epoch(topic.placement[key.1 as usize].leader_epoch);
                 continue;
             }
             match self.open_partition(&topic, key.1, config).await {
@@ -316,6 +331,7 @@ impl Shard {
             self.tail_cache.clone(),
         )
         .await?;
+        partition.set_leader_epoch(topic.placement[index as usize].leader_epoch);
         if !marker.exists() {
             std::fs::write(&marker, format!("{id_text}\n"))?;
         }

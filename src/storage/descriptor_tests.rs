@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use super::log::{Log, LogConfig};
+use super::producers::no_producers;
 use super::segment::AppendPart;
 use crate::protocol::batch::{tests::sample_batch, validate_batches};
 use crate::rt::file::{descriptors_open, set_descriptor_budget, set_idle_close};
@@ -57,7 +58,11 @@ async fn append(log: &Log, body: &[u8]) -> i64 {
         records: &records,
         spans: &spans,
     };
-    log.append(&[part], 0).await.expect("append").0[0].base_offset
+    log.append(&[part], 0, 0, &no_producers())
+        .await
+        .expect("append")
+        .0[0]
+        .base_offset
 }
 
 /// The bodies' first bytes of every batch from offset 0, read through
@@ -97,7 +102,7 @@ fn more_segments_than_descriptors_stay_readable_within_the_budget() {
         let mut logs = Vec::new();
         for index in 0..LOGS {
             logs.push(Rc::new(
-                Log::open(&log_dir(&root_path, index), config())
+                Log::open(&log_dir(&root_path, index), config(), &mut no_producers())
                     .await
                     .unwrap(),
             ));
@@ -154,13 +159,13 @@ fn more_segments_than_descriptors_stay_readable_within_the_budget() {
 
         // A clean close and a recovery: nothing stays open after either.
         for log in &logs {
-            log.close().await.unwrap();
+            log.close(&no_producers()).await.unwrap();
         }
         drop(logs);
         let mut reopened = Vec::new();
         for index in 0..LOGS {
             reopened.push(
-                Log::open(&log_dir(&root_path, index), config())
+                Log::open(&log_dir(&root_path, index), config(), &mut no_producers())
                     .await
                     .unwrap(),
             );
@@ -190,7 +195,7 @@ fn files_left_unused_are_closed_and_reopen_on_use() {
             let mut logs = Vec::new();
             for index in 0..3 {
                 logs.push(
-                    Log::open(&log_dir(&root_path, index), config())
+                    Log::open(&log_dir(&root_path, index), config(), &mut no_producers())
                         .await
                         .unwrap(),
                 );

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use super::log::LogConfig;
+use super::producers::no_producers;
 use super::segment::AppendPart;
 use crate::protocol::batch::{tests::sample_batch, validate_batches};
 use crate::rt::clock::{Clock, ManualClock};
@@ -14,9 +15,9 @@ use crate::rt::file::faults::{self, Fault, FaultyFile, Operation};
 
 /// A log whose files fail as `faults::inject` plans and whose clock moves
 /// only when a test moves it.
-type Log = super::log::Log<FaultyFile, ManualClock>;
+pub(super) type Log = super::log::Log<FaultyFile, ManualClock>;
 
-fn config() -> LogConfig {
+pub(super) fn config() -> LogConfig {
     LogConfig {
         segment_bytes: 64 * 1024,
         retention_ms: -1,
@@ -25,18 +26,18 @@ fn config() -> LogConfig {
     }
 }
 
-async fn append(log: &Log, count: i32, body: &[u8]) -> std::io::Result<i64> {
+pub(super) async fn append(log: &Log, count: i32, body: &[u8]) -> std::io::Result<i64> {
     let records = sample_batch(count, body);
     let spans = validate_batches(&records, 1 << 20).expect("a valid batch");
     let part = AppendPart {
         records: &records,
         spans: &spans,
     };
-    Ok(log.append(&[part], 0).await?.0[0].base_offset)
+    Ok(log.append(&[part], 0, 0, &no_producers()).await?.0[0].base_offset)
 }
 
 /// Every batch readable from the start, as (base offset, record count).
-async fn batches(log: &Log) -> Vec<(i64, i64)> {
+pub(super) async fn batches(log: &Log) -> Vec<(i64, i64)> {
     let bytes = log
         .read(0, 1 << 20, log.log_end_offset())
         .await
@@ -53,7 +54,7 @@ async fn batches(log: &Log) -> Vec<(i64, i64)> {
 }
 
 /// Runs one test's future on a local executor with a fresh temp dir.
-fn run<F: std::future::Future<Output = ()> + 'static>(test: impl FnOnce(PathBuf) -> F) {
+pub(super) fn run<F: std::future::Future<Output = ()> + 'static>(test: impl FnOnce(PathBuf) -> F) {
     let dir = tempfile::tempdir().unwrap();
     crate::rt::run_local(test(dir.path().to_path_buf()));
 }
@@ -61,7 +62,9 @@ fn run<F: std::future::Future<Output = ()> + 'static>(test: impl FnOnce(PathBuf)
 #[test]
 fn a_full_disk_fails_the_append_and_changes_nothing() {
     run(|dir| async move {
-        let log = Log::open(&dir, config()).await.unwrap();
+        let log = Log::open(&dir, config(), &mut no_producers())
+            .await
+            .unwrap();
         assert_eq!(append(&log, 3, b"one").await.unwrap(), 0);
         faults::inject(Operation::Write, ".log", Fault::NoSpace, 1);
         let error = append(&log, 2, b"two").await.unwrap_err();
@@ -72,7 +75,9 @@ fn a_full_disk_fails_the_append_and_changes_nothing() {
         log.sync().await.unwrap();
         assert_eq!(batches(&log).await, vec![(0, 3), (3, 2)]);
         drop(log);
-        let reopened = Log::open(&dir, config()).await.unwrap();
+        let reopened = Log::open(&dir, config(), &mut no_producers())
+            .await
+            .unwrap();
         assert_eq!(batches(&reopened).await, vec![(0, 3), (3, 2)]);
     });
 }
@@ -80,7 +85,9 @@ fn a_full_disk_fails_the_append_and_changes_nothing() {
 #[test]
 fn a_torn_write_is_never_served_and_is_cut_at_recovery() {
     run(|dir| async move {
-        let log = Log::open(&dir, config()).await.unwrap();
+        let log = Log::open(&dir, config(), &mut no_producers())
+            .await
+            .unwrap();
         append(&log, 2, &[7; 3000]).await.unwrap();
         // The next append spans three blocks; only the first reaches disk.
         faults::inject(Operation::Write, ".log", Fault::TornWrite { blocks: 1 }, 1);
@@ -89,7 +96,9 @@ fn a_torn_write_is_never_served_and_is_cut_at_recovery() {
         assert_eq!(batches(&log).await, vec![(0, 2)]);
         // A crash now: the torn bytes are on disk past the logical end.
         drop(log);
-        let reopened = Log::open(&dir, config()).await.unwrap();
+        let reopened = Log::open(&dir, config(), &mut no_producers())
+            .await
+            .unwrap();
         assert_eq!(reopened.log_end_offset(), 2);
         assert_eq!(batches(&reopened).await, vec![(0, 2)]);
         assert_eq!(append(&reopened, 1, b"after").await.unwrap(), 2);
@@ -100,13 +109,17 @@ fn a_torn_write_is_never_served_and_is_cut_at_recovery() {
 #[test]
 fn a_short_write_is_completed() {
     run(|dir| async move {
-        let log = Log::open(&dir, config()).await.unwrap();
+        let log = Log::open(&dir, config(), &mut no_producers())
+            .await
+            .unwrap();
         // Three blocks to write; the device takes one, then the rest.
         faults::inject(Operation::Write, ".log", Fault::ShortWrite { blocks: 1 }, 1);
         assert_eq!(append(&log, 3, &[5; 10_000]).await.unwrap(), 0);
         assert_eq!(batches(&log).await, vec![(0, 3)]);
         drop(log);
-        let reopened = Log::open(&dir, config()).await.unwrap();
+        let reopened = Log::open(&dir, config(), &mut no_producers())
+            .await
+            .unwrap();
         assert_eq!(
             batches(&reopened).await,
             vec![(0, 3)],
@@ -118,7 +131,9 @@ fn a_short_write_is_completed() {
 #[test]
 fn a_failed_sync_keeps_the_durable_offset_where_it_was() {
     run(|dir| async move {
-        let log = Log::open(&dir, config()).await.unwrap();
+        let log = Log::open(&dir, config(), &mut no_producers())
+            .await
+            .unwrap();
         append(&log, 2, b"a").await.unwrap();
         log.sync().await.unwrap();
         assert_eq!(log.durable_offset(), 2);
@@ -142,7 +157,7 @@ fn an_io_error_on_roll_leaves_the_log_usable() {
     run(|dir| async move {
         let mut small = config();
         small.segment_bytes = 8192;
-        let log = Log::open(&dir, small).await.unwrap();
+        let log = Log::open(&dir, small, &mut no_producers()).await.unwrap();
         append(&log, 1, &[1; 5000]).await.unwrap();
         // The roll seals the full segment (a sync), which fails.
         faults::inject(Operation::Sync, ".log", Fault::Io, 1);
@@ -151,7 +166,7 @@ fn an_io_error_on_roll_leaves_the_log_usable() {
         assert_eq!(append(&log, 1, &[2; 5000]).await.unwrap(), 1);
         assert_eq!(batches(&log).await.len(), 1, "the first segment's batch");
         drop(log);
-        let reopened = Log::open(&dir, small).await.unwrap();
+        let reopened = Log::open(&dir, small, &mut no_producers()).await.unwrap();
         assert_eq!(reopened.log_end_offset(), 2);
     });
 }
@@ -162,7 +177,7 @@ fn retention_follows_the_clock_it_is_given_even_when_it_jumps() {
         let mut aging = config();
         aging.segment_bytes = 8192;
         aging.retention_ms = 60_000;
-        let log = Log::open(&dir, aging).await.unwrap();
+        let log = Log::open(&dir, aging, &mut no_producers()).await.unwrap();
         for _ in 0..4 {
             append(&log, 1, &[3; 5000]).await.unwrap();
         }
@@ -190,7 +205,7 @@ fn a_segment_rolls_when_its_clock_says_it_is_old_and_not_before() {
     run(|dir| async move {
         let mut aging = config();
         aging.segment_ms = 60_000;
-        let log = Log::open(&dir, aging).await.unwrap();
+        let log = Log::open(&dir, aging, &mut no_producers()).await.unwrap();
         append(&log, 1, b"first").await.unwrap();
         log.clock().advance(std::time::Duration::from_secs(59));
         append(&log, 1, b"young").await.unwrap();

@@ -62,7 +62,7 @@ impl OffsetIndex {
     /// Decodes a file's bytes; `None` when they are not a valid index for a
     /// segment of `segment_bytes`.
     pub fn decode(bytes: &[u8], segment_bytes: u64) -> Option<OffsetIndex> {
-        if bytes.len() % 8 != 0 {
+        if !bytes.len().is_multiple_of(8) {
             return None;
         }
         let mut index = OffsetIndex::default();
@@ -110,7 +110,7 @@ impl TimeIndex {
 
     /// Decodes a file's bytes; `None` when they are not a valid time index.
     pub fn decode(bytes: &[u8]) -> Option<TimeIndex> {
-        if bytes.len() % 12 != 0 {
+        if !bytes.len().is_multiple_of(12) {
             return None;
         }
         let mut index = TimeIndex::default();

@@ -1,11 +1,19 @@
 //! A partition's log: its segments in offset order, the active one last.
 //!
 //! Invariants (owned by one partition, on one core):
-//! - segments are contiguous: each base offset is the previous segment's next
-//!   offset; the log end offset is the last segment's next offset.
+//! - segments are in offset order and never overlap: each base offset is at
+//!   or after the previous segment's next offset. A gap between segments is
+//!   legal (truncation and compaction leave them); offsets inside a segment
+//!   are contiguous. The log end offset is the last segment's next offset.
+//! - offsets are assigned contiguously from the log end (a leader's append),
+//!   or taken as given only when they continue it (a follower's).
 //! - only the last segment is appended to; the others are sealed.
-//! - appends are serialised by the caller (the partition's writer task);
-//!   reads may run beside an append and see the log as of some moment.
+//! - appends and truncations are serialised by the caller (the partition's
+//!   writer task); reads may run beside an append and see the log as of
+//!   some moment.
+//! - the producer state is not kept here: the partition's state machine is
+//!   fed at open and snapshotted into each seal, through
+//!   [`ProducerHistory`].
 //! - recovery opens, reads and closes one segment file at a time, so an
 //!   opened log holds no descriptors until it is read or appended to (the
 //!   shard's descriptor budget, `rt/file/budget.rs`, bounds them from then on).
@@ -17,9 +25,9 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
-use super::producers::ProducerState;
-use super::segment::{AppendPart, Appended, Segment};
-use crate::protocol::batch::TimestampType;
+use super::producers::{ProducerBatch, ProducerHistory};
+use super::segment::{AppendPart, Appended, Assign, Segment};
+use crate::protocol::batch::{BatchHeader, TimestampType};
 use crate::rt::clock::{Clock, SystemClock};
 use crate::rt::file::{DirectFile, SegmentFile};
 use crate::rt::net::Piece;
@@ -96,9 +104,6 @@ pub struct Log<F: SegmentFile = DirectFile, C: Clock + Default = SystemClock> {
     dir: PathBuf,
     config: Cell<LogConfig>,
     segments: RefCell<Vec<Rc<Segment<F>>>>,
-    /// Idempotent producers seen in this log; the partition's append path
-    /// writer task checks and updates it, one write at a time.
-    producers: RefCell<ProducerState>,
     /// Set by DeleteRecords (persisted in `log-start-offset`); the log start
     /// offset is the larger of this and the first segment's base offset.
     log_start_floor: Cell<i64>,
@@ -134,68 +139,62 @@ const LOG_START_OFFSET_FILE: &str = "log-start-offset";
 
 impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
     /// Opens the log in `dir` (creating it when new) and recovers every
-    /// segment found there.
-    pub async fn open(dir: &Path, config: LogConfig) -> io::Result<Self> {
+    /// segment found there, feeding `producers` the producer state as of
+    /// the log end (from seal snapshots and the batches scanned after them).
+    pub async fn open(
+        dir: &Path,
+        config: LogConfig,
+        producers: &mut dyn ProducerHistory,
+    ) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let mut base_offsets = Vec::new();
-        for entry in std::fs::read_dir(dir)? {
-            let name = entry?.file_name();
-            let name = name.to_string_lossy();
-            if let Some(stem) = name.strip_suffix(".log") {
-                if let Ok(base_offset) = stem.parse::<i64>() {
-                    base_offsets.push(base_offset);
+        let mut segments: Vec<Rc<Segment<F>>> = Vec::new();
+        let mut scanned = 0usize;
+        for base_offset in segment_base_offsets(dir)? {
+            if let Some(previous) = segments.last() {
+                if base_offset < previous.next_offset() {
+                    // Overlapping offsets cannot both be right: the earlier
+                    // segment is the one that was acknowledged in order.
+                    eprintln!(
+                        "corelog: recovery: {}: segment {base_offset} starts inside the previous one \
+                         (which ends at offset {}); removing it",
+                        dir.display(),
+                        previous.next_offset(),
+                    );
+                    remove_segment_files(
+                        &dir.join(format!("{}.log", super::segment::file_stem(base_offset))),
+                    );
+                    continue;
                 }
             }
-        }
-        base_offsets.sort_unstable();
-        if base_offsets.is_empty() {
-            base_offsets.push(0);
-        }
-        let mut segments: Vec<Rc<Segment<F>>> = Vec::with_capacity(base_offsets.len());
-        let mut producers = ProducerState::default();
-        let mut scanned = 0usize;
-        for base_offset in base_offsets {
-            let mut found = ProducerState::default();
             // A sealed segment is trusted without reading it; its seal
             // record carries the producer state as of its end. Anything
             // else (the active segment after a crash, a damaged index) is
-            // scanned batch by batch.
-            let (segment, sealed_producers) = match Segment::open_sealed(dir, base_offset).await? {
-                Some((segment, record)) => (segment, Some(record.producers)),
+            // scanned batch by batch, its tail cut at the first damage.
+            let segment = match Segment::open_sealed(dir, base_offset).await? {
+                Some((segment, record)) => {
+                    producers.restore(&record.producers);
+                    segment
+                }
                 None => {
-                    let segment = Segment::open(dir, base_offset, &mut found).await?;
+                    let segment = Segment::open(dir, base_offset, producers).await?;
                     // An empty file (a partition never written, whose
                     // shutdown wrote no seal) costs nothing to scan.
                     if segment.size() > 0 {
                         scanned += 1;
                     }
-                    (segment, None)
+                    segment
                 }
             };
             let segment = Rc::new(segment);
             segment.release_file().await;
-            if let Some(previous) = segments.last() {
-                if previous.next_offset() != base_offset {
-                    // A gap means the earlier segment lost its tail: the later
-                    // segments were never acknowledged past that loss either.
-                    eprintln!(
-                        "corelog: recovery: {}: segment {} ends at offset {} but the next starts at {}; \
-                         keeping the earlier segments only",
-                        dir.display(),
-                        previous.base_offset,
-                        previous.next_offset(),
-                        base_offset
-                    );
-                    remove_segment_files(segment.path());
-                    continue;
-                }
-            }
-            match sealed_producers {
-                Some(snapshot) => producers = ProducerState::restore(&snapshot),
-                None => producers.absorb(found),
-            }
             segments.push(segment);
         }
+        debug_assert!(
+            segments
+                .windows(2)
+                .all(|pair| pair[0].next_offset() <= pair[1].base_offset),
+            "recovered segments are in order and never overlap"
+        );
         let log_end_offset = segments.last().expect("at least one segment").next_offset();
         let log_start_floor = match std::fs::read_to_string(dir.join(LOG_START_OFFSET_FILE)) {
             Ok(text) => text.trim().parse::<i64>().unwrap_or(0).min(log_end_offset),
@@ -205,7 +204,6 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
         Ok(Log {
             dir: dir.to_path_buf(),
             config: Cell::new(config),
-            producers: RefCell::new(producers),
             log_start_floor: Cell::new(log_start_floor),
             active_since: Cell::new(clock.now()),
             clock,
@@ -222,10 +220,6 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
     /// Segments that had to be scanned at open (0 after a clean shutdown).
     pub fn segments_scanned(&self) -> usize {
         self.segments_scanned
-    }
-
-    pub fn producers(&self) -> &RefCell<ProducerState> {
-        &self.producers
     }
 
     pub fn dir(&self) -> &Path {
@@ -275,13 +269,62 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
             .clone()
     }
 
-    /// Appends validated batches, the `parts` of one or more appends in one
-    /// write. Rolls first when they would push the active segment past
-    /// `segment.bytes`. The caller orders appends (one at a time).
+    /// A leader's append: validated batches, the `parts` of one or more
+    /// appends in one write, get offsets from the log end and
+    /// `leader_epoch` stamped. Rolls first when they would push the active
+    /// segment past `segment.bytes` (the old segment's seal snapshots
+    /// `producers`, the state as of its end). The caller orders appends
+    /// (one at a time).
     pub async fn append(
         &self,
         parts: &[AppendPart<'_>],
+        leader_epoch: i32,
         now_milliseconds: i64,
+        producers: &dyn ProducerHistory,
+    ) -> io::Result<(Vec<Appended>, Bytes)> {
+        let config = self.config.get();
+        let assign = Assign::Leader {
+            leader_epoch,
+            timestamp_type: config.timestamp_type,
+            now_milliseconds,
+        };
+        self.write(parts, assign, producers).await
+    }
+
+    /// A follower's append: batches whose offsets (and leader epochs) the
+    /// leader assigned are written as they are. Refused (InvalidInput,
+    /// nothing written) unless their offsets continue the log end without
+    /// gap or overlap.
+    pub async fn append_as_given(
+        &self,
+        parts: &[AppendPart<'_>],
+        producers: &dyn ProducerHistory,
+    ) -> io::Result<(Vec<Appended>, Bytes)> {
+        let mut expected = self.log_end_offset();
+        for part in parts {
+            for span in part.spans {
+                let header = BatchHeader::view(&part.records[span.position..])
+                    .expect("validated batch has a header");
+                if header.base_offset.get() != expected {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "a replicated batch starts at offset {} where the log continues at {expected}",
+                            header.base_offset.get()
+                        ),
+                    ));
+                }
+                expected += span.offset_count;
+            }
+        }
+        self.write(parts, Assign::AsGiven, producers).await
+    }
+
+    async fn write(
+        &self,
+        parts: &[AppendPart<'_>],
+        assign: Assign,
+        producers: &dyn ProducerHistory,
     ) -> io::Result<(Vec<Appended>, Bytes)> {
         let config = self.config.get();
         let mut active = self.active();
@@ -293,19 +336,19 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
             .saturating_duration_since(self.active_since.get());
         let too_old = age.as_millis() as i64 >= config.segment_ms;
         if active.size() > 0 && (too_big || too_old) {
-            let producers = ProducerState::restore(&self.producers.borrow().snapshot());
-            active.seal(&producers).await?;
+            active.seal(producers).await?;
             // Sealing synced the old segment whole.
             self.durable.set(Durable {
                 offset: active.next_offset(),
                 segment_base_offset: active.next_offset(),
                 position: 0,
             });
+            // Nothing is recorded in a new segment before its first batch.
             let next = Rc::new(
                 Segment::open(
                     &self.dir,
                     active.next_offset(),
-                    &mut ProducerState::default(),
+                    &mut Vec::<ProducerBatch>::new(),
                 )
                 .await?,
             );
@@ -316,9 +359,20 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
             active.release_file().await;
             active = next;
         }
-        active
-            .append(parts, config.timestamp_type, now_milliseconds)
-            .await
+        let log_end_offset = active.next_offset();
+        let (appended, written) = active.append(parts, assign).await?;
+        // Offsets are assigned contiguously: each append continues the last.
+        let mut next = log_end_offset;
+        for part in &appended {
+            assert_eq!(part.base_offset, next, "offsets are assigned contiguously");
+            assert!(
+                part.next_offset > part.base_offset,
+                "an append holds an offset"
+            );
+            next = part.next_offset;
+        }
+        debug_assert_eq!(self.log_end_offset(), next);
+        Ok((appended, written))
     }
 
     /// Makes every append so far durable (only the active segment can hold
@@ -342,8 +396,9 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
         self.durable.get().offset
     }
 
-    /// Seals the active segment and closes its file: clean shutdown.
-    pub async fn close(&self) -> io::Result<()> {
+    /// Seals the active segment (its seal snapshots `producers`, the state
+    /// as of the log end) and closes its file: clean shutdown.
+    pub async fn close(&self, producers: &dyn ProducerHistory) -> io::Result<()> {
         let active = self.active();
         if self.segment_count() == 1 && active.size() == 0 && !active.written() {
             // Never written (a partition created and left empty): its
@@ -352,8 +407,7 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
             active.release_file().await;
             return Ok(());
         }
-        let producers = ProducerState::restore(&self.producers.borrow().snapshot());
-        active.seal(&producers).await?;
+        active.seal(producers).await?;
         active.release_file().await;
         Ok(())
     }
@@ -418,9 +472,11 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
         if offset >= log_end_offset || offset >= visible_end {
             return Ok(None);
         }
+        // The first segment that ends past `offset`: the one holding it, or
+        // the next one after a gap (reads skip gaps, as Kafka's do).
         let segment = {
             let segments = self.segments.borrow();
-            let index = segments.partition_point(|segment| segment.base_offset <= offset) - 1;
+            let index = segments.partition_point(|segment| segment.next_offset() <= offset);
             segments[index].clone()
         };
         let durable = self.durable.get();
@@ -454,6 +510,49 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
 }
 
 impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
+    /// Drops every record at and after `offset`, durably: whole segments
+    /// from the newest back, then the tail of the one holding `offset`
+    /// (from the start of the batch holding it: a batch is kept or dropped
+    /// whole), indexes included. What a follower does before it copies
+    /// its leader's log from a point of divergence. Returns the new log
+    /// end offset: `offset`, or lower when a batch straddled it, or the
+    /// first segment's base offset when `offset` is below it.
+    pub async fn truncate_to(&self, offset: i64) -> io::Result<i64> {
+        if offset >= self.log_end_offset() {
+            return Ok(self.log_end_offset());
+        }
+        let mut removed = false;
+        loop {
+            let newest = {
+                let segments = self.segments.borrow();
+                match segments.last() {
+                    Some(newest) if segments.len() > 1 && newest.base_offset >= offset => {
+                        newest.clone()
+                    }
+                    _ => break,
+                }
+            };
+            self.segments.borrow_mut().pop();
+            remove_segment_files(newest.path());
+            removed = true;
+        }
+        if removed {
+            // The removals survive a crash before the cut below does.
+            std::fs::File::open(&self.dir)?.sync_all()?;
+        }
+        let active = self.active();
+        let log_end_offset = active.truncate_to(offset).await?;
+        // The cut was synced: everything left is on disk.
+        self.durable.set(Durable {
+            offset: log_end_offset,
+            segment_base_offset: active.base_offset,
+            position: active.size(),
+        });
+        assert!(log_end_offset <= offset.max(active.base_offset));
+        debug_assert_eq!(self.log_end_offset(), log_end_offset);
+        Ok(log_end_offset)
+    }
+
     /// DeleteRecords: records below `offset` are no longer served. The
     /// segments wholly below it go at the next retention pass.
     pub fn advance_log_start(&self, offset: i64) -> io::Result<i64> {
@@ -511,6 +610,26 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
         }
         deleted
     }
+}
+
+/// The base offsets of the segment files in `dir`, in order; one (0) for
+/// a new log.
+fn segment_base_offsets(dir: &Path) -> io::Result<Vec<i64>> {
+    let mut base_offsets = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if let Some(stem) = name.strip_suffix(".log") {
+            if let Ok(base_offset) = stem.parse::<i64>() {
+                base_offsets.push(base_offset);
+            }
+        }
+    }
+    base_offsets.sort_unstable();
+    if base_offsets.is_empty() {
+        base_offsets.push(0);
+    }
+    Ok(base_offsets)
 }
 
 fn remove_segment_files(log_path: &Path) {

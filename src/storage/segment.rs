@@ -12,8 +12,8 @@
 //! - `tail == file[align_down(size)..size]`.
 //! - batches are contiguous in offset: each `base_offset` is the previous
 //!   batch's last offset + 1, the first one is the segment's base offset.
-//! - only one append runs at a time (the partition's writer task is the
-//!   only caller that appends).
+//! - only one append or truncation runs at a time (the partition's writer
+//!   task is the only caller).
 //! - the file holds no descriptor between uses: each operation takes a
 //!   [`OpenSegmentFile`] (opening the file within the shard's descriptor budget)
 //!   and keeps it for its whole read, write or sync, so the budget closes
@@ -27,13 +27,16 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use super::index::{self, OffsetIndex, TimeIndex};
-use super::producers::{ProducerBatch, ProducerState};
+use super::producers::{ProducerBatch, ProducerHistory};
 use super::seal::SealRecord;
 use crate::limits::{DIRECT_IO_ALIGNMENT_BYTES, INDEX_INTERVAL_BYTES, SEGMENT_SCAN_CHUNK_BYTES};
 use crate::protocol::batch::{
     self, BatchHeader, BatchSpan, TimestampType, BATCH_HEADER_BYTES, BATCH_LENGTH_PREFIX_BYTES,
 };
 use crate::rt::file::{DirectFile, FileRegion, OpenSegmentFile, SegmentFile};
+
+#[path = "segment_truncate.rs"]
+mod truncate;
 
 /// What a scan learns about one batch without reading its records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +55,21 @@ pub struct BatchSummary {
 pub struct AppendPart<'a> {
     pub records: &'a [u8],
     pub spans: &'a [BatchSpan],
+}
+
+/// How an append's batches get their offsets.
+#[derive(Debug, Clone, Copy)]
+pub enum Assign {
+    /// A leader's append: offsets from the segment's next offset, the
+    /// leader epoch and (for `LogAppendTime`) the timestamp stamped.
+    Leader {
+        leader_epoch: i32,
+        timestamp_type: TimestampType,
+        now_milliseconds: i64,
+    },
+    /// A follower's append: the batches keep the offsets and epochs their
+    /// leader gave them (the log checked they continue it).
+    AsGiven,
 }
 
 /// The result of one append.
@@ -104,7 +122,7 @@ impl<F: SegmentFile> Segment<F> {
     pub async fn open(
         dir: &Path,
         base_offset: i64,
-        producers: &mut ProducerState,
+        producers: &mut dyn ProducerHistory,
     ) -> io::Result<Segment<F>> {
         let log_path = dir.join(format!("{}.log", file_stem(base_offset)));
         let file = F::new(&log_path);
@@ -200,8 +218,7 @@ impl<F: SegmentFile> Segment<F> {
     pub async fn append(
         &self,
         parts: &[AppendPart<'_>],
-        timestamp_type: TimestampType,
-        now_milliseconds: i64,
+        assign: Assign,
     ) -> io::Result<(Vec<Appended>, Bytes)> {
         self.unseal()?;
         // Held until the write is done: the file is not closed under it.
@@ -226,9 +243,8 @@ impl<F: SegmentFile> Segment<F> {
                 let mut part_max_timestamp = -1;
                 for span in part.spans {
                     let start = part_start + span.position;
-                    let batch_bytes = &mut bytes[start..start + span.length];
                     let max_timestamp =
-                        batch::assign_offset(batch_bytes, offset, timestamp_type, now_milliseconds);
+                        stamp(&mut bytes[start..start + span.length], offset, assign);
                     part_max_timestamp = part_max_timestamp.max(max_timestamp);
                     summaries.push(BatchSummary {
                         position: write_position + start as u64,
@@ -280,7 +296,7 @@ impl<F: SegmentFile> Segment<F> {
     /// rest is complete): called when the segment is rolled and at clean
     /// shutdown. `producers` is the log's producer state as of this
     /// segment's end.
-    pub async fn seal(&self, producers: &ProducerState) -> io::Result<()> {
+    pub async fn seal(&self, producers: &dyn ProducerHistory) -> io::Result<()> {
         if self.sealed_on_disk.get() {
             // Unchanged since its seal record was written (an append
             // removes it first): a partition that stayed idle since start
@@ -485,7 +501,38 @@ impl<F: SegmentFile> Segment<F> {
     }
 }
 
+/// Gives a batch its place at `offset` (see [`Assign`]); its max timestamp
+/// as stored.
+fn stamp(batch: &mut [u8], offset: i64, assign: Assign) -> i64 {
+    match assign {
+        Assign::Leader {
+            leader_epoch,
+            timestamp_type,
+            now_milliseconds,
+        } => batch::assign_offset(
+            batch,
+            offset,
+            leader_epoch,
+            timestamp_type,
+            now_milliseconds,
+        ),
+        Assign::AsGiven => {
+            let header = BatchHeader::view(batch).expect("validated batch has a header");
+            assert_eq!(
+                header.base_offset.get(),
+                offset,
+                "offsets as given continue the log"
+            );
+            header.max_timestamp.get()
+        }
+    }
+}
+
 fn record_batch(state: &mut SegmentState, base_offset: i64, summary: BatchSummary) {
+    debug_assert!(
+        summary.base_offset == state.next_offset,
+        "offsets are contiguous within a segment"
+    );
     let relative = (summary.base_offset - base_offset) as u32;
     if state.offset_index.is_empty() || state.bytes_since_index >= INDEX_INTERVAL_BYTES {
         state.offset_index.push(relative, summary.position as u32);

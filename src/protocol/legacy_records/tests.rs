@@ -694,6 +694,7 @@ fn log_append_time_batches_stamp_each_message() {
     crate::protocol::batch::assign_offset(
         &mut stored,
         0,
+        0,
         crate::protocol::batch::TimestampType::LogAppendTime,
         99_999,
     );
@@ -715,6 +716,7 @@ fn up_then_down_is_the_identity_on_keys_values_and_timestamps() {
     crate::protocol::batch::assign_offset(
         &mut stored,
         500,
+        0,
         crate::protocol::batch::TimestampType::CreateTime,
         0,
     );

@@ -117,7 +117,10 @@ async fn read_once(
                 ..FetchedPartition::default()
             };
             let route = match name {
-                Some((name, _)) => shard.route(name, wanted.partition),
+                // v9+ name the leader epoch the client knows (-1: none).
+                Some((name, _)) => {
+                    shard.route_at_epoch(name, wanted.partition, wanted.current_leader_epoch)
+                }
                 None => Route::Elsewhere(ErrorCode::UNKNOWN_TOPIC_ID),
             };
             match route {

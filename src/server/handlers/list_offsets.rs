@@ -148,7 +148,12 @@ async fn answer(shard: &Shard, request: ListOffsetsRequest, version: i16) -> Lis
                 .with_partition_index(wanted.partition_index)
                 .with_timestamp(-1)
                 .with_offset(-1);
-            match shard.route(&topic.name.0, wanted.partition_index) {
+            // v4+ name the leader epoch the client knows (-1: none).
+            match shard.route_at_epoch(
+                &topic.name.0,
+                wanted.partition_index,
+                wanted.current_leader_epoch,
+            ) {
                 Route::Elsewhere(code) => answer.error_code = code.0,
                 Route::Here(partition) => match lookup(&partition, wanted.timestamp).await {
                     Ok((offset, timestamp)) => {
@@ -156,10 +161,13 @@ async fn answer(shard: &Shard, request: ListOffsetsRequest, version: i16) -> Lis
                         answer.timestamp = timestamp;
                         if version >= 4 {
                             // No tiered offset exists, so no epoch either.
+                            // Otherwise the current leader's: one replica
+                            // has held every record since its epoch began
+                            // (what Kafka answers for the latest offset).
                             answer.leader_epoch = if wanted.timestamp == LATEST_TIERED_TIMESTAMP {
                                 -1
                             } else {
-                                0
+                                partition.leader_epoch()
                             };
                         }
                     }

@@ -167,15 +167,20 @@ fn describe(shard: &Shard, topic: &Arc<TopicMetadata>, version: i16) -> Metadata
         .placement
         .iter()
         .enumerate()
-        .map(|(index, &leader)| {
-            let leader = BrokerId(leader as i32);
+        .map(|(index, placement)| {
+            let replicas: Vec<BrokerId> = placement
+                .replicas
+                .iter()
+                .map(|&replica| BrokerId(replica as i32))
+                .collect();
+            // Every replica is in sync: there is one.
             let mut partition = MetadataResponsePartition::default()
                 .with_partition_index(index as i32)
-                .with_leader_id(leader)
-                .with_replica_nodes(vec![leader])
-                .with_isr_nodes(vec![leader]);
+                .with_leader_id(BrokerId(placement.leader as i32))
+                .with_replica_nodes(replicas.clone())
+                .with_isr_nodes(replicas);
             if version >= 7 {
-                partition.leader_epoch = 0;
+                partition.leader_epoch = placement.leader_epoch;
             }
             partition
         })
