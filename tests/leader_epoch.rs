@@ -48,16 +48,26 @@ fn latest_at_epoch(
     partition: i32,
     epoch: i32,
 ) -> (i16, i64, i32) {
+    let wanted = ListOffsetsPartition::default()
+        .with_partition_index(partition)
+        .with_current_leader_epoch(epoch)
+        .with_timestamp(-1);
     let request = ListOffsetsRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_topics(vec![ListOffsetsTopic::default()
             .with_name(name(topic))
-            .with_partitions(vec![ListOffsetsPartition::default()
-                .with_partition_index(partition)
-                .with_current_leader_epoch(epoch)
-                .with_timestamp(-1)])]);
+            .with_partitions(vec![wanted])]);
     let answer = &client.send(&request, 7).topics[0].partitions[0];
     (answer.error_code, answer.offset, answer.leader_epoch)
+}
+
+/// Fetch and ListOffsets both answer `code` to a request naming `epoch`.
+fn check_epochs(client: &mut Client, partition: i32, expected: &[(i32, i16)]) {
+    for &(epoch, code) in expected {
+        let fetched = fetch_at_epoch(client, "moved", partition, epoch).0;
+        let listed = latest_at_epoch(client, "moved", partition, epoch).0;
+        assert_eq!((fetched, listed), (code, code), "epoch {epoch}");
+    }
 }
 
 /// The partitionLeaderEpoch field of each stored batch in `records`.
@@ -95,14 +105,10 @@ fn epochs_are_reported_stamped_checked_and_raised_by_a_move() {
         let (code, records) = fetch_at_epoch(&mut client, "moved", partition, 0);
         assert_eq!(code, NONE);
         assert_eq!(batch_epochs(&records), vec![0]);
-        assert_eq!(fetch_at_epoch(&mut client, "moved", partition, -1).0, NONE);
-        assert_eq!(
-            fetch_at_epoch(&mut client, "moved", partition, 1).0,
-            UNKNOWN_LEADER_EPOCH
-        );
-        assert_eq!(
-            latest_at_epoch(&mut client, "moved", partition, 1).0,
-            UNKNOWN_LEADER_EPOCH
+        check_epochs(
+            &mut client,
+            partition,
+            &[(-1, NONE), (0, NONE), (1, UNKNOWN_LEADER_EPOCH)],
         );
         assert_eq!(
             latest_at_epoch(&mut client, "moved", partition, 0),
@@ -124,17 +130,14 @@ fn epochs_are_reported_stamped_checked_and_raised_by_a_move() {
         }
         moved += 1;
         assert_eq!(epoch, 1, "a new leader raises the epoch");
-        assert_eq!(
-            fetch_at_epoch(&mut client, "moved", partition, 0).0,
-            FENCED_LEADER_EPOCH
-        );
-        assert_eq!(
-            latest_at_epoch(&mut client, "moved", partition, 0).0,
-            FENCED_LEADER_EPOCH
-        );
-        assert_eq!(
-            fetch_at_epoch(&mut client, "moved", partition, 2).0,
-            UNKNOWN_LEADER_EPOCH
+        check_epochs(
+            &mut client,
+            partition,
+            &[
+                (0, FENCED_LEADER_EPOCH),
+                (1, NONE),
+                (2, UNKNOWN_LEADER_EPOCH),
+            ],
         );
         assert_eq!(
             latest_at_epoch(&mut client, "moved", partition, -1),

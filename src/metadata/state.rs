@@ -78,7 +78,7 @@ impl MetadataState {
                 configs,
             } => {
                 let topic = TopicMetadata {
-                    name: name.clone(),
+                    name: name.to_string(),
                     id: *id,
                     placement: placement.clone(),
                     configs: configs.iter().cloned().collect(),
@@ -187,151 +187,188 @@ impl MetadataState {
                 assignment,
                 configs,
                 ..
-            } => {
-                validate_topic_name(name)?;
-                if self.snapshot.topics.contains_key(name) {
-                    return Err(refuse(
-                        ErrorCode::TOPIC_ALREADY_EXISTS,
-                        format!("Topic '{name}' already exists."),
-                    ));
-                }
-                if *replication_factor != -1 && *replication_factor != 1 {
-                    return Err(refuse(
-                        ErrorCode::INVALID_REPLICATION_FACTOR,
-                        format!("Replication factor: {replication_factor} larger than available brokers: 1."),
-                    ));
-                }
-                for (key, value) in configs {
-                    topic_config::validate(key, value)
-                        .map_err(|message| refuse(ErrorCode::INVALID_CONFIG, message))?;
-                }
-                let placement = match assignment {
-                    Some(assignment) => {
-                        if assignment.is_empty() || *partitions != -1 {
-                            return Err(refuse(
-                                ErrorCode::INVALID_REQUEST,
-                                "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.",
-                            ));
-                        }
-                        Self::check_assignment(assignment, defaults.shard_count)?;
-                        single_replicas(assignment)
-                    }
-                    None => {
-                        let count = if *partitions == -1 {
-                            defaults.num_partitions
-                        } else {
-                            *partitions
-                        };
-                        if count <= 0 || count > PARTITIONS_PER_TOPIC_MAX {
-                            return Err(refuse(
-                                ErrorCode::INVALID_PARTITIONS,
-                                format!("Number of partitions must be between 1 and {PARTITIONS_PER_TOPIC_MAX}, not {count}."),
-                            ));
-                        }
-                        self.place(count as usize, defaults.shard_count)
-                    }
-                };
-                let id = super::store::random_bytes::<16>().map_err(|error| {
-                    refuse(
-                        ErrorCode::UNKNOWN_SERVER_ERROR,
-                        format!("could not make a topic id: {error}"),
-                    )
-                })?;
-                Ok(vec![MetadataRecord::TopicCreated {
-                    id,
-                    name: name.clone(),
-                    placement,
-                    configs: configs
-                        .iter()
-                        .map(|(key, value)| (key.clone(), value.clone()))
-                        .collect(),
-                }])
-            }
-            Command::DeleteTopic { name } => {
-                if !self.snapshot.topics.contains_key(name) {
-                    return Err(refuse(
-                        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-                        "This server does not host this topic-partition.",
-                    ));
-                }
-                if super::is_internal(name) {
-                    return Err(refuse(
-                        ErrorCode::INVALID_REQUEST,
-                        format!("Cannot delete internal topic {name}: it holds every group's committed offsets."),
-                    ));
-                }
-                Ok(vec![MetadataRecord::TopicDeleted { name: name.clone() }])
-            }
-            Command::SetTopicConfigs { name, configs, .. } => {
-                if !self.snapshot.topics.contains_key(name) {
-                    return Err(refuse(
-                        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-                        format!("The topic '{name}' does not exist."),
-                    ));
-                }
-                for (key, value) in configs {
-                    topic_config::validate(key, value)
-                        .map_err(|message| refuse(ErrorCode::INVALID_CONFIG, message))?;
-                }
-                Ok(vec![MetadataRecord::TopicConfigsSet {
-                    name: name.clone(),
-                    configs: configs
-                        .iter()
-                        .map(|(key, value)| (key.clone(), value.clone()))
-                        .collect(),
-                }])
-            }
+            } => self.plan_create_topic(
+                name,
+                *partitions,
+                *replication_factor,
+                assignment.as_deref(),
+                configs,
+                defaults,
+            ),
+            Command::DeleteTopic { name } => self.plan_delete_topic(name),
+            Command::SetTopicConfigs { name, configs, .. } => self.plan_set_configs(name, configs),
             Command::CreatePartitions {
                 name,
                 count,
                 assignment,
                 ..
-            } => {
-                let Some(topic) = self.snapshot.topics.get(name) else {
-                    return Err(refuse(
-                        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-                        format!("The topic '{name}' does not exist."),
-                    ));
-                };
-                if super::is_internal(name) {
+            } => self.plan_create_partitions(name, *count, assignment.as_deref(), defaults),
+        }
+    }
+
+    fn plan_create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        assignment: Option<&[u32]>,
+        configs: &BTreeMap<String, String>,
+        defaults: Defaults,
+    ) -> Result<Vec<MetadataRecord>, CommandError> {
+        validate_topic_name(name)?;
+        if self.snapshot.topics.contains_key(name) {
+            return Err(refuse(
+                ErrorCode::TOPIC_ALREADY_EXISTS,
+                format!("Topic '{name}' already exists."),
+            ));
+        }
+        if replication_factor != -1 && replication_factor != 1 {
+            return Err(refuse(
+                ErrorCode::INVALID_REPLICATION_FACTOR,
+                format!(
+                    "Replication factor: {replication_factor} larger than available brokers: 1."
+                ),
+            ));
+        }
+        for (key, value) in configs {
+            topic_config::validate(key, value)
+                .map_err(|message| refuse(ErrorCode::INVALID_CONFIG, message))?;
+        }
+        let placement = match assignment {
+            Some(assignment) => {
+                if assignment.is_empty() || partitions != -1 {
                     return Err(refuse(
                         ErrorCode::INVALID_REQUEST,
-                        format!("Cannot add partitions to internal topic {name}: groups are placed by its partition count."),
+                        "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.",
                     ));
                 }
-                let current = topic.placement.len() as i32;
-                if *count <= current {
-                    return Err(refuse(
-                        ErrorCode::INVALID_PARTITIONS,
-                        format!("Topic currently has {current} partitions, which is higher than or equal to the requested {count}."),
-                    ));
-                }
-                if *count > PARTITIONS_PER_TOPIC_MAX {
-                    return Err(refuse(
-                        ErrorCode::INVALID_PARTITIONS,
-                        format!("At most {PARTITIONS_PER_TOPIC_MAX} partitions."),
-                    ));
-                }
-                let added = (*count - current) as usize;
-                let placement = match assignment {
-                    Some(assignment) => {
-                        if assignment.len() != added {
-                            return Err(refuse(
-                                ErrorCode::INVALID_REPLICA_ASSIGNMENT,
-                                format!("Increasing the number of partitions by {added} but {} assignments provided.", assignment.len()),
-                            ));
-                        }
-                        Self::check_assignment(assignment, defaults.shard_count)?;
-                        single_replicas(assignment)
-                    }
-                    None => self.place(added, defaults.shard_count),
-                };
-                Ok(vec![MetadataRecord::PartitionsAdded {
-                    name: name.clone(),
-                    placement,
-                }])
+                Self::check_assignment(assignment, defaults.shard_count)?;
+                single_replicas(assignment)
             }
+            None => {
+                let count = if partitions == -1 {
+                    defaults.num_partitions
+                } else {
+                    partitions
+                };
+                if count <= 0 || count > PARTITIONS_PER_TOPIC_MAX {
+                    return Err(refuse(
+                        ErrorCode::INVALID_PARTITIONS,
+                        format!("Number of partitions must be between 1 and {PARTITIONS_PER_TOPIC_MAX}, not {count}."),
+                    ));
+                }
+                self.place(count as usize, defaults.shard_count)
+            }
+        };
+        let id = super::store::random_bytes::<16>().map_err(|error| {
+            refuse(
+                ErrorCode::UNKNOWN_SERVER_ERROR,
+                format!("could not make a topic id: {error}"),
+            )
+        })?;
+        Ok(vec![MetadataRecord::TopicCreated {
+            id,
+            name: name.to_string(),
+            placement,
+            configs: configs
+                .iter()
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
+        }])
+    }
+
+    fn plan_delete_topic(&self, name: &str) -> Result<Vec<MetadataRecord>, CommandError> {
+        if !self.snapshot.topics.contains_key(name) {
+            return Err(refuse(
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                "This server does not host this topic-partition.",
+            ));
         }
+        if super::is_internal(name) {
+            return Err(refuse(
+                ErrorCode::INVALID_REQUEST,
+                format!("Cannot delete internal topic {name}: it holds every group's committed offsets."),
+            ));
+        }
+        Ok(vec![MetadataRecord::TopicDeleted {
+            name: name.to_string(),
+        }])
+    }
+
+    fn plan_set_configs(
+        &self,
+        name: &str,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<Vec<MetadataRecord>, CommandError> {
+        if !self.snapshot.topics.contains_key(name) {
+            return Err(refuse(
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                format!("The topic '{name}' does not exist."),
+            ));
+        }
+        for (key, value) in configs {
+            topic_config::validate(key, value)
+                .map_err(|message| refuse(ErrorCode::INVALID_CONFIG, message))?;
+        }
+        Ok(vec![MetadataRecord::TopicConfigsSet {
+            name: name.to_string(),
+            configs: configs
+                .iter()
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
+        }])
+    }
+
+    fn plan_create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        assignment: Option<&[u32]>,
+        defaults: Defaults,
+    ) -> Result<Vec<MetadataRecord>, CommandError> {
+        let Some(topic) = self.snapshot.topics.get(name) else {
+            return Err(refuse(
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                format!("The topic '{name}' does not exist."),
+            ));
+        };
+        if super::is_internal(name) {
+            return Err(refuse(
+                ErrorCode::INVALID_REQUEST,
+                format!("Cannot add partitions to internal topic {name}: groups are placed by its partition count."),
+            ));
+        }
+        let current = topic.placement.len() as i32;
+        if count <= current {
+            return Err(refuse(
+                ErrorCode::INVALID_PARTITIONS,
+                format!("Topic currently has {current} partitions, which is higher than or equal to the requested {count}."),
+            ));
+        }
+        if count > PARTITIONS_PER_TOPIC_MAX {
+            return Err(refuse(
+                ErrorCode::INVALID_PARTITIONS,
+                format!("At most {PARTITIONS_PER_TOPIC_MAX} partitions."),
+            ));
+        }
+        let added = (count - current) as usize;
+        let placement = match assignment {
+            Some(assignment) => {
+                if assignment.len() != added {
+                    return Err(refuse(
+                        ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+                        format!("Increasing the number of partitions by {added} but {} assignments provided.", assignment.len()),
+                    ));
+                }
+                Self::check_assignment(assignment, defaults.shard_count)?;
+                single_replicas(assignment)
+            }
+            None => self.place(added, defaults.shard_count),
+        };
+        Ok(vec![MetadataRecord::PartitionsAdded {
+            name: name.to_string(),
+            placement,
+        }])
     }
 
     /// Records that move partitions off shards that no longer exist (the
@@ -460,8 +497,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn reassigns_partitions_of_missing_shards() {
+    /// Topic "a" with one partition on each of four shards.
+    fn four_partitions_on_four_shards() -> MetadataState {
         let mut state = MetadataState::default();
         let four = Defaults {
             num_partitions: 1,
@@ -470,6 +507,12 @@ mod tests {
         for record in state.plan(&create("a", 4), four).unwrap() {
             state.apply(&record);
         }
+        state
+    }
+
+    #[test]
+    fn reassigns_partitions_of_missing_shards() {
+        let mut state = four_partitions_on_four_shards();
         let before = state.topics()["a"].placement.clone();
         for record in state.plan_reassignment(2) {
             state.apply(&record);
@@ -488,14 +531,7 @@ mod tests {
     /// epoch when replayed: epochs never go back.
     #[test]
     fn moves_of_the_first_format_raise_the_epoch_on_replay() {
-        let mut state = MetadataState::default();
-        let four = Defaults {
-            num_partitions: 1,
-            shard_count: 4,
-        };
-        for record in state.plan(&create("a", 4), four).unwrap() {
-            state.apply(&record);
-        }
+        let mut state = four_partitions_on_four_shards();
         for shard in [0, 1, 0] {
             state.apply(&MetadataRecord::PartitionsMoved {
                 name: "a".into(),

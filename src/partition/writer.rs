@@ -215,20 +215,7 @@ impl Partition {
         self.group_commit.wake_readers();
         self.writes.set(self.writes.get() + 1);
         self.appends.set(self.appends.get() + to_write.len() as u64);
-        let batches: Vec<(i64, i64, usize)> = to_write
-            .iter()
-            .zip(&appended)
-            .flat_map(|(staged, appended)| {
-                let mut next = appended.base_offset;
-                staged.spans.iter().map(move |span| {
-                    let base_offset = next;
-                    next += span.offset_count;
-                    (base_offset, next - 1, span.length)
-                })
-            })
-            .collect();
-        self.tail_cache
-            .insert(&self.tail, written, batches.into_iter());
+        self.cache(&to_write, &appended, written);
         for (staged, appended) in to_write.into_iter().zip(appended) {
             if let Some(mut incoming) = staged.producer {
                 let shift = appended.base_offset - incoming.base_offset;
@@ -242,6 +229,24 @@ impl Partition {
             let wait = self.sync_wait(staged.acks_all);
             replies.send(staged, Ok((appended, wait)));
         }
+    }
+
+    /// Puts what was written, batch by batch, into the tail cache.
+    fn cache(&self, written_appends: &[Staged], appended: &[Appended], written: Bytes) {
+        let batches: Vec<(i64, i64, usize)> = written_appends
+            .iter()
+            .zip(appended)
+            .flat_map(|(staged, appended)| {
+                let mut next = appended.base_offset;
+                staged.spans.iter().map(move |span| {
+                    let base_offset = next;
+                    next += span.offset_count;
+                    (base_offset, next - 1, span.length)
+                })
+            })
+            .collect();
+        self.tail_cache
+            .insert(&self.tail, written, batches.into_iter());
     }
 
     /// What a written append waits for before its reply, under the flush

@@ -48,6 +48,11 @@ async fn every_batch(log: &Log) -> Vec<(i64, i64, i32)> {
     found
 }
 
+/// The base offset of every batch, as `every_batch` finds them.
+async fn base_offsets(log: &Log) -> Vec<i64> {
+    every_batch(log).await.iter().map(|batch| batch.0).collect()
+}
+
 async fn open(dir: &Path, config: LogConfig) -> Log {
     Log::open(dir, config, &mut no_producers()).await.unwrap()
 }
@@ -102,14 +107,7 @@ fn truncation_drops_later_segments_and_the_tail_of_the_one_holding_the_offset() 
         drop(log);
         let reopened = open(&dir.join("many"), small()).await;
         assert_eq!(reopened.log_end_offset(), 3);
-        assert_eq!(
-            every_batch(&reopened)
-                .await
-                .iter()
-                .map(|batch| batch.0)
-                .collect::<Vec<_>>(),
-            vec![0, 1, 2]
-        );
+        assert_eq!(base_offsets(&reopened).await, vec![0, 1, 2]);
 
         // Within one segment: a batch straddling the offset goes whole.
         let log = open(&dir, config()).await;
@@ -188,8 +186,11 @@ fn recovery_keeps_the_segments_after_an_offset_gap() {
         let reopened = open(&dir, small()).await;
         assert_eq!(reopened.segment_count(), 4);
         assert_eq!(reopened.log_end_offset(), 5);
-        let offsets: Vec<i64> = every_batch(&reopened).await.iter().map(|b| b.0).collect();
-        assert_eq!(offsets, vec![0, 1, 3, 4], "a read skips the gap");
+        assert_eq!(
+            base_offsets(&reopened).await,
+            vec![0, 1, 3, 4],
+            "a read skips the gap"
+        );
         // A read from inside the gap gets the next batch.
         let bytes = reopened.read(2, 1 << 20, 5).await.unwrap();
         assert_eq!(BatchHeader::view(&bytes).unwrap().base_offset.get(), 3);
@@ -216,14 +217,7 @@ fn damage_inside_a_segment_cuts_its_tail_and_keeps_later_segments() {
         std::fs::write(&first, &bytes).unwrap();
         let reopened = open(&dir, small()).await;
         assert_eq!(reopened.segment_count(), 2, "the later segment stays");
-        assert_eq!(
-            every_batch(&reopened)
-                .await
-                .iter()
-                .map(|batch| batch.0)
-                .collect::<Vec<_>>(),
-            vec![0, 2]
-        );
+        assert_eq!(base_offsets(&reopened).await, vec![0, 2]);
     });
 }
 
