@@ -542,6 +542,10 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
         }
         let active = self.active();
         let log_end_offset = active.truncate_to(offset).await?;
+        // A DeleteRecords floor past the new end would put the log start
+        // after the log end (the file keeps it; open clamps it the same).
+        self.log_start_floor
+            .set(self.log_start_floor.get().min(log_end_offset));
         // The cut was synced: everything left is on disk.
         self.durable.set(Durable {
             offset: log_end_offset,

@@ -133,6 +133,31 @@ fn truncation_drops_later_segments_and_the_tail_of_the_one_holding_the_offset() 
 }
 
 #[test]
+fn truncation_inside_a_sealed_segment_unseals_it() {
+    run(|dir| async move {
+        let log = open(&dir, small()).await;
+        // Two batches per segment: [0, 1], [2, 3], [4].
+        for _ in 0..5 {
+            append(&log, 1, &[8; 3000]).await.unwrap();
+        }
+        assert_eq!(log.segment_count(), 3);
+        log.close(&no_producers()).await.unwrap();
+        drop(log);
+        // Every segment trusted from its seal, then cut inside [2, 3].
+        let log = open(&dir, small()).await;
+        assert_eq!(log.truncate_to(3).await.unwrap(), 3);
+        assert_eq!(log.segment_count(), 2);
+        assert_eq!(append(&log, 1, &[9; 100]).await.unwrap(), 3);
+        drop(log);
+        // A crash: the cut segment has no seal to trust, so it is scanned.
+        let reopened = open(&dir, small()).await;
+        assert_eq!(reopened.segments_scanned(), 1);
+        assert_eq!(base_offsets(&reopened).await, vec![0, 1, 2, 3]);
+        assert_eq!(reopened.log_end_offset(), 4);
+    });
+}
+
+#[test]
 fn an_append_as_given_must_continue_the_log() {
     run(|dir| async move {
         let log = open(&dir, config()).await;
