@@ -5,7 +5,9 @@
 //! types 6, 7 and 8). Logs written before partitions had replicas hold
 //! types 1, 3 and 4, which name only each partition's shard; they still
 //! decode, as a single replica that leads at epoch 0 (a move's epoch is
-//! then derived when it is applied, see `state.rs`).
+//! then derived when it is applied, see `state.rs`). A topic or partitions
+//! whose placements that first format says exactly (one replica at epoch
+//! 0, every new partition today) are still written in it.
 //!
 //! Invariants: `decode(encode(record)) == record`; every type ever written
 //! stays decodable.
@@ -67,10 +69,15 @@ impl MetadataRecord {
                 placement,
                 configs,
             } => {
-                out.put_u8(TOPIC_CREATED_WITH_REPLICAS);
+                let first_format = first_format_fits(placement);
+                out.put_u8(if first_format {
+                    TOPIC_CREATED
+                } else {
+                    TOPIC_CREATED_WITH_REPLICAS
+                });
                 out.put_slice(id);
                 put_string(&mut out, name);
-                put_placements(&mut out, placement);
+                put_placements(&mut out, placement, first_format);
                 put_configs(&mut out, configs);
             }
             MetadataRecord::TopicDeleted { name } => {
@@ -78,9 +85,14 @@ impl MetadataRecord {
                 put_string(&mut out, name);
             }
             MetadataRecord::PartitionsAdded { name, placement } => {
-                out.put_u8(PARTITIONS_ADDED_WITH_REPLICAS);
+                let first_format = first_format_fits(placement);
+                out.put_u8(if first_format {
+                    PARTITIONS_ADDED
+                } else {
+                    PARTITIONS_ADDED_WITH_REPLICAS
+                });
                 put_string(&mut out, name);
-                put_placements(&mut out, placement);
+                put_placements(&mut out, placement, first_format);
             }
             MetadataRecord::PartitionsMoved { name, moves } => {
                 out.put_u8(PARTITIONS_MOVED_WITH_EPOCHS);
@@ -197,7 +209,25 @@ fn put_placement(out: &mut Vec<u8>, placement: &PartitionPlacement) {
     out.put_i32(placement.leader_epoch);
 }
 
-fn put_placements(out: &mut Vec<u8>, placements: &[PartitionPlacement]) {
+/// Whether the first format (a shard per partition) says all of
+/// `placements`: each is one replica leading at epoch 0. Such records are
+/// written in it, so a data dir stays readable by the version before
+/// replicas until a placement needs more (a move, or more replicas).
+fn first_format_fits(placements: &[PartitionPlacement]) -> bool {
+    placements
+        .iter()
+        .all(|placement| *placement == PartitionPlacement::single(placement.leader))
+}
+
+fn put_placements(out: &mut Vec<u8>, placements: &[PartitionPlacement], first_format: bool) {
+    if first_format {
+        let leaders: Vec<u32> = placements
+            .iter()
+            .map(|placement| placement.leader)
+            .collect();
+        put_u32_list(out, &leaders);
+        return;
+    }
     out.put_u32(placements.len() as u32);
     for placement in placements {
         put_placement(out, placement);
@@ -305,6 +335,18 @@ mod tests {
                 configs: vec![("retention.bytes".into(), "4096".into())],
             },
         ];
+        let tags: Vec<u8> = records.iter().map(|record| record.encode()[0]).collect();
+        assert_eq!(
+            tags,
+            vec![
+                TOPIC_CREATED_WITH_REPLICAS,
+                TOPIC_DELETED,
+                PARTITIONS_ADDED,
+                PARTITIONS_MOVED_WITH_EPOCHS,
+                TOPIC_CONFIGS_SET
+            ],
+            "the first format where it says everything"
+        );
         for record in records {
             let bytes = record.encode();
             assert_eq!(MetadataRecord::decode(&bytes), Ok(record));
