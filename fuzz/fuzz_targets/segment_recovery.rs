@@ -21,9 +21,9 @@
 
 use bytes::Bytes;
 use corelog::limits::INDEX_INTERVAL_BYTES;
+use corelog::partition::producer_state::ProducerState;
 use corelog::protocol::batch::{self, BATCH_HEADER_BYTES};
 use corelog::storage::index::{OffsetIndex, TimeIndex};
-use corelog::partition::producer_state::ProducerState;
 use corelog::storage::seal::SealRecord;
 use corelog::storage::segment::scan;
 use libfuzzer_sys::fuzz_target;
