@@ -21,6 +21,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use super::legacy::{self, CodecResult, Reader};
 use super::RequestContext;
 
+use crate::config::Config;
 use crate::metadata::topic_config::{self, BrokerDefaults, Source};
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
@@ -244,9 +245,24 @@ fn broker_entries(
             format!("Unknown broker id {name}"),
         ));
     }
-    let config = &shard.config;
+    Ok(broker_settings(&shard.config, name)
+        .into_iter()
+        .map(|(key, value)| {
+            DescribeConfigsResourceResult::default()
+                .with_name(text(key))
+                .with_value(Some(text(value)))
+                .with_read_only(true)
+                .with_config_source(STATIC_BROKER_CONFIG)
+                .with_config_type(CONFIG_TYPE_STRING)
+        })
+        .collect())
+}
+
+/// The broker settings DescribeConfigs reports (all fixed at start), by
+/// Kafka's names.
+fn broker_settings(config: &Config, name: &str) -> Vec<(&'static str, String)> {
     let defaults = &config.topic_defaults;
-    let entries = [
+    vec![
         ("broker.id", name.to_string()),
         ("log.dirs", config.data_dir.display().to_string()),
         ("num.partitions", config.num_partitions.to_string()),
@@ -294,16 +310,5 @@ fn broker_entries(
                 .group_initial_rebalance_delay_milliseconds
                 .to_string(),
         ),
-    ];
-    Ok(entries
-        .into_iter()
-        .map(|(key, value)| {
-            DescribeConfigsResourceResult::default()
-                .with_name(text(key))
-                .with_value(Some(text(value)))
-                .with_read_only(true)
-                .with_config_source(STATIC_BROKER_CONFIG)
-                .with_config_type(CONFIG_TYPE_STRING)
-        })
-        .collect())
+    ]
 }
