@@ -4,6 +4,10 @@
 //! replaces the topic's whole set; the incremental form sets, deletes,
 //! appends to or subtracts from single configs. Broker configs are fixed at
 //! start and cannot be altered.
+//!
+//! Invariants: one response per resource, in request order; a topic's
+//! configs change only through the controller, all of them at once, and
+//! not at all with `validate_only`; a broker resource is refused.
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;

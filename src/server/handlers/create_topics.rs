@@ -7,6 +7,11 @@
 //! the codec does not know them) are read and written here: v1's request
 //! has v2's layout, v0's lacks `validate_only`; their responses lack the
 //! throttle time (and v0 the error message).
+//!
+//! Invariants: one result per requested topic, in request order; a topic
+//! is created only through the controller; every entry of a name listed
+//! twice is refused, and so is an explicit assignment with more partitions
+//! than a partition count may ask for.
 
 use std::collections::{BTreeMap, HashSet};
 use std::ops::RangeInclusive;

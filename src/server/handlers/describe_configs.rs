@@ -6,6 +6,10 @@
 //! (Kafka 4.0 dropped it, so the codec does not know it) is read and
 //! written here; its `is_default` is true for a value that is Kafka's
 //! default (Kafka 3.9 itself leaves it false).
+//!
+//! Invariants: one result per requested resource, in request order; only
+//! the configs asked for (all when none are named) are listed; broker
+//! configs are reported read-only, as fixed at start.
 
 use std::ops::RangeInclusive;
 

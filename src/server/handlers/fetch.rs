@@ -19,6 +19,13 @@
 //! batch larger than the limits can still be consumed. The broker caps
 //! `max_bytes` at `FETCH_RESPONSE_BYTES_MAX` (Kafka's broker `fetch.max.bytes`),
 //! whatever the client asks.
+//!
+//! Invariants: one answer per requested partition, in request order; a
+//! partition's records start at the batch holding the fetch offset and stop
+//! at its `partition_max_bytes` and at what is left of the response's
+//! bytes, except that the first partition with data gets one whole batch; a
+//! partition another shard leads, or an unknown topic id, answers with an
+//! error code and no records.
 
 use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};

@@ -8,6 +8,10 @@
 //! files as it is), so each partition's read is bounded by its
 //! `partition_max_bytes` and the response by `max_bytes` (v3) and
 //! `FETCH_RESPONSE_BYTES_MAX`.
+//!
+//! Invariants: only converted magic 0/1 messages are sent, never a v2
+//! batch; one answer per requested partition, in request order; a partition
+//! whose data cannot be converted answers with an error code and no data.
 
 use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};

@@ -10,6 +10,10 @@
 //! a message over `max.message.bytes`, UNSUPPORTED_COMPRESSION_TYPE for lz4.
 //! The converted batch goes through the same validation and writer as any
 //! other, so the log only ever holds v2 batches.
+//!
+//! Invariants: as in produce.rs (one answer per partition in request order,
+//! staged before `handle` returns, answered as written only once durable);
+//! the log receives only the converted v2 batch, never a message set.
 
 use std::future::Future;
 use std::ops::RangeInclusive;

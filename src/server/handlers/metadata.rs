@@ -3,6 +3,10 @@
 //! v10+ report topic ids and v12 finds topics by id; v13 (Kafka 4.0,
 //! KIP-1102) adds a top-level error code, which Kafka sets only to ask a
 //! client to rebootstrap, so it is always 0 here.
+//!
+//! Invariants: one broker per shard; a topic is created here only when the
+//! broker allows auto-creation and the request does (v4+), and only through
+//! the controller; a topic that is not described carries an error code.
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;

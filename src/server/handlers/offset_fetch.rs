@@ -8,6 +8,10 @@
 //! 3.9 answers it from the offsets topic like v1, and so does corelog. Its
 //! request and response have v1's layout; the codec knows v1+ only, so v0
 //! is read and written as v1.
+//!
+//! Invariants: one answer per group (v8+) or one group (before), with -1,
+//! -1 and "" for a partition without a committed offset; a group's error
+//! is on the group (v2+) or on every partition asked for (v0-v1).
 
 use std::ops::RangeInclusive;
 

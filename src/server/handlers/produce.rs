@@ -17,6 +17,12 @@
 //! for acks=all, durable), so the connection reads the next request
 //! meanwhile (pipelining), consecutive requests' writes reach the disk
 //! together, and the shard's group commit syncs them together.
+//!
+//! Invariants: one answer per requested partition, in request order; each
+//! partition's write is staged (or refused) before `handle` returns, in
+//! request order; a partition is answered as written only once its write is
+//! done and, for acks=1 and acks=all, durable; acks=0 gets no answer, and
+//! only after the writes finished.
 
 use std::future::Future;
 use std::ops::RangeInclusive;
