@@ -26,8 +26,8 @@ use bytes::Bytes;
 use common::frames::{self, FUZZ_GROUP, FUZZ_TOPICS};
 use common::{create_topic, Broker};
 use corelog::server::dispatch;
-use corelog::server::reply::Outcome;
 use corelog::server::handlers::SUPPORTED;
+use corelog::server::reply::Outcome;
 use kafka_protocol::messages::ApiKey;
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden");
