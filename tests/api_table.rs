@@ -26,7 +26,7 @@ use bytes::Bytes;
 use common::frames::{self, FUZZ_GROUP, FUZZ_TOPICS};
 use common::{create_topic, Broker};
 use corelog::server::dispatch;
-use corelog::server::handlers::SUPPORTED;
+use corelog::server::api::SUPPORTED;
 use corelog::server::reply::Outcome;
 use kafka_protocol::messages::ApiKey;
 

@@ -1051,7 +1051,7 @@ fn every_template_is_a_frame_the_broker_answers() {
     let templates = frames::templates();
     // Every advertised version the codec can write (the older ones, read
     // by hand, have tests of their own).
-    let advertised: usize = corelog::server::handlers::SUPPORTED
+    let advertised: usize = corelog::server::api::SUPPORTED
         .iter()
         .map(|(api_key, versions)| {
             let codec_min = api_key.valid_versions().min;

@@ -5,7 +5,7 @@
 //!     cargo run --manifest-path fuzz/Cargo.toml --example seed_requests -- fuzz/corpus/request_decode
 
 use corelog::protocol::decode_any::encode_default_request;
-use corelog::server::handlers::SUPPORTED;
+use corelog::server::api::SUPPORTED;
 
 fn main() {
     let directory = std::env::args()

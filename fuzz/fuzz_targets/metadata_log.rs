@@ -97,10 +97,17 @@ fuzz_target!(|data: &[u8]| {
         flush_ms: None,
     };
     for topic in snapshot.topics.values() {
-        assert!(
-            topic.placement.iter().all(|&shard| shard < shard_count),
-            "a partition left on a shard that does not exist"
-        );
+        for placement in &topic.placement {
+            assert!(
+                placement.replicas.iter().all(|&shard| shard < shard_count),
+                "a replica left on a shard that does not exist"
+            );
+            assert!(
+                placement.replicas.contains(&placement.leader),
+                "a leader that is not one of its replicas"
+            );
+            assert!(placement.leader_epoch >= 0, "a negative leader epoch");
+        }
         let _ = topic_config::log_config(&topic.configs, &defaults);
     }
 });

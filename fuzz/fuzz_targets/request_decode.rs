@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 use corelog::protocol::decode_any;
-use corelog::server::handlers::SUPPORTED;
+use corelog::server::api::SUPPORTED;
 use kafka_protocol::messages::ApiKey;
 use libfuzzer_sys::fuzz_target;
 

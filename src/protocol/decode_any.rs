@@ -4,7 +4,7 @@
 //! handling it. For the `request_decode` fuzz target (`fuzz/`) and for tools
 //! that build or check frames, such as the fuzz corpus seeder.
 //!
-//! Invariants: every API in `server::handlers::SUPPORTED` has a decoder and
+//! Invariants: every API in `server::api::SUPPORTED` has a decoder and
 //! an encoder here (a test checks it), and a frame that decodes here decodes
 //! in dispatch, since both call the same `frame` functions on the same types.
 //! Which versions are served is not checked here: that table belongs to the
@@ -131,7 +131,7 @@ pub fn encode_default_request(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::handlers::SUPPORTED;
+    use crate::server::api::SUPPORTED;
 
     #[test]
     fn every_advertised_version_round_trips_a_default_request() {

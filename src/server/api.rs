@@ -142,7 +142,7 @@ apis! {
         handlers::list_offsets::Request => handlers::list_offsets::Response;
     Metadata => handlers::metadata::handle, handlers::metadata::VERSIONS,
         kafka::MetadataRequest => kafka::MetadataResponse;
-    ApiVersions => handlers::api_versions::handle, handlers::api_versions::VERSIONS,
+    ApiVersions => api_versions, handlers::api_versions::VERSIONS,
         kafka::ApiVersionsRequest => kafka::ApiVersionsResponse;
     CreateTopics => handlers::create_topics::handle, handlers::create_topics::VERSIONS,
         handlers::create_topics::Request => handlers::create_topics::Response;
@@ -191,6 +191,16 @@ apis! {
         kafka::ConsumerGroupDescribeRequest => kafka::ConsumerGroupDescribeResponse;
 }
 
+/// ApiVersions' handler with the table it lists: the table hands itself
+/// in, so the handler's file need not import the table that imports it.
+async fn api_versions(
+    _context: &RequestContext,
+    _shard: &Shard,
+    request: kafka::ApiVersionsRequest,
+) -> kafka::ApiVersionsResponse {
+    handlers::api_versions::answer(SUPPORTED, request)
+}
+
 /// Whether the table serves `version` of `api_key`.
 pub fn supports(api_key: ApiKey, version: i16) -> bool {
     SUPPORTED
@@ -216,5 +226,34 @@ mod tests {
         assert!(decode_body(ApiKey::SaslHandshake, 1, &mut body).is_err());
         assert!(!supports(ApiKey::SaslHandshake, 1));
         assert!(supports(ApiKey::Produce, 0) && supports(ApiKey::Fetch, 18));
+    }
+
+    /// Versions below the codec's oldest that a handler reads and writes
+    /// itself (see `legacy`): Kafka 3.9 accepts them, Kafka 4.0 dropped them.
+    const HANDLED_BELOW_CODEC: &[(ApiKey, i16)] = &[
+        (ApiKey::OffsetCommit, 0),
+        (ApiKey::OffsetFetch, 0),
+        (ApiKey::ListOffsets, 0),
+        (ApiKey::CreateTopics, 0),
+        (ApiKey::DeleteTopics, 0),
+        (ApiKey::DescribeConfigs, 0),
+        // Message sets of magic 0 and 1 (legacy_produce, legacy_fetch).
+        (ApiKey::Produce, 0),
+        (ApiKey::Fetch, 0),
+    ];
+
+    #[test]
+    fn advertised_versions_are_ones_the_codec_or_the_handler_knows() {
+        for (key, versions) in SUPPORTED {
+            let codec = key.valid_versions();
+            let oldest = HANDLED_BELOW_CODEC
+                .iter()
+                .find(|(handled, _)| handled == key)
+                .map_or(codec.min, |(_, oldest)| *oldest);
+            assert!(
+                *versions.start() >= oldest && *versions.end() <= codec.max,
+                "{key:?} {versions:?} vs {codec}"
+            );
+        }
     }
 }

@@ -126,7 +126,7 @@ fn unsupported(
     }
     // The client id is not read: the header may be of a version we lack.
     let context = context(session, api_key, 0, correlation_id, None);
-    respond(&context, &api_versions::unsupported_version())
+    respond(&context, &api_versions::unsupported_version(api::SUPPORTED))
 }
 
 /// Step 3: whether this session may send this request, and counting it.

@@ -122,7 +122,7 @@ pub fn encode_header(api_key: ApiKey, version: i16, correlation_id: i32) -> Vec<
 /// target.
 pub fn templates() -> Vec<Template> {
     let mut templates = Vec::new();
-    for (api_key, versions) in corelog::server::handlers::SUPPORTED {
+    for (api_key, versions) in corelog::server::api::SUPPORTED {
         let codec_min = api_key.valid_versions().min;
         for version in versions.clone().filter(|version| *version >= codec_min) {
             let header = encode_header(*api_key, version, 1);
@@ -843,7 +843,7 @@ impl<'a> FrameSource<'a> {
             }
             9 => {
                 if body.len() >= 4 {
-                    let (_, versions) = corelog::server::handlers::SUPPORTED
+                    let (_, versions) = corelog::server::api::SUPPORTED
                         .iter()
                         .find(|(key, _)| *key == template.api_key)
                         .expect("templates are of advertised APIs");

@@ -42,7 +42,6 @@ pub mod produce;
 pub mod record_formats;
 pub mod sync_group;
 
-pub use super::api::{supports, SUPPORTED};
 pub use super::context::RequestContext;
 
 pub use crate::rt::now_milliseconds;
@@ -58,41 +57,6 @@ pub fn warn_deprecated_configs<'a>(
         if let Some(why) = crate::metadata::topic_config::deprecation(name) {
             eprintln!(
                 "corelog: shard {shard_id}: topic {topic}: config {name} is deprecated since Kafka 3.0 and removed in Kafka 4.0; accepted and stored, but {why}"
-            );
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use kafka_protocol::messages::ApiKey;
-
-    /// Versions below the codec's oldest that a handler reads and writes
-    /// itself (see `legacy`): Kafka 3.9 accepts them, Kafka 4.0 dropped them.
-    const HANDLED_BELOW_CODEC: &[(ApiKey, i16)] = &[
-        (ApiKey::OffsetCommit, 0),
-        (ApiKey::OffsetFetch, 0),
-        (ApiKey::ListOffsets, 0),
-        (ApiKey::CreateTopics, 0),
-        (ApiKey::DeleteTopics, 0),
-        (ApiKey::DescribeConfigs, 0),
-        // Message sets of magic 0 and 1 (legacy_produce, legacy_fetch).
-        (ApiKey::Produce, 0),
-        (ApiKey::Fetch, 0),
-    ];
-
-    #[test]
-    fn advertised_versions_are_ones_the_codec_or_the_handler_knows() {
-        for (key, versions) in SUPPORTED {
-            let codec = key.valid_versions();
-            let oldest = HANDLED_BELOW_CODEC
-                .iter()
-                .find(|(handled, _)| handled == key)
-                .map_or(codec.min, |(_, oldest)| *oldest);
-            assert!(
-                *versions.start() >= oldest && *versions.end() <= codec.max,
-                "{key:?} {versions:?} vs {codec}"
             );
         }
     }
