@@ -213,7 +213,7 @@ async fn answer(shard: &Shard, request: CreateTopicsRequest, version: i16) -> Cr
             configs,
             validate_only: request.validate_only,
         };
-        match shard.submit(command).await {
+        match shard.metadata.submit(command).await {
             Ok(Some(created)) => {
                 if version >= 5 {
                     result.num_partitions = created.placement.len() as i32;

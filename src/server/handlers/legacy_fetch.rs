@@ -45,7 +45,7 @@ pub async fn handle(
     let deadline = Instant::now() + wait;
     let magic = legacy_records::magic_for_fetch_version(version);
     loop {
-        let seen = shard.appended.generation();
+        let seen = shard.partitions.appended().generation();
         let (response, bytes, any_error) = read_once(shard, &request, magic).await;
         let enough = bytes >= request.min_bytes.max(0) as usize || any_error;
         if super::fetch::answer_now(shard, seen, enough, deadline).await {
@@ -72,7 +72,7 @@ async fn read_once(
                 high_watermark: -1,
                 message_set: Bytes::new(),
             };
-            match shard.route(&topic.name, wanted.partition) {
+            match shard.partitions.route(&topic.name, wanted.partition) {
                 Route::Elsewhere(code) => {
                     data.error_code = code.0;
                     any_error = true;

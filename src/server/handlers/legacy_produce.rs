@@ -63,7 +63,7 @@ pub async fn handle(
             } else if crate::metadata::is_internal(&topic.name) {
                 Started::Refused(ErrorCode::INVALID_TOPIC_EXCEPTION)
             } else {
-                match shard.route(&topic.name, data.index) {
+                match shard.partitions.route(&topic.name, data.index) {
                     Route::Elsewhere(code) => Started::Refused(code),
                     Route::Here(partition) => {
                         let limits = UpConversionLimits {
@@ -74,7 +74,7 @@ pub async fn handle(
                             Err(error) => Started::Refused(error.error_code()),
                             Ok(converted) => {
                                 let batch = converted.batch;
-                                let budget = shard.produce_budget.acquire(batch.len()).await;
+                                let budget = shard.partitions.produce_budget().acquire(batch.len()).await;
                                 let now = now_milliseconds();
                                 // acks=1 waits for durability too: with one replica Kafka's
                                 // acks=1 answer means the high watermark covers the batch, and

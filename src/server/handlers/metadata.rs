@@ -61,12 +61,12 @@ pub async fn handle(
 
     let mut topics = Vec::new();
     if all_topics {
-        for topic in shard.snapshot().topics.values() {
+        for topic in shard.metadata.snapshot().topics.values() {
             topics.push(describe(shard, topic, version));
         }
     } else {
         for requested in request.topics.unwrap_or_default() {
-            let snapshot = shard.snapshot();
+            let snapshot = shard.metadata.snapshot();
             let name = match &requested.name {
                 Some(name) => name.0.to_string(),
                 None => match snapshot.topic_by_id(requested.topic_id.as_bytes()) {
@@ -98,7 +98,7 @@ pub async fn handle(
                 continue;
             }
             let created = shard
-                .submit(Command::CreateTopic {
+                .metadata.submit(Command::CreateTopic {
                     name: name.clone(),
                     partitions: -1,
                     replication_factor: -1,
@@ -111,7 +111,7 @@ pub async fn handle(
             match created
                 .ok()
                 .flatten()
-                .or_else(|| shard.snapshot().topic(&name).cloned())
+                .or_else(|| shard.metadata.snapshot().topic(&name).cloned())
             {
                 Some(topic) => topics.push(describe(shard, &topic, version)),
                 None => topics.push(error_topic(
@@ -124,7 +124,7 @@ pub async fn handle(
     }
 
     let brokers = shard
-        .nodes
+        .metadata.nodes()
         .iter()
         .map(|node| {
             MetadataResponseBroker::default()
@@ -148,7 +148,7 @@ pub async fn handle(
         response.controller_id = BrokerId(0);
     }
     if version >= 2 {
-        response.cluster_id = Some(StrBytes::from_string(shard.cluster_id.to_string()));
+        response.cluster_id = Some(StrBytes::from_string(shard.metadata.cluster_id().to_string()));
     }
     response
 }

@@ -60,7 +60,7 @@ pub async fn handle(
     // shard; when that budget is spent, this waits, and so does the
     // connection.
     let mut started = Vec::with_capacity(request.topic_data.len());
-    let snapshot = shard.snapshot();
+    let snapshot = shard.metadata.snapshot();
     for topic in request.topic_data {
         // v13+ name the topic by id; None for an id nobody knows.
         let name = if version >= TOPIC_IDS_VERSION {
@@ -85,14 +85,14 @@ pub async fn handle(
                 )
             } else {
                 let route = match &name {
-                    Some(name) => shard.route(name, data.index),
+                    Some(name) => shard.partitions.route(name, data.index),
                     None => Route::Elsewhere(ErrorCode::UNKNOWN_TOPIC_ID),
                 };
                 match route {
                     Route::Elsewhere(code) => Started::Refused(code, None),
                     Route::Here(partition) => {
                         let records = data.records.unwrap_or_default();
-                        let budget = shard.produce_budget.acquire(records.len()).await;
+                        let budget = shard.partitions.produce_budget().acquire(records.len()).await;
                         let now = now_milliseconds();
                         // Staged now; the partition's writer writes it even
                         // if this reply is dropped (the client went away).
