@@ -42,6 +42,8 @@ pub enum ControllerLink {
     Remote(ConnectedCoreSender<ControllerRequest>),
 }
 
+/// One shard's metadata: what it installed, who the nodes are, and how to
+/// reach the controller (see the module doc for its Invariants).
 pub struct MetadataView {
     snapshot: RefCell<Arc<Snapshot>>,
     nodes: Arc<Vec<Node>>,

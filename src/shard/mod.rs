@@ -11,9 +11,11 @@
 //! partitions closed and opened, groups unloaded and loaded with their
 //! offsets partitions, then the snapshot made current.
 //!
-//! Which concern each family of handlers (`server/handlers/`) uses:
+//! Which concern each family of handlers (`server/handlers/`) uses (any of
+//! them may read `config`):
 //! - Produce, Fetch, ListOffsets, DeleteRecords (and the legacy Produce and
-//!   Fetch): `partitions` (Produce also reads `metadata` for topic ids).
+//!   Fetch): `partitions` (Produce and Fetch also read the `metadata`
+//!   snapshot, to resolve topic ids).
 //! - Metadata, DescribeConfigs, AlterConfigs, IncrementalAlterConfigs,
 //!   CreateTopics, CreatePartitions, DeleteTopics, FindCoordinator:
 //!   `metadata`.
@@ -47,6 +49,7 @@ pub mod partitions;
 pub mod producer_ids;
 pub mod retention;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,6 +75,8 @@ pub enum ShardMessage {
     },
 }
 
+/// One core's share of the broker: one field per concern (see the module
+/// doc), none of them shared with another core.
 pub struct Shard {
     pub id: u32,
     pub config: Arc<Config>,
@@ -144,10 +149,7 @@ impl Shard {
     /// Opens (or updates) every partition placed here, loading the groups
     /// of the offsets partitions that open; reports the first install's
     /// recovery.
-    async fn open_placed(
-        &self,
-        wanted: std::collections::HashMap<PartitionKey, Arc<TopicMetadata>>,
-    ) {
+    async fn open_placed(&self, wanted: HashMap<PartitionKey, Arc<TopicMetadata>>) {
         let started = std::time::Instant::now();
         let first_install = self.metadata.snapshot().version == 0;
         let (mut opened, mut scanned) = (0usize, 0usize);

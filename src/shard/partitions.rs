@@ -51,6 +51,8 @@ pub enum Opened {
     Failed,
 }
 
+/// The open partitions of one shard and the resources they share (see the
+/// module doc for its Invariants).
 pub struct Partitions {
     shard: u32,
     data_dir: PathBuf,
