@@ -74,6 +74,13 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_shards_and_listen()?;
+        self.validate_sizes()?;
+        self.validate_timeouts_and_host()
+    }
+
+    /// `--cores` and `--listen`: one address, or one per shard.
+    fn validate_shards_and_listen(&self) -> Result<(), ConfigError> {
         if self.cores == 0 || self.cores > crate::limits::SHARDS_MAX {
             return Err(ConfigError(format!(
                 "--cores must be between 1 and {}",
@@ -101,6 +108,11 @@ impl Config {
             }
             _ => {}
         }
+        Ok(())
+    }
+
+    /// Partition counts, segment and message sizes, and request memory.
+    fn validate_sizes(&self) -> Result<(), ConfigError> {
         if self.num_partitions < 1 || self.num_partitions > crate::limits::PARTITIONS_PER_TOPIC_MAX
         {
             return Err(ConfigError(format!(
@@ -135,6 +147,12 @@ impl Config {
                 crate::limits::PARTITIONS_PER_TOPIC_MAX
             )));
         }
+        Ok(())
+    }
+
+    /// Group session timeouts, the retention and roll intervals, and the
+    /// advertised host.
+    fn validate_timeouts_and_host(&self) -> Result<(), ConfigError> {
         if self.group_session_timeout_min_milliseconds > self.group_session_timeout_max_milliseconds
         {
             return Err(ConfigError(

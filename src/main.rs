@@ -197,18 +197,65 @@ struct ControllerParts {
 }
 
 fn serve(config: Config) -> Result<(), String> {
+    check_host(&config)?;
+    let cluster_id = Arc::new(
+        store::cluster_id(&config.data_dir)
+            .map_err(|error| format!("cannot read meta.properties: {error}"))?,
+    );
+    let (state, metadata_store) = open_metadata(&config)?;
+    let snapshot = state.snapshot();
+    let (listeners, nodes) = bind_listeners(&config)?;
+    let nodes = Arc::new(nodes);
+    let config = Arc::new(config);
+    let (controller_parts, links) = link_shards(config.cores, state, metadata_store);
+    let shutdown = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, shutdown.clone())
+            .map_err(|error| format!("cannot handle signals: {error}"))?;
+    }
+    let (ready_sender, ready) = crossbeam::channel::bounded::<Result<(), String>>(config.cores);
+    let starts = shard_starts(
+        ShardStarts {
+            config: &config,
+            nodes: &nodes,
+            cluster_id: &cluster_id,
+            snapshot: &snapshot,
+            ready: &ready_sender,
+            shutdown: &shutdown,
+        },
+        listeners,
+        controller_parts,
+        links,
+    );
+    let threads = spawn_shards(&config, starts)?;
+    drop(ready_sender);
+    wait_until_ready(config.cores, &ready, &shutdown)?;
+    announce_ready(&config, &nodes);
+    for thread in threads {
+        if let Err(error) = thread.join() {
+            eprintln!("corelog: a shard ended with an error: {error}");
+        }
+    }
+    println!("corelog: shut down cleanly");
+    Ok(())
+}
+
+/// Refuses to start on a host that cannot run this configuration: the
+/// configuration itself, memory for IO, the open-files limit (raised and
+/// split per shard), and the data directory.
+fn check_host(config: &Config) -> Result<(), String> {
     config.validate().map_err(|error| error.to_string())?;
     rt::executor::check_host(config.cores, limits::IO_MEMORY_PER_SHARD_BYTES)
         .map_err(|error| error.to_string())?;
     // Raises RLIMIT_NOFILE and splits it per shard; refuses a limit too low.
     rt::os_limits::budget_open_files(config.cores).map_err(|error| error.to_string())?;
     std::fs::create_dir_all(&config.data_dir)
-        .map_err(|error| format!("cannot create {}: {error}", config.data_dir.display()))?;
-    let cluster_id = Arc::new(
-        store::cluster_id(&config.data_dir)
-            .map_err(|error| format!("cannot read meta.properties: {error}"))?,
-    );
+        .map_err(|error| format!("cannot create {}: {error}", config.data_dir.display()))
+}
 
+/// Reads the metadata log, then writes what this start changes: partitions
+/// moved to the shards that now exist, and the offsets topic if missing.
+fn open_metadata(config: &Config) -> Result<(MetadataState, MetadataStore), String> {
     let (mut metadata_store, records) = MetadataStore::open(&config.data_dir)
         .map_err(|error| format!("cannot open the metadata log: {error}"))?;
     let mut state = MetadataState::default();
@@ -239,8 +286,11 @@ fn serve(config: Config) -> Result<(), String> {
             .map_err(|error| format!("cannot write the metadata log: {error}"))?;
         state.apply(&record);
     }
-    let snapshot = state.snapshot();
+    Ok((state, metadata_store))
+}
 
+/// One listener per shard, and the node each one is advertised as.
+fn bind_listeners(config: &Config) -> Result<(Vec<TcpListener>, Vec<Node>), String> {
     let mut listeners = Vec::with_capacity(config.cores);
     let mut nodes = Vec::with_capacity(config.cores);
     for index in 0..config.cores {
@@ -258,38 +308,57 @@ fn serve(config: Config) -> Result<(), String> {
         });
         listeners.push(listener);
     }
-    let nodes = Arc::new(nodes);
-    let config = Arc::new(config);
+    Ok((listeners, nodes))
+}
 
-    let mut controller_parts = Some(ControllerParts {
+/// The channels between the controller (shard 0) and every other shard:
+/// the controller's ends, and one link per other shard.
+fn link_shards(
+    cores: usize,
+    state: MetadataState,
+    store: MetadataStore,
+) -> (ControllerParts, Vec<FollowerLink>) {
+    let mut parts = ControllerParts {
         state,
-        store: metadata_store,
+        store,
         from_shards: Vec::new(),
         to_shards: Vec::new(),
-    });
+    };
     let mut links = Vec::new();
-    for _ in 1..config.cores {
+    for _ in 1..cores {
         let (to_controller, from_shard) =
             cross_core::<ControllerRequest>(limits::CROSS_CORE_QUEUE_MAX);
         let (to_shard, inbox) = cross_core::<ShardMessage>(limits::CROSS_CORE_QUEUE_MAX);
-        let parts = controller_parts.as_mut().expect("set above");
         parts.from_shards.push(from_shard);
         parts.to_shards.push(to_shard);
         links.push((to_controller, inbox));
     }
+    (parts, links)
+}
 
-    let shutdown = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, shutdown.clone())
-            .map_err(|error| format!("cannot handle signals: {error}"))?;
-    }
-    let (ready_sender, ready) = crossbeam::channel::bounded::<Result<(), String>>(config.cores);
-    let online_cpus = std::thread::available_parallelism()
-        .map(|count| count.get())
-        .unwrap_or(1);
+/// A shard's ends of its link to the controller.
+type FollowerLink = (CoreSender<ControllerRequest>, CoreReceiver<ShardMessage>);
 
-    let mut threads = Vec::with_capacity(config.cores);
+/// What every shard starts with, shared.
+struct ShardStarts<'a> {
+    config: &'a Arc<Config>,
+    nodes: &'a Arc<Vec<Node>>,
+    cluster_id: &'a Arc<String>,
+    snapshot: &'a Arc<Snapshot>,
+    ready: &'a crossbeam::channel::Sender<Result<(), String>>,
+    shutdown: &'a Arc<AtomicBool>,
+}
+
+/// One start per listener: shard 0 is the controller, the others follow.
+fn shard_starts(
+    shared: ShardStarts,
+    listeners: Vec<TcpListener>,
+    controller_parts: ControllerParts,
+    links: Vec<FollowerLink>,
+) -> Vec<ShardStart> {
+    let mut controller_parts = Some(controller_parts);
     let mut links = links.into_iter();
+    let mut starts = Vec::with_capacity(listeners.len());
     for (index, listener) in listeners.into_iter().enumerate() {
         let role = if index == 0 {
             ShardRole::Controller(controller_parts.take().expect("one controller"))
@@ -300,26 +369,48 @@ fn serve(config: Config) -> Result<(), String> {
                 inbox,
             }
         };
-        let start = ShardStart {
+        starts.push(ShardStart {
             index: index as u32,
-            config: config.clone(),
-            nodes: nodes.clone(),
-            cluster_id: cluster_id.clone(),
-            snapshot: snapshot.clone(),
+            config: shared.config.clone(),
+            nodes: shared.nodes.clone(),
+            cluster_id: shared.cluster_id.clone(),
+            snapshot: shared.snapshot.clone(),
             listener,
             role,
-            ready: ready_sender.clone(),
-            shutdown: shutdown.clone(),
-        };
+            ready: shared.ready.clone(),
+            shutdown: shared.shutdown.clone(),
+        });
+    }
+    starts
+}
+
+/// One thread per shard, pinned to its CPU when there are enough.
+fn spawn_shards(
+    config: &Config,
+    starts: Vec<ShardStart>,
+) -> Result<Vec<rt::executor::ShardThread<()>>, String> {
+    let online_cpus = std::thread::available_parallelism()
+        .map(|count| count.get())
+        .unwrap_or(1);
+    let idle_spin = Duration::from_micros(config.idle_spin_microseconds);
+    let mut threads = Vec::with_capacity(starts.len());
+    for (index, start) in starts.into_iter().enumerate() {
         let cpu = (config.cores <= online_cpus).then_some(index);
-        let idle_spin = Duration::from_micros(config.idle_spin_microseconds);
         let thread = rt::executor::spawn_shard(index, cpu, idle_spin, move || run_shard(start))
             .map_err(|error| error.to_string())?;
         threads.push(thread);
     }
-    drop(ready_sender);
+    Ok(threads)
+}
 
-    for _ in 0..config.cores {
+/// Waits for every shard to say it is serving, or for the first failure
+/// (a shard that failed to start stops the others).
+fn wait_until_ready(
+    cores: usize,
+    ready: &crossbeam::channel::Receiver<Result<(), String>>,
+    shutdown: &AtomicBool,
+) -> Result<(), String> {
+    for _ in 0..cores {
         match ready.recv() {
             Ok(Ok(())) => {}
             Ok(Err(message)) => {
@@ -329,6 +420,10 @@ fn serve(config: Config) -> Result<(), String> {
             Err(_) => return Err("a shard stopped during start-up".into()),
         }
     }
+    Ok(())
+}
+
+fn announce_ready(config: &Config, nodes: &[Node]) {
     for node in nodes.iter() {
         println!(
             "corelog: node {} listening on {}:{}",
@@ -340,14 +435,6 @@ fn serve(config: Config) -> Result<(), String> {
         config.cores,
         config.data_dir.display()
     );
-
-    for thread in threads {
-        if let Err(error) = thread.join() {
-            eprintln!("corelog: a shard ended with an error: {error}");
-        }
-    }
-    println!("corelog: shut down cleanly");
-    Ok(())
 }
 
 /// Binds `address`, waiting while it is still in use. After a crash the
@@ -412,36 +499,7 @@ async fn run_shard(start: ShardStart) {
     } = start;
     let shard = match role {
         ShardRole::Controller(parts) => {
-            let (queue_sender, queue) =
-                local_queue::<ControllerRequest>(limits::CROSS_CORE_QUEUE_MAX);
-            let shard = Rc::new(Shard::new(
-                index,
-                config.clone(),
-                nodes,
-                cluster_id,
-                ControllerLink::Local(queue_sender.clone()),
-            ));
-            for from_shard in parts.from_shards {
-                let from_shard = from_shard.connect().await;
-                rt::spawn_detached(controller::forward(from_shard, queue_sender.clone()));
-            }
-            let mut peers = Vec::new();
-            for to_shard in parts.to_shards {
-                peers.push(to_shard.connect().await);
-            }
-            let defaults = Defaults {
-                num_partitions: config.num_partitions,
-                shard_count: config.cores as u32,
-            };
-            let controller = Controller {
-                state: parts.state,
-                store: parts.store,
-                defaults,
-                peers,
-                local: shard.clone(),
-            };
-            rt::spawn_detached(controller.run(queue));
-            shard
+            start_controller(index, config, nodes, cluster_id, parts).await
         }
         ShardRole::Follower {
             to_controller,
@@ -472,6 +530,46 @@ async fn run_shard(start: ShardStart) {
     // retry) rather than accepted by a broker that is going away.
     listening.stop();
     shard.close_all().await;
+}
+
+/// Shard 0: its shard, and the controller task that owns the metadata log,
+/// fed by the local queue and by a forwarder per other shard.
+async fn start_controller(
+    index: u32,
+    config: Arc<Config>,
+    nodes: Arc<Vec<Node>>,
+    cluster_id: Arc<String>,
+    parts: ControllerParts,
+) -> Rc<Shard> {
+    let (queue_sender, queue) = local_queue::<ControllerRequest>(limits::CROSS_CORE_QUEUE_MAX);
+    let shard = Rc::new(Shard::new(
+        index,
+        config.clone(),
+        nodes,
+        cluster_id,
+        ControllerLink::Local(queue_sender.clone()),
+    ));
+    for from_shard in parts.from_shards {
+        let from_shard = from_shard.connect().await;
+        rt::spawn_detached(controller::forward(from_shard, queue_sender.clone()));
+    }
+    let mut peers = Vec::new();
+    for to_shard in parts.to_shards {
+        peers.push(to_shard.connect().await);
+    }
+    let defaults = Defaults {
+        num_partitions: config.num_partitions,
+        shard_count: config.cores as u32,
+    };
+    let controller = Controller {
+        state: parts.state,
+        store: parts.store,
+        defaults,
+        peers,
+        local: shard.clone(),
+    };
+    rt::spawn_detached(controller.run(queue));
+    shard
 }
 
 /// Request bodies and direct-IO buffers are often a megabyte or more. glibc

@@ -25,8 +25,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::frames::{self, FUZZ_GROUP, FUZZ_TOPICS};
 use common::{create_topic, Broker};
-use corelog::server::dispatch::{self, Outcome};
+use corelog::server::dispatch;
 use corelog::server::handlers::SUPPORTED;
+use corelog::server::reply::Outcome;
 use kafka_protocol::messages::ApiKey;
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden");

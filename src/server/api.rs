@@ -22,11 +22,11 @@ use std::ops::RangeInclusive;
 
 use bytes::Bytes;
 use kafka_protocol::messages::{self as kafka, ApiKey};
-use kafka_protocol::protocol::{Decodable, Encodable};
+use kafka_protocol::protocol::Decodable;
 
 use super::context::RequestContext;
-use super::dispatch::Outcome;
 use super::handlers::{self, record_formats};
+use super::reply::{Outcome, Reply};
 use crate::protocol::frame::{self, FrameError};
 use crate::shard::Shard;
 
@@ -48,45 +48,6 @@ pub trait Api {
         shard: &'a Shard,
         request: Self::Request,
     ) -> impl Future<Output = Self::Response> + 'a;
-}
-
-/// A handler's answer, turned into what the connection does with it.
-/// Every `Encodable` body is one framed response; handlers whose replies
-/// are not a single body (Produce: deferred, or none for acks=0; Fetch: in
-/// pieces) answer with a type of their own that implements this.
-pub trait Reply {
-    fn into_outcome(self, context: &RequestContext) -> Outcome;
-}
-
-impl<T: Encodable> Reply for T {
-    fn into_outcome(self, context: &RequestContext) -> Outcome {
-        respond(context, &self)
-    }
-}
-
-/// One framed response in the request's API and version, or a close if it
-/// does not encode (a bug: the handler built a body its version lacks).
-pub fn respond<T: Encodable>(context: &RequestContext, body: &T) -> Outcome {
-    respond_to(
-        context.api_key,
-        context.version,
-        context.correlation_id,
-        body,
-    )
-}
-
-/// `respond` for a reply that outlives its request's context (a deferred
-/// Produce reply).
-pub fn respond_to<T: Encodable>(
-    api_key: ApiKey,
-    version: i16,
-    correlation_id: i32,
-    body: &T,
-) -> Outcome {
-    match frame::encode_response(api_key, version, correlation_id, body) {
-        Ok(bytes) => Outcome::Respond(bytes),
-        Err(error) => Outcome::Close(format!("{api_key:?} v{version}: {error}")),
-    }
 }
 
 /// Decodes a request body of `A` at `version`: the one decode path, used by

@@ -39,7 +39,8 @@ use bytes::BytesMut;
 use futures_lite::FutureExt;
 
 use super::context::Session;
-use super::dispatch::{self, Outcome};
+use super::dispatch;
+use super::reply::Outcome;
 use super::request_memory::RequestMemory;
 use crate::limits::{
     FRAME_BODY_TIMEOUT_MILLISECONDS, INFLIGHT_REQUESTS_PER_CONNECTION_MAX, REQUEST_READ_CHUNK_BYTES,

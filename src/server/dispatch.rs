@@ -15,7 +15,7 @@
 //!    against the session's principal, and the per-API metrics hook.
 //! 4. Decode and handle (`api::serve`): the body is decoded with the
 //!    request type of the API's table line and passed to its handler; the
-//!    handler's reply becomes an `Outcome` (`api::Reply`).
+//!    handler's reply becomes an `Outcome` (`reply::Reply`).
 //!
 //! Adding an API touches none of this: one line in `api.rs`'s table and the
 //! handler's own file.
@@ -27,30 +27,15 @@
 
 use std::rc::Rc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 
-use super::api::{self, respond};
+use super::api;
 use super::context::{RequestContext, Session};
 use super::handlers::api_versions;
+use super::reply::{respond, Outcome};
 use crate::protocol::frame::{self, FrameError};
-use crate::rt::net::Piece;
 use crate::shard::Shard;
-
-pub enum Outcome {
-    Respond(BytesMut),
-    /// A response in pieces that are sent without being copied together
-    /// (Fetch: the record batches are cached `Bytes` or file ranges).
-    RespondPieces(Vec<Piece>),
-    /// A response that is ready once its writes are durable (Produce with
-    /// acks=all); the connection reads on meanwhile and keeps replies in
-    /// request order.
-    Deferred(std::pin::Pin<Box<dyn std::future::Future<Output = Outcome>>>),
-    /// Produce with acks=0: Kafka sends nothing back.
-    NoResponse,
-    /// A protocol violation: close this connection, saying why.
-    Close(String),
-}
 
 /// Handles one request frame (without its length prefix) that arrived on
 /// `session`'s connection.
@@ -162,6 +147,7 @@ fn admit(context: &RequestContext) -> Result<(), Outcome> {
 
 #[cfg(test)]
 mod tests {
+    use bytes::BytesMut;
     use kafka_protocol::messages::{ApiVersionsRequest, MetadataRequest, RequestHeader};
     use kafka_protocol::protocol::Encodable;
 

@@ -4,6 +4,7 @@
 //! Where things go: `connection` reads frames (and reserves their memory),
 //! `dispatch` is the pipeline every request goes through, `api` is the
 //! table of APIs (one line per API: its handler, versions and types),
+//! `reply` is what a handler's answer becomes (an `Outcome`),
 //! `context` is what a handler learns about a request and its connection's
 //! session, and `handlers` holds one file per API. A new API is one line in
 //! `api`'s table plus its handler file.
@@ -17,4 +18,5 @@ pub mod context;
 pub mod dispatch;
 pub mod handlers;
 pub mod listener;
+pub mod reply;
 pub mod request_memory;

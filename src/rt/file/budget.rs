@@ -3,23 +3,39 @@
 //! idle. Opening past the budget first closes the least recently used file
 //! nothing is using, and when every open file is in use, waits for one.
 //!
+//! The budget sees an open file only through [`BudgetedFile`] (whether it
+//! is idle, when it was last used, close it if idle), which `handle.rs`
+//! implements: the handle depends on the budget, not the other way round.
+//!
 //! Invariants: descriptors counted here never exceed the capacity; a
 //! [`Reservation`] is taken before a descriptor opens and given back only
 //! after it is closed.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::handle::Handle;
 use crate::limits::{
     SEGMENT_DESCRIPTORS_PER_SHARD_DEFAULT, SEGMENT_DESCRIPTOR_WAIT_MILLISECONDS,
     SEGMENT_FILE_IDLE_CHECK_MILLISECONDS, SEGMENT_FILE_IDLE_MILLISECONDS,
 };
 use crate::rt::sync::Signal;
+
+/// What the budget needs of a file it may close: implemented by the
+/// segment file's handle (`handle.rs`).
+pub(super) trait BudgetedFile {
+    /// Open, and used by nothing but the budget's own slot.
+    fn idle(&self) -> bool;
+    /// When it was last used (the sweeper closes files unused for long).
+    fn used_at(&self) -> Instant;
+    /// Closes it if nothing uses it (syncing first); true when closed.
+    fn close_idle(self: Rc<Self>) -> Pin<Box<dyn Future<Output = bool>>>;
+}
 
 /// Descriptors counted in a shard's budget, given back on drop.
 pub(super) struct Reservation {
@@ -55,7 +71,7 @@ pub(super) struct Budget {
     /// Descriptors open now; atomic because a duplicate lent to sendfile
     /// may be closed on a blocking thread.
     pub(super) open: Arc<AtomicUsize>,
-    pub(super) recency: RefCell<BTreeMap<u64, Weak<Handle>>>,
+    pub(super) recency: RefCell<BTreeMap<u64, Weak<dyn BudgetedFile>>>,
     pub(super) clock: Cell<u64>,
     /// Fired when descriptors are given back or an open completes.
     pub(super) released: Signal,
@@ -142,7 +158,7 @@ impl Budget {
             }
             let seen = self.released.generation();
             if let Some(victim) = self.least_recent_idle() {
-                if victim.close_if_idle().await {
+                if victim.close_idle().await {
                     continue;
                 }
             }
@@ -158,12 +174,12 @@ impl Budget {
         }
     }
 
-    pub(super) fn least_recent_idle(&self) -> Option<Rc<Handle>> {
+    pub(super) fn least_recent_idle(&self) -> Option<Rc<dyn BudgetedFile>> {
         let mut stale = Vec::new();
         let mut found = None;
         for (&tick, weak) in self.recency.borrow().iter() {
             match weak.upgrade() {
-                Some(handle) if handle.is_idle() => {
+                Some(handle) if handle.idle() => {
                     found = Some(handle);
                     break;
                 }
@@ -195,15 +211,15 @@ async fn close_idle_files(budget: Weak<Budget>) {
         let Some(idle_since) = Instant::now().checked_sub(budget.idle_close_after.get()) else {
             continue;
         };
-        let idle: Vec<Rc<Handle>> = budget
+        let idle: Vec<Rc<dyn BudgetedFile>> = budget
             .recency
             .borrow()
             .values()
             .filter_map(Weak::upgrade)
-            .take_while(|handle| handle.last_used.get() <= idle_since)
+            .take_while(|handle| handle.used_at() <= idle_since)
             .collect();
         for handle in idle {
-            handle.close_if_idle().await;
+            handle.close_idle().await;
         }
     }
 }

@@ -7,14 +7,16 @@
 //! it and everything written was synced; one task opens a file at a time).
 
 use std::cell::{Cell, OnceCell, RefCell};
+use std::future::Future;
 use std::io;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 use glommio::io::BufferedFile;
 
-use super::budget::Budget;
+use super::budget::{Budget, BudgetedFile};
 use super::{open_direct, FileUse, OpenFile};
 use crate::limits::SEGMENT_DESCRIPTOR_WAIT_MILLISECONDS;
 
@@ -243,6 +245,20 @@ impl Handle {
             open.close().await;
         }
         true
+    }
+}
+
+impl BudgetedFile for Handle {
+    fn idle(&self) -> bool {
+        self.is_idle()
+    }
+
+    fn used_at(&self) -> Instant {
+        self.last_used.get()
+    }
+
+    fn close_idle(self: Rc<Self>) -> Pin<Box<dyn Future<Output = bool>>> {
+        Box::pin(async move { self.close_if_idle().await })
     }
 }
 

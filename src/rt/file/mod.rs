@@ -44,7 +44,9 @@
 //!
 //! Layout: this file holds the handle, its uses and the interface;
 //! `handle.rs` one file's open/close state; `budget.rs` the shard's
-//! descriptor budget and idle sweeper; `faults.rs` the faulty file.
+//! descriptor budget and idle sweeper, which sees open files only through
+//! its `BudgetedFile` trait (so `handle.rs` depends on `budget.rs`, never
+//! the reverse); `faults.rs` the faulty file.
 
 mod budget;
 pub mod faults;

@@ -4,11 +4,17 @@
 //! replaces the topic's whole set; the incremental form sets, deletes,
 //! appends to or subtracts from single configs. Broker configs are fixed at
 //! start and cannot be altered.
+//!
+//! Invariants: one response per resource, in request order; a topic's
+//! configs change only through the controller, all of them at once, and
+//! not at all with `validate_only`; a broker resource is refused.
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
+use kafka_protocol::messages::alter_configs_request::AlterConfigsResource;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource as IncrementalResource;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse as IncrementalResourceResponse;
 use kafka_protocol::messages::{
     AlterConfigsRequest, AlterConfigsResponse, IncrementalAlterConfigsRequest,
@@ -39,34 +45,7 @@ pub async fn handle(
 ) -> AlterConfigsResponse {
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
-        let outcome = match check_resource(resource.resource_type) {
-            Err(refused) => Err(refused),
-            Ok(()) => {
-                let configs: BTreeMap<String, String> = resource
-                    .configs
-                    .iter()
-                    .filter_map(|config| {
-                        config
-                            .value
-                            .as_ref()
-                            .map(|value| (config.name.to_string(), value.to_string()))
-                    })
-                    .collect();
-                super::warn_deprecated_configs(
-                    shard.id,
-                    &resource.resource_name,
-                    configs.keys().map(String::as_str),
-                );
-                submit(
-                    shard,
-                    &resource.resource_name,
-                    configs,
-                    request.validate_only,
-                )
-                .await
-            }
-        };
-        let (code, message) = split(outcome);
+        let (code, message) = split(replace(shard, &resource, request.validate_only).await);
         responses.push(
             AlterConfigsResourceResponse::default()
                 .with_resource_type(resource.resource_type)
@@ -78,6 +57,32 @@ pub async fn handle(
     AlterConfigsResponse::default().with_responses(responses)
 }
 
+/// AlterConfigs: the topic's configs become the resource's (a null value
+/// sets nothing).
+async fn replace(
+    shard: &Shard,
+    resource: &AlterConfigsResource,
+    validate_only: bool,
+) -> Result<(), Refusal> {
+    check_resource(resource.resource_type)?;
+    let configs: BTreeMap<String, String> = resource
+        .configs
+        .iter()
+        .filter_map(|config| {
+            config
+                .value
+                .as_ref()
+                .map(|value| (config.name.to_string(), value.to_string()))
+        })
+        .collect();
+    super::warn_deprecated_configs(
+        shard.id,
+        &resource.resource_name,
+        configs.keys().map(String::as_str),
+    );
+    submit(shard, &resource.resource_name, configs, validate_only).await
+}
+
 pub async fn handle_incremental(
     _context: &RequestContext,
     shard: &Shard,
@@ -85,47 +90,7 @@ pub async fn handle_incremental(
 ) -> IncrementalAlterConfigsResponse {
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
-        let outcome = match check_resource(resource.resource_type) {
-            Err(refused) => Err(refused),
-            Ok(()) => {
-                let changes: Vec<(String, i8, Option<String>)> = resource
-                    .configs
-                    .iter()
-                    .map(|config| {
-                        (
-                            config.name.to_string(),
-                            config.config_operation,
-                            config.value.as_ref().map(|value| value.to_string()),
-                        )
-                    })
-                    .collect();
-                super::warn_deprecated_configs(
-                    shard.id,
-                    &resource.resource_name,
-                    changes
-                        .iter()
-                        .filter(|(_, operation, _)| *operation != DELETE)
-                        .map(|(name, _, _)| name.as_str()),
-                );
-                let current = shard
-                    .metadata.snapshot()
-                    .topic(&resource.resource_name)
-                    .map(|topic| topic.configs.clone())
-                    .unwrap_or_default();
-                match apply_incremental(current, &changes) {
-                    Ok(configs) => {
-                        submit(
-                            shard,
-                            &resource.resource_name,
-                            configs,
-                            request.validate_only,
-                        )
-                        .await
-                    }
-                    Err(refused) => Err(refused),
-                }
-            }
-        };
+        let outcome = alter_incrementally(shard, &resource, request.validate_only).await;
         let (code, message) = split(outcome);
         responses.push(
             IncrementalResourceResponse::default()
@@ -136,6 +101,42 @@ pub async fn handle_incremental(
         );
     }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+/// IncrementalAlterConfigs: each change applied to the topic's current
+/// configs.
+async fn alter_incrementally(
+    shard: &Shard,
+    resource: &IncrementalResource,
+    validate_only: bool,
+) -> Result<(), Refusal> {
+    check_resource(resource.resource_type)?;
+    let changes: Vec<(String, i8, Option<String>)> = resource
+        .configs
+        .iter()
+        .map(|config| {
+            (
+                config.name.to_string(),
+                config.config_operation,
+                config.value.as_ref().map(|value| value.to_string()),
+            )
+        })
+        .collect();
+    super::warn_deprecated_configs(
+        shard.id,
+        &resource.resource_name,
+        changes
+            .iter()
+            .filter(|(_, operation, _)| *operation != DELETE)
+            .map(|(name, _, _)| name.as_str()),
+    );
+    let current = shard
+        .metadata.snapshot()
+        .topic(&resource.resource_name)
+        .map(|topic| topic.configs.clone())
+        .unwrap_or_default();
+    let configs = apply_incremental(current, &changes)?;
+    submit(shard, &resource.resource_name, configs, validate_only).await
 }
 
 fn check_resource(resource_type: i8) -> Result<(), Refusal> {

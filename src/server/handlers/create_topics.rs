@@ -7,8 +7,13 @@
 //! the codec does not know them) are read and written here: v1's request
 //! has v2's layout, v0's lacks `validate_only`; their responses lack the
 //! throttle time (and v0 the error message).
+//!
+//! Invariants: one result per requested topic, in request order; a topic
+//! is created only through the controller; every entry of a name listed
+//! twice is refused, and so is an explicit assignment with more partitions
+//! than a partition count may ask for.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::RangeInclusive;
 
 use bytes::BufMut;
@@ -25,7 +30,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use super::legacy::{self, CodecResult, Reader};
 use super::RequestContext;
 use crate::limits::PARTITIONS_PER_TOPIC_MAX;
-use crate::metadata::{topic_config, Command};
+use crate::metadata::{topic_config, Command, TopicMetadata};
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
 
@@ -130,13 +135,7 @@ pub async fn handle(context: &RequestContext, shard: &Shard, request: Request) -
 
 async fn answer(shard: &Shard, request: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
     let mut results = Vec::with_capacity(request.topics.len());
-    let mut seen = std::collections::HashSet::new();
-    let duplicated: std::collections::HashSet<String> = request
-        .topics
-        .iter()
-        .map(|topic| topic.name.0.to_string())
-        .filter(|name| !seen.insert(name.clone()))
-        .collect();
+    let duplicated = duplicated_names(&request.topics);
     for topic in request.topics {
         let name = topic.name.0.to_string();
         // No error: a null message, as Kafka sends (not the codec's "").
@@ -147,13 +146,8 @@ async fn answer(shard: &Shard, request: CreateTopicsRequest, version: i16) -> Cr
             result.num_partitions = -1;
             result.replication_factor = -1;
         }
-        let fail = |mut result: CreatableTopicResult, code: ErrorCode, message: String| {
-            result.error_code = code.0;
-            result.error_message = Some(StrBytes::from_string(message));
-            result
-        };
         if duplicated.contains(&name) {
-            results.push(fail(
+            results.push(failed(
                 result,
                 ErrorCode::INVALID_REQUEST,
                 format!(
@@ -162,48 +156,14 @@ async fn answer(shard: &Shard, request: CreateTopicsRequest, version: i16) -> Cr
             ));
             continue;
         }
-        let mut configs = BTreeMap::new();
-        for config in &topic.configs {
-            if let Some(value) = &config.value {
-                configs.insert(config.name.to_string(), value.to_string());
-            }
-        }
+        let configs = requested_configs(&topic);
         super::warn_deprecated_configs(shard.id, &name, configs.keys().map(String::as_str));
-        let assignment = if topic.assignments.is_empty() {
-            None
-        } else if topic.assignments.len() > PARTITIONS_PER_TOPIC_MAX as usize {
-            // The same cap, and answer, as a partition count.
-            let count = topic.assignments.len();
-            results.push(fail(
-                result,
-                ErrorCode::INVALID_PARTITIONS,
-                format!("Number of partitions must be between 1 and {PARTITIONS_PER_TOPIC_MAX}, not {count}."),
-            ));
-            continue;
-        } else {
-            let mut assignments = topic.assignments.clone();
-            assignments.sort_by_key(|assignment| assignment.partition_index);
-            let consecutive = assignments
-                .iter()
-                .enumerate()
-                .all(|(index, assignment)| assignment.partition_index == index as i32);
-            let single_replica = assignments.iter().all(|assignment| {
-                assignment.broker_ids.len() == 1 && assignment.broker_ids[0].0 >= 0
-            });
-            if !consecutive || !single_replica {
-                results.push(fail(
-                    result,
-                    ErrorCode::INVALID_REPLICA_ASSIGNMENT,
-                    "Each partition needs exactly one replica, partitions numbered from 0".into(),
-                ));
+        let assignment = match explicit_assignment(&topic) {
+            Ok(assignment) => assignment,
+            Err((code, message)) => {
+                results.push(failed(result, code, message));
                 continue;
             }
-            Some(
-                assignments
-                    .iter()
-                    .map(|assignment| assignment.broker_ids[0].0 as u32)
-                    .collect(),
-            )
         };
         let command = Command::CreateTopic {
             name: name.clone(),
@@ -213,35 +173,113 @@ async fn answer(shard: &Shard, request: CreateTopicsRequest, version: i16) -> Cr
             configs,
             validate_only: request.validate_only,
         };
-        match shard.metadata.submit(command).await {
-            Ok(Some(created)) => {
-                if version >= 5 {
-                    result.num_partitions = created.placement.len() as i32;
-                    result.replication_factor = 1;
-                    result.configs = Some(
-                        topic_config::effective(&created.configs, &shard.config.topic_defaults)
-                            .into_iter()
-                            .map(|(name, value, source)| {
-                                CreatableTopicConfigs::default()
-                                    .with_name(StrBytes::from_string(name))
-                                    .with_value(Some(StrBytes::from_string(value)))
-                                    .with_config_source(topic_config::source_code(source))
-                            })
-                            .collect(),
-                    );
-                }
-                if version >= 7 {
-                    result.topic_id = uuid::Uuid::from_bytes(created.id);
-                }
-                results.push(result);
-            }
-            Ok(None) => results.push(fail(
+        results.push(match shard.metadata.submit(command).await {
+            Ok(Some(created)) => created_result(shard, result, &created, version),
+            Ok(None) => failed(
                 result,
                 ErrorCode::UNKNOWN_SERVER_ERROR,
                 "topic vanished while being created".into(),
-            )),
-            Err(refused) => results.push(fail(result, refused.code, refused.message)),
-        }
+            ),
+            Err(refused) => failed(result, refused.code, refused.message),
+        });
     }
     CreateTopicsResponse::default().with_topics(results)
+}
+
+/// The names listed more than once: Kafka refuses each of their entries.
+fn duplicated_names(topics: &[CreatableTopic]) -> HashSet<String> {
+    let mut seen = HashSet::new();
+    topics
+        .iter()
+        .map(|topic| topic.name.0.to_string())
+        .filter(|name| !seen.insert(name.clone()))
+        .collect()
+}
+
+fn failed(
+    mut result: CreatableTopicResult,
+    code: ErrorCode,
+    message: String,
+) -> CreatableTopicResult {
+    result.error_code = code.0;
+    result.error_message = Some(StrBytes::from_string(message));
+    result
+}
+
+/// The configs the request sets (a null value sets nothing).
+fn requested_configs(topic: &CreatableTopic) -> BTreeMap<String, String> {
+    let mut configs = BTreeMap::new();
+    for config in &topic.configs {
+        if let Some(value) = &config.value {
+            configs.insert(config.name.to_string(), value.to_string());
+        }
+    }
+    configs
+}
+
+/// The shard of each partition when the request assigns them (`None` when
+/// it does not): one replica each, partitions numbered from 0, no more
+/// than a partition count may ask for.
+fn explicit_assignment(topic: &CreatableTopic) -> Result<Option<Vec<u32>>, (ErrorCode, String)> {
+    if topic.assignments.is_empty() {
+        return Ok(None);
+    }
+    if topic.assignments.len() > PARTITIONS_PER_TOPIC_MAX as usize {
+        // The same cap, and answer, as a partition count.
+        let count = topic.assignments.len();
+        return Err((
+            ErrorCode::INVALID_PARTITIONS,
+            format!("Number of partitions must be between 1 and {PARTITIONS_PER_TOPIC_MAX}, not {count}."),
+        ));
+    }
+    let mut assignments = topic.assignments.clone();
+    assignments.sort_by_key(|assignment| assignment.partition_index);
+    let consecutive = assignments
+        .iter()
+        .enumerate()
+        .all(|(index, assignment)| assignment.partition_index == index as i32);
+    let single_replica = assignments
+        .iter()
+        .all(|assignment| assignment.broker_ids.len() == 1 && assignment.broker_ids[0].0 >= 0);
+    if !consecutive || !single_replica {
+        return Err((
+            ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+            "Each partition needs exactly one replica, partitions numbered from 0".into(),
+        ));
+    }
+    Ok(Some(
+        assignments
+            .iter()
+            .map(|assignment| assignment.broker_ids[0].0 as u32)
+            .collect(),
+    ))
+}
+
+/// A created topic's result: v5+ say its partitions, replication factor
+/// and effective configs, v7+ its id.
+fn created_result(
+    shard: &Shard,
+    mut result: CreatableTopicResult,
+    created: &TopicMetadata,
+    version: i16,
+) -> CreatableTopicResult {
+    if version >= 5 {
+        result.num_partitions = created.placement.len() as i32;
+        result.replication_factor = 1;
+        result.configs = Some(
+            topic_config::effective(&created.configs, &shard.config.topic_defaults)
+                .into_iter()
+                .map(|(name, value, source)| {
+                    CreatableTopicConfigs::default()
+                        .with_name(StrBytes::from_string(name))
+                        .with_value(Some(StrBytes::from_string(value)))
+                        .with_config_source(topic_config::source_code(source))
+                })
+                .collect(),
+        );
+    }
+    if version >= 7 {
+        result.topic_id = uuid::Uuid::from_bytes(created.id);
+    }
+    result
 }

@@ -6,6 +6,10 @@
 //! (Kafka 4.0 dropped it, so the codec does not know it) is read and
 //! written here; its `is_default` is true for a value that is Kafka's
 //! default (Kafka 3.9 itself leaves it false).
+//!
+//! Invariants: one result per requested resource, in request order; only
+//! the configs asked for (all when none are named) are listed; broker
+//! configs are reported read-only, as fixed at start.
 
 use std::ops::RangeInclusive;
 
@@ -21,6 +25,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use super::legacy::{self, CodecResult, Reader};
 use super::RequestContext;
 
+use crate::config::Config;
 use crate::metadata::topic_config::{self, BrokerDefaults, Source};
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
@@ -244,9 +249,24 @@ fn broker_entries(
             format!("Unknown broker id {name}"),
         ));
     }
-    let config = &shard.config;
+    Ok(broker_settings(&shard.config, name)
+        .into_iter()
+        .map(|(key, value)| {
+            DescribeConfigsResourceResult::default()
+                .with_name(text(key))
+                .with_value(Some(text(value)))
+                .with_read_only(true)
+                .with_config_source(STATIC_BROKER_CONFIG)
+                .with_config_type(CONFIG_TYPE_STRING)
+        })
+        .collect())
+}
+
+/// The broker settings DescribeConfigs reports (all fixed at start), by
+/// Kafka's names.
+fn broker_settings(config: &Config, name: &str) -> Vec<(&'static str, String)> {
     let defaults = &config.topic_defaults;
-    let entries = [
+    vec![
         ("broker.id", name.to_string()),
         ("log.dirs", config.data_dir.display().to_string()),
         ("num.partitions", config.num_partitions.to_string()),
@@ -294,16 +314,5 @@ fn broker_entries(
                 .group_initial_rebalance_delay_milliseconds
                 .to_string(),
         ),
-    ];
-    Ok(entries
-        .into_iter()
-        .map(|(key, value)| {
-            DescribeConfigsResourceResult::default()
-                .with_name(text(key))
-                .with_value(Some(text(value)))
-                .with_read_only(true)
-                .with_config_source(STATIC_BROKER_CONFIG)
-                .with_config_type(CONFIG_TYPE_STRING)
-        })
-        .collect())
+    ]
 }

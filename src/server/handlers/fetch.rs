@@ -19,11 +19,19 @@
 //! batch larger than the limits can still be consumed. The broker caps
 //! `max_bytes` at `FETCH_RESPONSE_BYTES_MAX` (Kafka's broker `fetch.max.bytes`),
 //! whatever the client asks.
+//!
+//! Invariants: one answer per requested partition, in request order; a
+//! partition's records start at the batch holding the fetch offset and stop
+//! at its `partition_max_bytes` and at what is left of the response's
+//! bytes, except that the first partition with data gets one whole batch; a
+//! partition another shard leads, or an unknown topic id, answers with an
+//! error code and no records.
 
 use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::FetchRequest;
 
 use super::RequestContext;
@@ -33,6 +41,7 @@ use crate::protocol::fetch_response::{FetchedPartition, FetchedTopic};
 /// A Fetch response whose records may be regions of segment files.
 pub type FetchReply = crate::protocol::fetch_response::FetchReply<crate::rt::file::FileRegion>;
 use crate::protocol::ErrorCode;
+use crate::rt::file::FileRegion;
 use crate::rt::sync::Woken;
 use crate::shard::{Route, Shard};
 use crate::storage::ReadError;
@@ -109,50 +118,12 @@ async fn read_once(
     for (topic, name) in request.topics.iter().zip(names) {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for wanted in &topic.partitions {
-            let mut data = FetchedPartition {
-                partition_index: wanted.partition,
-                high_watermark: -1,
-                last_stable_offset: -1,
-                log_start_offset: -1,
-                ..FetchedPartition::default()
-            };
-            let route = match name {
-                // v9+ name the leader epoch the client knows (-1: none).
-                Some((name, _)) => {
-                    shard.partitions.route_at_epoch(name, wanted.partition, wanted.current_leader_epoch)
-                }
-                None => Route::Elsewhere(ErrorCode::UNKNOWN_TOPIC_ID),
-            };
-            match route {
-                Route::Elsewhere(code) => {
-                    data.error_code = code.0;
-                    any_error = true;
-                }
-                Route::Here(partition) => {
-                    data.high_watermark = partition.high_watermark();
-                    data.last_stable_offset = partition.high_watermark();
-                    data.log_start_offset = partition.log_start_offset();
-                    // Once the response is full, later partitions get no
-                    // data; the first with data gets at least one batch.
-                    let limit = (wanted.partition_max_bytes.max(0) as u64).min(remaining);
-                    if limit > 0 || total == 0 {
-                        match partition
-                            .read_records(wanted.fetch_offset, limit, shard.config.cold_reads)
-                            .await
-                        {
-                            Ok((records, length)) => {
-                                total += length as usize;
-                                remaining = remaining.saturating_sub(length);
-                                data.records = records;
-                            }
-                            Err(error) => {
-                                data.error_code = read_error_code(shard, &partition, error).0;
-                                any_error = true;
-                            }
-                        }
-                    }
-                }
-            }
+            let name = name.as_ref().map(|(name, _)| name.as_str());
+            let (data, length, failed) =
+                read_partition(shard, name, wanted, remaining, total).await;
+            total += length as usize;
+            remaining = remaining.saturating_sub(length);
+            any_error |= failed;
             partitions.push(data);
         }
         topics.push(FetchedTopic {
@@ -170,6 +141,59 @@ async fn read_once(
         total,
         any_error,
     )
+}
+
+/// One partition's answer within what is left of the response's bytes
+/// (`remaining`), the bytes of records it carries, and whether it is an
+/// error. `name` is `None` for a topic id nobody knows.
+async fn read_partition(
+    shard: &Shard,
+    name: Option<&str>,
+    wanted: &FetchPartition,
+    remaining: u64,
+    total: usize,
+) -> (FetchedPartition<FileRegion>, u64, bool) {
+    let mut data = FetchedPartition {
+        partition_index: wanted.partition,
+        high_watermark: -1,
+        last_stable_offset: -1,
+        log_start_offset: -1,
+        ..FetchedPartition::default()
+    };
+    let route = match name {
+        // v9+ name the leader epoch the client knows (-1: none).
+        Some(name) => shard.partitions.route_at_epoch(name, wanted.partition, wanted.current_leader_epoch),
+        None => Route::Elsewhere(ErrorCode::UNKNOWN_TOPIC_ID),
+    };
+    let partition = match route {
+        Route::Elsewhere(code) => {
+            data.error_code = code.0;
+            return (data, 0, true);
+        }
+        Route::Here(partition) => partition,
+    };
+    data.high_watermark = partition.high_watermark();
+    data.last_stable_offset = partition.high_watermark();
+    data.log_start_offset = partition.log_start_offset();
+    // Once the response is full, later partitions get no data; the first
+    // with data gets at least one batch.
+    let limit = (wanted.partition_max_bytes.max(0) as u64).min(remaining);
+    if limit == 0 && total > 0 {
+        return (data, 0, false);
+    }
+    match partition
+        .read_records(wanted.fetch_offset, limit, shard.config.cold_reads)
+        .await
+    {
+        Ok((records, length)) => {
+            data.records = records;
+            (data, length, false)
+        }
+        Err(error) => {
+            data.error_code = read_error_code(shard, &partition, error).0;
+            (data, 0, true)
+        }
+    }
 }
 
 /// The error a fetch answers for a partition whose read failed; a failed

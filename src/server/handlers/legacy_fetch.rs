@@ -8,6 +8,10 @@
 //! files as it is), so each partition's read is bounded by its
 //! `partition_max_bytes` and the response by `max_bytes` (v3) and
 //! `FETCH_RESPONSE_BYTES_MAX`.
+//!
+//! Invariants: only converted magic 0/1 messages are sent, never a v2
+//! batch; one answer per requested partition, in request order; a partition
+//! whose data cannot be converted answers with an error code and no data.
 
 use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
@@ -17,11 +21,11 @@ use bytes::{Bytes, BytesMut};
 use super::fetch::read_error_code;
 use super::RequestContext;
 use crate::limits::{FETCH_RESPONSE_BYTES_MAX, FETCH_WAIT_MILLISECONDS_MAX};
-use crate::partition::ColdReads;
+use crate::partition::{ColdReads, Partition};
 use crate::protocol::legacy_records::{self, DownConversionLimits};
 use crate::protocol::legacy_requests::{
-    self, LegacyFetchPartitionResponse, LegacyFetchRequest, LegacyFetchResponse,
-    LegacyFetchTopicResponse,
+    self, LegacyFetchPartition, LegacyFetchPartitionResponse, LegacyFetchRequest,
+    LegacyFetchResponse, LegacyFetchTopicResponse,
 };
 use crate::protocol::ErrorCode;
 use crate::rt::net::Piece;
@@ -66,62 +70,11 @@ async fn read_once(
     for topic in &request.topics {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for wanted in &topic.partitions {
-            let mut data = LegacyFetchPartitionResponse {
-                partition_index: wanted.partition,
-                error_code: ErrorCode::NONE.0,
-                high_watermark: -1,
-                message_set: Bytes::new(),
-            };
-            match shard.partitions.route(&topic.name, wanted.partition) {
-                Route::Elsewhere(code) => {
-                    data.error_code = code.0;
-                    any_error = true;
-                }
-                Route::Here(partition) => {
-                    data.high_watermark = partition.high_watermark();
-                    let limit = (wanted.partition_max_bytes.max(0) as u64).min(remaining);
-                    if limit > 0 || total == 0 {
-                        // Read into memory: the batches are rewritten.
-                        match partition
-                            .read_records(wanted.fetch_offset, limit, ColdReads::Copy)
-                            .await
-                        {
-                            Ok((pieces, _)) => {
-                                let batches = joined(pieces);
-                                let limits = DownConversionLimits {
-                                    max_bytes: limit as usize,
-                                    decompressed_bytes_max:
-                                        crate::limits::LEGACY_DECOMPRESSED_BYTES_MAX,
-                                };
-                                match legacy_records::down_convert(
-                                    &batches,
-                                    magic,
-                                    wanted.fetch_offset,
-                                    limits,
-                                ) {
-                                    Ok(set) => {
-                                        total += set.len();
-                                        remaining = remaining.saturating_sub(set.len() as u64);
-                                        data.message_set = set;
-                                    }
-                                    Err(error) => {
-                                        eprintln!(
-                                            "corelog: shard {}: {}-{} from offset {} cannot be converted for an old fetch: {error}",
-                                            shard.id, topic.name, wanted.partition, wanted.fetch_offset
-                                        );
-                                        data.error_code = error.error_code().0;
-                                        any_error = true;
-                                    }
-                                }
-                            }
-                            Err(error) => {
-                                data.error_code = read_error_code(shard, &partition, error).0;
-                                any_error = true;
-                            }
-                        }
-                    }
-                }
-            }
+            let (data, failed) =
+                read_partition(shard, &topic.name, wanted, magic, remaining, total).await;
+            total += data.message_set.len();
+            remaining = remaining.saturating_sub(data.message_set.len() as u64);
+            any_error |= failed;
             partitions.push(data);
         }
         topics.push(LegacyFetchTopicResponse {
@@ -137,6 +90,78 @@ async fn read_once(
         total,
         any_error,
     )
+}
+
+/// One partition's answer within what is left of the response's bytes
+/// (`remaining`; the first partition with data gets at least one message),
+/// and whether it is an error.
+async fn read_partition(
+    shard: &Shard,
+    name: &str,
+    wanted: &LegacyFetchPartition,
+    magic: i8,
+    remaining: u64,
+    total: usize,
+) -> (LegacyFetchPartitionResponse, bool) {
+    let mut data = LegacyFetchPartitionResponse {
+        partition_index: wanted.partition,
+        error_code: ErrorCode::NONE.0,
+        high_watermark: -1,
+        message_set: Bytes::new(),
+    };
+    let partition = match shard.partitions.route(name, wanted.partition) {
+        Route::Elsewhere(code) => {
+            data.error_code = code.0;
+            return (data, true);
+        }
+        Route::Here(partition) => partition,
+    };
+    data.high_watermark = partition.high_watermark();
+    let limit = (wanted.partition_max_bytes.max(0) as u64).min(remaining);
+    if limit == 0 && total > 0 {
+        return (data, false);
+    }
+    match converted(shard, name, wanted, magic, limit, &partition).await {
+        Ok(set) => {
+            data.message_set = set;
+            (data, false)
+        }
+        Err(code) => {
+            data.error_code = code.0;
+            (data, true)
+        }
+    }
+}
+
+/// The partition's batches from the fetch offset, read into memory (they
+/// are rewritten) and converted to a message set of `magic` within `limit`.
+async fn converted(
+    shard: &Shard,
+    name: &str,
+    wanted: &LegacyFetchPartition,
+    magic: i8,
+    limit: u64,
+    partition: &Partition,
+) -> Result<Bytes, ErrorCode> {
+    let pieces = match partition
+        .read_records(wanted.fetch_offset, limit, ColdReads::Copy)
+        .await
+    {
+        Ok((pieces, _)) => pieces,
+        Err(error) => return Err(read_error_code(shard, partition, error)),
+    };
+    let batches = joined(pieces);
+    let limits = DownConversionLimits {
+        max_bytes: limit as usize,
+        decompressed_bytes_max: crate::limits::LEGACY_DECOMPRESSED_BYTES_MAX,
+    };
+    legacy_records::down_convert(&batches, magic, wanted.fetch_offset, limits).map_err(|error| {
+        eprintln!(
+            "corelog: shard {}: {}-{} from offset {} cannot be converted for an old fetch: {error}",
+            shard.id, name, wanted.partition, wanted.fetch_offset
+        );
+        error.error_code()
+    })
 }
 
 /// The pieces of a `ColdReads::Copy` read as one buffer (the tail cache

@@ -10,18 +10,19 @@
 //! a message over `max.message.bytes`, UNSUPPORTED_COMPRESSION_TYPE for lz4.
 //! The converted batch goes through the same validation and writer as any
 //! other, so the log only ever holds v2 batches.
+//!
+//! Invariants: as in produce.rs (one answer per partition in request order,
+//! staged before `handle` returns, answered as written only once durable);
+//! the log receives only the converted v2 batch, never a message set.
 
 use std::future::Future;
 use std::ops::RangeInclusive;
 use std::pin::Pin;
-use std::rc::Rc;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
-use super::now_milliseconds;
+use super::produce::{answer_unless_acks_zero, check_request, finish, start_write, Started};
 use super::RequestContext;
-use crate::partition::{AppendError, Appended, DurableWait, Partition};
-use crate::protocol::batch::TimestampType;
 use crate::protocol::legacy_records::{self, UpConversionLimits};
 use crate::protocol::legacy_requests::{
     self, LegacyProducePartitionResponse, LegacyProduceRequest, LegacyProduceResponse,
@@ -36,13 +37,6 @@ pub const VERSIONS: RangeInclusive<i16> = legacy_requests::PRODUCE_VERSIONS;
 /// acks=all); `None` for acks=0.
 pub type PendingFrame = Pin<Box<dyn Future<Output = BytesMut>>>;
 
-type Written = Pin<Box<dyn Future<Output = Result<(Appended, Option<DurableWait>), AppendError>>>>;
-
-enum Started {
-    Refused(ErrorCode),
-    Writing(Rc<Partition>, i64, Written),
-}
-
 pub async fn handle(
     context: &RequestContext,
     shard: &Shard,
@@ -51,115 +45,92 @@ pub async fn handle(
     let version = context.version;
     let correlation_id = context.correlation_id;
     let acks = request.acks;
-    let acks_valid = matches!(acks, -1..=1);
     // Staged in request order, like produce.rs: the writes start now and
     // the reply waits for them.
     let mut started = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for data in topic.partitions {
-            let outcome = if !acks_valid {
-                Started::Refused(ErrorCode::INVALID_REQUIRED_ACKS)
-            } else if crate::metadata::is_internal(&topic.name) {
-                Started::Refused(ErrorCode::INVALID_TOPIC_EXCEPTION)
-            } else {
-                match shard.partitions.route(&topic.name, data.index) {
-                    Route::Elsewhere(code) => Started::Refused(code),
-                    Route::Here(partition) => {
-                        let limits = UpConversionLimits {
-                            message_bytes_max: partition.log().config().max_message_bytes,
-                            decompressed_bytes_max: crate::limits::LEGACY_DECOMPRESSED_BYTES_MAX,
-                        };
-                        match legacy_records::up_convert(&data.message_set, limits) {
-                            Err(error) => Started::Refused(error.error_code()),
-                            Ok(converted) => {
-                                let batch = converted.batch;
-                                let budget = shard.partitions.produce_budget().acquire(batch.len()).await;
-                                let now = now_milliseconds();
-                                // acks=1 waits for durability too: with one replica Kafka's
-                                // acks=1 answer means the high watermark covers the batch, and
-                                // here the high watermark is the durable offset.
-                                let written = partition.write(batch, acks != 0, now, Some(budget));
-                                Started::Writing(partition, now, Box::pin(written))
-                            }
-                        }
-                    }
-                }
-            };
+            let outcome =
+                stage_partition(shard, acks, &topic.name, data.index, &data.message_set).await;
             partitions.push((data.index, outcome));
         }
         started.push((topic.name, partitions));
     }
     let reply = async move {
-        let mut waits: Vec<(usize, usize, DurableWait)> = Vec::new();
-        let mut topics = Vec::with_capacity(started.len());
-        for (name, partitions) in started {
-            let mut responses = Vec::with_capacity(partitions.len());
-            for (index, outcome) in partitions {
-                let mut response = LegacyProducePartitionResponse {
-                    index,
-                    error_code: ErrorCode::NONE.0,
-                    base_offset: -1,
-                    log_append_time_ms: -1,
-                };
-                match outcome {
-                    Started::Refused(code) => response.error_code = code.0,
-                    Started::Writing(partition, now, written) => match written.await {
-                        Ok((appended, wait)) => {
-                            if let Some(wait) = wait {
-                                waits.push((topics.len(), responses.len(), wait));
-                            }
-                            response.base_offset = appended.base_offset;
-                            response.log_append_time_ms =
-                                match partition.log().config().timestamp_type {
-                                    TimestampType::LogAppendTime if appended.max_timestamp >= 0 => {
-                                        appended.max_timestamp
-                                    }
-                                    TimestampType::LogAppendTime => now,
-                                    TimestampType::CreateTime => -1,
-                                };
-                        }
-                        Err(error) => response.error_code = refusal(&error).0,
-                    },
-                }
-                responses.push(response);
-            }
-            topics.push(LegacyProduceTopicResponse {
-                name,
-                partitions: responses,
-            });
-        }
-        for (topic, partition, wait) in waits {
-            if wait.await.is_err() {
-                let response = &mut topics[topic].partitions[partition];
-                response.error_code = ErrorCode::KAFKA_STORAGE_ERROR.0;
-                response.base_offset = -1;
-            }
-        }
-        let response = LegacyProduceResponse {
-            topics,
-            throttle_time_ms: 0,
-        };
+        let response = reply(started).await;
         legacy_requests::encode_produce_response(version, correlation_id, &response)
     };
-    if acks == 0 {
-        // No response; the writes still finish before the next request.
-        reply.await;
-        return None;
-    }
-    Some(Box::pin(reply))
+    answer_unless_acks_zero(acks, reply).await
 }
 
-/// The error code for a failed append of a converted batch (the old
-/// versions carry no error message).
-fn refusal(error: &AppendError) -> ErrorCode {
-    match error {
-        AppendError::Batch(error) => error.error_code(),
-        AppendError::Storage(_) => ErrorCode::KAFKA_STORAGE_ERROR,
-        AppendError::Closed => ErrorCode::NOT_LEADER_OR_FOLLOWER,
-        // A converted batch is never idempotent; kept for completeness.
-        AppendError::FencedEpoch => ErrorCode::INVALID_PRODUCER_EPOCH,
-        AppendError::OutOfOrderSequence => ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
-        AppendError::SeveralIdempotentBatches => ErrorCode::INVALID_RECORD,
+/// Kafka's checks, then the route, then the conversion to a v2 batch, then
+/// the write started: the outcome of one partition of a request.
+async fn stage_partition(
+    shard: &Shard,
+    acks: i16,
+    name: &str,
+    index: i32,
+    message_set: &Bytes,
+) -> Started {
+    // The old versions carry no error message.
+    if let Err((code, _)) = check_request(acks, Some(name)) {
+        return Started::Refused(code, None);
+    }
+    let partition = match shard.partitions.route(name, index) {
+        Route::Elsewhere(code) => return Started::Refused(code, None),
+        Route::Here(partition) => partition,
+    };
+    let limits = UpConversionLimits {
+        message_bytes_max: partition.log().config().max_message_bytes,
+        decompressed_bytes_max: crate::limits::LEGACY_DECOMPRESSED_BYTES_MAX,
+    };
+    match legacy_records::up_convert(message_set, limits) {
+        Err(error) => Started::Refused(error.error_code(), None),
+        Ok(converted) => start_write(shard, partition, converted.batch, acks).await,
+    }
+}
+
+/// The response once every write is done and, where a wait was returned,
+/// durable.
+async fn reply(started: Vec<(String, Vec<(i32, Started)>)>) -> LegacyProduceResponse {
+    let mut waits = Vec::new();
+    let mut topics = Vec::with_capacity(started.len());
+    for (name, partitions) in started {
+        let mut responses = Vec::with_capacity(partitions.len());
+        for (index, outcome) in partitions {
+            let mut response = LegacyProducePartitionResponse {
+                index,
+                error_code: ErrorCode::NONE.0,
+                base_offset: -1,
+                log_append_time_ms: -1,
+            };
+            match finish(outcome).await {
+                Ok(written) => {
+                    if let Some(wait) = written.wait {
+                        waits.push((topics.len(), responses.len(), wait));
+                    }
+                    response.base_offset = written.base_offset;
+                    response.log_append_time_ms = written.log_append_time;
+                }
+                Err((code, _)) => response.error_code = code.0,
+            }
+            responses.push(response);
+        }
+        topics.push(LegacyProduceTopicResponse {
+            name,
+            partitions: responses,
+        });
+    }
+    for (topic, partition, wait) in waits {
+        if wait.await.is_err() {
+            let response = &mut topics[topic].partitions[partition];
+            response.error_code = ErrorCode::KAFKA_STORAGE_ERROR.0;
+            response.base_offset = -1;
+        }
+    }
+    LegacyProduceResponse {
+        topics,
+        throttle_time_ms: 0,
     }
 }

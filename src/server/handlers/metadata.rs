@@ -3,11 +3,16 @@
 //! v10+ report topic ids and v12 finds topics by id; v13 (Kafka 4.0,
 //! KIP-1102) adds a top-level error code, which Kafka sets only to ask a
 //! client to rebootstrap, so it is always 0 here.
+//!
+//! Invariants: one broker per shard; a topic is created here only when the
+//! broker allows auto-creation and the request does (v4+), and only through
+//! the controller; a topic that is not described carries an error code.
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -66,80 +71,16 @@ pub async fn handle(
         }
     } else {
         for requested in request.topics.unwrap_or_default() {
-            let snapshot = shard.metadata.snapshot();
-            let name = match &requested.name {
-                Some(name) => name.0.to_string(),
-                None => match snapshot.topic_by_id(requested.topic_id.as_bytes()) {
-                    Some(topic) => topic.name.clone(),
-                    None => {
-                        topics.push(error_topic(
-                            None,
-                            requested.topic_id,
-                            ErrorCode::UNKNOWN_TOPIC_ID,
-                        ));
-                        continue;
-                    }
-                },
-            };
-            if let Some(topic) = snapshot.topic(&name) {
-                topics.push(describe(shard, topic, version));
-                continue;
-            }
-            if let Err(refused) = validate_topic_name(&name) {
-                topics.push(error_topic(Some(&name), uuid::Uuid::nil(), refused.code));
-                continue;
-            }
-            if !allow_auto_create {
-                topics.push(error_topic(
-                    Some(&name),
-                    uuid::Uuid::nil(),
-                    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-                ));
-                continue;
-            }
-            let created = shard
-                .metadata.submit(Command::CreateTopic {
-                    name: name.clone(),
-                    partitions: -1,
-                    replication_factor: -1,
-                    assignment: None,
-                    configs: BTreeMap::new(),
-                    validate_only: false,
-                })
-                .await;
-            // A concurrent creation of the same topic is as good as ours.
-            match created
-                .ok()
-                .flatten()
-                .or_else(|| shard.metadata.snapshot().topic(&name).cloned())
-            {
-                Some(topic) => topics.push(describe(shard, &topic, version)),
-                None => topics.push(error_topic(
-                    Some(&name),
-                    uuid::Uuid::nil(),
-                    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-                )),
-            }
+            topics.push(requested_topic(shard, requested, version, allow_auto_create).await);
         }
     }
-
-    let brokers = shard
-        .metadata.nodes()
-        .iter()
-        .map(|node| {
-            MetadataResponseBroker::default()
-                .with_node_id(BrokerId(node.node_id))
-                .with_host(StrBytes::from_string(node.host.clone()))
-                .with_port(i32::from(node.port))
-        })
-        .collect();
     if version >= 8 && request.include_topic_authorized_operations {
         for topic in topics.iter_mut().filter(|topic| topic.error_code == 0) {
             topic.topic_authorized_operations = TOPIC_OPERATIONS_ALL;
         }
     }
     let mut response = MetadataResponse::default()
-        .with_brokers(brokers)
+        .with_brokers(brokers(shard))
         .with_topics(topics);
     if (8..=10).contains(&version) && request.include_cluster_authorized_operations {
         response.cluster_authorized_operations = CLUSTER_OPERATIONS_ALL;
@@ -151,6 +92,81 @@ pub async fn handle(
         response.cluster_id = Some(StrBytes::from_string(shard.metadata.cluster_id().to_string()));
     }
     response
+}
+
+/// One requested topic, by name or (v12+) by id: described if it exists,
+/// created first if it may be, an error otherwise.
+async fn requested_topic(
+    shard: &Shard,
+    requested: MetadataRequestTopic,
+    version: i16,
+    allow_auto_create: bool,
+) -> MetadataResponseTopic {
+    let snapshot = shard.metadata.snapshot();
+    let name = match &requested.name {
+        Some(name) => name.0.to_string(),
+        None => match snapshot.topic_by_id(requested.topic_id.as_bytes()) {
+            Some(topic) => topic.name.clone(),
+            None => return error_topic(None, requested.topic_id, ErrorCode::UNKNOWN_TOPIC_ID),
+        },
+    };
+    if let Some(topic) = snapshot.topic(&name) {
+        return describe(shard, topic, version);
+    }
+    if let Err(refused) = validate_topic_name(&name) {
+        return error_topic(Some(&name), uuid::Uuid::nil(), refused.code);
+    }
+    if !allow_auto_create {
+        return error_topic(
+            Some(&name),
+            uuid::Uuid::nil(),
+            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+        );
+    }
+    drop(snapshot);
+    auto_create(shard, name, version).await
+}
+
+/// Creates a topic a client asked for with the broker's defaults, and
+/// describes it.
+async fn auto_create(shard: &Shard, name: String, version: i16) -> MetadataResponseTopic {
+    let created = shard
+        .metadata.submit(Command::CreateTopic {
+            name: name.clone(),
+            partitions: -1,
+            replication_factor: -1,
+            assignment: None,
+            configs: BTreeMap::new(),
+            validate_only: false,
+        })
+        .await;
+    // A concurrent creation of the same topic is as good as ours.
+    match created
+        .ok()
+        .flatten()
+        .or_else(|| shard.metadata.snapshot().topic(&name).cloned())
+    {
+        Some(topic) => describe(shard, &topic, version),
+        None => error_topic(
+            Some(&name),
+            uuid::Uuid::nil(),
+            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+        ),
+    }
+}
+
+/// One broker per shard.
+fn brokers(shard: &Shard) -> Vec<MetadataResponseBroker> {
+    shard
+        .metadata.nodes()
+        .iter()
+        .map(|node| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(node.node_id))
+                .with_host(StrBytes::from_string(node.host.clone()))
+                .with_port(i32::from(node.port))
+        })
+        .collect()
 }
 
 fn error_topic(name: Option<&str>, topic_id: uuid::Uuid, code: ErrorCode) -> MetadataResponseTopic {

@@ -8,6 +8,10 @@
 //! 3.9 answers it from the offsets topic like v1, and so does corelog. Its
 //! request and response have v1's layout; the codec knows v1+ only, so v0
 //! is read and written as v1.
+//!
+//! Invariants: one answer per group (v8+) or one group (before), with -1,
+//! -1 and "" for a partition without a committed offset; a group's error
+//! is on the group (v2+) or on every partition asked for (v0-v1).
 
 use std::ops::RangeInclusive;
 
@@ -70,31 +74,25 @@ fn answer_groups(fetch: &Fetch<'_>, request: OffsetFetchRequest) -> OffsetFetchR
                 Ok(found) => (found, ErrorCode::NONE),
                 Err(code) => (Found::new(), code),
             };
+            let topics = found_topics(
+                found,
+                |name, partitions| {
+                    OffsetFetchResponseTopics::default()
+                        .with_name(name)
+                        .with_partitions(partitions)
+                },
+                |index, (offset, epoch, metadata)| {
+                    OffsetFetchResponsePartitions::default()
+                        .with_partition_index(index)
+                        .with_committed_offset(offset)
+                        .with_committed_leader_epoch(epoch)
+                        .with_metadata(Some(metadata))
+                },
+            );
             OffsetFetchResponseGroup::default()
                 .with_group_id(group.group_id)
                 .with_error_code(code.0)
-                .with_topics(
-                    found
-                        .into_iter()
-                        .map(|(topic, partitions)| {
-                            OffsetFetchResponseTopics::default()
-                                .with_name(TopicName(StrBytes::from_string(topic)))
-                                .with_partitions(
-                                    partitions
-                                        .into_iter()
-                                        .map(|(index, committed)| {
-                                            let (offset, epoch, metadata) = describe(committed);
-                                            OffsetFetchResponsePartitions::default()
-                                                .with_partition_index(index)
-                                                .with_committed_offset(offset)
-                                                .with_committed_leader_epoch(epoch)
-                                                .with_metadata(Some(metadata))
-                                        })
-                                        .collect(),
-                                )
-                        })
-                        .collect(),
-                )
+                .with_topics(topics)
         })
         .collect();
     OffsetFetchResponse::default().with_groups(groups)
@@ -126,35 +124,51 @@ fn answer_one(fetch: &Fetch<'_>, request: OffsetFetchRequest, version: i16) -> O
         }
     };
     let partition_code = if version >= 2 { ErrorCode::NONE } else { code };
-    let topics = found
-        .into_iter()
-        .map(|(topic, partitions)| {
+    let topics = found_topics(
+        found,
+        |name, partitions| {
             OffsetFetchResponseTopic::default()
-                .with_name(TopicName(StrBytes::from_string(topic)))
-                .with_partitions(
-                    partitions
-                        .into_iter()
-                        .map(|(index, committed)| {
-                            let (offset, epoch, metadata) = describe(committed);
-                            let mut partition = OffsetFetchResponsePartition::default()
-                                .with_partition_index(index)
-                                .with_committed_offset(offset)
-                                .with_metadata(Some(metadata))
-                                .with_error_code(partition_code.0);
-                            if version >= 5 {
-                                partition.committed_leader_epoch = epoch;
-                            }
-                            partition
-                        })
-                        .collect(),
-                )
-        })
-        .collect();
+                .with_name(name)
+                .with_partitions(partitions)
+        },
+        |index, (offset, epoch, metadata)| {
+            let mut partition = OffsetFetchResponsePartition::default()
+                .with_partition_index(index)
+                .with_committed_offset(offset)
+                .with_metadata(Some(metadata))
+                .with_error_code(partition_code.0);
+            if version >= 5 {
+                partition.committed_leader_epoch = epoch;
+            }
+            partition
+        },
+    );
     let mut response = OffsetFetchResponse::default().with_topics(topics);
     if version >= 2 {
         response.error_code = code.0;
     }
     response
+}
+
+/// What was found, as response topics: `topic` builds one from its name
+/// and partitions, `partition` one partition from its index and what
+/// `describe` says of its committed offset (the response types of v8+ and
+/// of older versions differ, so each version family passes its own).
+fn found_topics<T, P>(
+    found: Found,
+    topic: impl Fn(TopicName, Vec<P>) -> T,
+    partition: impl Fn(i32, (i64, i32, StrBytes)) -> P,
+) -> Vec<T> {
+    found
+        .into_iter()
+        .map(|(name, partitions)| {
+            let partitions = partitions
+                .into_iter()
+                .map(|(index, committed)| partition(index, describe(committed)))
+                .collect();
+            topic(TopicName(StrBytes::from_string(name)), partitions)
+        })
+        .collect()
 }
 
 /// (offset, leader epoch, metadata): -1, -1 and "" when nothing was

@@ -17,15 +17,23 @@
 //! for acks=all, durable), so the connection reads the next request
 //! meanwhile (pipelining), consecutive requests' writes reach the disk
 //! together, and the shard's group commit syncs them together.
+//!
+//! Invariants: one answer per requested partition, in request order; each
+//! partition's write is staged (or refused) before `handle` returns, in
+//! request order; a partition is answered as written only once its write is
+//! done and, for acks=1 and acks=all, durable; acks=0 gets no answer, and
+//! only after the writes finished.
 
 use std::future::Future;
 use std::ops::RangeInclusive;
 use std::pin::Pin;
 use std::rc::Rc;
 
+use bytes::Bytes;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
 
 use super::now_milliseconds;
 use super::RequestContext;
@@ -51,7 +59,6 @@ pub async fn handle(
 ) -> Option<PendingResponse> {
     let version = context.version;
     let acks = request.acks;
-    let acks_valid = matches!(acks, -1..=1);
     // Every partition's append is staged here, in request order (which
     // fixes its place in its partition), and written by that partition's
     // writer task: the writes of one request go to the disk together, and
@@ -72,136 +79,205 @@ pub async fn handle(
         };
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for data in topic.partition_data {
-            let outcome = if !acks_valid {
-                Started::Refused(ErrorCode::INVALID_REQUIRED_ACKS, None)
-            } else if let Some(name) = name
-                .as_deref()
-                .filter(|name| crate::metadata::is_internal(name))
-            {
-                // Only the group coordinator writes the offsets topic.
-                Started::Refused(
-                    ErrorCode::INVALID_TOPIC_EXCEPTION,
-                    Some(format!("Cannot append to internal topic {name}")),
-                )
-            } else {
-                let route = match &name {
-                    Some(name) => shard.partitions.route(name, data.index),
-                    None => Route::Elsewhere(ErrorCode::UNKNOWN_TOPIC_ID),
-                };
-                match route {
-                    Route::Elsewhere(code) => Started::Refused(code, None),
-                    Route::Here(partition) => {
-                        let records = data.records.unwrap_or_default();
-                        let budget = shard.partitions.produce_budget().acquire(records.len()).await;
-                        let now = now_milliseconds();
-                        // Staged now; the partition's writer writes it even
-                        // if this reply is dropped (the client went away).
-                        // acks=1 waits for durability too: with one replica Kafka's
-                        // acks=1 answer means the high watermark covers the batch, and
-                        // here the high watermark is the durable offset.
-                        let written = partition.write(records, acks != 0, now, Some(budget));
-                        Started::Writing(partition, now, Box::pin(written))
-                    }
-                }
-            };
+            let records = data.records.unwrap_or_default();
+            let outcome = stage_partition(shard, acks, name.as_deref(), data.index, records).await;
             partitions.push((data.index, outcome));
         }
         started.push((topic.name, topic.topic_id, partitions));
     }
     drop(snapshot);
-    let reply = async move {
-        let mut waits: Vec<(usize, usize, DurableWait)> = Vec::new();
-        let mut responses = Vec::with_capacity(started.len());
-        for (name, topic_id, partitions) in started {
-            let mut partition_responses = Vec::with_capacity(partitions.len());
-            for (index, outcome) in partitions {
-                let mut response = PartitionProduceResponse::default()
-                    .with_index(index)
-                    .with_base_offset(-1);
-                let outcome = match outcome {
-                    Started::Refused(code, message) => Err((code, message)),
-                    Started::Writing(partition, now, written) => match written.await {
-                        Ok((appended, wait)) => {
-                            if let Some(wait) = wait {
-                                waits.push((responses.len(), partition_responses.len(), wait));
-                            }
-                            let log_append_time = match partition.log().config().timestamp_type {
-                                // The time stored: appends written together
-                                // share the first one's clock reading.
-                                TimestampType::LogAppendTime if appended.max_timestamp >= 0 => {
-                                    appended.max_timestamp
-                                }
-                                TimestampType::LogAppendTime => now,
-                                TimestampType::CreateTime => -1,
-                            };
-                            Ok((
-                                appended.base_offset,
-                                log_append_time,
-                                partition.log_start_offset(),
-                            ))
-                        }
-                        Err(error) => Err(refusal(error)),
-                    },
-                };
-                match outcome {
-                    Ok((base_offset, log_append_time, log_start_offset)) => {
-                        response.base_offset = base_offset;
-                        response.log_append_time_ms = log_append_time;
-                        if version >= 5 {
-                            response.log_start_offset = log_start_offset;
-                        }
-                    }
-                    Err((code, message)) => {
-                        response.error_code = code.0;
-                        if version >= 8 {
-                            response.error_message = message.map(StrBytes::from_string);
-                        }
-                    }
-                }
-                partition_responses.push(response);
-            }
-            let topic = TopicProduceResponse::default();
-            let topic = if version >= TOPIC_IDS_VERSION {
-                topic.with_topic_id(topic_id)
-            } else {
-                topic.with_name(name)
-            };
-            responses.push(topic.with_partition_responses(partition_responses));
-        }
-        for (topic, partition, wait) in waits {
-            if let Err(error) = wait.await {
-                let response = &mut responses[topic].partition_responses[partition];
-                response.error_code = ErrorCode::KAFKA_STORAGE_ERROR.0;
-                response.base_offset = -1;
-                if version >= 8 {
-                    let message = match error {
-                        AppendError::Storage(error) => error.to_string(),
-                        other => format!("{other:?}"),
-                    };
-                    response.error_message = Some(StrBytes::from_string(message));
-                }
-            }
-        }
-        ProduceResponse::default().with_responses(responses)
+    answer_unless_acks_zero(acks, reply(version, started)).await
+}
+
+/// Kafka's checks, then the route, then the write started: the outcome of
+/// one partition of a request.
+async fn stage_partition(
+    shard: &Shard,
+    acks: i16,
+    name: Option<&str>,
+    index: i32,
+    records: Bytes,
+) -> Started {
+    if let Err((code, message)) = check_request(acks, name) {
+        return Started::Refused(code, message);
+    }
+    let route = match name {
+        Some(name) => shard.partitions.route(name, index),
+        None => Route::Elsewhere(ErrorCode::UNKNOWN_TOPIC_ID),
     };
+    match route {
+        Route::Elsewhere(code) => Started::Refused(code, None),
+        Route::Here(partition) => start_write(shard, partition, records, acks).await,
+    }
+}
+
+/// Kafka's checks of a partition before it is routed: acks must be -1, 0
+/// or 1, and only the group coordinator writes an internal topic (`None`
+/// for a topic not known by name, which routing refuses).
+pub(super) fn check_request(
+    acks: i16,
+    name: Option<&str>,
+) -> Result<(), (ErrorCode, Option<String>)> {
+    if !matches!(acks, -1..=1) {
+        return Err((ErrorCode::INVALID_REQUIRED_ACKS, None));
+    }
+    match name.filter(|name| crate::metadata::is_internal(name)) {
+        // Only the group coordinator writes the offsets topic.
+        Some(name) => Err((
+            ErrorCode::INVALID_TOPIC_EXCEPTION,
+            Some(format!("Cannot append to internal topic {name}")),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Stages `records` on `partition` once the shard's budget of unwritten
+/// bytes has room for them.
+pub(super) async fn start_write(
+    shard: &Shard,
+    partition: Rc<Partition>,
+    records: Bytes,
+    acks: i16,
+) -> Started {
+    let budget = shard.partitions.produce_budget().acquire(records.len()).await;
+    let now = now_milliseconds();
+    // Staged now; the partition's writer writes it even if this reply is
+    // dropped (the client went away). acks=1 waits for durability too:
+    // with one replica Kafka's acks=1 answer means the high watermark
+    // covers the batch, and here the high watermark is the durable offset.
+    let written = partition.write(records, acks != 0, now, Some(budget));
+    Started::Writing(partition, now, Box::pin(written))
+}
+
+/// The reply of an acks=1 or acks=all request, as a future; for acks=0,
+/// waits for the writes (so they finish before the next request) and gives
+/// no reply, as Kafka sends none.
+pub(super) async fn answer_unless_acks_zero<T: 'static>(
+    acks: i16,
+    reply: impl Future<Output = T> + 'static,
+) -> Option<Pin<Box<dyn Future<Output = T>>>> {
     if acks == 0 {
-        // No response; the writes still finish before the next request.
         reply.await;
         return None;
     }
     Some(Box::pin(reply))
 }
 
+type StartedTopic = (TopicName, Uuid, Vec<(i32, Started)>);
+
+/// The response once every write is done and, where a wait was returned,
+/// durable.
+async fn reply(version: i16, started: Vec<StartedTopic>) -> ProduceResponse {
+    let mut waits = Vec::new();
+    let mut responses = Vec::with_capacity(started.len());
+    for (name, topic_id, partitions) in started {
+        let mut partition_responses = Vec::with_capacity(partitions.len());
+        for (index, outcome) in partitions {
+            let response = match finish(outcome).await {
+                Ok(written) => {
+                    if let Some(wait) = written.wait {
+                        waits.push((responses.len(), partition_responses.len(), wait));
+                    }
+                    let response = PartitionProduceResponse::default()
+                        .with_index(index)
+                        .with_base_offset(written.base_offset)
+                        .with_log_append_time_ms(written.log_append_time);
+                    if version >= 5 {
+                        response.with_log_start_offset(written.log_start_offset)
+                    } else {
+                        response
+                    }
+                }
+                Err((code, message)) => refused(version, index, code, message),
+            };
+            partition_responses.push(response);
+        }
+        let topic = TopicProduceResponse::default();
+        let topic = if version >= TOPIC_IDS_VERSION {
+            topic.with_topic_id(topic_id)
+        } else {
+            topic.with_name(name)
+        };
+        responses.push(topic.with_partition_responses(partition_responses));
+    }
+    for (topic, partition, wait) in waits {
+        if let Err(error) = wait.await {
+            let response = &mut responses[topic].partition_responses[partition];
+            response.error_code = ErrorCode::KAFKA_STORAGE_ERROR.0;
+            response.base_offset = -1;
+            if version >= 8 {
+                let message = match error {
+                    AppendError::Storage(error) => error.to_string(),
+                    other => format!("{other:?}"),
+                };
+                response.error_message = Some(StrBytes::from_string(message));
+            }
+        }
+    }
+    ProduceResponse::default().with_responses(responses)
+}
+
+/// A partition's answer when its append was refused or failed.
+fn refused(
+    version: i16,
+    index: i32,
+    code: ErrorCode,
+    message: Option<String>,
+) -> PartitionProduceResponse {
+    let response = PartitionProduceResponse::default()
+        .with_index(index)
+        .with_base_offset(-1)
+        .with_error_code(code.0);
+    if version >= 8 {
+        response.with_error_message(message.map(StrBytes::from_string))
+    } else {
+        response
+    }
+}
+
 type Written = Pin<Box<dyn Future<Output = Result<(Appended, Option<DurableWait>), AppendError>>>>;
 
 /// One partition of a request once its write has been started, or refused.
-enum Started {
+pub(super) enum Started {
     Refused(ErrorCode, Option<String>),
     Writing(Rc<Partition>, i64, Written),
 }
 
+/// A partition's write once it is written (and not yet known durable).
+pub(super) struct Finished {
+    pub(super) base_offset: i64,
+    /// The time stored for LogAppendTime topics, -1 for CreateTime.
+    pub(super) log_append_time: i64,
+    pub(super) log_start_offset: i64,
+    /// Resolves once the write is durable (acks other than 0).
+    pub(super) wait: Option<DurableWait>,
+}
+
+/// Waits for a started write; a refusal or failure as its error code and
+/// message.
+pub(super) async fn finish(started: Started) -> Result<Finished, (ErrorCode, Option<String>)> {
+    let (partition, now, written) = match started {
+        Started::Refused(code, message) => return Err((code, message)),
+        Started::Writing(partition, now, written) => (partition, now, written),
+    };
+    let (appended, wait) = written.await.map_err(refusal)?;
+    let log_append_time = match partition.log().config().timestamp_type {
+        // The time stored: appends written together share the first one's
+        // clock reading.
+        TimestampType::LogAppendTime if appended.max_timestamp >= 0 => appended.max_timestamp,
+        TimestampType::LogAppendTime => now,
+        TimestampType::CreateTime => -1,
+    };
+    Ok(Finished {
+        base_offset: appended.base_offset,
+        log_append_time,
+        log_start_offset: partition.log_start_offset(),
+        wait,
+    })
+}
+
 /// The error code (and message) a client gets for a failed append.
-fn refusal(error: AppendError) -> (ErrorCode, Option<String>) {
+pub(super) fn refusal(error: AppendError) -> (ErrorCode, Option<String>) {
     match error {
         AppendError::Batch(error) => (error.error_code(), Some(error.to_string())),
         // Logged once by the partition.

@@ -21,8 +21,7 @@ use super::legacy::CodecResult;
 use super::{fetch, legacy_fetch, legacy_produce, produce, RequestContext};
 use crate::protocol::fetch_response;
 use crate::protocol::legacy_requests::{self, LegacyFetchRequest, LegacyProduceRequest};
-use crate::server::api::{respond_to, Reply};
-use crate::server::dispatch::Outcome;
+use crate::server::reply::{respond_to, Outcome, Reply};
 use crate::shard::Shard;
 
 pub const PRODUCE_VERSIONS: RangeInclusive<i16> =
