@@ -51,7 +51,7 @@ pub async fn serve(shard: Rc<Shard>, listener: Listener) {
         }
         // The open-file budget may allow fewer than CONNECTIONS_PER_SHARD_MAX.
         let connections_max = connections_per_shard_max();
-        if shard.connections.get() >= connections_max {
+        if shard.connections.count() >= connections_max {
             eprintln!(
                 "corelog: shard {}: refusing connection from {:?}: {connections_max} connections open",
                 shard.id,
@@ -59,12 +59,12 @@ pub async fn serve(shard: Rc<Shard>, listener: Listener) {
             );
             continue;
         }
-        shard.connections.set(shard.connections.get() + 1);
+        shard.connections.opened();
         let shard = shard.clone();
         let request_memory = request_memory.clone();
         crate::rt::spawn_detached(async move {
             connection::serve(&shard, &request_memory, connection).await;
-            shard.connections.set(shard.connections.get() - 1);
+            shard.connections.closed();
         });
     }
 }

@@ -15,6 +15,8 @@ use crate::limits::FLUSH_TICK_MILLISECONDS;
 pub async fn run(shard: Rc<Shard>) {
     loop {
         crate::rt::sleep(Duration::from_millis(FLUSH_TICK_MILLISECONDS)).await;
-        shard.for_each_partition(|partition| partition.flush_if_due());
+        shard
+            .partitions
+            .for_each(|partition| partition.flush_if_due());
     }
 }

@@ -25,7 +25,7 @@ pub async fn run(shard: Rc<Shard>) {
 /// One retention pass over the shard's partitions.
 pub fn enforce(shard: &Shard) {
     let now = now_milliseconds();
-    for partition in shard.partitions() {
+    for partition in shard.partitions.all() {
         let start_before = partition.log_start_offset();
         let deleted = partition.log().enforce_retention(now);
         for (index, segment) in deleted.iter().enumerate() {

@@ -131,7 +131,7 @@ async fn alter_incrementally(
             .map(|(name, _, _)| name.as_str()),
     );
     let current = shard
-        .snapshot()
+        .metadata.snapshot()
         .topic(&resource.resource_name)
         .map(|topic| topic.configs.clone())
         .unwrap_or_default();
@@ -167,7 +167,7 @@ async fn submit(
     validate_only: bool,
 ) -> Result<(), Refusal> {
     shard
-        .submit(Command::SetTopicConfigs {
+        .metadata.submit(Command::SetTopicConfigs {
             name: name.to_string(),
             configs,
             validate_only,

@@ -28,7 +28,7 @@ pub async fn handle(
     shard: &Shard,
     request: ConsumerGroupDescribeRequest,
 ) -> ConsumerGroupDescribeResponse {
-    let snapshot = shard.snapshot();
+    let snapshot = shard.metadata.snapshot();
     let groups = request
         .group_ids
         .into_iter()

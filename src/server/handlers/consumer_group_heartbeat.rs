@@ -43,7 +43,7 @@ pub async fn handle(
     };
     match shard
         .groups
-        .consumer_heartbeat(&shard.snapshot(), heartbeat)
+        .consumer_heartbeat(&shard.metadata.snapshot(), heartbeat)
     {
         Ok(reply) => ConsumerGroupHeartbeatResponse::default()
             .with_member_id(Some(StrBytes::from_string(reply.member_id)))

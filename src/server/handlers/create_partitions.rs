@@ -47,7 +47,7 @@ pub async fn handle(
         let outcome = match assignment {
             Err(refused) => Err(refused),
             Ok(assignment) => shard
-                .submit(Command::CreatePartitions {
+                .metadata.submit(Command::CreatePartitions {
                     name: topic.name.0.to_string(),
                     count: topic.count,
                     assignment,

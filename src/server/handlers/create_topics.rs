@@ -173,7 +173,7 @@ async fn answer(shard: &Shard, request: CreateTopicsRequest, version: i16) -> Cr
             configs,
             validate_only: request.validate_only,
         };
-        results.push(match shard.submit(command).await {
+        results.push(match shard.metadata.submit(command).await {
             Ok(Some(created)) => created_result(shard, result, &created, version),
             Ok(None) => failed(
                 result,

@@ -21,7 +21,7 @@ pub async fn handle(
     for group_id in request.groups_names {
         let deleted = shard
             .groups
-            .delete_group(&shard.snapshot(), &group_id.0)
+            .delete_group(&shard.metadata.snapshot(), &group_id.0)
             .await;
         let code = deleted.err().unwrap_or(ErrorCode::NONE);
         results.push(

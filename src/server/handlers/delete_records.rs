@@ -38,7 +38,7 @@ pub async fn handle(
                     if crate::metadata::is_internal(&topic.name.0) {
                         return result.with_error_code(ErrorCode::INVALID_TOPIC_EXCEPTION.0);
                     }
-                    let partition = match shard.route(&topic.name.0, wanted.partition_index) {
+                    let partition = match shard.partitions.route(&topic.name.0, wanted.partition_index) {
                         Route::Here(partition) => partition,
                         Route::Elsewhere(code) => return result.with_error_code(code.0),
                     };

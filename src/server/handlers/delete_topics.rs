@@ -83,7 +83,7 @@ async fn answer(shard: &Shard, request: DeleteTopicsRequest, version: i16) -> De
         let name = match name {
             Some(name) => Some(name),
             None => shard
-                .snapshot()
+                .metadata.snapshot()
                 .topic_by_id(topic_id.as_bytes())
                 .map(|topic| topic.name.clone()),
         };
@@ -93,7 +93,7 @@ async fn answer(shard: &Shard, request: DeleteTopicsRequest, version: i16) -> De
                 "This server does not host this topic ID.".to_string(),
             )),
             Some(name) => shard
-                .submit(Command::DeleteTopic { name: name.clone() })
+                .metadata.submit(Command::DeleteTopic { name: name.clone() })
                 .await
                 .map_err(|refused| (refused.code, refused.message)),
         };

@@ -185,7 +185,7 @@ fn topic_entries(
     name: &str,
     include_synonyms: bool,
 ) -> Result<Vec<DescribeConfigsResourceResult>, (ErrorCode, String)> {
-    let snapshot = shard.snapshot();
+    let snapshot = shard.metadata.snapshot();
     let Some(topic) = snapshot.topic(name) else {
         return Err((
             ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
@@ -242,7 +242,7 @@ fn broker_entries(
     let node_known = name.is_empty()
         || name
             .parse::<i32>()
-            .is_ok_and(|id| shard.nodes.iter().any(|node| node.node_id == id));
+            .is_ok_and(|id| shard.metadata.nodes().iter().any(|node| node.node_id == id));
     if !node_known {
         return Err((
             ErrorCode::INVALID_REQUEST,

@@ -28,7 +28,7 @@ pub async fn handle(
     request: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
     let version = context.version;
-    let snapshot = shard.snapshot();
+    let snapshot = shard.metadata.snapshot();
     let include_authorized_operations = request.include_authorized_operations;
     let groups = request
         .groups

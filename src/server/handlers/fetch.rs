@@ -69,7 +69,7 @@ pub async fn handle(context: &RequestContext, shard: &Shard, request: FetchReque
     let deadline = Instant::now() + wait;
     // Each requested topic's name and id, or None for an unknown id; looked
     // up once, not on every wake of a long poll.
-    let snapshot = shard.snapshot();
+    let snapshot = shard.metadata.snapshot();
     let topics: Vec<Option<(String, [u8; 16])>> = request
         .topics
         .iter()
@@ -85,7 +85,7 @@ pub async fn handle(context: &RequestContext, shard: &Shard, request: FetchReque
         .collect();
     drop(snapshot);
     loop {
-        let seen = shard.appended.generation();
+        let seen = shard.partitions.appended().generation();
         let (response, bytes, any_error) = read_once(shard, &request, &topics).await;
         let enough = bytes >= request.min_bytes.max(0) as usize || any_error;
         if answer_now(shard, seen, enough, deadline).await {
@@ -103,7 +103,7 @@ pub(super) async fn answer_now(shard: &Shard, seen: u64, enough: bool, deadline:
     if enough || now >= deadline {
         return true;
     }
-    shard.appended.wait_past(seen, deadline - now).await == Woken::Full
+    shard.partitions.appended().wait_past(seen, deadline - now).await == Woken::Full
 }
 
 async fn read_once(
@@ -162,7 +162,7 @@ async fn read_partition(
     };
     let route = match name {
         // v9+ name the leader epoch the client knows (-1: none).
-        Some(name) => shard.route_at_epoch(name, wanted.partition, wanted.current_leader_epoch),
+        Some(name) => shard.partitions.route_at_epoch(name, wanted.partition, wanted.current_leader_epoch),
         None => Route::Elsewhere(ErrorCode::UNKNOWN_TOPIC_ID),
     };
     let partition = match route {

@@ -89,9 +89,9 @@ fn find(shard: &Shard, key: StrBytes, key_type: i8) -> Coordinator {
     if key.is_empty() {
         return refuse(key, ErrorCode::INVALID_REQUEST, "the group id is empty");
     }
-    let snapshot = shard.snapshot();
+    let snapshot = shard.metadata.snapshot();
     let Some(node) = coordinator_shard(&snapshot, &key)
-        .and_then(|(_, shard_index)| shard.nodes.get(shard_index as usize))
+        .and_then(|(_, shard_index)| shard.metadata.nodes().get(shard_index as usize))
     else {
         return refuse(
             key,

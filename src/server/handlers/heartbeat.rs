@@ -21,7 +21,7 @@ pub async fn handle(
         group_instance_id: request.group_instance_id.map(|id| id.to_string()),
     };
     let code = shard.groups.heartbeat(
-        &shard.snapshot(),
+        &shard.metadata.snapshot(),
         &request.group_id.0,
         &member,
         request.generation_id,

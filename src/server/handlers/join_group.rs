@@ -37,7 +37,7 @@ pub async fn handle(
             .collect(),
         require_known_member_id: version >= 4,
     };
-    let result = shard.groups.join(&shard.snapshot(), join).await;
+    let result = shard.groups.join(&shard.metadata.snapshot(), join).await;
     let mut response = JoinGroupResponse::default()
         .with_error_code(result.error.0)
         .with_generation_id(result.generation_id)

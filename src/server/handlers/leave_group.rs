@@ -37,7 +37,7 @@ pub async fn handle(
     };
     let outcome = shard
         .groups
-        .leave(&shard.snapshot(), &request.group_id.0, &leaving)
+        .leave(&shard.metadata.snapshot(), &request.group_id.0, &leaving)
         .await;
     match outcome {
         Err(code) => LeaveGroupResponse::default().with_error_code(code.0),

@@ -49,7 +49,7 @@ pub async fn handle(
     let deadline = Instant::now() + wait;
     let magic = legacy_records::magic_for_fetch_version(version);
     loop {
-        let seen = shard.appended.generation();
+        let seen = shard.partitions.appended().generation();
         let (response, bytes, any_error) = read_once(shard, &request, magic).await;
         let enough = bytes >= request.min_bytes.max(0) as usize || any_error;
         if super::fetch::answer_now(shard, seen, enough, deadline).await {
@@ -109,7 +109,7 @@ async fn read_partition(
         high_watermark: -1,
         message_set: Bytes::new(),
     };
-    let partition = match shard.route(name, wanted.partition) {
+    let partition = match shard.partitions.route(name, wanted.partition) {
         Route::Elsewhere(code) => {
             data.error_code = code.0;
             return (data, true);

@@ -77,7 +77,7 @@ async fn stage_partition(
     if let Err((code, _)) = check_request(acks, Some(name)) {
         return Started::Refused(code, None);
     }
-    let partition = match shard.route(name, index) {
+    let partition = match shard.partitions.route(name, index) {
         Route::Elsewhere(code) => return Started::Refused(code, None),
         Route::Here(partition) => partition,
     };

@@ -149,7 +149,7 @@ async fn answer(shard: &Shard, request: ListOffsetsRequest, version: i16) -> Lis
                 .with_timestamp(-1)
                 .with_offset(-1);
             // v4+ name the leader epoch the client knows (-1: none).
-            match shard.route_at_epoch(
+            match shard.partitions.route_at_epoch(
                 &topic.name.0,
                 wanted.partition_index,
                 wanted.current_leader_epoch,

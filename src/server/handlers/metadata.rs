@@ -66,7 +66,7 @@ pub async fn handle(
 
     let mut topics = Vec::new();
     if all_topics {
-        for topic in shard.snapshot().topics.values() {
+        for topic in shard.metadata.snapshot().topics.values() {
             topics.push(describe(shard, topic, version));
         }
     } else {
@@ -89,7 +89,7 @@ pub async fn handle(
         response.controller_id = BrokerId(0);
     }
     if version >= 2 {
-        response.cluster_id = Some(StrBytes::from_string(shard.cluster_id.to_string()));
+        response.cluster_id = Some(StrBytes::from_string(shard.metadata.cluster_id().to_string()));
     }
     response
 }
@@ -102,7 +102,7 @@ async fn requested_topic(
     version: i16,
     allow_auto_create: bool,
 ) -> MetadataResponseTopic {
-    let snapshot = shard.snapshot();
+    let snapshot = shard.metadata.snapshot();
     let name = match &requested.name {
         Some(name) => name.0.to_string(),
         None => match snapshot.topic_by_id(requested.topic_id.as_bytes()) {
@@ -131,7 +131,7 @@ async fn requested_topic(
 /// describes it.
 async fn auto_create(shard: &Shard, name: String, version: i16) -> MetadataResponseTopic {
     let created = shard
-        .submit(Command::CreateTopic {
+        .metadata.submit(Command::CreateTopic {
             name: name.clone(),
             partitions: -1,
             replication_factor: -1,
@@ -144,7 +144,7 @@ async fn auto_create(shard: &Shard, name: String, version: i16) -> MetadataRespo
     match created
         .ok()
         .flatten()
-        .or_else(|| shard.snapshot().topic(&name).cloned())
+        .or_else(|| shard.metadata.snapshot().topic(&name).cloned())
     {
         Some(topic) => describe(shard, &topic, version),
         None => error_topic(
@@ -158,7 +158,7 @@ async fn auto_create(shard: &Shard, name: String, version: i16) -> MetadataRespo
 /// One broker per shard.
 fn brokers(shard: &Shard) -> Vec<MetadataResponseBroker> {
     shard
-        .nodes
+        .metadata.nodes()
         .iter()
         .map(|node| {
             MetadataResponseBroker::default()

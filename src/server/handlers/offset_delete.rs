@@ -34,7 +34,7 @@ pub async fn handle(
         .collect();
     let deleted = shard
         .groups
-        .delete_offsets(&shard.snapshot(), &request.group_id.0, &topics)
+        .delete_offsets(&shard.metadata.snapshot(), &request.group_id.0, &topics)
         .await;
     match deleted {
         Err(code) => OffsetDeleteResponse::default().with_error_code(code.0),

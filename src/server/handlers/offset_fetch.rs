@@ -35,7 +35,7 @@ pub type Request = SameAs<OffsetFetchRequest, 1>;
 pub type Response = SameAs<OffsetFetchResponse, 1>;
 
 pub async fn handle(context: &RequestContext, shard: &Shard, request: Request) -> Response {
-    let snapshot = shard.snapshot();
+    let snapshot = shard.metadata.snapshot();
     let fetch = |group_id: &str, wanted: Wanted, member: (Option<&str>, i32)| {
         shard
             .groups

@@ -67,7 +67,7 @@ pub async fn handle(
     // shard; when that budget is spent, this waits, and so does the
     // connection.
     let mut started = Vec::with_capacity(request.topic_data.len());
-    let snapshot = shard.snapshot();
+    let snapshot = shard.metadata.snapshot();
     for topic in request.topic_data {
         // v13+ name the topic by id; None for an id nobody knows.
         let name = if version >= TOPIC_IDS_VERSION {
@@ -102,7 +102,7 @@ async fn stage_partition(
         return Started::Refused(code, message);
     }
     let route = match name {
-        Some(name) => shard.route(name, index),
+        Some(name) => shard.partitions.route(name, index),
         None => Route::Elsewhere(ErrorCode::UNKNOWN_TOPIC_ID),
     };
     match route {
@@ -139,7 +139,7 @@ pub(super) async fn start_write(
     records: Bytes,
     acks: i16,
 ) -> Started {
-    let budget = shard.produce_budget.acquire(records.len()).await;
+    let budget = shard.partitions.produce_budget().acquire(records.len()).await;
     let now = now_milliseconds();
     // Staged now; the partition's writer writes it even if this reply is
     // dropped (the client went away). acks=1 waits for durability too:

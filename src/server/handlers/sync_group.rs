@@ -30,7 +30,7 @@ pub async fn handle(
             .map(|assignment| (assignment.member_id.to_string(), assignment.assignment))
             .collect(),
     };
-    let result = shard.groups.sync(&shard.snapshot(), sync).await;
+    let result = shard.groups.sync(&shard.metadata.snapshot(), sync).await;
     let mut response = SyncGroupResponse::default()
         .with_error_code(result.error.0)
         .with_assignment(result.assignment);

@@ -1,0 +1,111 @@
+//! One shard's view of the cluster metadata: the snapshot it installed last,
+//! the nodes and cluster id clients are told about, and its link to the
+//! controller on shard 0, through which every metadata change goes
+//! ([`MetadataView::submit`]). Metadata, DescribeConfigs, FindCoordinator
+//! and the topic-changing APIs read and write metadata only through it.
+//!
+//! Invariants:
+//! - the snapshot's version never decreases (the controller broadcasts in
+//!   version order; asserted in debug builds).
+//! - `nodes` and `cluster_id` are fixed for the life of the process.
+//! - `submit` answers only after every shard installed the resulting
+//!   snapshot, so whatever a client reads after its change succeeded
+//!   already shows the change, on any shard.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use futures_channel::oneshot;
+
+use crate::metadata::{Command, CommandError, CommandResult, Snapshot};
+use crate::protocol::ErrorCode;
+use crate::rt::channel::{ConnectedCoreSender, LocalQueueSender};
+
+/// A node as clients see it: one per shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub node_id: i32,
+    pub host: String,
+    pub port: u16,
+}
+
+/// A command on its way to the controller, with where to send the answer.
+pub struct ControllerRequest {
+    pub command: Command,
+    pub reply: oneshot::Sender<CommandResult>,
+}
+
+/// How a shard reaches the controller.
+pub enum ControllerLink {
+    /// Shard 0 queues to its own controller task.
+    Local(LocalQueueSender<ControllerRequest>),
+    Remote(ConnectedCoreSender<ControllerRequest>),
+}
+
+/// One shard's metadata: what it installed, who the nodes are, and how to
+/// reach the controller (see the module doc for its Invariants).
+pub struct MetadataView {
+    snapshot: RefCell<Arc<Snapshot>>,
+    nodes: Arc<Vec<Node>>,
+    cluster_id: Arc<String>,
+    controller: ControllerLink,
+}
+
+impl MetadataView {
+    pub fn new(
+        nodes: Arc<Vec<Node>>,
+        cluster_id: Arc<String>,
+        controller: ControllerLink,
+    ) -> MetadataView {
+        MetadataView {
+            snapshot: RefCell::new(Arc::new(Snapshot::default())),
+            nodes,
+            cluster_id,
+            controller,
+        }
+    }
+
+    /// The snapshot installed last (version 0, empty, before the first).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.borrow().clone()
+    }
+
+    /// Every node, by node id (shard i is node i).
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    pub fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+
+    /// Sends a command to the controller and waits for its answer, which
+    /// comes only after every shard installed the resulting snapshot.
+    pub async fn submit(&self, command: Command) -> CommandResult {
+        let (reply, answer) = oneshot::channel();
+        let request = ControllerRequest { command, reply };
+        let sent = match &self.controller {
+            ControllerLink::Local(sender) => sender.send(request).await.is_ok(),
+            ControllerLink::Remote(sender) => sender.send(request).await.is_ok(),
+        };
+        let unavailable = || CommandError {
+            code: ErrorCode::UNKNOWN_SERVER_ERROR,
+            message: "the controller is shutting down".into(),
+        };
+        if !sent {
+            return Err(unavailable());
+        }
+        answer.await.unwrap_or_else(|_| Err(unavailable()))
+    }
+
+    /// Makes `snapshot` the one clients see; only
+    /// [`super::Shard::install`] calls it, after the partitions followed.
+    pub(super) fn install(&self, snapshot: Arc<Snapshot>) {
+        let mut installed = self.snapshot.borrow_mut();
+        debug_assert!(
+            snapshot.version >= installed.version,
+            "snapshots are installed in increasing versions"
+        );
+        *installed = snapshot;
+    }
+}
