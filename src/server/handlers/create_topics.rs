@@ -24,8 +24,8 @@ use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
 use kafka_protocol::messages::{BrokerId, CreateTopicsRequest, CreateTopicsResponse, TopicName};
-use kafka_protocol::protocol::buf::{ByteBuf, ByteBufMut};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::buf::ByteBuf;
+use kafka_protocol::protocol::{Decodable, StrBytes};
 
 use super::legacy::{self, CodecResult, Reader};
 use super::RequestContext;
@@ -111,22 +111,7 @@ impl Response {
     }
 }
 
-impl Encodable for Response {
-    fn encode<B: ByteBufMut>(&self, buf: &mut B, version: i16) -> CodecResult<()> {
-        if version >= CODEC_VERSION_MIN {
-            return self.0.encode(buf, version);
-        }
-        self.encode_legacy(buf, version);
-        Ok(())
-    }
-
-    fn compute_size(&self, version: i16) -> CodecResult<usize> {
-        if version >= CODEC_VERSION_MIN {
-            return self.0.compute_size(version);
-        }
-        Ok(legacy::encoded(|out| self.encode_legacy(out, version)).len())
-    }
-}
+legacy::encodable_by_version!(Response, CODEC_VERSION_MIN, 0, encode_legacy);
 
 pub async fn handle(context: &RequestContext, shard: &Shard, request: Request) -> Response {
     let version = context.version;

@@ -8,10 +8,9 @@ use std::ops::RangeInclusive;
 use bytes::BufMut;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
-use kafka_protocol::protocol::buf::ByteBufMut;
-use kafka_protocol::protocol::{Encodable, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 
-use super::legacy::{self, CodecResult, SameAs};
+use super::legacy::{self, SameAs};
 use super::RequestContext;
 use crate::metadata::Command;
 use crate::protocol::ErrorCode;
@@ -27,7 +26,7 @@ pub struct Response(pub DeleteTopicsResponse);
 
 impl Response {
     /// v0: responses [name, error code].
-    fn encode_v0(&self, out: &mut impl BufMut) {
+    fn encode_v0(&self, out: &mut impl BufMut, _version: i16) {
         legacy::put_array_length(out, self.0.responses.len());
         for result in &self.0.responses {
             legacy::put_string(out, result.name.as_ref().map_or("", |name| &name.0));
@@ -36,22 +35,7 @@ impl Response {
     }
 }
 
-impl Encodable for Response {
-    fn encode<B: ByteBufMut>(&self, buf: &mut B, version: i16) -> CodecResult<()> {
-        if version >= 1 {
-            return self.0.encode(buf, version);
-        }
-        self.encode_v0(buf);
-        Ok(())
-    }
-
-    fn compute_size(&self, version: i16) -> CodecResult<usize> {
-        if version >= 1 {
-            return self.0.compute_size(version);
-        }
-        Ok(legacy::encoded(|out| self.encode_v0(out)).len())
-    }
-}
+legacy::encodable_by_version!(Response, 1, 0, encode_v0);
 
 pub async fn handle(context: &RequestContext, shard: &Shard, request: Request) -> Response {
     let version = context.version;
@@ -83,7 +67,8 @@ async fn answer(shard: &Shard, request: DeleteTopicsRequest, version: i16) -> De
         let name = match name {
             Some(name) => Some(name),
             None => shard
-                .metadata.snapshot()
+                .metadata
+                .snapshot()
                 .topic_by_id(topic_id.as_bytes())
                 .map(|topic| topic.name.clone()),
         };
@@ -93,7 +78,8 @@ async fn answer(shard: &Shard, request: DeleteTopicsRequest, version: i16) -> De
                 "This server does not host this topic ID.".to_string(),
             )),
             Some(name) => shard
-                .metadata.submit(Command::DeleteTopic { name: name.clone() })
+                .metadata
+                .submit(Command::DeleteTopic { name: name.clone() })
                 .await
                 .map_err(|refused| (refused.code, refused.message)),
         };

@@ -19,8 +19,8 @@ use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
-use kafka_protocol::protocol::buf::{ByteBuf, ByteBufMut};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::buf::ByteBuf;
+use kafka_protocol::protocol::{Decodable, StrBytes};
 
 use super::legacy::{self, CodecResult, Reader};
 use super::RequestContext;
@@ -79,7 +79,7 @@ pub struct Response(pub DescribeConfigsResponse);
 impl Response {
     /// v0: throttle time, results [error, message, type, name, configs
     /// [name, value, read only, is default, is sensitive]].
-    fn encode_v0(&self, out: &mut impl BufMut) {
+    fn encode_v0(&self, out: &mut impl BufMut, _version: i16) {
         out.put_i32(self.0.throttle_time_ms);
         legacy::put_array_length(out, self.0.results.len());
         for result in &self.0.results {
@@ -99,22 +99,7 @@ impl Response {
     }
 }
 
-impl Encodable for Response {
-    fn encode<B: ByteBufMut>(&self, buf: &mut B, version: i16) -> CodecResult<()> {
-        if version >= 1 {
-            return self.0.encode(buf, version);
-        }
-        self.encode_v0(buf);
-        Ok(())
-    }
-
-    fn compute_size(&self, version: i16) -> CodecResult<usize> {
-        if version >= 1 {
-            return self.0.compute_size(version);
-        }
-        Ok(legacy::encoded(|out| self.encode_v0(out)).len())
-    }
-}
+legacy::encodable_by_version!(Response, 1, 0, encode_v0);
 
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;

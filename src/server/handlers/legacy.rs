@@ -172,3 +172,37 @@ mod tests {
         assert!(reader.string().is_err());
     }
 }
+
+/// Implements `Encodable` for a handler's response whose versions from
+/// `$codec_version_min` on are the codec's (the field `$codec`) and whose
+/// older versions its method `$old(&self, out, version)` writes by hand.
+/// One body for every such response, so the choice of writer by version is
+/// made the same way everywhere.
+macro_rules! encodable_by_version {
+    ($response:ty, $codec_version_min:expr, $codec:tt, $old:ident) => {
+        impl kafka_protocol::protocol::Encodable for $response {
+            fn encode<B: kafka_protocol::protocol::buf::ByteBufMut>(
+                &self,
+                buf: &mut B,
+                version: i16,
+            ) -> $crate::server::handlers::legacy::CodecResult<()> {
+                if version >= $codec_version_min {
+                    return self.$codec.encode(buf, version);
+                }
+                self.$old(buf, version);
+                Ok(())
+            }
+
+            fn compute_size(
+                &self,
+                version: i16,
+            ) -> $crate::server::handlers::legacy::CodecResult<usize> {
+                if version >= $codec_version_min {
+                    return self.$codec.compute_size(version);
+                }
+                Ok($crate::server::handlers::legacy::encoded(|out| self.$old(out, version)).len())
+            }
+        }
+    };
+}
+pub(crate) use encodable_by_version;

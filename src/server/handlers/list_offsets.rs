@@ -20,8 +20,8 @@ use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{BrokerId, ListOffsetsRequest, ListOffsetsResponse, TopicName};
-use kafka_protocol::protocol::buf::{ByteBuf, ByteBufMut};
-use kafka_protocol::protocol::{Decodable, Encodable};
+use kafka_protocol::protocol::buf::ByteBuf;
+use kafka_protocol::protocol::Decodable;
 use kafka_protocol::records::RecordBatchDecoder;
 
 use super::legacy::{self, CodecResult, Reader};
@@ -94,7 +94,7 @@ pub struct Response {
 
 impl Response {
     /// v0's layout: topics [name, partitions [index, error, old_style_offsets]].
-    fn encode_v0(&self, out: &mut impl BufMut) {
+    fn encode_v0(&self, out: &mut impl BufMut, _version: i16) {
         let mut limits = self.max_num_offsets.iter();
         legacy::put_array_length(out, self.body.topics.len());
         for topic in &self.body.topics {
@@ -114,22 +114,7 @@ impl Response {
     }
 }
 
-impl Encodable for Response {
-    fn encode<B: ByteBufMut>(&self, buf: &mut B, version: i16) -> CodecResult<()> {
-        if version >= 1 {
-            return self.body.encode(buf, version);
-        }
-        self.encode_v0(buf);
-        Ok(())
-    }
-
-    fn compute_size(&self, version: i16) -> CodecResult<usize> {
-        if version >= 1 {
-            return self.body.compute_size(version);
-        }
-        Ok(legacy::encoded(|out| self.encode_v0(out)).len())
-    }
-}
+legacy::encodable_by_version!(Response, 1, body, encode_v0);
 
 pub async fn handle(context: &RequestContext, shard: &Shard, request: Request) -> Response {
     let version = context.version;
