@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::coordinator::Coordinator;
-use super::membership::{GroupState, JoinRequest, JoinResult, Reply, SyncOutcome, SyncResult};
+use super::membership::{
+    GroupState, JoinRequest, JoinResult, MemberProfile, Reply, SyncOutcome, SyncResult,
+};
 use super::{change_group, expire_due};
 use crate::limits::REBALANCE_TIMEOUT_MILLISECONDS_MAX;
 use crate::metadata::Snapshot;
@@ -143,14 +145,16 @@ impl Coordinator {
             .unwrap_or_else(|| join.client_id.clone());
         let group_id = join.group_id;
         let request = JoinRequest {
-            member_id: join.member_id,
-            group_instance_id: join.group_instance_id,
-            client_id: join.client_id,
-            client_host: join.client_host,
-            session_timeout,
-            rebalance_timeout,
+            member: MemberProfile {
+                member_id: join.member_id,
+                group_instance_id: join.group_instance_id,
+                client_id: join.client_id,
+                client_host: join.client_host,
+                session_timeout,
+                rebalance_timeout,
+                protocols: join.protocols,
+            },
             protocol_type: join.protocol_type,
-            protocols: join.protocols,
             require_known_member_id: join.require_known_member_id,
         };
         let reply = change_group(&group, |group| {
@@ -313,10 +317,10 @@ impl Coordinator {
         let members = membership
             .members()
             .map(|member| DescribedMember {
-                member_id: member.member_id.clone(),
-                group_instance_id: member.group_instance_id.clone(),
-                client_id: member.client_id.clone(),
-                client_host: member.client_host.clone(),
+                member_id: member.profile.member_id.clone(),
+                group_instance_id: member.profile.group_instance_id.clone(),
+                client_id: member.profile.client_id.clone(),
+                client_host: member.profile.client_host.clone(),
                 metadata: if stable {
                     member.metadata(&protocol).cloned().unwrap_or_default()
                 } else {

@@ -147,59 +147,14 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
         producers: &mut dyn ProducerHistory,
     ) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let mut segments: Vec<Rc<Segment<F>>> = Vec::new();
-        let mut scanned = 0usize;
-        for base_offset in segment_base_offsets(dir)? {
-            if let Some(previous) = segments.last() {
-                if base_offset < previous.next_offset() {
-                    // Overlapping offsets cannot both be right: the earlier
-                    // segment is the one that was acknowledged in order.
-                    eprintln!(
-                        "corelog: recovery: {}: segment {base_offset} starts inside the previous one \
-                         (which ends at offset {}); removing it",
-                        dir.display(),
-                        previous.next_offset(),
-                    );
-                    remove_segment_files(
-                        &dir.join(format!("{}.log", super::segment::file_stem(base_offset))),
-                    );
-                    continue;
-                }
-            }
-            // A sealed segment is trusted without reading it; its seal
-            // record carries the producer state as of its end. Anything
-            // else (the active segment after a crash, a damaged index) is
-            // scanned batch by batch, its tail cut at the first damage.
-            let segment = match Segment::open_sealed(dir, base_offset).await? {
-                Some((segment, record)) => {
-                    producers.restore(&record.producers);
-                    segment
-                }
-                None => {
-                    let segment = Segment::open(dir, base_offset, producers).await?;
-                    // An empty file (a partition never written, whose
-                    // shutdown wrote no seal) costs nothing to scan.
-                    if segment.size() > 0 {
-                        scanned += 1;
-                    }
-                    segment
-                }
-            };
-            let segment = Rc::new(segment);
-            segment.release_file().await;
-            segments.push(segment);
-        }
-        debug_assert!(
-            segments
-                .windows(2)
-                .all(|pair| pair[0].next_offset() <= pair[1].base_offset),
-            "recovered segments are in order and never overlap"
-        );
-        let log_end_offset = segments.last().expect("at least one segment").next_offset();
-        let log_start_floor = match std::fs::read_to_string(dir.join(LOG_START_OFFSET_FILE)) {
-            Ok(text) => text.trim().parse::<i64>().unwrap_or(0).min(log_end_offset),
-            Err(_) => 0,
+        let (segments, scanned) = recover_segments::<F>(dir, producers).await?;
+        let active = segments.last().expect("at least one segment");
+        let durable = Durable {
+            offset: active.next_offset(),
+            segment_base_offset: active.base_offset,
+            position: active.size(),
         };
+        let log_start_floor = read_log_start_floor(dir, durable.offset);
         let clock = C::default();
         Ok(Log {
             dir: dir.to_path_buf(),
@@ -208,11 +163,7 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
             active_since: Cell::new(clock.now()),
             clock,
             segments_scanned: scanned,
-            durable: Cell::new(Durable {
-                offset: log_end_offset,
-                segment_base_offset: segments.last().expect("at least one segment").base_offset,
-                position: segments.last().expect("at least one segment").size(),
-            }),
+            durable: Cell::new(durable),
             segments: RefCell::new(segments),
         })
     }
@@ -613,6 +564,81 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
             });
         }
         deleted
+    }
+}
+
+/// Opens every segment in `dir` in offset order, one file at a time,
+/// skipping (and removing) one that overlaps its predecessor. Returns the
+/// segments and how many of them had to be scanned.
+async fn recover_segments<F: SegmentFile>(
+    dir: &Path,
+    producers: &mut dyn ProducerHistory,
+) -> io::Result<(Vec<Rc<Segment<F>>>, usize)> {
+    let mut segments: Vec<Rc<Segment<F>>> = Vec::new();
+    let mut scanned = 0usize;
+    for base_offset in segment_base_offsets(dir)? {
+        if let Some(previous) = segments.last() {
+            if base_offset < previous.next_offset() {
+                remove_overlapping_segment(dir, base_offset, previous.next_offset());
+                continue;
+            }
+        }
+        let (segment, was_scanned) = recover_segment(dir, base_offset, producers).await?;
+        if was_scanned {
+            scanned += 1;
+        }
+        let segment = Rc::new(segment);
+        segment.release_file().await;
+        segments.push(segment);
+    }
+    debug_assert!(
+        segments
+            .windows(2)
+            .all(|pair| pair[0].next_offset() <= pair[1].base_offset),
+        "recovered segments are in order and never overlap"
+    );
+    Ok((segments, scanned))
+}
+
+/// Overlapping offsets cannot both be right: the earlier segment is the
+/// one that was acknowledged in order, so the one at `base_offset`, which
+/// starts before the previous one ends at `previous_end`, goes.
+fn remove_overlapping_segment(dir: &Path, base_offset: i64, previous_end: i64) {
+    eprintln!(
+        "corelog: recovery: {}: segment {base_offset} starts inside the previous one \
+         (which ends at offset {previous_end}); removing it",
+        dir.display(),
+    );
+    remove_segment_files(&dir.join(format!("{}.log", super::segment::file_stem(base_offset))));
+}
+
+/// Opens one segment, and whether its batches had to be read. A sealed
+/// segment is trusted without reading it; its seal record carries the
+/// producer state as of its end. Anything else (the active segment after a
+/// crash, a damaged index) is scanned batch by batch, its tail cut at the
+/// first damage.
+async fn recover_segment<F: SegmentFile>(
+    dir: &Path,
+    base_offset: i64,
+    producers: &mut dyn ProducerHistory,
+) -> io::Result<(Segment<F>, bool)> {
+    if let Some((segment, record)) = Segment::open_sealed(dir, base_offset).await? {
+        producers.restore(&record.producers);
+        return Ok((segment, false));
+    }
+    let segment = Segment::open(dir, base_offset, producers).await?;
+    // An empty file (a partition never written, whose shutdown wrote no
+    // seal) costs nothing to scan.
+    let scanned = segment.size() > 0;
+    Ok((segment, scanned))
+}
+
+/// The DeleteRecords floor persisted in `dir` (0 when there is none),
+/// never past `log_end_offset`.
+fn read_log_start_floor(dir: &Path, log_end_offset: i64) -> i64 {
+    match std::fs::read_to_string(dir.join(LOG_START_OFFSET_FILE)) {
+        Ok(text) => text.trim().parse::<i64>().unwrap_or(0).min(log_end_offset),
+        Err(_) => 0,
     }
 }
 

@@ -129,60 +129,17 @@ impl<F: SegmentFile> Segment<F> {
         // Creates the file when missing (a new segment).
         let reading = file.reading().await?;
         let file_size = reading.size().await?;
-        let mut state = SegmentState {
-            size: 0,
-            tail: Vec::new(),
-            next_offset: base_offset,
-            max_timestamp: -1,
-            offset_index: OffsetIndex::default(),
-            time_index: TimeIndex::default(),
-            bytes_since_index: 0,
-        };
-        let mut expected_offset = base_offset;
-        let valid_end = scan(&reading, 0, file_size, true, |summary| {
-            if summary.base_offset != expected_offset {
-                return false;
-            }
-            expected_offset = summary.last_offset + 1;
-            if let Some(producer) = summary.producer {
-                producers.record(producer);
-            }
-            record_batch(&mut state, base_offset, summary);
-            true
-        })
-        .await?;
+        let mut state = SegmentState::empty(base_offset);
+        let valid_end =
+            recover_batches(&reading, file_size, &mut state, base_offset, producers).await?;
         if valid_end < file_size {
-            let padding_only = is_zero(
-                &reading
-                    .read_at(valid_end, (file_size - valid_end) as usize)
-                    .await?,
-            );
-            if !padding_only {
-                eprintln!(
-                    "corelog: recovery: {}: truncating {} bytes after the last valid batch at position {} \
-                     (offsets from {} on were never acknowledged as durable or were torn)",
-                    log_path.display(),
-                    file_size - valid_end,
-                    valid_end,
-                    expected_offset
-                );
-            }
+            report_cut(&reading, &log_path, valid_end, file_size, state.next_offset).await?;
         }
         state.size = valid_end;
-        let block_start = align_down(valid_end);
-        state.tail = reading
-            .read_at(block_start, (valid_end - block_start) as usize)
-            .await?
-            .to_vec();
+        state.tail = read_tail(&reading, valid_end).await?;
         drop(reading);
         if valid_end < file_size {
-            // Cut what is past the block holding the logical end; the block
-            // itself is rewritten (padded with zeros) by the next append.
-            file.writing()
-                .await?
-                .truncate(align_up(valid_end as usize) as u64)
-                .await?;
-            file.sync().await?;
+            cut_after_last_block(&file, valid_end).await?;
         }
         Ok(Segment {
             base_offset,
@@ -362,11 +319,7 @@ impl<F: SegmentFile> Segment<F> {
         let (Some(offset_index), Some(time_index)) = (offset_index, time_index) else {
             return Ok(None);
         };
-        let block_start = align_down(record.size);
-        let tail = reading
-            .read_at(block_start, (record.size - block_start) as usize)
-            .await?
-            .to_vec();
+        let tail = read_tail(&reading, record.size).await?;
         drop(reading);
         let state = SegmentState {
             size: record.size,
@@ -420,17 +373,8 @@ impl<F: SegmentFile> Segment<F> {
                 state.size,
             )
         };
-        let mut found = None;
-        let file = self.file.reading().await?;
-        scan(&file, start, end, false, |summary| {
-            if summary.last_offset >= offset {
-                found = Some(summary);
-                return false;
-            }
-            true
-        })
-        .await?;
-        Ok(found)
+        self.first_batch(start, end, |summary| summary.last_offset >= offset)
+            .await
     }
 
     /// The first batch whose max timestamp is at or after `timestamp`.
@@ -438,11 +382,22 @@ impl<F: SegmentFile> Segment<F> {
         &self,
         timestamp: i64,
     ) -> io::Result<Option<BatchSummary>> {
-        let end = self.size();
+        self.first_batch(0, self.size(), |summary| summary.max_timestamp >= timestamp)
+            .await
+    }
+
+    /// The first batch between positions `start` and `end` that `wanted`
+    /// picks.
+    async fn first_batch(
+        &self,
+        start: u64,
+        end: u64,
+        wanted: impl Fn(&BatchSummary) -> bool,
+    ) -> io::Result<Option<BatchSummary>> {
         let mut found = None;
         let file = self.file.reading().await?;
-        scan(&file, 0, end, false, |summary| {
-            if summary.max_timestamp >= timestamp {
+        scan(&file, start, end, false, |summary| {
+            if wanted(&summary) {
                 found = Some(summary);
                 return false;
             }
@@ -551,6 +506,90 @@ fn is_zero(bytes: &[u8]) -> bool {
     bytes.iter().all(|&byte| byte == 0)
 }
 
+impl SegmentState {
+    /// A segment holding nothing yet, its first offset `base_offset`.
+    fn empty(base_offset: i64) -> SegmentState {
+        SegmentState {
+            size: 0,
+            tail: Vec::new(),
+            next_offset: base_offset,
+            max_timestamp: -1,
+            offset_index: OffsetIndex::default(),
+            time_index: TimeIndex::default(),
+            bytes_since_index: 0,
+        }
+    }
+}
+
+/// Recovery's scan of a whole segment file: every batch checked (CRC and
+/// offset continuity from `base_offset`) and recorded in `state` and
+/// `producers`. Returns where the valid batches end.
+async fn recover_batches(
+    reading: &impl ScanSource,
+    file_size: u64,
+    state: &mut SegmentState,
+    base_offset: i64,
+    producers: &mut dyn ProducerHistory,
+) -> io::Result<u64> {
+    scan(reading, 0, file_size, true, |summary| {
+        if summary.base_offset != state.next_offset {
+            return false;
+        }
+        if let Some(producer) = summary.producer {
+            producers.record(producer);
+        }
+        record_batch(state, base_offset, summary);
+        true
+    })
+    .await
+}
+
+/// Says what recovery cuts after the last valid batch, unless it is only
+/// the zero padding of the last block (which is no damage).
+async fn report_cut(
+    reading: &impl OpenSegmentFile,
+    log_path: &Path,
+    valid_end: u64,
+    file_size: u64,
+    next_offset: i64,
+) -> io::Result<()> {
+    let past_end = reading
+        .read_at(valid_end, (file_size - valid_end) as usize)
+        .await?;
+    if !is_zero(&past_end) {
+        eprintln!(
+            "corelog: recovery: {}: truncating {} bytes after the last valid batch at position {} \
+             (offsets from {} on were never acknowledged as durable or were torn)",
+            log_path.display(),
+            file_size - valid_end,
+            valid_end,
+            next_offset
+        );
+    }
+    Ok(())
+}
+
+/// The bytes of the last partial block before `size`: what the next
+/// append rewrites with its data.
+async fn read_tail(reading: &impl OpenSegmentFile, size: u64) -> io::Result<Vec<u8>> {
+    let block_start = align_down(size);
+    Ok(reading
+        .read_at(block_start, (size - block_start) as usize)
+        .await?
+        .to_vec())
+}
+
+/// Cuts what is past the block holding the logical end `valid_end`, and
+/// syncs; the block itself is rewritten (padded with zeros) by the next
+/// append.
+async fn cut_after_last_block(file: &impl SegmentFile, valid_end: u64) -> io::Result<()> {
+    file.writing()
+        .await?
+        .truncate(align_up(valid_end as usize) as u64)
+        .await?;
+    file.sync().await
+}
+
 /// Where [`scan`] reads from: the segment file, or bytes in memory (the
 /// `segment_recovery` fuzz target walks arbitrary bytes with the same code).
 pub trait ScanSource {
@@ -597,55 +636,69 @@ pub async fn scan(
         let Some(header) = BatchHeader::view(&chunk[within..]) else {
             return Ok(position);
         };
-        let length = header.batch_length.get();
-        if header.magic != 2 || length < (BATCH_HEADER_BYTES - BATCH_LENGTH_PREFIX_BYTES) as i32 {
+        let Some(summary) = summarize(header, position) else {
             return Ok(position);
-        }
-        // Offsets come off the disk: a damaged or hostile header whose last
-        // offset overflows, or whose delta is negative, ends the valid log.
-        let last_offset_delta = header.last_offset_delta.get();
-        let Some(last_offset) = header
-            .base_offset
-            .get()
-            .checked_add(i64::from(last_offset_delta))
-            .filter(|&last| last_offset_delta >= 0 && last < i64::MAX)
-        else {
-            return Ok(position);
-        };
-        let summary = BatchSummary {
-            position,
-            total_bytes: header.total_bytes() as u64,
-            base_offset: header.base_offset.get(),
-            last_offset,
-            max_timestamp: header.max_timestamp.get(),
-            producer: ProducerBatch::from_header(
-                header.producer_id.get(),
-                header.producer_epoch.get(),
-                header.base_sequence.get(),
-                header.last_offset_delta.get(),
-                header.base_offset.get(),
-            ),
         };
         if position + summary.total_bytes > end {
             return Ok(position);
         }
-        if verify {
-            let stored = header.crc.get();
-            let whole = if within as u64 + summary.total_bytes <= chunk.len() as u64 {
-                chunk.slice(within..within + summary.total_bytes as usize)
-            } else {
-                file.read_chunk(position, summary.total_bytes as usize)
-                    .await?
-            };
-            if whole.len() as u64 != summary.total_bytes || batch::compute_crc(&whole) != stored {
-                return Ok(position);
-            }
+        if verify && !crc_matches(file, &chunk, within, &summary, header.crc.get()).await? {
+            return Ok(position);
         }
         if !visit(summary) {
             return Ok(position);
         }
         position += summary.total_bytes;
     }
+}
+
+/// What a batch header at `position` says of its batch; `None` when the
+/// header cannot be one (not magic 2, too short, or offsets that overflow).
+fn summarize(header: &BatchHeader, position: u64) -> Option<BatchSummary> {
+    let length = header.batch_length.get();
+    if header.magic != 2 || length < (BATCH_HEADER_BYTES - BATCH_LENGTH_PREFIX_BYTES) as i32 {
+        return None;
+    }
+    // Offsets come off the disk: a damaged or hostile header whose last
+    // offset overflows, or whose delta is negative, ends the valid log.
+    let last_offset_delta = header.last_offset_delta.get();
+    let last_offset = header
+        .base_offset
+        .get()
+        .checked_add(i64::from(last_offset_delta))
+        .filter(|&last| last_offset_delta >= 0 && last < i64::MAX)?;
+    Some(BatchSummary {
+        position,
+        total_bytes: header.total_bytes() as u64,
+        base_offset: header.base_offset.get(),
+        last_offset,
+        max_timestamp: header.max_timestamp.get(),
+        producer: ProducerBatch::from_header(
+            header.producer_id.get(),
+            header.producer_epoch.get(),
+            header.base_sequence.get(),
+            header.last_offset_delta.get(),
+            header.base_offset.get(),
+        ),
+    })
+}
+
+/// Whether the whole batch `summary` describes (from `chunk` at `within`
+/// when it is all there, else read from `file`) matches its `stored` CRC.
+async fn crc_matches(
+    file: &impl ScanSource,
+    chunk: &Bytes,
+    within: usize,
+    summary: &BatchSummary,
+    stored: u32,
+) -> io::Result<bool> {
+    let whole = if within as u64 + summary.total_bytes <= chunk.len() as u64 {
+        chunk.slice(within..within + summary.total_bytes as usize)
+    } else {
+        file.read_chunk(summary.position, summary.total_bytes as usize)
+            .await?
+    };
+    Ok(whole.len() as u64 == summary.total_bytes && batch::compute_crc(&whole) == stored)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_channel::oneshot;
 
-use super::{Group, GroupState, JoinRequest, JoinResult, Member, Reply, SyncResult};
+use super::{Group, GroupState, JoinRequest, JoinResult, Member, MemberProfile, Reply, SyncResult};
 use crate::protocol::ErrorCode;
 
 impl Group {
@@ -15,6 +15,7 @@ impl Group {
             return Vec::new();
         };
         first
+            .profile
             .protocols
             .iter()
             .map(|(name, _)| name.clone())
@@ -39,7 +40,7 @@ impl Group {
         let others: Vec<&Member> = self
             .members
             .values()
-            .filter(|member| Some(member.member_id.as_str()) != except)
+            .filter(|member| Some(member.profile.member_id.as_str()) != except)
             .collect();
         if others.is_empty() {
             return true;
@@ -64,6 +65,7 @@ impl Group {
         let mut votes: Vec<(usize, &String)> = candidates.iter().map(|name| (0, name)).collect();
         for member in self.members.values() {
             if let Some(choice) = member
+                .profile
                 .protocols
                 .iter()
                 .find(|(name, _)| candidates.contains(name))
@@ -83,22 +85,13 @@ impl Group {
     }
 
     pub(super) fn add_member(&mut self, request: &JoinRequest, member_id: String, now: Instant) {
-        let member = Member {
+        let profile = MemberProfile {
             member_id: member_id.clone(),
-            group_instance_id: request.group_instance_id.clone(),
-            client_id: request.client_id.clone(),
-            client_host: request.client_host.clone(),
-            session_timeout: request.session_timeout,
-            rebalance_timeout: request.rebalance_timeout,
-            protocols: request.protocols.clone(),
-            assignment: Bytes::new(),
-            join_order: self.next_join_order,
-            session_deadline: now + request.session_timeout,
-            awaiting_join: None,
-            awaiting_sync: None,
+            ..request.member.clone()
         };
+        let member = Member::new(profile, Bytes::new(), self.next_join_order, now);
         self.next_join_order += 1;
-        if let Some(instance) = &request.group_instance_id {
+        if let Some(instance) = &request.member.group_instance_id {
             self.static_members
                 .insert(instance.clone(), member_id.clone());
         }
@@ -110,12 +103,7 @@ impl Group {
 
     pub(super) fn update_member(&mut self, member_id: &str, request: &JoinRequest, now: Instant) {
         if let Some(member) = self.members.get_mut(member_id) {
-            member.client_id = request.client_id.clone();
-            member.client_host = request.client_host.clone();
-            member.session_timeout = request.session_timeout;
-            member.rebalance_timeout = request.rebalance_timeout;
-            member.protocols = request.protocols.clone();
-            member.session_deadline = now + request.session_timeout;
+            member.rejoin(&request.member, now);
         }
     }
 
@@ -127,26 +115,28 @@ impl Group {
         new_member_id: &mut dyn FnMut() -> String,
         now: Instant,
     ) -> Reply<JoinResult> {
-        let refuse = |error: ErrorCode| Reply::Now(JoinResult::error(error, &request.member_id));
+        let refuse =
+            |error: ErrorCode| Reply::Now(JoinResult::error(error, &request.member.member_id));
         if self.state == GroupState::Dead {
             return refuse(ErrorCode::COORDINATOR_NOT_AVAILABLE);
         }
         let known_static = request
+            .member
             .group_instance_id
             .as_ref()
             .and_then(|instance| self.static_members.get(instance).cloned());
-        let existing = if request.member_id.is_empty() {
+        let existing = if request.member.member_id.is_empty() {
             known_static.clone()
         } else {
-            Some(request.member_id.clone())
+            Some(request.member.member_id.clone())
         };
         let except = existing
             .as_deref()
             .filter(|id| self.members.contains_key(*id));
-        if !self.supports(&request.protocol_type, &request.protocols, except) {
+        if !self.supports(&request.protocol_type, &request.member.protocols, except) {
             return refuse(ErrorCode::INCONSISTENT_GROUP_PROTOCOL);
         }
-        if request.member_id.is_empty() {
+        if request.member.member_id.is_empty() {
             return self.join_without_id(request, known_static, new_member_id, now);
         }
         self.join_with_id(request, now)
@@ -167,13 +157,13 @@ impl Group {
         if self.members.len() + self.pending_members.len() >= self.settings.members_max {
             return Reply::Now(JoinResult::error(
                 ErrorCode::GROUP_MAX_SIZE_REACHED,
-                &request.member_id,
+                &request.member.member_id,
             ));
         }
         let member_id = new_member_id();
-        if request.require_known_member_id && request.group_instance_id.is_none() {
+        if request.require_known_member_id && request.member.group_instance_id.is_none() {
             self.pending_members
-                .insert(member_id.clone(), now + request.session_timeout);
+                .insert(member_id.clone(), now + request.member.session_timeout);
             return Reply::Now(JoinResult::error(ErrorCode::MEMBER_ID_REQUIRED, &member_id));
         }
         self.add_member(&request, member_id.clone(), now);
@@ -183,25 +173,31 @@ impl Group {
     /// A member that names its id: a pending member joining with the id it
     /// was given, or a known member rejoining.
     fn join_with_id(&mut self, request: JoinRequest, now: Instant) -> Reply<JoinResult> {
-        let refuse = |error: ErrorCode| Reply::Now(JoinResult::error(error, &request.member_id));
-        if let Err(error) =
-            self.check_instance(&request.member_id, request.group_instance_id.as_deref())
-        {
+        let refuse =
+            |error: ErrorCode| Reply::Now(JoinResult::error(error, &request.member.member_id));
+        if let Err(error) = self.check_instance(
+            &request.member.member_id,
+            request.member.group_instance_id.as_deref(),
+        ) {
             return refuse(error);
         }
-        if self.pending_members.remove(&request.member_id).is_some() {
-            let member_id = request.member_id.clone();
+        if self
+            .pending_members
+            .remove(&request.member.member_id)
+            .is_some()
+        {
+            let member_id = request.member.member_id.clone();
             self.add_member(&request, member_id.clone(), now);
             return self.wait_for_join(&member_id, now);
         }
-        if !self.members.contains_key(&request.member_id) {
+        if !self.members.contains_key(&request.member.member_id) {
             return refuse(ErrorCode::UNKNOWN_MEMBER_ID);
         }
-        let member_id = request.member_id.clone();
+        let member_id = request.member.member_id.clone();
         let unchanged = self
             .members
             .get(&member_id)
-            .is_some_and(|member| member.protocols == request.protocols);
+            .is_some_and(|member| member.profile.protocols == request.member.protocols);
         self.update_member(&member_id, &request, now);
         match self.state {
             GroupState::PreparingRebalance => self.wait_for_join(&member_id, now),
@@ -238,16 +234,11 @@ impl Group {
             &old_member_id,
         ));
         member.reply_sync(SyncResult::error(ErrorCode::FENCED_INSTANCE_ID));
-        let old_protocols = std::mem::replace(&mut member.protocols, request.protocols.clone());
-        member.member_id = member_id.clone();
-        member.client_id = request.client_id.clone();
-        member.client_host = request.client_host.clone();
-        member.session_timeout = request.session_timeout;
-        member.rebalance_timeout = request.rebalance_timeout;
-        member.session_deadline = now + request.session_timeout;
+        let old_protocols = member.rejoin(&request.member, now);
+        member.profile.member_id = member_id.clone();
         let was_leader = self.leader_id.as_deref() == Some(old_member_id.as_str());
         self.members.insert(member_id.clone(), member);
-        if let Some(instance) = &request.group_instance_id {
+        if let Some(instance) = &request.member.group_instance_id {
             self.static_members
                 .insert(instance.clone(), member_id.clone());
         }
@@ -256,7 +247,7 @@ impl Group {
         }
         let selected_unchanged = self.protocol_name.as_ref().is_some_and(|name| {
             old_protocols.iter().find(|(old, _)| old == name)
-                == request.protocols.iter().find(|(new, _)| new == name)
+                == request.member.protocols.iter().find(|(new, _)| new == name)
         }) && self.select_protocol() == self.protocol_name;
         match self.state {
             GroupState::Stable if selected_unchanged => {

@@ -35,7 +35,7 @@ impl Group {
 
     pub(super) fn touch(&mut self, member_id: &str, now: Instant) {
         if let Some(member) = self.members.get_mut(member_id) {
-            member.session_deadline = now + member.session_timeout;
+            member.session_deadline = now + member.profile.session_timeout;
         }
     }
 
@@ -107,7 +107,9 @@ impl Group {
         }
         let mut assignments: HashMap<String, Bytes> = assignments.into_iter().collect();
         for member in self.members.values_mut() {
-            member.assignment = assignments.remove(&member.member_id).unwrap_or_default();
+            member.assignment = assignments
+                .remove(&member.profile.member_id)
+                .unwrap_or_default();
         }
         self.state = GroupState::Stable;
         let member_ids: Vec<String> = self.members.keys().cloned().collect();

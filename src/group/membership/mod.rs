@@ -125,18 +125,27 @@ pub enum SyncOutcome {
     },
 }
 
-/// A JoinGroup as the state machine sees it.
+/// What a member says of itself in a JoinGroup, and what the group keeps
+/// of it until its next join: who it is, its client, its timeouts and the
+/// protocols it supports.
 #[derive(Debug, Clone)]
-pub struct JoinRequest {
+pub struct MemberProfile {
+    /// Empty in a JoinGroup from a member that has no id yet.
     pub member_id: String,
     pub group_instance_id: Option<String>,
     pub client_id: String,
     pub client_host: String,
     pub session_timeout: Duration,
     pub rebalance_timeout: Duration,
-    pub protocol_type: String,
     /// (name, metadata) in the member's order of preference.
     pub protocols: Vec<(String, Bytes)>,
+}
+
+/// A JoinGroup as the state machine sees it.
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    pub member: MemberProfile,
+    pub protocol_type: String,
     /// JoinGroup v4+: a new dynamic member first gets MEMBER_ID_REQUIRED
     /// with its id, and joins with it.
     pub require_known_member_id: bool,
@@ -154,13 +163,7 @@ pub struct GroupSettings {
 
 #[derive(Debug)]
 pub struct Member {
-    pub member_id: String,
-    pub group_instance_id: Option<String>,
-    pub client_id: String,
-    pub client_host: String,
-    pub session_timeout: Duration,
-    pub rebalance_timeout: Duration,
-    pub protocols: Vec<(String, Bytes)>,
+    pub profile: MemberProfile,
     pub assignment: Bytes,
     /// Order of first join: the leader of a new generation is the earliest.
     join_order: u64,
@@ -170,9 +173,32 @@ pub struct Member {
 }
 
 impl Member {
+    /// A member as `profile` describes it, its session starting `now`.
+    fn new(profile: MemberProfile, assignment: Bytes, join_order: u64, now: Instant) -> Member {
+        Member {
+            session_deadline: now + profile.session_timeout,
+            profile,
+            assignment,
+            join_order,
+            awaiting_join: None,
+            awaiting_sync: None,
+        }
+    }
+
+    /// Takes what a rejoining member says of itself (its ids stay as they
+    /// are) and starts its session anew; returns the protocols it had.
+    fn rejoin(&mut self, profile: &MemberProfile, now: Instant) -> Vec<(String, Bytes)> {
+        let previous = std::mem::replace(&mut self.profile, profile.clone());
+        self.profile.member_id = previous.member_id;
+        self.profile.group_instance_id = previous.group_instance_id;
+        self.session_deadline = now + self.profile.session_timeout;
+        previous.protocols
+    }
+
     /// This member's metadata for `protocol`.
     pub fn metadata(&self, protocol: &str) -> Option<&Bytes> {
-        self.protocols
+        self.profile
+            .protocols
             .iter()
             .find(|(name, _)| name == protocol)
             .map(|(_, metadata)| metadata)
@@ -300,7 +326,7 @@ impl Group {
     /// Answers every waiting JoinGroup and SyncGroup with `error`.
     fn answer_waiting(&mut self, error: ErrorCode) {
         for member in self.members.values_mut() {
-            member.reply_join(JoinResult::error(error, &member.member_id));
+            member.reply_join(JoinResult::error(error, &member.profile.member_id));
             member.reply_sync(SyncResult::error(error));
         }
     }

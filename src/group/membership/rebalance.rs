@@ -19,7 +19,7 @@ impl Group {
         let rebalance_timeout = self
             .members
             .values()
-            .map(|member| member.rebalance_timeout)
+            .map(|member| member.profile.rebalance_timeout)
             .max()
             .unwrap_or_default();
         if self.state == GroupState::Empty {
@@ -63,8 +63,10 @@ impl Group {
         let absent: Vec<String> = self
             .members
             .values()
-            .filter(|member| member.awaiting_join.is_none() && member.group_instance_id.is_none())
-            .map(|member| member.member_id.clone())
+            .filter(|member| {
+                member.awaiting_join.is_none() && member.profile.group_instance_id.is_none()
+            })
+            .map(|member| member.profile.member_id.clone())
             .collect();
         for member_id in absent {
             self.remove_member(&member_id);
@@ -98,13 +100,13 @@ impl Group {
                 .filter(|member| member.awaiting_join.is_some())
                 .min_by_key(|member| member.join_order)
                 .or_else(|| self.members.values().min_by_key(|member| member.join_order))
-                .map(|member| member.member_id.clone());
+                .map(|member| member.profile.member_id.clone());
         }
         let member_ids: Vec<String> = self.members.keys().cloned().collect();
         for member_id in member_ids {
             let result = self.join_result_for(&member_id);
             if let Some(member) = self.members.get_mut(&member_id) {
-                member.session_deadline = now + member.session_timeout;
+                member.session_deadline = now + member.profile.session_timeout;
                 member.reply_join(result);
             }
         }
@@ -119,8 +121,8 @@ impl Group {
             members
                 .into_iter()
                 .map(|member| JoinedMember {
-                    member_id: member.member_id.clone(),
-                    group_instance_id: member.group_instance_id.clone(),
+                    member_id: member.profile.member_id.clone(),
+                    group_instance_id: member.profile.group_instance_id.clone(),
                     metadata: member.metadata(&protocol).cloned().unwrap_or_default(),
                 })
                 .collect()
@@ -142,7 +144,7 @@ impl Group {
         if let Some(mut member) = self.members.remove(member_id) {
             member.reply_join(JoinResult::error(ErrorCode::UNKNOWN_MEMBER_ID, member_id));
             member.reply_sync(SyncResult::error(ErrorCode::UNKNOWN_MEMBER_ID));
-            if let Some(instance) = &member.group_instance_id {
+            if let Some(instance) = &member.profile.group_instance_id {
                 if self.static_members.get(instance).map(String::as_str) == Some(member_id) {
                     self.static_members.remove(instance);
                 }
@@ -179,7 +181,7 @@ impl Group {
                     && member.awaiting_sync.is_none()
                     && member.session_deadline <= now
             })
-            .map(|member| member.member_id.clone())
+            .map(|member| member.profile.member_id.clone())
             .collect();
         if !expired.is_empty() {
             for member_id in &expired {

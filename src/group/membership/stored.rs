@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::{Group, GroupSettings, GroupState, Member};
+use super::{Group, GroupSettings, GroupState, Member, MemberProfile};
 
 /// A member as it is persisted and restored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,12 +62,12 @@ impl Group {
                 .members
                 .values()
                 .map(|member| StoredMember {
-                    member_id: member.member_id.clone(),
-                    group_instance_id: member.group_instance_id.clone(),
-                    client_id: member.client_id.clone(),
-                    client_host: member.client_host.clone(),
-                    rebalance_timeout_ms: member.rebalance_timeout.as_millis() as i32,
-                    session_timeout_ms: member.session_timeout.as_millis() as i32,
+                    member_id: member.profile.member_id.clone(),
+                    group_instance_id: member.profile.group_instance_id.clone(),
+                    client_id: member.profile.client_id.clone(),
+                    client_host: member.profile.client_host.clone(),
+                    rebalance_timeout_ms: member.profile.rebalance_timeout.as_millis() as i32,
+                    session_timeout_ms: member.profile.session_timeout.as_millis() as i32,
                     subscription: member.metadata(&protocol).cloned().unwrap_or_default(),
                     assignment: member.assignment.clone(),
                 })
@@ -90,30 +90,23 @@ impl Group {
         }
         let protocol = stored.protocol_name.clone().unwrap_or_default();
         for (order, member) in stored.members.into_iter().enumerate() {
-            let session_timeout = Duration::from_millis(member.session_timeout_ms.max(0) as u64);
             if let Some(instance) = &member.group_instance_id {
                 group
                     .static_members
                     .insert(instance.clone(), member.member_id.clone());
             }
+            let profile = MemberProfile {
+                member_id: member.member_id.clone(),
+                group_instance_id: member.group_instance_id,
+                client_id: member.client_id,
+                client_host: member.client_host,
+                session_timeout: Duration::from_millis(member.session_timeout_ms.max(0) as u64),
+                rebalance_timeout: Duration::from_millis(member.rebalance_timeout_ms.max(0) as u64),
+                protocols: vec![(protocol.clone(), member.subscription)],
+            };
             group.members.insert(
-                member.member_id.clone(),
-                Member {
-                    member_id: member.member_id,
-                    group_instance_id: member.group_instance_id,
-                    client_id: member.client_id,
-                    client_host: member.client_host,
-                    session_timeout,
-                    rebalance_timeout: Duration::from_millis(
-                        member.rebalance_timeout_ms.max(0) as u64
-                    ),
-                    protocols: vec![(protocol.clone(), member.subscription)],
-                    assignment: member.assignment,
-                    join_order: order as u64,
-                    session_deadline: now + session_timeout,
-                    awaiting_join: None,
-                    awaiting_sync: None,
-                },
+                member.member_id,
+                Member::new(profile, member.assignment, order as u64, now),
             );
         }
         group.next_join_order = group.members.len() as u64;

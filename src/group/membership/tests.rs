@@ -9,17 +9,19 @@ fn settings() -> GroupSettings {
 
 fn request(member_id: &str, protocols: &[&str]) -> JoinRequest {
     JoinRequest {
-        member_id: member_id.into(),
-        group_instance_id: None,
-        client_id: "client".into(),
-        client_host: "/127.0.0.1".into(),
-        session_timeout: Duration::from_secs(10),
-        rebalance_timeout: Duration::from_secs(30),
+        member: MemberProfile {
+            member_id: member_id.into(),
+            group_instance_id: None,
+            client_id: "client".into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout: Duration::from_secs(10),
+            rebalance_timeout: Duration::from_secs(30),
+            protocols: protocols
+                .iter()
+                .map(|name| (name.to_string(), Bytes::from_static(b"m")))
+                .collect(),
+        },
         protocol_type: "consumer".into(),
-        protocols: protocols
-            .iter()
-            .map(|name| (name.to_string(), Bytes::from_static(b"m")))
-            .collect(),
         require_known_member_id: true,
     }
 }
@@ -85,6 +87,21 @@ fn a_member_joins_syncs_and_heartbeats() {
     );
 }
 
+/// A stable group of one, then a second member whose JoinGroup waits for
+/// the first to rejoin; returns both members' ids and that wait.
+fn second_member_waits(
+    group: &mut Group,
+    ids: &mut dyn FnMut() -> String,
+    now: Instant,
+) -> (String, String, oneshot::Receiver<JoinResult>) {
+    let first = join_alone(group, ids, now);
+    let second = now_result(group.join(request("", &["range"]), ids, now));
+    let Reply::Wait(waiting) = group.join(request(&second.member_id, &["range"]), ids, now) else {
+        panic!("waits for the first member");
+    };
+    (first, second.member_id, waiting)
+}
+
 #[test]
 fn no_protocols_is_inconsistent() {
     let mut group = Group::new("g", settings());
@@ -97,13 +114,7 @@ fn a_second_member_triggers_a_rebalance_and_the_leader_gets_everyone() {
     let now = Instant::now();
     let mut group = Group::new("g", settings());
     let mut ids = ids();
-    let first = join_alone(&mut group, &mut ids, now);
-    let second = now_result(group.join(request("", &["range"]), &mut ids, now));
-    let Reply::Wait(mut second_join) =
-        group.join(request(&second.member_id, &["range"]), &mut ids, now)
-    else {
-        panic!("waits for the first member");
-    };
+    let (first, _, mut second_join) = second_member_waits(&mut group, &mut ids, now);
     assert_eq!(group.state(), GroupState::PreparingRebalance);
     assert_eq!(
         group.heartbeat(&first, None, 1, now),
@@ -122,13 +133,7 @@ fn a_member_that_does_not_rejoin_is_dropped_at_the_rebalance_timeout() {
     let now = Instant::now();
     let mut group = Group::new("g", settings());
     let mut ids = ids();
-    let first = join_alone(&mut group, &mut ids, now);
-    let second = now_result(group.join(request("", &["range"]), &mut ids, now));
-    let Reply::Wait(mut waiting) =
-        group.join(request(&second.member_id, &["range"]), &mut ids, now)
-    else {
-        panic!("waits for the first member");
-    };
+    let (first, second, mut waiting) = second_member_waits(&mut group, &mut ids, now);
     // The first member keeps heartbeating but never rejoins.
     let later = now + Duration::from_secs(29);
     assert_eq!(
@@ -143,10 +148,7 @@ fn a_member_that_does_not_rejoin_is_dropped_at_the_rebalance_timeout() {
     group.tick(now + Duration::from_secs(31));
     let result = waiting.try_recv().unwrap().expect("the join completed");
     assert_eq!(result.generation_id, 2);
-    assert_eq!(
-        result.leader, second.member_id,
-        "the remaining member leads"
-    );
+    assert_eq!(result.leader, second, "the remaining member leads");
     assert_eq!(result.members.len(), 1);
     assert!(!group.has_member(&first));
 }
@@ -174,7 +176,7 @@ fn a_static_member_rejoining_keeps_its_assignment() {
     let mut group = Group::new("g", settings());
     let mut ids = ids();
     let mut static_request = request("", &["range"]);
-    static_request.group_instance_id = Some("instance-1".into());
+    static_request.member.group_instance_id = Some("instance-1".into());
     let joined = now_result(group.join(static_request.clone(), &mut ids, now));
     assert_eq!(
         joined.error,
