@@ -149,30 +149,6 @@ pub fn encoded(write: impl FnOnce(&mut BytesMut)) -> Bytes {
     out.freeze()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_hostile_array_count_is_refused_before_allocating() {
-        let mut body = Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff, 0, 0]);
-        let mut reader = Reader::new(&mut body);
-        assert!(reader.array_length(4).is_err());
-        let mut body = Bytes::from_static(&[0, 0, 0, 1, 0, 1, b'a']);
-        let mut reader = Reader::new(&mut body);
-        assert_eq!(reader.array_length(2).unwrap(), 1);
-        assert_eq!(reader.string().unwrap().as_str(), "a");
-    }
-
-    #[test]
-    fn strings_null_and_short() {
-        let mut body = Bytes::from_static(&[0xff, 0xff, 0, 5, b'a']);
-        let mut reader = Reader::new(&mut body);
-        assert_eq!(reader.nullable_string().unwrap(), None);
-        assert!(reader.string().is_err());
-    }
-}
-
 /// Implements `Encodable` for a handler's response whose versions from
 /// `$codec_version_min` on are the codec's (the field `$codec`) and whose
 /// older versions its method `$old(&self, out, version)` writes by hand.
@@ -206,3 +182,27 @@ macro_rules! encodable_by_version {
     };
 }
 pub(crate) use encodable_by_version;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hostile_array_count_is_refused_before_allocating() {
+        let mut body = Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff, 0, 0]);
+        let mut reader = Reader::new(&mut body);
+        assert!(reader.array_length(4).is_err());
+        let mut body = Bytes::from_static(&[0, 0, 0, 1, 0, 1, b'a']);
+        let mut reader = Reader::new(&mut body);
+        assert_eq!(reader.array_length(2).unwrap(), 1);
+        assert_eq!(reader.string().unwrap().as_str(), "a");
+    }
+
+    #[test]
+    fn strings_null_and_short() {
+        let mut body = Bytes::from_static(&[0xff, 0xff, 0, 5, b'a']);
+        let mut reader = Reader::new(&mut body);
+        assert_eq!(reader.nullable_string().unwrap(), None);
+        assert!(reader.string().is_err());
+    }
+}
