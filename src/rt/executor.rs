@@ -1,4 +1,9 @@
 //! One pinned executor per shard, and the start-up checks io_uring needs.
+//!
+//! Invariants: `check_host` (and `corelog check`, through the same
+//! `memlock_wanted_bytes` and `probe_io_uring`) runs before any shard is
+//! spawned; each shard thread runs one executor, pinned to its CPU when one
+//! is given.
 
 use std::io;
 
