@@ -5,6 +5,7 @@
 //! `partition`, `metadata` -> `storage` -> `protocol`; `rt` is the only module
 //! that names glommio; every bound is in `limits`.
 
+pub mod check;
 pub mod config;
 pub mod group;
 pub mod limits;

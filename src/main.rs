@@ -47,6 +47,19 @@ struct Cli {
 enum Commands {
     /// Run the broker.
     Serve(ServeArgs),
+    /// Check this host for running corelog: each line PASS, WARN, FAIL or
+    /// INFO, with the fix; exits 1 when any check FAILs.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// The data directory serve will use (created if missing, as serve does).
+    #[arg(long, default_value = "./data")]
+    data_dir: PathBuf,
+    /// Shards serve will run (default: every available core).
+    #[arg(long)]
+    cores: Option<usize>,
 }
 
 #[derive(clap::Args)]
@@ -142,13 +155,12 @@ enum ColdReadsArgument {
 }
 
 fn main() -> ExitCode {
-    let Commands::Serve(args) = Cli::parse().command;
+    let args = match Cli::parse().command {
+        Commands::Serve(args) => args,
+        Commands::Check(args) => return check(args),
+    };
     keep_large_buffers_in_the_heap();
-    let cores = args.cores.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|count| count.get())
-            .unwrap_or(1)
-    });
+    let cores = args.cores.unwrap_or_else(available_cores);
     let config = Config {
         data_dir: args.data_dir,
         listen: args.listen,
@@ -185,6 +197,27 @@ fn main() -> ExitCode {
             eprintln!("corelog: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn available_cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|count| count.get())
+        .unwrap_or(1)
+}
+
+/// `corelog check`: the report on stdout, exit status 1 when a check failed.
+fn check(args: CheckArgs) -> ExitCode {
+    let cores = args.cores.unwrap_or_else(available_cores);
+    let checks = corelog::check::run(&args.data_dir, cores);
+    for check in &checks {
+        println!("{check}");
+    }
+    println!("{}", corelog::check::summary(&checks));
+    if corelog::check::failed(&checks) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

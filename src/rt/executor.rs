@@ -1,4 +1,9 @@
 //! One pinned executor per shard, and the start-up checks io_uring needs.
+//!
+//! Invariants: `check_host` (and `corelog check`, through the same
+//! `memlock_wanted_bytes` and `probe_io_uring`) runs before any shard is
+//! spawned; each shard thread runs one executor, pinned to its CPU when one
+//! is given.
 
 use std::io;
 
@@ -76,10 +81,7 @@ impl std::fmt::Display for StartError {
 /// before any shard starts, so a misconfigured host gets a sentence rather
 /// than a panic from inside an executor thread.
 pub fn check_host(shards: usize, io_memory_per_shard_bytes: usize) -> Result<(), StartError> {
-    // Rings for three queues per shard plus registered buffers; the buffers
-    // may fall back to unregistered memory, the rings may not.
-    let wanted =
-        (shards as u64) * (io_memory_per_shard_bytes as u64 + IO_RING_MEMORY_PER_SHARD_BYTES);
+    let wanted = memlock_wanted_bytes(shards, io_memory_per_shard_bytes);
     let limit = raise_memlock_limit(wanted).map_err(StartError::IoUringUnavailable)?;
     if limit < MEMLOCK_BYTES_MIN {
         return Err(StartError::MemlockTooLow {
@@ -93,12 +95,7 @@ pub fn check_host(shards: usize, io_memory_per_shard_bytes: usize) -> Result<(),
              would lock; IO buffers will not be registered with io_uring (slower). Fix: `ulimit -l unlimited`."
         );
     }
-    // SAFETY: io_uring_setup with zeroed params either returns a new fd, which
-    // we close at once, or fails with errno; no memory is shared with us.
-    let mut params = [0u8; 120];
-    let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, 2u32, params.as_mut_ptr()) };
-    if fd < 0 {
-        let error = io::Error::last_os_error();
+    if let Err(error) = probe_io_uring() {
         if error.raw_os_error() == Some(libc::ENOMEM)
             || error.raw_os_error() == Some(libc::EPERM) && limit < wanted
         {
@@ -108,6 +105,26 @@ pub fn check_host(shards: usize, io_memory_per_shard_bytes: usize) -> Result<(),
             });
         }
         return Err(StartError::IoUringUnavailable(error));
+    }
+    Ok(())
+}
+
+/// Locked memory `shards` shards ask for: rings for three queues per shard
+/// plus registered buffers; the buffers may fall back to unregistered
+/// memory, the rings may not.
+pub fn memlock_wanted_bytes(shards: usize, io_memory_per_shard_bytes: usize) -> u64 {
+    (shards as u64) * (io_memory_per_shard_bytes as u64 + IO_RING_MEMORY_PER_SHARD_BYTES)
+}
+
+/// Creates a small io_uring and closes it at once: the error says why this
+/// process may not use io_uring (ENOSYS, EPERM, ENOMEM).
+pub fn probe_io_uring() -> io::Result<()> {
+    // SAFETY: io_uring_setup with zeroed params either returns a new fd, which
+    // we close at once, or fails with errno; no memory is shared with us.
+    let mut params = [0u8; 120];
+    let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, 2u32, params.as_mut_ptr()) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
     }
     // SAFETY: fd came from io_uring_setup above and is closed exactly once.
     unsafe { libc::close(fd as i32) };

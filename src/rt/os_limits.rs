@@ -163,7 +163,7 @@ pub fn split(limit: u64, shards: usize) -> Option<DescriptorPlan> {
 }
 
 /// (soft, hard) RLIMIT_NOFILE; infinity reads as u64::MAX.
-fn read_limit() -> io::Result<(u64, u64)> {
+pub fn read_limit() -> io::Result<(u64, u64)> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
