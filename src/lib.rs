@@ -11,6 +11,7 @@ pub mod group;
 pub mod limits;
 pub mod metadata;
 pub mod partition;
+pub mod properties;
 pub mod protocol;
 pub mod rt;
 pub mod server;

@@ -21,7 +21,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use config::Config;
 use metadata::state::{Defaults, MetadataState};
@@ -43,6 +44,8 @@ struct Cli {
     command: Commands,
 }
 
+// Parsed once at start-up: boxing the larger variant would save nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Commands {
     /// Run the broker.
@@ -64,87 +67,97 @@ struct CheckArgs {
 
 #[derive(clap::Args)]
 struct ServeArgs {
+    /// A Java-properties file with Kafka's broker property names
+    /// (`log.dirs`, `listeners`, `num.partitions`, ...; corelog's own as
+    /// `corelog.cores`, ...). Environment variables and flags override it.
+    #[arg(long, env = "CORELOG_CONFIG")]
+    config: Option<PathBuf>,
     /// Where partitions and metadata are kept.
-    #[arg(long, default_value = "./data")]
+    #[arg(long, env = "CORELOG_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
     /// Address of shard 0; shard i listens on port + i (port 0: each shard
     /// takes an ephemeral port). Or a comma-separated address per shard.
-    #[arg(long, default_value = "0.0.0.0:9092", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "CORELOG_LISTEN",
+        default_value = "0.0.0.0:9092",
+        value_delimiter = ','
+    )]
     listen: Vec<SocketAddr>,
     /// Host name clients are told to connect to.
-    #[arg(long, default_value = "localhost")]
+    #[arg(long, env = "CORELOG_ADVERTISE", default_value = "localhost")]
     advertise: String,
     /// Shards to run, one per core (default: every available core).
-    #[arg(long)]
+    #[arg(long, env = "CORELOG_CORES")]
     cores: Option<usize>,
     /// num.partitions: partitions of auto-created topics.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, env = "CORELOG_NUM_PARTITIONS", default_value_t = 1)]
     num_partitions: i32,
     /// auto.create.topics.enable.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "CORELOG_AUTO_CREATE_TOPICS", default_value_t = true, action = clap::ArgAction::Set)]
     auto_create_topics: bool,
     /// log.segment.bytes: default segment size of topics.
-    #[arg(long, default_value_t = limits::SEGMENT_BYTES_DEFAULT)]
+    #[arg(long, env = "CORELOG_LOG_SEGMENT_BYTES", default_value_t = limits::SEGMENT_BYTES_DEFAULT)]
     log_segment_bytes: u64,
     /// log.retention.ms: default retention.ms of topics (-1: forever).
-    #[arg(long, default_value_t = limits::RETENTION_MILLISECONDS_DEFAULT, allow_negative_numbers = true)]
+    #[arg(long, env = "CORELOG_LOG_RETENTION_MS", default_value_t = limits::RETENTION_MILLISECONDS_DEFAULT, allow_negative_numbers = true)]
     log_retention_ms: i64,
     /// log.retention.bytes: default retention.bytes of topics (-1: no limit).
-    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    #[arg(long, env = "CORELOG_LOG_RETENTION_BYTES", default_value_t = -1, allow_negative_numbers = true)]
     log_retention_bytes: i64,
     /// log.roll.ms: default segment.ms of topics.
-    #[arg(long, default_value_t = limits::SEGMENT_MILLISECONDS_DEFAULT)]
+    #[arg(long, env = "CORELOG_LOG_ROLL_MS", default_value_t = limits::SEGMENT_MILLISECONDS_DEFAULT)]
     log_roll_ms: i64,
     /// log.flush.interval.messages: default flush.messages of topics. Unset
     /// (with --log-flush-interval-ms unset too): every append is synced.
-    #[arg(long)]
+    #[arg(long, env = "CORELOG_LOG_FLUSH_INTERVAL_MESSAGES")]
     log_flush_interval_messages: Option<u64>,
     /// log.flush.interval.ms: default flush.ms of topics.
-    #[arg(long)]
+    #[arg(long, env = "CORELOG_LOG_FLUSH_INTERVAL_MS")]
     log_flush_interval_ms: Option<u64>,
     /// log.retention.check.interval.ms: how often old segments are deleted.
-    #[arg(long, default_value_t = limits::RETENTION_CHECK_INTERVAL_MILLISECONDS_DEFAULT)]
+    #[arg(long, env = "CORELOG_LOG_RETENTION_CHECK_INTERVAL_MS", default_value_t = limits::RETENTION_CHECK_INTERVAL_MILLISECONDS_DEFAULT)]
     log_retention_check_interval_ms: u64,
     /// message.max.bytes: default largest batch of topics.
-    #[arg(long, default_value_t = limits::MESSAGE_BYTES_MAX_DEFAULT)]
+    #[arg(long, env = "CORELOG_MESSAGE_MAX_BYTES", default_value_t = limits::MESSAGE_BYTES_MAX_DEFAULT)]
     message_max_bytes: u32,
     /// socket.request.max.bytes: largest request frame.
-    #[arg(long, default_value_t = limits::REQUEST_BYTES_MAX_DEFAULT)]
+    #[arg(long, env = "CORELOG_SOCKET_REQUEST_MAX_BYTES", default_value_t = limits::REQUEST_BYTES_MAX_DEFAULT)]
     socket_request_max_bytes: u32,
     /// queued.max.request.bytes: bytes of request frames each shard holds at
     /// once while reading and handling them (at least
     /// --socket-request-max-bytes); a frame that does not fit waits.
-    #[arg(long, default_value_t = limits::QUEUED_REQUEST_BYTES_PER_SHARD_DEFAULT)]
+    #[arg(long, env = "CORELOG_QUEUED_MAX_REQUEST_BYTES", default_value_t = limits::QUEUED_REQUEST_BYTES_PER_SHARD_DEFAULT)]
     queued_max_request_bytes: u64,
     /// offsets.topic.num.partitions: partitions of __consumer_offsets when it
     /// is first created (fixed after that).
-    #[arg(long, default_value_t = limits::OFFSETS_TOPIC_PARTITIONS_DEFAULT)]
+    #[arg(long, env = "CORELOG_OFFSETS_TOPIC_NUM_PARTITIONS", default_value_t = limits::OFFSETS_TOPIC_PARTITIONS_DEFAULT)]
     offsets_topic_num_partitions: i32,
     /// group.min.session.timeout.ms: shortest session timeout a member may ask for.
-    #[arg(long, default_value_t = limits::GROUP_SESSION_TIMEOUT_MILLISECONDS_MIN_DEFAULT)]
+    #[arg(long, env = "CORELOG_GROUP_MIN_SESSION_TIMEOUT_MS", default_value_t = limits::GROUP_SESSION_TIMEOUT_MILLISECONDS_MIN_DEFAULT)]
     group_min_session_timeout_ms: u64,
     /// group.max.session.timeout.ms: longest session timeout a member may ask for.
-    #[arg(long, default_value_t = limits::GROUP_SESSION_TIMEOUT_MILLISECONDS_MAX_DEFAULT)]
+    #[arg(long, env = "CORELOG_GROUP_MAX_SESSION_TIMEOUT_MS", default_value_t = limits::GROUP_SESSION_TIMEOUT_MILLISECONDS_MAX_DEFAULT)]
     group_max_session_timeout_ms: u64,
     /// group.initial.rebalance.delay.ms: how long the first rebalance of an
     /// empty group waits for more members to join.
-    #[arg(long, default_value_t = limits::GROUP_INITIAL_REBALANCE_DELAY_MILLISECONDS_DEFAULT)]
+    #[arg(long, env = "CORELOG_GROUP_INITIAL_REBALANCE_DELAY_MS", default_value_t = limits::GROUP_INITIAL_REBALANCE_DELAY_MILLISECONDS_DEFAULT)]
     group_initial_rebalance_delay_ms: u64,
     /// Bytes of recently appended batches each shard keeps in memory for
     /// tailing consumers (0: none; every fetch then reads the segments).
-    #[arg(long, default_value_t = corelog::limits::TAIL_CACHE_BYTES_PER_SHARD_DEFAULT)]
+    #[arg(long, env = "CORELOG_TAIL_CACHE_BYTES", default_value_t = corelog::limits::TAIL_CACHE_BYTES_PER_SHARD_DEFAULT)]
     tail_cache_bytes: u64,
     /// How Fetch sends data older than the tail cache: `sendfile` (from the
     /// page cache, no copy, on the shard's blocking threads) or `copy`
     /// (io_uring reads into memory, then a socket write).
-    #[arg(long, value_enum, default_value_t = ColdReadsArgument::Sendfile)]
+    #[arg(long, env = "CORELOG_FETCH_COLD_READS", value_enum, default_value_t = ColdReadsArgument::Sendfile)]
     fetch_cold_reads: ColdReadsArgument,
     /// How long a shard keeps polling for work before it parks in the
     /// kernel. Parking and waking through io_uring costs milliseconds of
     /// latency per request under light load (measured: acks=all p50 7 ms
     /// without, 0.5 ms with 500); polling costs CPU only while busy. 0: park
     /// at once.
-    #[arg(long, default_value_t = corelog::limits::IDLE_SPIN_MICROSECONDS_DEFAULT)]
+    #[arg(long, env = "CORELOG_IDLE_SPIN_MICROSECONDS", default_value_t = corelog::limits::IDLE_SPIN_MICROSECONDS_DEFAULT)]
     idle_spin_microseconds: u64,
 }
 
@@ -155,17 +168,64 @@ enum ColdReadsArgument {
 }
 
 fn main() -> ExitCode {
-    let args = match Cli::parse().command {
-        Commands::Serve(args) => args,
-        Commands::Check(args) => return check(args),
+    let args = match parse_command_line() {
+        Ok(Commands::Serve(args)) => args,
+        Ok(Commands::Check(args)) => return check(args),
+        Err(message) => {
+            eprintln!("corelog: {message}");
+            return ExitCode::FAILURE;
+        }
     };
     keep_large_buffers_in_the_heap();
-    let cores = args.cores.unwrap_or_else(available_cores);
-    let config = Config {
+    match serve(serve_config(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("corelog: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The command line, with `serve --config FILE`'s settings under it: each
+/// property the file sets becomes its flag's value unless the command line
+/// or a `CORELOG_*` variable set that flag (file < environment < flags).
+/// Err: the file cannot be read or holds a wrong value.
+fn parse_command_line() -> Result<Commands, String> {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    let (
+        Commands::Serve(ServeArgs {
+            config: Some(path), ..
+        }),
+        Some(("serve", serve_matches)),
+    ) = (&cli.command, matches.subcommand())
+    else {
+        return Ok(cli.command);
+    };
+    let file = corelog::properties::load(path)?;
+    for warning in &file.warnings {
+        eprintln!("{warning}");
+    }
+    let set_elsewhere = |flag: &str| {
+        matches!(
+            serve_matches.value_source(flag),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        )
+    };
+    let arguments = corelog::properties::arguments(&file, set_elsewhere);
+    let command_line = std::env::args_os().chain(arguments.into_iter().map(Into::into));
+    Ok(Cli::try_parse_from(command_line)
+        .unwrap_or_else(|error| error.exit())
+        .command)
+}
+
+/// The validated-later `Config` the serve flags describe.
+fn serve_config(args: ServeArgs) -> Config {
+    Config {
         data_dir: args.data_dir,
         listen: args.listen,
         advertise_host: args.advertise,
-        cores,
+        cores: args.cores.unwrap_or_else(available_cores),
         num_partitions: args.num_partitions,
         auto_create_topics: args.auto_create_topics,
         request_bytes_max: args.socket_request_max_bytes,
@@ -190,13 +250,6 @@ fn main() -> ExitCode {
             ColdReadsArgument::Sendfile => corelog::partition::ColdReads::SendFile,
             ColdReadsArgument::Copy => corelog::partition::ColdReads::Copy,
         },
-    };
-    match serve(config) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("corelog: {message}");
-            ExitCode::FAILURE
-        }
     }
 }
 
