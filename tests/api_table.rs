@@ -25,8 +25,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::frames::{self, FUZZ_GROUP, FUZZ_TOPICS};
 use common::{create_topic, Broker};
-use corelog::server::dispatch;
 use corelog::server::api::SUPPORTED;
+use corelog::server::dispatch;
 use corelog::server::reply::Outcome;
 use kafka_protocol::messages::ApiKey;
 

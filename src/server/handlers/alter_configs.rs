@@ -131,7 +131,8 @@ async fn alter_incrementally(
             .map(|(name, _, _)| name.as_str()),
     );
     let current = shard
-        .metadata.snapshot()
+        .metadata
+        .snapshot()
         .topic(&resource.resource_name)
         .map(|topic| topic.configs.clone())
         .unwrap_or_default();
@@ -167,7 +168,8 @@ async fn submit(
     validate_only: bool,
 ) -> Result<(), Refusal> {
     shard
-        .metadata.submit(Command::SetTopicConfigs {
+        .metadata
+        .submit(Command::SetTopicConfigs {
             name: name.to_string(),
             configs,
             validate_only,

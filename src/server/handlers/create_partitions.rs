@@ -47,7 +47,8 @@ pub async fn handle(
         let outcome = match assignment {
             Err(refused) => Err(refused),
             Ok(assignment) => shard
-                .metadata.submit(Command::CreatePartitions {
+                .metadata
+                .submit(Command::CreatePartitions {
                     name: topic.name.0.to_string(),
                     count: topic.count,
                     assignment,

@@ -103,7 +103,12 @@ pub(super) async fn answer_now(shard: &Shard, seen: u64, enough: bool, deadline:
     if enough || now >= deadline {
         return true;
     }
-    shard.partitions.appended().wait_past(seen, deadline - now).await == Woken::Full
+    shard
+        .partitions
+        .appended()
+        .wait_past(seen, deadline - now)
+        .await
+        == Woken::Full
 }
 
 async fn read_once(
@@ -162,7 +167,11 @@ async fn read_partition(
     };
     let route = match name {
         // v9+ name the leader epoch the client knows (-1: none).
-        Some(name) => shard.partitions.route_at_epoch(name, wanted.partition, wanted.current_leader_epoch),
+        Some(name) => {
+            shard
+                .partitions
+                .route_at_epoch(name, wanted.partition, wanted.current_leader_epoch)
+        }
         None => Route::Elsewhere(ErrorCode::UNKNOWN_TOPIC_ID),
     };
     let partition = match route {

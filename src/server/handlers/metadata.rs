@@ -89,7 +89,9 @@ pub async fn handle(
         response.controller_id = BrokerId(0);
     }
     if version >= 2 {
-        response.cluster_id = Some(StrBytes::from_string(shard.metadata.cluster_id().to_string()));
+        response.cluster_id = Some(StrBytes::from_string(
+            shard.metadata.cluster_id().to_string(),
+        ));
     }
     response
 }
@@ -131,7 +133,8 @@ async fn requested_topic(
 /// describes it.
 async fn auto_create(shard: &Shard, name: String, version: i16) -> MetadataResponseTopic {
     let created = shard
-        .metadata.submit(Command::CreateTopic {
+        .metadata
+        .submit(Command::CreateTopic {
             name: name.clone(),
             partitions: -1,
             replication_factor: -1,
@@ -158,7 +161,8 @@ async fn auto_create(shard: &Shard, name: String, version: i16) -> MetadataRespo
 /// One broker per shard.
 fn brokers(shard: &Shard) -> Vec<MetadataResponseBroker> {
     shard
-        .metadata.nodes()
+        .metadata
+        .nodes()
         .iter()
         .map(|node| {
             MetadataResponseBroker::default()

@@ -141,7 +141,10 @@ pub async fn handle(context: &RequestContext, shard: &Shard, request: Request) -
         version,
         partitions,
     };
-    let codes = shard.groups.commit_offsets(&shard.metadata.snapshot(), commit).await;
+    let codes = shard
+        .groups
+        .commit_offsets(&shard.metadata.snapshot(), commit)
+        .await;
     SameAs(response(request.topics, codes))
 }
 

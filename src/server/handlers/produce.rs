@@ -139,7 +139,11 @@ pub(super) async fn start_write(
     records: Bytes,
     acks: i16,
 ) -> Started {
-    let budget = shard.partitions.produce_budget().acquire(records.len()).await;
+    let budget = shard
+        .partitions
+        .produce_budget()
+        .acquire(records.len())
+        .await;
     let now = now_milliseconds();
     // Staged now; the partition's writer writes it even if this reply is
     // dropped (the client went away). acks=1 waits for durability too:
