@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{
-    batch, create_topic, decode_records, fetch, fetch_request, name, produce, Broker, Client,
+    batch, create_topic, decode_records, fetch, fetch_request, leaders, name, produce, Broker,
+    Client,
 };
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -15,22 +16,6 @@ use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::records::Compression;
-
-/// Leader node of each partition, from Metadata.
-fn leaders(client: &mut Client, topic: &str) -> Vec<i32> {
-    let request = MetadataRequest::default()
-        .with_topics(Some(vec![
-            MetadataRequestTopic::default().with_name(Some(name(topic)))
-        ]))
-        .with_allow_auto_topic_creation(false);
-    let response = client.send(&request, 12);
-    let mut partitions = response.topics[0].partitions.clone();
-    partitions.sort_by_key(|partition| partition.partition_index);
-    partitions
-        .iter()
-        .map(|partition| partition.leader_id.0)
-        .collect()
-}
 
 #[test]
 fn api_versions_advertises_apis_and_answers_a_future_version_in_v0() {

@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::frames::{self, FrameKind, FrameSource, Template};
 use common::{batch, create_topic, decode_records, fetch_request, kcat, name, Broker, Client};
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ApiVersionsRequest, FetchRequest, MetadataRequest, ProduceRequest};
 use kafka_protocol::records::Compression;
@@ -110,19 +109,12 @@ fn broker_pid(broker: &Broker) -> Option<u32> {
     })
 }
 
-/// Leader node of each partition, from Metadata.
+/// Leader node of each partition, from Metadata, as an index into the
+/// broker's ports.
 fn leaders(client: &mut Client, topic: &str) -> Vec<usize> {
-    let request = MetadataRequest::default()
-        .with_topics(Some(vec![
-            MetadataRequestTopic::default().with_name(Some(name(topic)))
-        ]))
-        .with_allow_auto_topic_creation(false);
-    let response = client.send(&request, 12);
-    let mut partitions = response.topics[0].partitions.clone();
-    partitions.sort_by_key(|partition| partition.partition_index);
-    partitions
-        .iter()
-        .map(|partition| partition.leader_id.0 as usize)
+    common::leaders(client, topic)
+        .into_iter()
+        .map(|node| node as usize)
         .collect()
 }
 

@@ -16,30 +16,14 @@
 use bytes::Bytes;
 use corelog::group::offsets_log;
 use corelog::limits::MESSAGE_BYTES_MAX_DEFAULT;
-use corelog::protocol::batch::{self, BatchHeader, TimestampType, BATCH_HEADER_BYTES};
+use corelog::protocol::batch::{self, BatchHeader, TimestampType};
 use corelog::storage::producers::ProducerBatch;
 use kafka_protocol::records::RecordBatchDecoder;
 use libfuzzer_sys::fuzz_target;
 
-/// Rewrites the CRC of each batch found by walking batch lengths, as a
-/// client that computed them would have sent it.
-fn with_crcs_fixed(data: &[u8]) -> Vec<u8> {
-    let mut fixed = data.to_vec();
-    let mut position = 0;
-    while position + BATCH_HEADER_BYTES <= fixed.len() {
-        let length = i32::from_be_bytes(fixed[position + 8..position + 12].try_into().unwrap());
-        let Some(total) = usize::try_from(length).ok().map(|length| length + 12) else {
-            break;
-        };
-        if total < BATCH_HEADER_BYTES || position + total > fixed.len() {
-            break;
-        }
-        let crc = batch::compute_crc(&fixed[position..position + total]);
-        fixed[position + 17..position + 21].copy_from_slice(&crc.to_be_bytes());
-        position += total;
-    }
-    fixed
-}
+#[path = "batch_crcs.rs"]
+mod batch_crcs;
+use batch_crcs::with_crcs_fixed;
 
 fuzz_target!(|data: &[u8]| {
     check(data);

@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, CreateTopicsRequest, FetchRequest, ProduceRequest, RequestHeader,
-    ResponseHeader, TopicName,
+    ApiKey, BrokerId, CreateTopicsRequest, FetchRequest, MetadataRequest, ProduceRequest,
+    RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use kafka_protocol::records::{Compression, Record, RecordBatchDecoder};
@@ -416,6 +417,22 @@ pub fn fetch(
 
 pub fn name(value: &str) -> TopicName {
     TopicName(StrBytes::from_string(value.to_string()))
+}
+
+/// Leader node of each partition, from Metadata.
+pub fn leaders(client: &mut Client, topic: &str) -> Vec<i32> {
+    let request = MetadataRequest::default()
+        .with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(name(topic)))
+        ]))
+        .with_allow_auto_topic_creation(false);
+    let response = client.send(&request, 12);
+    let mut partitions = response.topics[0].partitions.clone();
+    partitions.sort_by_key(|partition| partition.partition_index);
+    partitions
+        .iter()
+        .map(|partition| partition.leader_id.0)
+        .collect()
 }
 
 /// Creates a topic (CreateTopics v7); returns the error code.
