@@ -13,6 +13,7 @@
 //!   already shows the change, on any shard.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use futures_channel::oneshot;
@@ -42,10 +43,16 @@ pub enum ControllerLink {
     Remote(ConnectedCoreSender<ControllerRequest>),
 }
 
+/// The snapshot a shard installed last, shared by its metadata view and its
+/// partitions' routing.
+pub type InstalledSnapshot = Rc<RefCell<Arc<Snapshot>>>;
+
 /// One shard's metadata: what it installed, who the nodes are, and how to
 /// reach the controller (see the module doc for its Invariants).
 pub struct MetadataView {
-    snapshot: RefCell<Arc<Snapshot>>,
+    /// Shared with the shard's `Partitions`, which route by it: one
+    /// installed snapshot, set in one place (`install`).
+    snapshot: InstalledSnapshot,
     nodes: Arc<Vec<Node>>,
     cluster_id: Arc<String>,
     controller: ControllerLink,
@@ -58,11 +65,17 @@ impl MetadataView {
         controller: ControllerLink,
     ) -> MetadataView {
         MetadataView {
-            snapshot: RefCell::new(Arc::new(Snapshot::default())),
+            snapshot: Rc::new(RefCell::new(Arc::new(Snapshot::default()))),
             nodes,
             cluster_id,
             controller,
         }
+    }
+
+    /// The cell holding the installed snapshot, for the shard's
+    /// `Partitions` to route by.
+    pub(super) fn installed(&self) -> InstalledSnapshot {
+        self.snapshot.clone()
     }
 
     /// The snapshot installed last (version 0, empty, before the first).

@@ -115,10 +115,11 @@ impl Shard {
                 ),
             },
         );
+        let metadata = MetadataView::new(nodes, cluster_id, controller);
         Shard {
             id,
-            partitions: Partitions::new(id, &config),
-            metadata: MetadataView::new(nodes, cluster_id, controller),
+            partitions: Partitions::new(id, &config, metadata.installed()),
+            metadata,
             groups,
             producer_ids: ProducerIds::new(&config.data_dir, id),
             connections: Connections::default(),
@@ -142,7 +143,6 @@ impl Shard {
             self.partitions.close(&snapshot, partition).await;
         }
         self.open_placed(wanted).await;
-        self.partitions.set_placement(snapshot.clone());
         self.metadata.install(snapshot);
     }
 

@@ -8,10 +8,10 @@
 //! - `open` holds only partitions the shard's placement puts here; between
 //!   installs it holds every such partition that opened without error (one
 //!   that failed routes to KAFKA_STORAGE_ERROR until the next install).
-//! - `placement` is the snapshot the open set was last brought in line
-//!   with; [`super::Shard::install`] sets it in the same step as the
-//!   metadata view's, after opening and closing, so routing never names a
-//!   partition of a snapshot newer than the one clients can see.
+//! - routing reads the snapshot the metadata view installed (one cell,
+//!   shared); [`super::Shard::install`] installs it after opening and
+//!   closing, so routing never names a partition of a snapshot newer than
+//!   the one clients can see.
 //! - every open partition shares this shard's group commit and tail cache;
 //!   none is shared with another shard.
 
@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use super::metadata_view::InstalledSnapshot;
 use crate::config::Config;
 use crate::limits::{PARKED_FETCHES_PER_SHARD_MAX, PRODUCE_BYTES_UNWRITTEN_PER_SHARD_MAX};
 use crate::metadata::{Snapshot, TopicMetadata};
@@ -56,7 +57,8 @@ pub enum Opened {
 pub struct Partitions {
     shard: u32,
     data_dir: PathBuf,
-    placement: RefCell<Arc<Snapshot>>,
+    /// The installed snapshot, shared with the metadata view.
+    placement: InstalledSnapshot,
     open: RefCell<HashMap<PartitionKey, Rc<Partition>>>,
     /// Fired after every append and every group-commit round on this
     /// shard; parked fetches wait on it.
@@ -68,12 +70,12 @@ pub struct Partitions {
 }
 
 impl Partitions {
-    pub fn new(shard: u32, config: &Config) -> Partitions {
+    pub fn new(shard: u32, config: &Config, installed: InstalledSnapshot) -> Partitions {
         let appended = Rc::new(Signal::bounded(PARKED_FETCHES_PER_SHARD_MAX));
         Partitions {
             shard,
             data_dir: config.data_dir.clone(),
-            placement: RefCell::new(Arc::new(Snapshot::default())),
+            placement: installed,
             open: RefCell::new(HashMap::new()),
             group_commit: Rc::new(GroupCommit::new(appended.clone())),
             appended,
@@ -266,11 +268,6 @@ impl Partitions {
             std::fs::write(&marker, format!("{id_text}\n"))?;
         }
         Ok(partition)
-    }
-
-    /// Records the snapshot the open set now reflects (see the Invariants).
-    pub fn set_placement(&self, snapshot: Arc<Snapshot>) {
-        *self.placement.borrow_mut() = snapshot;
     }
 
     /// Closes every partition: clean shutdown. Logs the group commit's and
