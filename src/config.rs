@@ -263,11 +263,11 @@ impl Config {
             )));
         }
         if self.broker_session_timeout_milliseconds
-            < crate::limits::QUORUM_HEARTBEAT_MILLISECONDS * 2
+            < crate::limits::HOST_HEARTBEAT_MILLISECONDS * 2
         {
             return Err(ConfigError(format!(
                 "--broker-session-timeout-ms must be at least {}",
-                crate::limits::QUORUM_HEARTBEAT_MILLISECONDS * 2
+                crate::limits::HOST_HEARTBEAT_MILLISECONDS * 2
             )));
         }
         if self.advertise_host.is_empty() {

@@ -134,20 +134,10 @@ pub const NODES_MAX: u32 = 1024;
 /// How often each host heartbeats the quorum leader (its lease), and how
 /// often the leader checks leases. A host is fenced after
 /// `broker.session.timeout.ms` without a heartbeat.
-pub const QUORUM_HEARTBEAT_MILLISECONDS: u64 = 500;
+pub const HOST_HEARTBEAT_MILLISECONDS: u64 = 500;
 
 /// `broker.session.timeout.ms`'s default, as Kafka's.
 pub const BROKER_SESSION_TIMEOUT_MILLISECONDS_DEFAULT: u64 = 9_000;
-
-/// Raft timing of the metadata quorum: the leader's heartbeat and the
-/// range a follower waits before it stands for election.
-pub const QUORUM_RAFT_HEARTBEAT_MILLISECONDS: u64 = 100;
-pub const QUORUM_ELECTION_TIMEOUT_MIN_MILLISECONDS: u64 = 600;
-pub const QUORUM_ELECTION_TIMEOUT_MAX_MILLISECONDS: u64 = 1_200;
-
-/// Largest frame on the quorum listener (Raft messages, forwarded
-/// commands, snapshots of the metadata state).
-pub const QUORUM_FRAME_BYTES_MAX: usize = 64 * 1024 * 1024;
 
 /// Connections the quorum listener accepts at once (hosts of the cluster
 /// and their forwarding links).
