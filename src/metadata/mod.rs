@@ -3,7 +3,9 @@
 //! ([`state::MetadataState`]) and its log ([`store::MetadataStore`]); every
 //! shard holds an immutable [`Snapshot`], replaced whole on each change.
 
+pub mod frame;
 pub mod record;
+pub mod snapshot_records;
 pub mod state;
 pub mod store;
 pub mod topic_config;

@@ -72,6 +72,19 @@ impl MetadataState {
         Arc::new(self.snapshot.clone())
     }
 
+    /// How many records have been applied (or what a restored snapshot
+    /// says it was): shards order installed snapshots by it.
+    pub fn version(&self) -> u64 {
+        self.snapshot.version
+    }
+
+    /// Sets the version after a restore from records (see
+    /// `snapshot_records.rs`), whose replay counted only the records that
+    /// describe the state, not every record that led to it.
+    pub(super) fn set_version(&mut self, version: u64) {
+        self.snapshot.version = version;
+    }
+
     pub fn apply(&mut self, record: &MetadataRecord) {
         let topics = &mut self.snapshot.topics;
         match record {
