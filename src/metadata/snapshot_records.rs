@@ -1,6 +1,7 @@
 //! The metadata state as records, for the quorum's snapshots: the records
-//! that, applied in order to an empty state, rebuild it (one TopicCreated
-//! per topic, with every partition's placement and the topic's configs).
+//! that, applied in order to an empty state, rebuild it (each host's
+//! registration, and fencing when fenced; one TopicCreated per topic, with
+//! every partition's placement and the topic's configs).
 //!
 //! Invariants: `restore(to_records(), version())` gives a state equal to
 //! the original, at the same version; a restore never moves the version
@@ -29,9 +30,19 @@ impl std::fmt::Display for VersionWentBack {
 impl std::error::Error for VersionWentBack {}
 
 impl MetadataState {
-    /// The records that rebuild this state from nothing, topics by name.
+    /// The records that rebuild this state from nothing: hosts by node id
+    /// (a fenced one followed by its fencing), then topics by name.
     pub fn to_records(&self) -> Vec<MetadataRecord> {
-        self.topics()
+        let hosts = self.hosts().values().flat_map(|host| {
+            let registered = MetadataRecord::HostRegistered(super::HostRegistration::clone(host));
+            let fenced = host.fenced.then_some(MetadataRecord::HostFenced {
+                node_id: host.node_id,
+                fenced: true,
+            });
+            std::iter::once(registered).chain(fenced)
+        });
+        let topics = self
+            .topics()
             .values()
             .map(|topic| MetadataRecord::TopicCreated {
                 id: topic.id,
@@ -42,8 +53,8 @@ impl MetadataState {
                     .iter()
                     .map(|(key, value)| (key.clone(), value.clone()))
                     .collect(),
-            })
-            .collect()
+            });
+        hosts.chain(topics).collect()
     }
 
     /// Replaces this state with the one `records` build, at `version`.

@@ -17,9 +17,13 @@
 //! `singlethreaded` feature: nothing is Send); no module here names glommio.
 
 pub mod log_store;
+pub mod network;
+pub mod peer;
+pub mod server;
 pub mod runtime;
 pub mod state_machine;
 pub mod types;
+pub mod wire;
 
 #[cfg(test)]
 mod network_tests;
