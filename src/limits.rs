@@ -165,6 +165,26 @@ pub const MEMLOCK_BYTES_MIN: u64 = 512 * 1024;
 /// (`node_id = host_id * 1024 + shard`).
 pub const SHARDS_MAX: usize = 1024;
 
+/// Hosts (`node.id` 0..1023) in one cluster: broker ids `H * 1024 + shard`
+/// then stay below 2^20, well inside Kafka's i32 broker ids.
+pub const NODES_MAX: u32 = 1024;
+
+/// How often each host heartbeats the quorum leader (its lease), and how
+/// often the leader checks leases. A host is fenced after
+/// `broker.session.timeout.ms` without a heartbeat.
+pub const HOST_HEARTBEAT_MILLISECONDS: u64 = 500;
+
+/// `broker.session.timeout.ms`'s default, as Kafka's.
+pub const BROKER_SESSION_TIMEOUT_MILLISECONDS_DEFAULT: u64 = 9_000;
+
+/// Connections the quorum listener accepts at once (hosts of the cluster
+/// and their forwarding links).
+pub const QUORUM_CONNECTIONS_MAX: usize = 256;
+
+/// How long a quorum RPC (a forwarded command, a heartbeat) may take
+/// before the caller gives up and retries or answers an error.
+pub const QUORUM_REQUEST_TIMEOUT_MILLISECONDS: u64 = 5_000;
+
 /// Consumer groups one shard coordinates; a new group beyond this gets
 /// COORDINATOR_NOT_AVAILABLE and a log line.
 pub const GROUPS_PER_SHARD_MAX: usize = 100_000;
