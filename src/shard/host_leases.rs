@@ -52,6 +52,15 @@ impl Handler for QuorumController {
         if !self.voters.contains_key(&host.node_id) {
             self.admit_learner(&host).await;
         }
+        let current = self
+            .state
+            .borrow()
+            .hosts()
+            .get(&host.node_id)
+            .is_some_and(|registered| **registered == host);
+        if current {
+            return Ok(());
+        }
         self.commit(Command::RegisterHost(host)).await.map(|_| ())
     }
 }
@@ -65,18 +74,28 @@ pub async fn send_heartbeats(controller: Rc<QuorumController>) {
     let voters: Vec<String> = controller.voters.values().cloned().collect();
     let mut next_voter = 0usize;
     let mut failing = false;
+    // A heartbeat that takes longer than two intervals is given up, so a
+    // slow or stale leader does not hold back the next one past the
+    // session timeout.
+    let limit = interval * 2;
     loop {
         let registration = controller.registration.clone();
         let outcome = match controller.leader() {
-            Some((leader, _)) if leader == u64::from(controller.node_id) => {
-                controller.heartbeat(registration).await
+            Some(_) if controller.is_leader() => {
+                crate::rt::within(limit, controller.heartbeat(registration))
+                    .await
+                    .unwrap_or(Ok(()))
             }
+            Some((leader, _)) if leader == u64::from(controller.node_id) => Ok(()),
             known => {
                 let address = known.map(|(_, address)| address).unwrap_or_else(|| {
                     next_voter = (next_voter + 1) % voters.len();
                     voters[next_voter].clone()
                 });
-                match controller.call(&address, Request::Heartbeat(registration)).await {
+                match controller
+                    .call(&address, Request::Heartbeat(registration), limit)
+                    .await
+                {
                     Ok(Response::Heartbeat(answer)) => answer,
                     Ok(_) => Err(Refusal {
                         code: ErrorCode::UNKNOWN_SERVER_ERROR.0,

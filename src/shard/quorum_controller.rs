@@ -128,9 +128,13 @@ impl QuorumController {
         Some((leader, address))
     }
 
+    /// Whether this host's member is the quorum leader now (not merely
+    /// voted for itself).
     pub(super) fn is_leader(&self) -> bool {
-        self.leader()
-            .is_some_and(|(leader, _)| leader == u64::from(self.node_id))
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        metrics.state == openraft::ServerState::Leader
+            && metrics.current_leader == Some(u64::from(self.node_id))
     }
 
     /// Carries out `command` wherever the quorum leader is, and answers
@@ -143,8 +147,9 @@ impl QuorumController {
         let deadline = Instant::now() + request_timeout();
         let index = loop {
             let attempt = match self.leader() {
+                Some(_) if self.is_leader() => self.commit(command.clone()).await,
                 Some((leader, _)) if leader == u64::from(self.node_id) => {
-                    self.commit(command.clone()).await
+                    Err(not_controller("this host is still being elected"))
                 }
                 Some((_, address)) => self.forward_command(&address, &command).await,
                 None => Err(not_controller("the metadata quorum has no leader")),
@@ -219,7 +224,10 @@ impl QuorumController {
     }
 
     async fn forward_command(&self, address: &str, command: &Command) -> Result<u64, Refusal> {
-        match self.call(address, Request::Command(command.clone())).await {
+        match self
+            .call(address, Request::Command(command.clone()), request_timeout())
+            .await
+        {
             Ok(Response::Command(answer)) => answer,
             Ok(_) => Err(not_controller(format!("{address} answered another request"))),
             Err(error) => Err(not_controller(format!("{address}: {error}"))),
@@ -228,14 +236,19 @@ impl QuorumController {
 
     /// One call to another host's quorum listener, on an idle connection
     /// when there is one.
-    pub(super) async fn call(&self, address: &str, request: Request) -> std::io::Result<Response> {
+    pub(super) async fn call(
+        &self,
+        address: &str,
+        request: Request,
+        limit: Duration,
+    ) -> std::io::Result<Response> {
         let idle = self
             .peers
             .borrow_mut()
             .get_mut(address)
             .and_then(Vec::pop);
         let mut peer = idle.unwrap_or_else(|| Peer::new(address.to_string()));
-        let result = peer.call(&request, request_timeout()).await;
+        let result = peer.call(&request, limit).await;
         if result.is_ok() {
             self.peers
                 .borrow_mut()
