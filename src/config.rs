@@ -47,6 +47,8 @@ pub struct Config {
     pub cold_reads: crate::partition::ColdReads,
     /// How long a shard polls for work before parking.
     pub idle_spin_microseconds: u64,
+    /// Where shard 0 serves /metrics, /health and /ready (`None`: off).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -159,6 +159,19 @@ struct ServeArgs {
     /// at once.
     #[arg(long, env = "CORELOG_IDLE_SPIN_MICROSECONDS", default_value_t = corelog::limits::IDLE_SPIN_MICROSECONDS_DEFAULT)]
     idle_spin_microseconds: u64,
+    /// Where shard 0 serves Prometheus metrics (/metrics), /health and
+    /// /ready over HTTP; `none` or empty: off. Port 0 takes an ephemeral
+    /// port; the address is logged (`corelog: metrics on http://...`).
+    #[arg(long, env = "CORELOG_METRICS_LISTEN", default_value = limits::METRICS_LISTEN_DEFAULT, value_parser = parse_metrics_listen)]
+    metrics_listen: MetricsListen,
+}
+
+/// `--metrics-listen`'s value: an address, or none.
+#[derive(Debug, Clone, Copy)]
+struct MetricsListen(Option<SocketAddr>);
+
+fn parse_metrics_listen(value: &str) -> Result<MetricsListen, String> {
+    corelog::metrics::parse_listen(value).map(MetricsListen)
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -246,6 +259,7 @@ fn serve_config(args: ServeArgs) -> Config {
         group_initial_rebalance_delay_milliseconds: args.group_initial_rebalance_delay_ms,
         tail_cache_bytes: args.tail_cache_bytes,
         idle_spin_microseconds: args.idle_spin_microseconds,
+        metrics_listen: args.metrics_listen.0,
         cold_reads: match args.fetch_cold_reads {
             ColdReadsArgument::Sendfile => corelog::partition::ColdReads::SendFile,
             ColdReadsArgument::Copy => corelog::partition::ColdReads::Copy,
@@ -300,6 +314,8 @@ fn serve(config: Config) -> Result<(), String> {
             .map_err(|error| format!("cannot handle signals: {error}"))?;
     }
     let (ready_sender, ready) = crossbeam::channel::bounded::<Result<(), String>>(config.cores);
+    let all_ready = Arc::new(AtomicBool::new(false));
+    let metrics = metrics_roles(&config, &all_ready);
     let starts = shard_starts(
         ShardStarts {
             config: &config,
@@ -312,10 +328,12 @@ fn serve(config: Config) -> Result<(), String> {
         listeners,
         controller_parts,
         links,
+        metrics,
     );
     let threads = spawn_shards(&config, starts)?;
     drop(ready_sender);
     wait_until_ready(config.cores, &ready, &shutdown)?;
+    all_ready.store(true, Ordering::Release);
     announce_ready(&config, &nodes);
     for thread in threads {
         if let Err(error) = thread.join() {
@@ -441,11 +459,12 @@ fn shard_starts(
     listeners: Vec<TcpListener>,
     controller_parts: ControllerParts,
     links: Vec<FollowerLink>,
+    metrics: Vec<MetricsRole>,
 ) -> Vec<ShardStart> {
     let mut controller_parts = Some(controller_parts);
     let mut links = links.into_iter();
     let mut starts = Vec::with_capacity(listeners.len());
-    for (index, listener) in listeners.into_iter().enumerate() {
+    for ((index, listener), metrics) in listeners.into_iter().enumerate().zip(metrics) {
         let role = if index == 0 {
             ShardRole::Controller(controller_parts.take().expect("one controller"))
         } else {
@@ -463,6 +482,7 @@ fn shard_starts(
             snapshot: shared.snapshot.clone(),
             listener,
             role,
+            metrics,
             ready: shared.ready.clone(),
             shutdown: shared.shutdown.clone(),
         });
@@ -566,6 +586,7 @@ struct ShardStart {
     snapshot: Arc<Snapshot>,
     listener: TcpListener,
     role: ShardRole,
+    metrics: MetricsRole,
     ready: crossbeam::channel::Sender<Result<(), String>>,
     shutdown: Arc<AtomicBool>,
 }
@@ -580,6 +601,7 @@ async fn run_shard(start: ShardStart) {
         snapshot,
         listener,
         role,
+        metrics,
         ready,
         shutdown,
     } = start;
@@ -600,6 +622,7 @@ async fn run_shard(start: ShardStart) {
             shard
         }
     };
+    let metrics_listening = start_metrics(&shard, metrics);
     shard.install(snapshot).await;
     let timers = shard.clone();
     rt::spawn_detached(async move { timers.groups.run_timers().await });
@@ -615,7 +638,96 @@ async fn run_shard(start: ShardStart) {
     // Stop listening before anything else, so clients are refused (and
     // retry) rather than accepted by a broker that is going away.
     listening.stop();
+    if let Some(metrics_listening) = metrics_listening {
+        metrics_listening.stop();
+    }
     shard.close_all().await;
+}
+
+/// A shard's part in serving metrics.
+enum MetricsRole {
+    /// Shard 0: serves the endpoint, asking every other shard per scrape.
+    Serve {
+        listener: TcpListener,
+        peers: Vec<CoreSender<ShardMessage>>,
+        ready: Arc<AtomicBool>,
+    },
+    /// Another shard: answers shard 0's collect messages.
+    Answer(CoreReceiver<ShardMessage>),
+    Off,
+}
+
+/// One role per shard. The endpoint is bound here, so its address is
+/// logged before the ready line; a port that cannot be bound is logged and
+/// the broker serves without metrics (metrics never keep it from serving).
+/// Scrapes reach the other shards on channels of their own, not the
+/// controller's: the controller owns those, and a scrape never waits
+/// behind a snapshot being installed.
+fn metrics_roles(config: &Config, ready: &Arc<AtomicBool>) -> Vec<MetricsRole> {
+    let off = || (0..config.cores).map(|_| MetricsRole::Off).collect();
+    let Some(address) = config.metrics_listen else {
+        return off();
+    };
+    let listener = match TcpListener::bind(address) {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("corelog: cannot serve metrics on {address}: {error}; serving without metrics (--metrics-listen)");
+            return off();
+        }
+    };
+    match listener.local_addr() {
+        Ok(bound) => eprintln!("corelog: metrics on http://{bound}/metrics"),
+        Err(error) => eprintln!("corelog: metrics listener: {error}"),
+    }
+    let mut peers = Vec::new();
+    let mut roles = vec![];
+    for _ in 1..config.cores {
+        let (to_shard, inbox) = cross_core::<ShardMessage>(limits::CROSS_CORE_QUEUE_MAX);
+        peers.push(to_shard);
+        roles.push(MetricsRole::Answer(inbox));
+    }
+    roles.insert(
+        0,
+        MetricsRole::Serve {
+            listener,
+            peers,
+            ready: ready.clone(),
+        },
+    );
+    roles
+}
+
+/// Starts this shard's part in serving metrics; for shard 0, what stops
+/// its endpoint at shutdown.
+fn start_metrics(shard: &Rc<Shard>, role: MetricsRole) -> Option<Rc<rt::net::ListenerStop>> {
+    match role {
+        MetricsRole::Serve {
+            listener,
+            peers,
+            ready,
+        } => {
+            let listener = rt::net::Listener::from_std(listener);
+            let stop = listener.stopper();
+            let shard = shard.clone();
+            rt::spawn_detached(async move {
+                let mut connected = Vec::with_capacity(peers.len());
+                for peer in peers {
+                    connected.push(peer.connect().await);
+                }
+                let endpoint = corelog::metrics::http::Endpoint::new(shard, connected, ready);
+                corelog::metrics::http::serve(listener, endpoint).await;
+            });
+            Some(stop)
+        }
+        MetricsRole::Answer(inbox) => {
+            let shard = shard.clone();
+            rt::spawn_detached(async move {
+                controller::serve_inbox(shard, inbox.connect().await).await;
+            });
+            None
+        }
+        MetricsRole::Off => None,
+    }
 }
 
 /// Shard 0: its shard, and the controller task that owns the metadata log,

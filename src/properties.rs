@@ -65,6 +65,8 @@ enum Kind {
     /// A count of milliseconds times this factor (-1 stays -1: forever).
     ScaledMilliseconds(i64),
     ColdReads,
+    /// `host:port`, or `none` (or empty) for off.
+    MetricsListen,
 }
 
 /// Kafka's property (or corelog's own, `corelog.`-prefixed), the flag it
@@ -175,6 +177,12 @@ const PROPERTIES: &[(&str, &str, Kind, u8)] = &[
         "corelog.idle.spin.microseconds",
         "idle_spin_microseconds",
         Kind::U64,
+        0,
+    ),
+    (
+        "corelog.metrics.listen",
+        "metrics_listen",
+        Kind::MetricsListen,
         0,
     ),
 ];
@@ -338,6 +346,10 @@ fn convert(kind: Kind, value: &str) -> Result<String, String> {
         Kind::ColdReads => match value {
             "sendfile" | "copy" => Ok(value.to_string()),
             _ => Err(format!("'{value}' is not sendfile or copy")),
+        },
+        Kind::MetricsListen => match crate::metrics::parse_listen(value)? {
+            Some(address) => Ok(address.to_string()),
+            None => Ok("none".to_string()),
         },
     }
 }

@@ -73,6 +73,10 @@ pub enum ShardMessage {
         snapshot: Arc<Snapshot>,
         installed: oneshot::Sender<()>,
     },
+    /// Sample this shard's metrics for a scrape (`metrics::sample`).
+    Collect {
+        reply: oneshot::Sender<crate::metrics::ShardSample>,
+    },
 }
 
 /// One core's share of the broker: one field per concern (see the module
