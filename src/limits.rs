@@ -322,6 +322,13 @@ pub const METRICS_REQUEST_BYTES_MAX: usize = 8 * 1024;
 /// the connection.
 pub const METRICS_REQUEST_READ_MILLISECONDS: u64 = 5_000;
 
+/// After answering a too-large request head, the endpoint reads and drops
+/// up to this many more bytes (each read waiting at most
+/// `METRICS_REQUEST_DRAIN_MILLISECONDS`) before closing, so the close is
+/// not a reset that would lose the answer.
+pub const METRICS_REQUEST_DRAIN_BYTES_MAX: usize = 64 * 1024;
+pub const METRICS_REQUEST_DRAIN_MILLISECONDS: u64 = 100;
+
 /// Scrape connections shard 0 serves at once; more wait in the kernel's
 /// accept queue.
 pub const METRICS_CONNECTIONS_MAX: usize = 16;

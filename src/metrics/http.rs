@@ -29,10 +29,11 @@ use super::collect::{sample, ShardSample};
 use super::exposition::{render, Disk, Scrape};
 use crate::limits::{
     METRICS_COLLECT_MILLISECONDS, METRICS_CONNECTIONS_MAX, METRICS_REQUEST_BYTES_MAX,
+    METRICS_REQUEST_DRAIN_BYTES_MAX, METRICS_REQUEST_DRAIN_MILLISECONDS,
     METRICS_REQUEST_READ_MILLISECONDS,
 };
 use crate::rt::channel::ConnectedCoreSender;
-use crate::rt::net::{Connection, Listener, SocketWriter};
+use crate::rt::net::{Connection, ConnectionReader, Listener, SocketWriter};
 use crate::shard::{Shard, ShardMessage};
 
 /// What the endpoint serves from: shard 0, a way to every other shard's
@@ -85,13 +86,31 @@ pub async fn serve(listener: Listener, endpoint: Rc<Endpoint>) {
 /// closes the connection.
 async fn answer(connection: Connection, endpoint: &Endpoint, busy: bool) {
     let (mut reader, mut writer) = connection.split();
-    let response = match read_head(&mut reader).await {
+    let head = read_head(&mut reader).await;
+    let response = match &head {
         Err(Refused::Closed) => return,
         Err(Refused::TooLarge) => response(431, "text/plain", "request head too large\n"),
         Ok(_) if busy => response(503, "text/plain", "too many scrapes at once\n"),
-        Ok(head) => route(&head, endpoint).await,
+        Ok(head) => route(head, endpoint).await,
     };
     let _ = writer.write_all(&response).await;
+    if let Err(Refused::TooLarge) = head {
+        drain(&mut reader).await;
+    }
+}
+
+/// Reads and drops what the client still sends (bounded), so closing with
+/// unread bytes does not reset the connection before it read the answer.
+async fn drain(reader: &mut ConnectionReader) {
+    let mut buffer = [0u8; 1024];
+    let limit = Duration::from_millis(METRICS_REQUEST_DRAIN_MILLISECONDS);
+    let mut dropped = 0;
+    while dropped < METRICS_REQUEST_DRAIN_BYTES_MAX {
+        match reader.read_within(&mut buffer, limit).await {
+            Ok(count) if count > 0 => dropped += count,
+            _ => return,
+        }
+    }
 }
 
 enum Refused {
@@ -101,7 +120,7 @@ enum Refused {
 }
 
 /// The request head, up to the blank line that ends it.
-async fn read_head(reader: &mut crate::rt::net::ConnectionReader) -> Result<String, Refused> {
+async fn read_head(reader: &mut ConnectionReader) -> Result<String, Refused> {
     let mut head = Vec::with_capacity(512);
     let mut buffer = [0u8; 1024];
     let limit = Duration::from_millis(METRICS_REQUEST_READ_MILLISECONDS);
@@ -233,7 +252,7 @@ mod tests {
 
     #[test]
     fn a_head_ends_at_the_first_blank_line() {
-        assert_eq!(find_end(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nrest"), Some(25));
+        assert_eq!(find_end(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nrest"), Some(23));
         assert_eq!(find_end(b"GET / HTTP/1.0\n\n"), Some(14));
         assert_eq!(find_end(b"GET / HTTP/1.1\r\nHost: x\r\n"), None);
     }
