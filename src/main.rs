@@ -315,7 +315,7 @@ fn serve(config: Config) -> Result<(), String> {
     }
     let (ready_sender, ready) = crossbeam::channel::bounded::<Result<(), String>>(config.cores);
     let all_ready = Arc::new(AtomicBool::new(false));
-    let metrics = metrics_roles(&config, &all_ready);
+    let metrics = corelog::metrics::start::roles(&config, &all_ready);
     let starts = shard_starts(
         ShardStarts {
             config: &config,
@@ -459,7 +459,7 @@ fn shard_starts(
     listeners: Vec<TcpListener>,
     controller_parts: ControllerParts,
     links: Vec<FollowerLink>,
-    metrics: Vec<MetricsRole>,
+    metrics: Vec<corelog::metrics::start::Role>,
 ) -> Vec<ShardStart> {
     let mut controller_parts = Some(controller_parts);
     let mut links = links.into_iter();
@@ -586,7 +586,7 @@ struct ShardStart {
     snapshot: Arc<Snapshot>,
     listener: TcpListener,
     role: ShardRole,
-    metrics: MetricsRole,
+    metrics: corelog::metrics::start::Role,
     ready: crossbeam::channel::Sender<Result<(), String>>,
     shutdown: Arc<AtomicBool>,
 }
@@ -622,7 +622,7 @@ async fn run_shard(start: ShardStart) {
             shard
         }
     };
-    let metrics_listening = start_metrics(&shard, metrics);
+    let metrics_listening = corelog::metrics::start::start(&shard, metrics);
     shard.install(snapshot).await;
     let timers = shard.clone();
     rt::spawn_detached(async move { timers.groups.run_timers().await });
@@ -642,92 +642,6 @@ async fn run_shard(start: ShardStart) {
         metrics_listening.stop();
     }
     shard.close_all().await;
-}
-
-/// A shard's part in serving metrics.
-enum MetricsRole {
-    /// Shard 0: serves the endpoint, asking every other shard per scrape.
-    Serve {
-        listener: TcpListener,
-        peers: Vec<CoreSender<ShardMessage>>,
-        ready: Arc<AtomicBool>,
-    },
-    /// Another shard: answers shard 0's collect messages.
-    Answer(CoreReceiver<ShardMessage>),
-    Off,
-}
-
-/// One role per shard. The endpoint is bound here, so its address is
-/// logged before the ready line; a port that cannot be bound is logged and
-/// the broker serves without metrics (metrics never keep it from serving).
-/// Scrapes reach the other shards on channels of their own, not the
-/// controller's: the controller owns those, and a scrape never waits
-/// behind a snapshot being installed.
-fn metrics_roles(config: &Config, ready: &Arc<AtomicBool>) -> Vec<MetricsRole> {
-    let off = || (0..config.cores).map(|_| MetricsRole::Off).collect();
-    let Some(address) = config.metrics_listen else {
-        return off();
-    };
-    let listener = match TcpListener::bind(address) {
-        Ok(listener) => listener,
-        Err(error) => {
-            eprintln!("corelog: cannot serve metrics on {address}: {error}; serving without metrics (--metrics-listen)");
-            return off();
-        }
-    };
-    match listener.local_addr() {
-        Ok(bound) => eprintln!("corelog: metrics on http://{bound}/metrics"),
-        Err(error) => eprintln!("corelog: metrics listener: {error}"),
-    }
-    let mut peers = Vec::new();
-    let mut roles = vec![];
-    for _ in 1..config.cores {
-        let (to_shard, inbox) = cross_core::<ShardMessage>(limits::CROSS_CORE_QUEUE_MAX);
-        peers.push(to_shard);
-        roles.push(MetricsRole::Answer(inbox));
-    }
-    roles.insert(
-        0,
-        MetricsRole::Serve {
-            listener,
-            peers,
-            ready: ready.clone(),
-        },
-    );
-    roles
-}
-
-/// Starts this shard's part in serving metrics; for shard 0, what stops
-/// its endpoint at shutdown.
-fn start_metrics(shard: &Rc<Shard>, role: MetricsRole) -> Option<Rc<rt::net::ListenerStop>> {
-    match role {
-        MetricsRole::Serve {
-            listener,
-            peers,
-            ready,
-        } => {
-            let listener = rt::net::Listener::from_std(listener);
-            let stop = listener.stopper();
-            let shard = shard.clone();
-            rt::spawn_detached(async move {
-                let mut connected = Vec::with_capacity(peers.len());
-                for peer in peers {
-                    connected.push(peer.connect().await);
-                }
-                let endpoint = corelog::metrics::http::Endpoint::new(shard, connected, ready);
-                corelog::metrics::http::serve(listener, endpoint).await;
-            });
-            Some(stop)
-        }
-        MetricsRole::Answer(inbox) => {
-            let shard = shard.clone();
-            rt::spawn_detached(async move {
-                controller::serve_inbox(shard, inbox.connect().await).await;
-            });
-            None
-        }
-        MetricsRole::Off => None,
-    }
 }
 
 /// Shard 0: its shard, and the controller task that owns the metadata log,

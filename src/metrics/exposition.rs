@@ -18,7 +18,7 @@ use std::fmt::Write;
 use kafka_protocol::messages::ApiKey;
 
 use super::collect::ShardSample;
-use super::registry::{DurationHistogram, DURATION_BUCKETS_SECONDS};
+use super::registry::{Counters, DurationHistogram, DURATION_BUCKETS_SECONDS};
 
 /// The data directory's filesystem, the host-wide part of a scrape.
 #[derive(Debug, Clone, Copy, Default)]
@@ -107,44 +107,6 @@ fn shard_family(out: &mut String, name: &str, sample: &ShardSample) {
     let counters = &sample.counters;
     let gauge = |out: &mut String, value: u64| series(out, name, &labels, value as f64);
     match name {
-        "corelog_requests_total" => {
-            for (key, count) in &counters.requests {
-                let api = api_name(*key);
-                series(out, name, &[labels[0], ("api", &api)], *count as f64);
-            }
-        }
-        "corelog_request_errors_total" => {
-            for ((key, code), count) in &counters.errors {
-                let (api, code_text, error) = (api_name(*key), code.to_string(), error_name(*code));
-                let labels = [
-                    labels[0],
-                    ("api", &api),
-                    ("error_code", &code_text),
-                    ("error", &error),
-                ];
-                series(out, name, &labels, *count as f64);
-            }
-        }
-        "corelog_request_duration_seconds" => {
-            for (key, histogram_value) in &counters.request_durations {
-                let api = api_name(*key);
-                histogram(out, name, &[labels[0], ("api", &api)], histogram_value);
-            }
-        }
-        "corelog_topic_bytes_in_total"
-        | "corelog_topic_records_in_total"
-        | "corelog_topic_bytes_out_total"
-        | "corelog_topic_records_out_total" => {
-            for (topic, traffic) in &counters.topics {
-                let value = match name {
-                    "corelog_topic_bytes_in_total" => traffic.bytes_in,
-                    "corelog_topic_records_in_total" => traffic.records_in,
-                    "corelog_topic_bytes_out_total" => traffic.bytes_out,
-                    _ => traffic.records_out,
-                };
-                series(out, name, &[labels[0], ("topic", topic)], value as f64);
-            }
-        }
         "corelog_group_commit_round_duration_seconds" => {
             histogram(out, name, &labels, &counters.group_commit_rounds)
         }
@@ -176,6 +138,51 @@ fn shard_family(out: &mut String, name: &str, sample: &ShardSample) {
         "corelog_under_replicated_partitions" | "corelog_offline_partitions" => gauge(out, 0),
         "corelog_log_size_bytes" => gauge(out, sample.log_size_bytes),
         "corelog_consumer_group_lag_omitted" => gauge(out, sample.committed_offsets_omitted),
+        _ => traffic_family(out, name, labels[0], counters),
+    }
+}
+
+/// The per-API and per-topic families of one shard's counters.
+fn traffic_family(out: &mut String, name: &str, shard: (&str, &str), counters: &Counters) {
+    match name {
+        "corelog_requests_total" => {
+            for (key, count) in &counters.requests {
+                let api = api_name(*key);
+                series(out, name, &[shard, ("api", &api)], *count as f64);
+            }
+        }
+        "corelog_request_errors_total" => {
+            for ((key, code), count) in &counters.errors {
+                let (api, code_text, error) = (api_name(*key), code.to_string(), error_name(*code));
+                let labels = [
+                    shard,
+                    ("api", &api),
+                    ("error_code", &code_text),
+                    ("error", &error),
+                ];
+                series(out, name, &labels, *count as f64);
+            }
+        }
+        "corelog_request_duration_seconds" => {
+            for (key, durations) in &counters.request_durations {
+                let api = api_name(*key);
+                histogram(out, name, &[shard, ("api", &api)], durations);
+            }
+        }
+        "corelog_topic_bytes_in_total"
+        | "corelog_topic_records_in_total"
+        | "corelog_topic_bytes_out_total"
+        | "corelog_topic_records_out_total" => {
+            for (topic, traffic) in &counters.topics {
+                let value = match name {
+                    "corelog_topic_bytes_in_total" => traffic.bytes_in,
+                    "corelog_topic_records_in_total" => traffic.records_in,
+                    "corelog_topic_bytes_out_total" => traffic.bytes_out,
+                    _ => traffic.records_out,
+                };
+                series(out, name, &[shard, ("topic", topic)], value as f64);
+            }
+        }
         _ => {}
     }
 }

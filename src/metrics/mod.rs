@@ -11,6 +11,8 @@
 //!   watermarks.
 //! - `http.rs`: the endpoint on shard 0, which sends a collect message to
 //!   every other shard per scrape and merges the replies (label `shard`).
+//! - `start.rs`: which shard serves and which answer, bound and started
+//!   with the shards.
 //!
 //! Layering: `registry` imports nothing of the broker, so `server`,
 //! `partition` and the group commit record into it; `collect` and `http`
@@ -26,6 +28,7 @@ pub mod collect;
 pub mod exposition;
 pub mod http;
 pub mod registry;
+pub mod start;
 
 use std::net::SocketAddr;
 
@@ -87,6 +90,20 @@ mod tests {
         assert_eq!(parse_listen("none").unwrap(), None);
         assert_eq!(parse_listen("").unwrap(), None);
         assert!(parse_listen("localhost:9644").is_err());
+    }
+
+    #[test]
+    fn the_properties_file_sets_the_address_or_turns_it_off() {
+        use crate::properties::{arguments, map, parse};
+        let file = |text: &str| map("f", &parse(text));
+        let set = file("corelog.metrics.listen=0.0.0.0:9644\n").unwrap();
+        assert_eq!(
+            arguments(&set, |_| false),
+            vec!["--metrics-listen=0.0.0.0:9644"]
+        );
+        let off = file("corelog.metrics.listen=\n").unwrap();
+        assert_eq!(arguments(&off, |_| false), vec!["--metrics-listen=none"]);
+        assert!(file("corelog.metrics.listen=localhost\n").is_err());
     }
 
     #[test]
