@@ -21,6 +21,7 @@ use kafka_protocol::records::Compression;
 
 const TOPIC: &str = "metered";
 const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+const NOT_COORDINATOR: i16 = 16;
 
 /// `corelog: metrics on http://ADDR/metrics`, from the broker's log.
 fn metrics_address(broker: &Broker) -> String {
@@ -112,14 +113,19 @@ fn text(value: &str) -> StrBytes {
     StrBytes::from_string(value.to_string())
 }
 
-/// Commits `offset` for `partition` of TOPIC as a simple consumer
-/// (generation -1), on the group's coordinator; returns the error code.
-fn commit(broker: &Broker, group: &str, partition: i32, offset: i64) -> i16 {
+/// The node that coordinates `group`.
+fn coordinator(broker: &Broker, group: &str) -> usize {
     let found = broker
         .client(0)
         .send(&FindCoordinatorRequest::default().with_key(text(group)), 2);
     assert_eq!(found.error_code, 0);
-    let mut client = broker.client(found.node_id.0 as usize);
+    found.node_id.0 as usize
+}
+
+/// Commits `offset` for `partition` of TOPIC as a simple consumer
+/// (generation -1) on `node`; returns the error code.
+fn commit(broker: &Broker, node: usize, group: &str, partition: i32, offset: i64) -> i16 {
+    let mut client = broker.client(node);
     let request = OffsetCommitRequest::default()
         .with_group_id(GroupId(text(group)))
         .with_generation_id_or_member_epoch(-1)
@@ -164,7 +170,10 @@ fn scrapes_count_produce_and_fetch_traffic_and_group_lag() {
     let mut wrong = broker.client(other);
     let refused = produce(&mut wrong, TOPIC, 0, batches[0].clone(), 9, -1).0;
     assert_eq!(refused, NOT_LEADER_OR_FOLLOWER);
-    assert_eq!(commit(&broker, "lagging", 0, 4), 0);
+    let coordinating = coordinator(&broker, "lagging");
+    assert_eq!(commit(&broker, coordinating, "lagging", 0, 4), 0);
+    let elsewhere = commit(&broker, 1 - coordinating, "lagging", 0, 4);
+    assert_eq!(elsewhere, NOT_COORDINATOR);
 
     let after = Scrape::take(&address);
     let produce_api = [("api", "Produce")];
@@ -190,11 +199,11 @@ fn scrapes_count_produce_and_fetch_traffic_and_group_lag() {
         assert_eq!(moved(&before, &after, &bucket, &infinite), count);
         assert!(after.sum(&format!("{histogram}_sum"), &labels) > 0.0);
     }
-    let errors = [("api", "Produce"), ("error_code", "6")];
-    assert_eq!(
-        moved(&before, &after, "corelog_request_errors_total", &errors),
-        1.0
-    );
+    let total =
+        |labels: &[(&str, &str)]| moved(&before, &after, "corelog_request_errors_total", labels);
+    assert_eq!(total(&[("api", "Produce"), ("error_code", "6")]), 1.0);
+    assert_eq!(total(&[("api", "OffsetCommit"), ("error_code", "16")]), 1.0);
+    assert_eq!(total(&[]), 2.0, "no other error was answered");
     let bytes = bytes as f64;
     assert_eq!(
         moved(&before, &after, "corelog_topic_bytes_in_total", &topic),

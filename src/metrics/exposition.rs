@@ -38,7 +38,7 @@ pub struct Scrape<'a> {
 /// Every family: name, type, help.
 pub const FAMILIES: &[(&str, &str, &str)] = &[
     ("corelog_requests_total", "counter", "Requests admitted, by API."),
-    ("corelog_request_errors_total", "counter", "Partitions (or whole requests) answered with an error code, by API and code (Produce and Fetch)."),
+    ("corelog_request_errors_total", "counter", "Error codes answered (per response, topic, partition or group, where Kafka puts them), by API and code."),
     ("corelog_request_duration_seconds", "histogram", "Time from a request's header to its answer being ready (Produce: durable), by API."),
     ("corelog_topic_bytes_in_total", "counter", "Record bytes appended, by topic."),
     ("corelog_topic_records_in_total", "counter", "Records (offsets) appended, by topic."),

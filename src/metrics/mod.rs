@@ -6,6 +6,8 @@
 //! - `collect.rs`: a shard's [`ShardSample`], its counters plus gauges read
 //!   from what it owns; built on its own core when its inbox gets
 //!   `ShardMessage::Collect`.
+//! - `error_codes.rs`: where each API's answer carries its error codes,
+//!   counted by the table (`server/api.rs`) for every API.
 //! - `exposition.rs`: samples to the text format, consumer-group lag joined
 //!   from the coordinator's committed offsets and the leaders' high
 //!   watermarks.
@@ -25,6 +27,7 @@
 //! `LAG_PARTITIONS_REPORTED_PER_SHARD_MAX` then counted as omitted).
 
 pub mod collect;
+pub mod error_codes;
 pub mod exposition;
 pub mod http;
 pub mod registry;
