@@ -297,6 +297,56 @@ fn the_endpoint_answers_only_what_it_serves() {
     assert!(!off.log().contains("corelog: metrics on"));
 }
 
+/// /ready answers 503 while the shards open their partitions (2,000 of
+/// them here, a fraction of a second) and 200 from then on; /health is
+/// 200 throughout.
+#[test]
+fn ready_is_503_until_every_shard_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("broker.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_corelog"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--cores", "2"])
+        .args(["--metrics-listen", "127.0.0.1:0"])
+        .args(["--offsets-topic-num-partitions", "2000"])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("corelog starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let address = loop {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if let Some(line) = text
+            .lines()
+            .find_map(|line| line.strip_prefix("corelog: metrics on http://"))
+        {
+            break line.trim_end_matches("/metrics").to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no metrics line: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let mut statuses = Vec::new();
+    while statuses.last() != Some(&200) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never ready: {statuses:?}"
+        );
+        statuses.push(get(&address, "/ready").0);
+        assert_eq!(get(&address, "/health").0, 200);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(statuses[0], 503, "{statuses:?}");
+    assert!(statuses[..statuses.len() - 1]
+        .iter()
+        .all(|status| *status == 503));
+}
+
 /// Just enough JSON to read a dashboard: objects, arrays, strings,
 /// numbers, booleans and null.
 mod json {
