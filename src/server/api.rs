@@ -6,8 +6,10 @@
 //!
 //! Adding an API: write `handlers/<api>.rs` with `VERSIONS` and
 //! `pub async fn handle(context: &RequestContext, shard: &Shard, request:
-//! Request) -> Response`, then add its line to `apis!` below. That is all:
-//! ApiVersions advertises it, dispatch decodes and routes it, and
+//! Request) -> Response`, add its line to `apis!` below, and say where its
+//! response carries error codes (one entry in `metrics/error_codes.rs`;
+//! the table does not compile without it). That is all: ApiVersions
+//! advertises it, dispatch decodes and routes it, and
 //! tests/api_table.rs asks for a golden request per advertised version
 //! (`cargo test --test api_table -- --ignored` writes the missing ones).
 //!

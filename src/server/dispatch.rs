@@ -15,7 +15,9 @@
 //!    against the session's principal, and the per-API metrics hook.
 //! 4. Decode and handle (`api::serve`): the body is decoded with the
 //!    request type of the API's table line and passed to its handler; the
-//!    handler's reply becomes an `Outcome` (`reply::Reply`).
+//!    handler's reply becomes an `Outcome` (`reply::Reply`), and the
+//!    request's latency is recorded once that answer is ready (`timed`:
+//!    for a deferred Produce answer, when it resolves).
 //!
 //! Adding an API touches none of this: one line in `api.rs`'s table and the
 //! handler's own file.
