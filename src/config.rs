@@ -57,6 +57,8 @@ pub struct Config {
     /// `broker.session.timeout.ms`: a host that has not heartbeated the
     /// quorum leader for this long is fenced (its shards leave Metadata).
     pub broker_session_timeout_milliseconds: u64,
+    /// Where shard 0 serves /metrics, /health and /ready (`None`: off).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// `controller.quorum.voters` and where this host's quorum member listens.

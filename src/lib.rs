@@ -10,6 +10,7 @@ pub mod config;
 pub mod group;
 pub mod limits;
 pub mod metadata;
+pub mod metrics;
 pub mod partition;
 pub mod properties;
 pub mod protocol;

@@ -367,3 +367,46 @@ const _: () = assert!(
     CONSUMER_GROUP_HEARTBEAT_INTERVAL_MILLISECONDS < CONSUMER_GROUP_SESSION_TIMEOUT_MILLISECONDS
 );
 const _: () = assert!(CONNECTIONS_PER_SHARD_MIN <= CONNECTIONS_PER_SHARD_MAX);
+
+/// Where `--metrics-listen` serves Prometheus metrics, /health and /ready
+/// unless told otherwise (Redpanda's admin port; `none` turns it off).
+pub const METRICS_LISTEN_DEFAULT: &str = "127.0.0.1:9644";
+
+/// Largest HTTP request head the metrics endpoint reads; a longer one is
+/// answered 431 and closed.
+pub const METRICS_REQUEST_BYTES_MAX: usize = 8 * 1024;
+
+/// How long the metrics endpoint waits for a request head before it closes
+/// the connection.
+pub const METRICS_REQUEST_READ_MILLISECONDS: u64 = 5_000;
+
+/// After answering a too-large request head, the endpoint reads and drops
+/// up to this many more bytes (each read waiting at most
+/// `METRICS_REQUEST_DRAIN_MILLISECONDS`) before closing, so the close is
+/// not a reset that would lose the answer.
+pub const METRICS_REQUEST_DRAIN_BYTES_MAX: usize = 64 * 1024;
+pub const METRICS_REQUEST_DRAIN_MILLISECONDS: u64 = 100;
+
+/// Scrape connections shard 0 serves at once; more wait in the kernel's
+/// accept queue.
+pub const METRICS_CONNECTIONS_MAX: usize = 16;
+
+/// How long a scrape waits for each shard's counters; a shard that has
+/// not answered by then is left out of that scrape (and
+/// `corelog_metrics_shards_missing` says so).
+pub const METRICS_COLLECT_MILLISECONDS: u64 = 5_000;
+
+/// API keys counted one by one (Kafka's run below 100); larger keys share
+/// the last slot.
+pub const API_KEYS_COUNTED_MAX: usize = 128;
+
+/// Topics with bytes and records series of their own, per shard; the
+/// traffic of topics past this is counted under `topic="_other"`.
+pub const TOPICS_REPORTED_PER_SHARD_MAX: usize = 1_000;
+
+/// Consumer-group lag series (group, topic, partition) a shard reports per
+/// scrape; past this the rest are left out and
+/// `corelog_consumer_group_lag_omitted` counts them.
+pub const LAG_PARTITIONS_REPORTED_PER_SHARD_MAX: usize = 10_000;
+
+const _: () = assert!(API_KEYS_COUNTED_MAX >= 100);

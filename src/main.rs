@@ -175,6 +175,19 @@ struct ServeArgs {
     /// shards leave Metadata.
     #[arg(long, env = "CORELOG_BROKER_SESSION_TIMEOUT_MS", default_value_t = limits::BROKER_SESSION_TIMEOUT_MILLISECONDS_DEFAULT)]
     broker_session_timeout_ms: u64,
+    /// Where shard 0 serves Prometheus metrics (/metrics), /health and
+    /// /ready over HTTP; `none` or empty: off. Port 0 takes an ephemeral
+    /// port; the address is logged (`corelog: metrics on http://...`).
+    #[arg(long, env = "CORELOG_METRICS_LISTEN", default_value = limits::METRICS_LISTEN_DEFAULT, value_parser = parse_metrics_listen)]
+    metrics_listen: MetricsListen,
+}
+
+/// `--metrics-listen`'s value: an address, or none.
+#[derive(Debug, Clone, Copy)]
+struct MetricsListen(Option<SocketAddr>);
+
+fn parse_metrics_listen(value: &str) -> Result<MetricsListen, String> {
+    corelog::metrics::parse_listen(value).map(MetricsListen)
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -273,6 +286,7 @@ fn serve_config(args: ServeArgs) -> Result<Config, String> {
         group_initial_rebalance_delay_milliseconds: args.group_initial_rebalance_delay_ms,
         tail_cache_bytes: args.tail_cache_bytes,
         idle_spin_microseconds: args.idle_spin_microseconds,
+        metrics_listen: args.metrics_listen.0,
         cold_reads: match args.fetch_cold_reads {
             ColdReadsArgument::Sendfile => corelog::partition::ColdReads::SendFile,
             ColdReadsArgument::Copy => corelog::partition::ColdReads::Copy,
@@ -337,6 +351,8 @@ fn serve(config: Config) -> Result<(), String> {
             .map_err(|error| format!("cannot handle signals: {error}"))?;
     }
     let (ready_sender, ready) = crossbeam::channel::bounded::<Result<(), String>>(config.cores);
+    let all_ready = Arc::new(AtomicBool::new(false));
+    let metrics = corelog::metrics::start::roles(&config, &all_ready);
     let starts = shard_starts(
         ShardStarts {
             config: &config,
@@ -350,10 +366,12 @@ fn serve(config: Config) -> Result<(), String> {
         listeners,
         controller_parts,
         links,
+        metrics,
     );
     let threads = spawn_shards(&config, starts)?;
     drop(ready_sender);
     wait_until_ready(config.cores, &ready, &shutdown)?;
+    all_ready.store(true, Ordering::Release);
     announce_ready(&config, &nodes);
     for thread in threads {
         if let Err(error) = thread.join() {
@@ -533,11 +551,12 @@ fn shard_starts(
     listeners: Vec<TcpListener>,
     controller_parts: ControllerParts,
     links: Vec<FollowerLink>,
+    metrics: Vec<corelog::metrics::start::Role>,
 ) -> Vec<ShardStart> {
     let mut controller_parts = Some(controller_parts);
     let mut links = links.into_iter();
     let mut starts = Vec::with_capacity(listeners.len());
-    for (index, listener) in listeners.into_iter().enumerate() {
+    for ((index, listener), metrics) in listeners.into_iter().enumerate().zip(metrics) {
         let role = if index == 0 {
             ShardRole::Controller(controller_parts.take().expect("one controller"))
         } else {
@@ -555,6 +574,7 @@ fn shard_starts(
             snapshot: shared.snapshot.clone(),
             listener,
             role,
+            metrics,
             ready: shared.ready.clone(),
             shutdown: shared.shutdown.clone(),
             metadata_ready: shared.metadata_ready.clone(),
@@ -659,6 +679,7 @@ struct ShardStart {
     snapshot: Arc<Snapshot>,
     listener: TcpListener,
     role: ShardRole,
+    metrics: corelog::metrics::start::Role,
     ready: crossbeam::channel::Sender<Result<(), String>>,
     shutdown: Arc<AtomicBool>,
     /// Set once this host's metadata is in force (at once on a single host).
@@ -675,6 +696,7 @@ async fn run_shard(start: ShardStart) {
         snapshot,
         listener,
         role,
+        metrics,
         ready,
         shutdown,
         metadata_ready,
@@ -696,6 +718,7 @@ async fn run_shard(start: ShardStart) {
             shard
         }
     };
+    let metrics_listening = corelog::metrics::start::start(&shard, metrics);
     if config.quorum.is_none() {
         shard.install(snapshot).await;
     } else if index == 0 {
@@ -719,6 +742,9 @@ async fn run_shard(start: ShardStart) {
     // Stop listening before anything else, so clients are refused (and
     // retry) rather than accepted by a broker that is going away.
     listening.stop();
+    if let Some(metrics_listening) = metrics_listening {
+        metrics_listening.stop();
+    }
     shard.close_all().await;
 }
 

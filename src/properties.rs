@@ -67,6 +67,8 @@ enum Kind {
     ColdReads,
     /// Passed on as written; the flag's own parser checks it.
     Text,
+    /// `host:port`, or `none` (or empty) for off.
+    MetricsListen,
 }
 
 /// Kafka's property (or corelog's own, `corelog.`-prefixed), the flag it
@@ -196,6 +198,12 @@ const PROPERTIES: &[(&str, &str, Kind, u8)] = &[
         "corelog.idle.spin.microseconds",
         "idle_spin_microseconds",
         Kind::U64,
+        0,
+    ),
+    (
+        "corelog.metrics.listen",
+        "metrics_listen",
+        Kind::MetricsListen,
         0,
     ),
 ];
@@ -359,6 +367,10 @@ fn convert(kind: Kind, value: &str) -> Result<String, String> {
         Kind::ColdReads => match value {
             "sendfile" | "copy" => Ok(value.to_string()),
             _ => Err(format!("'{value}' is not sendfile or copy")),
+        },
+        Kind::MetricsListen => match crate::metrics::parse_listen(value)? {
+            Some(address) => Ok(address.to_string()),
+            None => Ok("none".to_string()),
         },
     }
 }

@@ -206,6 +206,29 @@ impl Coordinator {
         });
     }
 
+    /// The committed offsets of the groups coordinated here, at most `max`
+    /// of them (for metrics: lag by group and partition), as (group,
+    /// topic, partition, offset), and how many more there were.
+    pub fn committed_offsets(&self, max: usize) -> (Vec<(String, String, i32, i64)>, usize) {
+        let mut listed = Vec::new();
+        let mut omitted = 0;
+        for (group_id, group) in self.groups.borrow().iter() {
+            for ((topic, partition), committed) in &group.borrow().offsets {
+                if listed.len() < max {
+                    listed.push((
+                        group_id.clone(),
+                        topic.clone(),
+                        *partition,
+                        committed.offset,
+                    ));
+                } else {
+                    omitted += 1;
+                }
+            }
+        }
+        (listed, omitted)
+    }
+
     /// The coordinator's timer loop: runs for the life of the shard.
     pub async fn run_timers(&self) {
         loop {

@@ -161,10 +161,12 @@ impl GroupCommit {
                     let _ = waiter.send(result.clone());
                 }
             }
+            let elapsed = started.elapsed();
             let _ = self
                 .round_microseconds
                 .borrow_mut()
-                .record(started.elapsed().as_micros().max(1) as u64);
+                .record(elapsed.as_micros().max(1) as u64);
+            crate::metrics::observe_group_commit_round(elapsed);
             self.synced.notify_all();
         }
     }

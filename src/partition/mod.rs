@@ -356,8 +356,14 @@ impl Partition {
         self.log.check_offset(offset)?;
         let high_watermark = self.high_watermark();
         if let CacheRead::Hit(batches) = self.tail.read(offset, max_bytes, high_watermark) {
+            if !batches.is_empty() {
+                crate::metrics::count_tail_cache_read(true);
+            }
             let length = batches.iter().map(|batch| batch.len() as u64).sum();
             return Ok((batches.into_iter().map(Piece::Memory).collect(), length));
+        }
+        if offset < high_watermark {
+            crate::metrics::count_tail_cache_read(false);
         }
         match cold_reads {
             ColdReads::SendFile => {

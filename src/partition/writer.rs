@@ -215,6 +215,15 @@ impl Partition {
         self.group_commit.wake_readers();
         self.writes.set(self.writes.get() + 1);
         self.appends.set(self.appends.get() + to_write.len() as u64);
+        let bytes_in = to_write
+            .iter()
+            .map(|staged| staged.records.len() as u64)
+            .sum();
+        let records_in = appended
+            .iter()
+            .map(|appended| (appended.next_offset - appended.base_offset) as u64)
+            .sum();
+        crate::metrics::count_in(&self.topic, bytes_in, records_in);
         self.cache(&to_write, &appended, written);
         for (staged, appended) in to_write.into_iter().zip(appended) {
             if let Some(mut incoming) = staged.producer {

@@ -164,6 +164,22 @@ impl Connection {
     }
 }
 
+impl ConnectionReader {
+    /// Reads what has arrived, up to `buffer.len()` bytes, waiting at most
+    /// `limit` for it: `Ok(0)` when the peer closed, a `TimedOut` error
+    /// when nothing came in time (the metrics endpoint's HTTP requests).
+    pub async fn read_within(&mut self, buffer: &mut [u8], limit: Duration) -> io::Result<usize> {
+        glommio::timer::timeout(limit, async {
+            self.0
+                .read(buffer)
+                .await
+                .map_err(glommio::GlommioError::from)
+        })
+        .await
+        .map_err(io::Error::from)
+    }
+}
+
 impl SocketReader for ConnectionReader {
     async fn read_exact_or_eof(&mut self, buffer: &mut [u8]) -> io::Result<bool> {
         let mut filled = 0;

@@ -6,8 +6,10 @@
 //!
 //! Adding an API: write `handlers/<api>.rs` with `VERSIONS` and
 //! `pub async fn handle(context: &RequestContext, shard: &Shard, request:
-//! Request) -> Response`, then add its line to `apis!` below. That is all:
-//! ApiVersions advertises it, dispatch decodes and routes it, and
+//! Request) -> Response`, add its line to `apis!` below, and say where its
+//! response carries error codes (one entry in `metrics/error_codes.rs`;
+//! the table does not compile without it). That is all: ApiVersions
+//! advertises it, dispatch decodes and routes it, and
 //! tests/api_table.rs asks for a golden request per advertised version
 //! (`cargo test --test api_table -- --ignored` writes the missing ones).
 //!
@@ -27,6 +29,7 @@ use kafka_protocol::protocol::Decodable;
 use super::context::RequestContext;
 use super::handlers::{self, record_formats};
 use super::reply::{Outcome, Reply};
+use crate::metrics::error_codes::{self, ErrorCodes};
 use crate::protocol::frame::{self, FrameError};
 use crate::shard::Shard;
 
@@ -39,8 +42,8 @@ pub trait Api {
     /// The decoded body, for any version in `VERSIONS`.
     type Request: Decodable;
     /// What the handler answers; `Reply` turns it into what the connection
-    /// sends.
-    type Response: Reply;
+    /// sends, after its error codes are counted (`metrics::error_codes`).
+    type Response: Reply + ErrorCodes;
 
     /// The handler of this API (the function its table line names).
     fn handle<'a>(
@@ -63,9 +66,9 @@ async fn decode_and_handle<A: Api>(
     body: &mut Bytes,
 ) -> Result<Outcome, FrameError> {
     let request = decode::<A>(body, context.version)?;
-    Ok(A::handle(context, shard, request)
-        .await
-        .into_outcome(context))
+    let response = A::handle(context, shard, request).await;
+    error_codes::count(A::KEY as i16, &response);
+    Ok(response.into_outcome(context))
 }
 
 /// The table, as a macro so that one list makes the types, the advertised

@@ -15,7 +15,9 @@
 //!    against the session's principal, and the per-API metrics hook.
 //! 4. Decode and handle (`api::serve`): the body is decoded with the
 //!    request type of the API's table line and passed to its handler; the
-//!    handler's reply becomes an `Outcome` (`reply::Reply`).
+//!    handler's reply becomes an `Outcome` (`reply::Reply`), and the
+//!    request's latency is recorded once that answer is ready (`timed`:
+//!    for a deferred Produce answer, when it resolves).
 //!
 //! Adding an API touches none of this: one line in `api.rs`'s table and the
 //! handler's own file.
@@ -26,6 +28,7 @@
 //! never a panic.
 
 use std::rc::Rc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
@@ -34,12 +37,14 @@ use super::api;
 use super::context::{RequestContext, Session};
 use super::handlers::api_versions;
 use super::reply::{respond, Outcome};
+use crate::metrics;
 use crate::protocol::frame::{self, FrameError};
 use crate::shard::Shard;
 
 /// Handles one request frame (without its length prefix) that arrived on
 /// `session`'s connection.
 pub async fn handle(shard: &Shard, session: &Rc<Session>, mut frame_bytes: Bytes) -> Outcome {
+    let started = Instant::now();
     let context = match read_header(session, &mut frame_bytes) {
         Ok(context) => context,
         Err(outcome) => return outcome,
@@ -47,9 +52,26 @@ pub async fn handle(shard: &Shard, session: &Rc<Session>, mut frame_bytes: Bytes
     if let Err(outcome) = admit(&context) {
         return outcome;
     }
-    match api::serve(&context, shard, &mut frame_bytes).await {
+    let outcome = match api::serve(&context, shard, &mut frame_bytes).await {
         Ok(outcome) => outcome,
         Err(error) => undecodable(&context, error),
+    };
+    timed(context.api_key as i16, started, outcome)
+}
+
+/// Records the request's latency once its answer is ready: now, or, for a
+/// deferred answer (Produce waiting for durability), when it resolves.
+fn timed(api_key: i16, started: Instant, outcome: Outcome) -> Outcome {
+    match outcome {
+        Outcome::Deferred(answer) => Outcome::Deferred(Box::pin(async move {
+            let outcome = answer.await;
+            metrics::observe_request(api_key, started.elapsed());
+            outcome
+        })),
+        outcome => {
+            metrics::observe_request(api_key, started.elapsed());
+            outcome
+        }
     }
 }
 
@@ -142,6 +164,7 @@ fn unsupported(
 fn admit(context: &RequestContext) -> Result<(), Outcome> {
     // Per-API metrics: one count per admitted request of each API.
     context.session.count_request(context.api_key);
+    metrics::count_request(context.api_key as i16);
     Ok(())
 }
 

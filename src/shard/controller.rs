@@ -130,6 +130,9 @@ pub async fn serve_inbox(shard: Rc<Shard>, inbox: ConnectedCoreReceiver<ShardMes
                 shard.install(snapshot).await;
                 let _ = installed.send(());
             }
+            ShardMessage::Collect { reply } => {
+                let _ = reply.send(crate::metrics::sample(&shard));
+            }
         }
     }
 }

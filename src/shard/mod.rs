@@ -39,7 +39,8 @@
 //! - `install` runs its steps in order (close, open, make current), and the
 //!   routing placement and the metadata view change together, last.
 //! - cross-core traffic is metadata only: controller commands up, snapshots
-//!   down. Record bytes never leave the core they arrived on.
+//!   down (and, per metrics scrape, a `Collect` down to each shard and its
+//!   counters back). Record bytes never leave the core they arrived on.
 
 pub mod connections;
 pub mod controller;
@@ -75,6 +76,10 @@ pub enum ShardMessage {
     Install {
         snapshot: Arc<Snapshot>,
         installed: oneshot::Sender<()>,
+    },
+    /// Sample this shard's metrics for a scrape (`metrics::sample`).
+    Collect {
+        reply: oneshot::Sender<crate::metrics::ShardSample>,
     },
 }
 

@@ -89,6 +89,11 @@ impl Partitions {
         &self.appended
     }
 
+    /// The tail cache the partitions of this shard share (for metrics).
+    pub fn tail_cache(&self) -> &TailCache {
+        &self.tail_cache
+    }
+
     /// Produce bytes read but not yet written on this shard, bounded.
     pub fn produce_budget(&self) -> &ByteBudget {
         &self.produce_budget

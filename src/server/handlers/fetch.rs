@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::FetchPartition;
-use kafka_protocol::messages::FetchRequest;
+use kafka_protocol::messages::{ApiKey, FetchRequest};
 
 use super::RequestContext;
 use crate::limits::{FETCH_RESPONSE_BYTES_MAX, FETCH_WAIT_MILLISECONDS_MAX};
@@ -40,6 +40,7 @@ use crate::partition::Partition;
 use crate::protocol::fetch_response::{FetchedPartition, FetchedTopic};
 /// A Fetch response whose records may be regions of segment files.
 pub type FetchReply = crate::protocol::fetch_response::FetchReply<crate::rt::file::FileRegion>;
+use crate::protocol::piece::Piece;
 use crate::protocol::ErrorCode;
 use crate::rt::file::FileRegion;
 use crate::rt::sync::Woken;
@@ -56,6 +57,8 @@ pub async fn handle(context: &RequestContext, shard: &Shard, request: FetchReque
     // Fetch sessions (KIP-227) are optional for the broker: answering
     // session id 0 tells clients to keep sending full fetch requests.
     if version >= 7 && request.session_id != 0 {
+        let code = ErrorCode::FETCH_SESSION_ID_NOT_FOUND.0;
+        crate::metrics::count_error(ApiKey::Fetch as i16, code);
         return FetchReply {
             error_code: ErrorCode::FETCH_SESSION_ID_NOT_FOUND.0,
             topics: Vec::new(),
@@ -89,7 +92,38 @@ pub async fn handle(context: &RequestContext, shard: &Shard, request: FetchReque
         let (response, bytes, any_error) = read_once(shard, &request, &topics).await;
         let enough = bytes >= request.min_bytes.max(0) as usize || any_error;
         if answer_now(shard, seen, enough, deadline).await {
+            count_answer(&topics, &response);
             return response;
+        }
+    }
+}
+
+/// Counts what an answer carries for metrics: record bytes and records out
+/// by topic (records only for batches in memory; a sendfile range is not
+/// read), and partitions answered with an error.
+fn count_answer(names: &[Option<(String, [u8; 16])>], response: &FetchReply) {
+    for (topic, name) in response.topics.iter().zip(names) {
+        for partition in &topic.partitions {
+            if partition.error_code != 0 {
+                crate::metrics::count_error(ApiKey::Fetch as i16, partition.error_code);
+            }
+            let (Some((name, _)), false) = (name, partition.records.is_empty()) else {
+                continue;
+            };
+            let bytes = partition
+                .records
+                .iter()
+                .map(|piece| piece.len() as u64)
+                .sum();
+            let records = partition
+                .records
+                .iter()
+                .map(|piece| match piece {
+                    Piece::Memory(batches) => crate::metrics::records_in_batches(batches),
+                    Piece::File(_) => 0,
+                })
+                .sum();
+            crate::metrics::count_out(name, bytes, records);
         }
     }
 }

@@ -218,6 +218,16 @@ async fn reply(version: i16, started: Vec<StartedTopic>) -> ProduceResponse {
             }
         }
     }
+    for partition in responses
+        .iter()
+        .flat_map(|topic| &topic.partition_responses)
+        .filter(|partition| partition.error_code != 0)
+    {
+        crate::metrics::count_error(
+            kafka_protocol::messages::ApiKey::Produce as i16,
+            partition.error_code,
+        );
+    }
     ProduceResponse::default().with_responses(responses)
 }
 
