@@ -141,6 +141,17 @@ fn every_shard_of_every_host_serves_topics_and_groups() {
         .flat_map(|host| (0..SHARDS as i32).map(move |shard| host * NODES_PER_HOST + shard))
         .collect();
 
+    for host in 0..HOSTS {
+        wait_for(
+            &format!("host {host}'s Metadata to list brokers {expected:?}"),
+            Duration::from_secs(10),
+            logs,
+            || {
+                let metadata = try_metadata(&mut cluster.client(host, 0), None)?;
+                (broker_ids(&metadata) == expected).then_some(())
+            },
+        );
+    }
     println!("kcat -L lists brokers {expected:?}");
     let listing = cluster.kcat(&["-L", "-m", "10"]);
     let mut listed: Vec<(i32, String)> = listing
@@ -236,7 +247,7 @@ fn the_cluster_survives_the_loss_of_the_quorum_leader() {
         logs,
         || {
             attempts += 1;
-            let mut client = cluster.try_client(survivor, 0, Duration::from_secs(5))?;
+            let mut client = cluster.try_client(survivor, 0, Duration::from_secs(10))?;
             let code = try_create_topic(&mut client, "while-down", 6)?;
             // A timed-out attempt may still have created it.
             (code == 0 || (code == TOPIC_EXISTS && attempts > 1)).then_some(())
@@ -360,7 +371,7 @@ fn isolate_and_heal(cluster: &Cluster, isolated: usize, round: &str) {
         logs,
         || {
             attempts += 1;
-            let mut client = cluster.try_client(majority[0], 0, Duration::from_secs(5))?;
+            let mut client = cluster.try_client(majority[0], 0, Duration::from_secs(10))?;
             let code = try_create_topic(&mut client, &created, 6)?;
             (code == 0 || (code == TOPIC_EXISTS && attempts > 1)).then_some(())
         },
