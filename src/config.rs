@@ -6,7 +6,8 @@
 //! a request fits in the queued-request budget, min session timeout at
 //! most the max).
 
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use crate::metadata::topic_config::BrokerDefaults;
@@ -47,6 +48,93 @@ pub struct Config {
     pub cold_reads: crate::partition::ColdReads,
     /// How long a shard polls for work before parking.
     pub idle_spin_microseconds: u64,
+    /// `node.id`: this host in a cluster. Shard s of host H is Kafka broker
+    /// `H * SHARDS_MAX + s` (`metadata::broker_id`); 0 on a single host.
+    pub node_id: u32,
+    /// The metadata quorum this host belongs to; `None`: a single host
+    /// whose shard 0 is the controller, with no quorum.
+    pub quorum: Option<QuorumConfig>,
+    /// `broker.session.timeout.ms`: a host that has not heartbeated the
+    /// quorum leader for this long is fenced (its shards leave Metadata).
+    pub broker_session_timeout_milliseconds: u64,
+}
+
+/// `controller.quorum.voters` and where this host's quorum member listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumConfig {
+    /// Voter node id to its quorum address (`host:port`).
+    pub voters: BTreeMap<u32, String>,
+    /// Where this host's quorum member listens.
+    pub listen: SocketAddr,
+}
+
+impl QuorumConfig {
+    /// From `--controller-quorum-voters` (`id@host:port,...`) and
+    /// `--controller-listen` (default: this node's own voter address).
+    pub fn parse(
+        node_id: u32,
+        voters: &str,
+        listen: Option<&str>,
+    ) -> Result<QuorumConfig, ConfigError> {
+        let mut parsed = BTreeMap::new();
+        for voter in voters.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+            let (id, address) = voter.split_once('@').ok_or_else(|| {
+                ConfigError(format!(
+                    "--controller-quorum-voters: '{voter}' is not id@host:port"
+                ))
+            })?;
+            let id: u32 = id.parse().map_err(|_| {
+                ConfigError(format!(
+                    "--controller-quorum-voters: '{id}' is not a node id"
+                ))
+            })?;
+            if address
+                .rsplit_once(':')
+                .and_then(|(_, port)| port.parse::<u16>().ok())
+                .is_none()
+            {
+                return Err(ConfigError(format!(
+                    "--controller-quorum-voters: '{address}' is not host:port"
+                )));
+            }
+            if parsed.insert(id, address.to_string()).is_some() {
+                return Err(ConfigError(format!(
+                    "--controller-quorum-voters names node {id} twice"
+                )));
+            }
+        }
+        if parsed.is_empty() {
+            return Err(ConfigError(
+                "--controller-quorum-voters names no voter".into(),
+            ));
+        }
+        let listen_text = match (listen, parsed.get(&node_id)) {
+            (Some(listen), _) => listen.to_string(),
+            (None, Some(own)) => own.clone(),
+            (None, None) => {
+                return Err(ConfigError(format!(
+                    "node {node_id} is not a voter: give --controller-listen, the address its quorum member listens on"
+                )))
+            }
+        };
+        let listen = listen_text
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut addresses| addresses.next())
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "--controller-listen: cannot resolve '{listen_text}'"
+                ))
+            })?;
+        Ok(QuorumConfig {
+            voters: parsed,
+            listen,
+        })
+    }
+
+    pub fn is_voter(&self, node_id: u32) -> bool {
+        self.voters.contains_key(&node_id)
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -167,6 +255,20 @@ impl Config {
         }
         if self.topic_defaults.segment_ms < 1 {
             return Err(ConfigError("--log-roll-ms must be at least 1".into()));
+        }
+        if self.node_id >= crate::limits::NODES_MAX {
+            return Err(ConfigError(format!(
+                "--node-id must be below {}",
+                crate::limits::NODES_MAX
+            )));
+        }
+        if self.broker_session_timeout_milliseconds
+            < crate::limits::HOST_HEARTBEAT_MILLISECONDS * 2
+        {
+            return Err(ConfigError(format!(
+                "--broker-session-timeout-ms must be at least {}",
+                crate::limits::HOST_HEARTBEAT_MILLISECONDS * 2
+            )));
         }
         if self.advertise_host.is_empty() {
             return Err(ConfigError("--advertise must name a host".into()));

@@ -13,6 +13,7 @@ pub mod metadata;
 pub mod partition;
 pub mod properties;
 pub mod protocol;
+pub mod quorum;
 pub mod rt;
 pub mod server;
 pub mod shard;

@@ -71,6 +71,44 @@ pub const PARKED_FETCHES_PER_SHARD_MAX: usize = 16 * 1024;
 /// every config take well under a megabyte.
 pub const METADATA_RECORD_BYTES_MAX: usize = 16 * 1024 * 1024;
 
+/// Largest frame of the quorum log (one Raft entry, a vote, a log id) or of
+/// its snapshot file (the header, or one record of the state). An entry
+/// holds one metadata change, a few records at most.
+pub const QUORUM_FRAME_BYTES_MAX: usize = 4 * METADATA_RECORD_BYTES_MAX;
+
+/// Entries the quorum applies between two snapshots; each snapshot lets the
+/// log be purged, so this bounds the entries the quorum log keeps in memory
+/// (together with `QUORUM_LOG_ENTRIES_KEPT_AFTER_SNAPSHOT`).
+pub const QUORUM_SNAPSHOT_EVERY_ENTRIES: u64 = 1000;
+
+/// Entries kept in the quorum log behind the last snapshot, so a follower a
+/// little behind catches up from the log rather than a whole snapshot.
+pub const QUORUM_LOG_ENTRIES_KEPT_AFTER_SNAPSHOT: u64 = 200;
+
+/// Most entries the quorum log keeps in memory: past this (purges held
+/// back, a snapshot failing) it warns once per
+/// `QUORUM_LOG_ENTRIES_WARNING_EVERY` entries, since refusing an append
+/// would stop the quorum.
+pub const QUORUM_LOG_ENTRIES_MAX: usize = 100_000;
+
+/// See `QUORUM_LOG_ENTRIES_MAX`.
+pub const QUORUM_LOG_ENTRIES_WARNING_EVERY: usize = 10_000;
+
+/// How often the quorum leader heartbeats its followers.
+pub const QUORUM_HEARTBEAT_MILLISECONDS: u64 = 100;
+
+/// A follower that hears no leader for a random time in this range stands
+/// for election: several heartbeats, so one lost packet or a busy core
+/// does not start one, and short enough that the quorum has a new leader
+/// within a second or two of losing one.
+pub const QUORUM_ELECTION_TIMEOUT_MIN_MILLISECONDS: u64 = 500;
+
+/// See `QUORUM_ELECTION_TIMEOUT_MIN_MILLISECONDS`.
+pub const QUORUM_ELECTION_TIMEOUT_MAX_MILLISECONDS: u64 = 1000;
+
+/// How long the quorum leader waits for one snapshot chunk to be accepted.
+pub const QUORUM_SNAPSHOT_CHUNK_TIMEOUT_MILLISECONDS: u64 = 2000;
+
 /// Bytes read from a segment per scan step while looking for a batch.
 pub const SEGMENT_SCAN_CHUNK_BYTES: usize = 64 * 1024;
 
@@ -126,6 +164,26 @@ pub const MEMLOCK_BYTES_MIN: u64 = 512 * 1024;
 /// Shards (cores) one process runs; node ids leave room for hosts later
 /// (`node_id = host_id * 1024 + shard`).
 pub const SHARDS_MAX: usize = 1024;
+
+/// Hosts (`node.id` 0..1023) in one cluster: broker ids `H * 1024 + shard`
+/// then stay below 2^20, well inside Kafka's i32 broker ids.
+pub const NODES_MAX: u32 = 1024;
+
+/// How often each host heartbeats the quorum leader (its lease), and how
+/// often the leader checks leases. A host is fenced after
+/// `broker.session.timeout.ms` without a heartbeat.
+pub const HOST_HEARTBEAT_MILLISECONDS: u64 = 500;
+
+/// `broker.session.timeout.ms`'s default, as Kafka's.
+pub const BROKER_SESSION_TIMEOUT_MILLISECONDS_DEFAULT: u64 = 9_000;
+
+/// Connections the quorum listener accepts at once (hosts of the cluster
+/// and their forwarding links).
+pub const QUORUM_CONNECTIONS_MAX: usize = 256;
+
+/// How long a quorum RPC (a forwarded command, a heartbeat) may take
+/// before the caller gives up and retries or answers an error.
+pub const QUORUM_REQUEST_TIMEOUT_MILLISECONDS: u64 = 5_000;
 
 /// Consumer groups one shard coordinates; a new group beyond this gets
 /// COORDINATOR_NOT_AVAILABLE and a log line.

@@ -159,6 +159,22 @@ struct ServeArgs {
     /// at once.
     #[arg(long, env = "CORELOG_IDLE_SPIN_MICROSECONDS", default_value_t = corelog::limits::IDLE_SPIN_MICROSECONDS_DEFAULT)]
     idle_spin_microseconds: u64,
+    /// node.id: this host in a cluster (0..1023). Shard s of host H is
+    /// Kafka broker H * 1024 + s.
+    #[arg(long, env = "CORELOG_NODE_ID", default_value_t = 0)]
+    node_id: u32,
+    /// controller.quorum.voters: `id@host:port,...`, the hosts whose shard 0
+    /// runs the metadata quorum. Unset: a single host, no quorum.
+    #[arg(long, env = "CORELOG_CONTROLLER_QUORUM_VOTERS")]
+    controller_quorum_voters: Option<String>,
+    /// Where this host's quorum member listens (default: its own entry in
+    /// --controller-quorum-voters; required on a host that is not a voter).
+    #[arg(long, env = "CORELOG_CONTROLLER_LISTEN")]
+    controller_listen: Option<String>,
+    /// broker.session.timeout.ms: a host silent this long is fenced and its
+    /// shards leave Metadata.
+    #[arg(long, env = "CORELOG_BROKER_SESSION_TIMEOUT_MS", default_value_t = limits::BROKER_SESSION_TIMEOUT_MILLISECONDS_DEFAULT)]
+    broker_session_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -177,7 +193,7 @@ fn main() -> ExitCode {
         }
     };
     keep_large_buffers_in_the_heap();
-    match serve(serve_config(args)) {
+    match serve_config(args).and_then(serve) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("corelog: {message}");
@@ -219,9 +235,20 @@ fn parse_command_line() -> Result<Commands, String> {
         .command)
 }
 
-/// The validated-later `Config` the serve flags describe.
-fn serve_config(args: ServeArgs) -> Config {
-    Config {
+/// The validated-later `Config` the serve flags describe (Err: the quorum
+/// flags do not parse).
+fn serve_config(args: ServeArgs) -> Result<Config, String> {
+    let quorum = match &args.controller_quorum_voters {
+        Some(voters) => Some(
+            config::QuorumConfig::parse(args.node_id, voters, args.controller_listen.as_deref())
+                .map_err(|error| error.to_string())?,
+        ),
+        None if args.controller_listen.is_some() => {
+            return Err("--controller-listen needs --controller-quorum-voters".into())
+        }
+        None => None,
+    };
+    Ok(Config {
         data_dir: args.data_dir,
         listen: args.listen,
         advertise_host: args.advertise,
@@ -250,7 +277,10 @@ fn serve_config(args: ServeArgs) -> Config {
             ColdReadsArgument::Sendfile => corelog::partition::ColdReads::SendFile,
             ColdReadsArgument::Copy => corelog::partition::ColdReads::Copy,
         },
-    }
+        node_id: args.node_id,
+        quorum,
+        broker_session_timeout_milliseconds: args.broker_session_timeout_ms,
+    })
 }
 
 fn available_cores() -> usize {
@@ -346,7 +376,10 @@ fn open_metadata(config: &Config) -> Result<(MetadataState, MetadataStore), Stri
         .map_err(|error| format!("cannot open the metadata log: {error}"))?;
     let mut state = MetadataState::default();
     records.iter().for_each(|record| state.apply(record));
-    let mut changes = state.plan_reassignment(config.cores as u32);
+    let here: Vec<u32> = (0..config.cores as u32)
+        .map(|shard| metadata::broker_id(config.node_id, shard))
+        .collect();
+    let mut changes = state.plan_reassignment(&here);
     if state.topics().get(metadata::OFFSETS_TOPIC).is_none() {
         changes.extend(
             state
@@ -355,6 +388,7 @@ fn open_metadata(config: &Config) -> Result<(MetadataState, MetadataStore), Stri
                     Defaults {
                         num_partitions: config.num_partitions,
                         shard_count: config.cores as u32,
+                        node_id: config.node_id,
                     },
                 )
                 .map_err(|refused| {
@@ -388,7 +422,7 @@ fn bind_listeners(config: &Config) -> Result<(Vec<TcpListener>, Vec<Node>), Stri
             .map_err(|error| error.to_string())?
             .port();
         nodes.push(Node {
-            node_id: index as i32,
+            node_id: metadata::broker_id(config.node_id, index as u32) as i32,
             host: config.advertise_host.clone(),
             port,
         });
@@ -646,6 +680,7 @@ async fn start_controller(
     let defaults = Defaults {
         num_partitions: config.num_partitions,
         shard_count: config.cores as u32,
+        node_id: config.node_id,
     };
     let controller = Controller {
         state: parts.state,

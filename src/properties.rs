@@ -65,6 +65,8 @@ enum Kind {
     /// A count of milliseconds times this factor (-1 stays -1: forever).
     ScaledMilliseconds(i64),
     ColdReads,
+    /// Passed on as written; the flag's own parser checks it.
+    Text,
 }
 
 /// Kafka's property (or corelog's own, `corelog.`-prefixed), the flag it
@@ -164,6 +166,25 @@ const PROPERTIES: &[(&str, &str, Kind, u8)] = &[
         0,
     ),
     ("corelog.cores", "cores", Kind::Usize, 0),
+    ("node.id", "node_id", Kind::U32, 0),
+    (
+        "controller.quorum.voters",
+        "controller_quorum_voters",
+        Kind::Text,
+        0,
+    ),
+    (
+        "corelog.controller.listen",
+        "controller_listen",
+        Kind::Text,
+        0,
+    ),
+    (
+        "broker.session.timeout.ms",
+        "broker_session_timeout_ms",
+        Kind::U64,
+        0,
+    ),
     ("corelog.tail.cache.bytes", "tail_cache_bytes", Kind::U64, 0),
     (
         "corelog.fetch.cold.reads",
@@ -184,9 +205,7 @@ const PROPERTIES: &[(&str, &str, Kind, u8)] = &[
 /// ZooKeeper): accepted with a warning so such a file still starts corelog.
 const KAFKA_NOT_IMPLEMENTED: &[&str] = &[
     "broker.id",
-    "node.id",
     "process.roles",
-    "controller.quorum.voters",
     "controller.listener.names",
     "inter.broker.listener.name",
     "listener.security.protocol.map",
@@ -335,6 +354,8 @@ fn convert(kind: Kind, value: &str) -> Result<String, String> {
                 .map(|milliseconds| milliseconds.to_string())
                 .ok_or_else(|| format!("'{value}' is negative (only -1, forever) or too large"))
         }
+        Kind::Text if value.trim().is_empty() => Err("no value given".to_string()),
+        Kind::Text => Ok(value.trim().to_string()),
         Kind::ColdReads => match value {
             "sendfile" | "copy" => Ok(value.to_string()),
             _ => Err(format!("'{value}' is not sendfile or copy")),

@@ -3,7 +3,9 @@
 //! ([`state::MetadataState`]) and its log ([`store::MetadataStore`]); every
 //! shard holds an immutable [`Snapshot`], replaced whole on each change.
 
+pub mod frame;
 pub mod record;
+pub mod snapshot_records;
 pub mod state;
 pub mod store;
 pub mod topic_config;
@@ -84,14 +86,65 @@ impl PartitionPlacement {
     }
 }
 
+/// The Kafka broker id of shard `shard` of host `node_id`: every shard is
+/// a broker to clients, and host H's shards are `H * SHARDS_MAX + s`, so a
+/// single host (node 0) keeps the broker ids it always had.
+pub fn broker_id(node_id: u32, shard: u32) -> u32 {
+    node_id * crate::limits::SHARDS_MAX as u32 + shard
+}
+
+/// The host (`node.id`) a broker id belongs to.
+pub fn host_of(broker: u32) -> u32 {
+    broker / crate::limits::SHARDS_MAX as u32
+}
+
+/// A host of a cluster as the metadata quorum knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostRegistration {
+    pub node_id: u32,
+    /// Grows with each start of the host, so a restarted host registers
+    /// anew (and is unfenced) even with the same addresses.
+    pub incarnation: u64,
+    /// The advertised host of its shards.
+    pub host: String,
+    /// The port of each shard, by shard index.
+    pub ports: Vec<u16>,
+    /// Where its quorum member listens (`host:port`).
+    pub quorum_address: String,
+    /// Fenced: its lease ran out; its shards are not offered to clients
+    /// and receive no new partitions.
+    pub fenced: bool,
+}
+
+impl HostRegistration {
+    /// Its shards' broker ids.
+    pub fn brokers(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.ports.len() as u32).map(|shard| broker_id(self.node_id, shard))
+    }
+}
+
 /// Everything a shard needs to route a request, as of one metadata version.
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     pub version: u64,
     pub topics: BTreeMap<String, Arc<TopicMetadata>>,
+    /// The hosts of a cluster, by node id (empty on a single host with no
+    /// quorum, whose brokers are its own shards).
+    pub hosts: BTreeMap<u32, Arc<HostRegistration>>,
 }
 
 impl Snapshot {
+    /// Whether `broker` is offered to clients: on a registered host that
+    /// is not fenced (any broker, when no host is registered).
+    pub fn broker_is_live(&self, broker: u32) -> bool {
+        if self.hosts.is_empty() {
+            return true;
+        }
+        self.hosts.get(&host_of(broker)).is_some_and(|host| {
+            !host.fenced && (broker % crate::limits::SHARDS_MAX as u32) < host.ports.len() as u32
+        })
+    }
+
     pub fn topic(&self, name: &str) -> Option<&Arc<TopicMetadata>> {
         self.topics.get(name)
     }

@@ -45,6 +45,20 @@ pub enum MetadataRecord {
         name: String,
         configs: Vec<(String, String)>,
     },
+    /// A host joined the cluster, or came back (a new incarnation), with
+    /// the address of each of its shards and of its quorum member. Written
+    /// only by a quorum; unfences the host.
+    HostRegistered(super::HostRegistration),
+    /// The quorum leader fenced a host whose lease ran out (its shards
+    /// leave Metadata), or unfenced one that heartbeated again.
+    HostFenced {
+        node_id: u32,
+        fenced: bool,
+    },
+    /// A decommissioned host left the cluster.
+    HostRemoved {
+        node_id: u32,
+    },
 }
 
 const TOPIC_CREATED: u8 = 1;
@@ -55,6 +69,9 @@ const TOPIC_CONFIGS_SET: u8 = 5;
 const TOPIC_CREATED_WITH_REPLICAS: u8 = 6;
 const PARTITIONS_ADDED_WITH_REPLICAS: u8 = 7;
 const PARTITIONS_MOVED_WITH_EPOCHS: u8 = 8;
+const HOST_REGISTERED: u8 = 9;
+const HOST_FENCED: u8 = 10;
+const HOST_REMOVED: u8 = 11;
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct DecodeError(pub &'static str);
@@ -107,6 +124,30 @@ impl MetadataRecord {
                 out.put_u8(TOPIC_CONFIGS_SET);
                 put_string(&mut out, name);
                 put_configs(&mut out, configs);
+            }
+            MetadataRecord::HostRegistered(host) => {
+                out.put_u8(HOST_REGISTERED);
+                out.put_u32(host.node_id);
+                out.put_u64(host.incarnation);
+                put_string(&mut out, &host.host);
+                put_u32_list(
+                    &mut out,
+                    &host
+                        .ports
+                        .iter()
+                        .map(|&port| u32::from(port))
+                        .collect::<Vec<_>>(),
+                );
+                put_string(&mut out, &host.quorum_address);
+            }
+            MetadataRecord::HostFenced { node_id, fenced } => {
+                out.put_u8(HOST_FENCED);
+                out.put_u32(*node_id);
+                out.put_u8(u8::from(*fenced));
+            }
+            MetadataRecord::HostRemoved { node_id } => {
+                out.put_u8(HOST_REMOVED);
+                out.put_u32(*node_id);
             }
         }
         out
@@ -164,6 +205,30 @@ impl MetadataRecord {
             TOPIC_CONFIGS_SET => MetadataRecord::TopicConfigsSet {
                 name: get_string(buf)?,
                 configs: get_configs(buf)?,
+            },
+            HOST_REGISTERED => {
+                let node_id = get_u32(buf)?;
+                let incarnation = get_u64(buf)?;
+                let host = get_string(buf)?;
+                let ports = get_u32_list(buf)?
+                    .into_iter()
+                    .map(|port| u16::try_from(port).map_err(|_| DecodeError("port past 65535")))
+                    .collect::<Result<Vec<u16>, DecodeError>>()?;
+                MetadataRecord::HostRegistered(super::HostRegistration {
+                    node_id,
+                    incarnation,
+                    host,
+                    ports,
+                    quorum_address: get_string(buf)?,
+                    fenced: false,
+                })
+            }
+            HOST_FENCED => MetadataRecord::HostFenced {
+                node_id: get_u32(buf)?,
+                fenced: get_u8(buf)? != 0,
+            },
+            HOST_REMOVED => MetadataRecord::HostRemoved {
+                node_id: get_u32(buf)?,
             },
             _ => return Err(DecodeError("unknown record type")),
         };
@@ -277,6 +342,13 @@ fn get_u32(buf: &mut &[u8]) -> Result<u32, DecodeError> {
         return Err(DecodeError("short record"));
     }
     Ok(buf.get_u32())
+}
+
+fn get_u64(buf: &mut &[u8]) -> Result<u64, DecodeError> {
+    if buf.remaining() < 8 {
+        return Err(DecodeError("short record"));
+    }
+    Ok(buf.get_u64())
 }
 
 fn get_string(buf: &mut &[u8]) -> Result<String, DecodeError> {

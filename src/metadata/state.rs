@@ -27,7 +27,11 @@ pub struct MetadataState {
 #[derive(Debug, Clone, Copy)]
 pub struct Defaults {
     pub num_partitions: i32,
+    /// This host's shards, used for placement while no host is registered
+    /// (a single host with no quorum).
     pub shard_count: u32,
+    /// This host's `node.id`.
+    pub node_id: u32,
 }
 
 fn refuse(code: ErrorCode, message: impl Into<String>) -> CommandError {
@@ -66,6 +70,19 @@ pub fn validate_topic_name(name: &str) -> Result<(), CommandError> {
 impl MetadataState {
     pub fn snapshot(&self) -> Arc<Snapshot> {
         Arc::new(self.snapshot.clone())
+    }
+
+    /// How many records have been applied (or what a restored snapshot
+    /// says it was): shards order installed snapshots by it.
+    pub fn version(&self) -> u64 {
+        self.snapshot.version
+    }
+
+    /// Sets the version after a restore from records (see
+    /// `snapshot_records.rs`), whose replay counted only the records that
+    /// describe the state, not every record that led to it.
+    pub(super) fn set_version(&mut self, version: u64) {
+        self.snapshot.version = version;
     }
 
     pub fn apply(&mut self, record: &MetadataRecord) {
@@ -108,6 +125,21 @@ impl MetadataState {
                     }
                 }
             }
+            MetadataRecord::HostRegistered(host) => {
+                let host = super::HostRegistration {
+                    fenced: false,
+                    ..host.clone()
+                };
+                self.snapshot.hosts.insert(host.node_id, Arc::new(host));
+            }
+            MetadataRecord::HostFenced { node_id, fenced } => {
+                if let Some(host) = self.snapshot.hosts.get_mut(node_id) {
+                    Arc::make_mut(host).fenced = *fenced;
+                }
+            }
+            MetadataRecord::HostRemoved { node_id } => {
+                self.snapshot.hosts.remove(node_id);
+            }
         }
         self.snapshot.version += 1;
     }
@@ -133,12 +165,29 @@ impl MetadataState {
         placement
     }
 
-    /// How many partitions each shard leads now.
-    fn load(&self, shard_count: u32) -> Vec<usize> {
-        let mut load = vec![0usize; shard_count as usize];
+    /// The brokers new partitions may go to: the shards of every
+    /// registered host that is not fenced, or, with no host registered (a
+    /// single host with no quorum), this host's own shards.
+    pub fn eligible_brokers(&self, defaults: Defaults) -> Vec<u32> {
+        if self.snapshot.hosts.is_empty() {
+            return (0..defaults.shard_count)
+                .map(|shard| super::broker_id(defaults.node_id, shard))
+                .collect();
+        }
+        self.snapshot
+            .hosts
+            .values()
+            .filter(|host| !host.fenced)
+            .flat_map(|host| host.brokers().collect::<Vec<u32>>())
+            .collect()
+    }
+
+    /// How many partitions each of `brokers` leads now.
+    fn load(&self, brokers: &[u32]) -> BTreeMap<u32, usize> {
+        let mut load: BTreeMap<u32, usize> = brokers.iter().map(|&broker| (broker, 0)).collect();
         for topic in self.snapshot.topics.values() {
             for placement in &topic.placement {
-                if let Some(count) = load.get_mut(placement.leader as usize) {
+                if let Some(count) = load.get_mut(&placement.leader) {
                     *count += 1;
                 }
             }
@@ -146,27 +195,42 @@ impl MetadataState {
         load
     }
 
-    /// Places `count` new partitions, each on the least-loaded shard.
-    fn place(&self, count: usize, shard_count: u32) -> Vec<PartitionPlacement> {
-        let mut load = self.load(shard_count);
+    /// The least-loaded broker; ties go to the lowest shard index, then
+    /// the lowest host, so a topic's partitions alternate between hosts.
+    fn least_loaded(load: &BTreeMap<u32, usize>) -> Option<u32> {
+        load.iter()
+            .min_by_key(|&(&broker, &count)| {
+                (count, broker % crate::limits::SHARDS_MAX as u32, broker)
+            })
+            .map(|(&broker, _)| broker)
+    }
+
+    /// Places `count` new partitions, each on the least-loaded broker.
+    fn place(
+        &self,
+        count: usize,
+        brokers: &[u32],
+    ) -> Result<Vec<PartitionPlacement>, CommandError> {
+        let mut load = self.load(brokers);
         (0..count)
             .map(|_| {
-                let (shard, _) = load
-                    .iter()
-                    .enumerate()
-                    .min_by_key(|&(shard, &count)| (count, shard))
-                    .expect("at least one shard");
-                load[shard] += 1;
-                PartitionPlacement::single(shard as u32)
+                let broker = Self::least_loaded(&load).ok_or_else(|| {
+                    refuse(
+                        ErrorCode::BROKER_NOT_AVAILABLE,
+                        "no broker is available to place partitions on",
+                    )
+                })?;
+                *load.get_mut(&broker).expect("a broker of the load") += 1;
+                Ok(PartitionPlacement::single(broker))
             })
             .collect()
     }
 
-    fn check_assignment(assignment: &[u32], shard_count: u32) -> Result<(), CommandError> {
-        match assignment.iter().find(|&&shard| shard >= shard_count) {
-            Some(shard) => Err(refuse(
+    fn check_assignment(assignment: &[u32], brokers: &[u32]) -> Result<(), CommandError> {
+        match assignment.iter().find(|&broker| !brokers.contains(broker)) {
+            Some(broker) => Err(refuse(
                 ErrorCode::INVALID_REPLICA_ASSIGNMENT,
-                format!("Unknown broker id {shard} in the replica assignment"),
+                format!("Unknown broker id {broker} in the replica assignment"),
             )),
             None => Ok(()),
         }
@@ -242,7 +306,7 @@ impl MetadataState {
                         "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.",
                     ));
                 }
-                Self::check_assignment(assignment, defaults.shard_count)?;
+                Self::check_assignment(assignment, &self.eligible_brokers(defaults))?;
                 single_replicas(assignment)
             }
             None => {
@@ -257,7 +321,7 @@ impl MetadataState {
                         format!("Number of partitions must be between 1 and {PARTITIONS_PER_TOPIC_MAX}, not {count}."),
                     ));
                 }
-                self.place(count as usize, defaults.shard_count)
+                self.place(count as usize, &self.eligible_brokers(defaults))?
             }
         };
         let id = super::store::random_bytes::<16>().map_err(|error| {
@@ -360,10 +424,10 @@ impl MetadataState {
                         format!("Increasing the number of partitions by {added} but {} assignments provided.", assignment.len()),
                     ));
                 }
-                Self::check_assignment(assignment, defaults.shard_count)?;
+                Self::check_assignment(assignment, &self.eligible_brokers(defaults))?;
                 single_replicas(assignment)
             }
-            None => self.place(added, defaults.shard_count),
+            None => self.place(added, &self.eligible_brokers(defaults))?,
         };
         Ok(vec![MetadataRecord::PartitionsAdded {
             name: name.to_string(),
@@ -371,23 +435,30 @@ impl MetadataState {
         }])
     }
 
-    /// Records that move partitions off shards that no longer exist (the
-    /// broker restarted with fewer `--cores`), each to the least-loaded shard.
-    pub fn plan_reassignment(&self, shard_count: u32) -> Vec<MetadataRecord> {
-        let mut load = self.load(shard_count);
+    /// Records that move every partition whose leader is not one of
+    /// `brokers` (the shards this host has now, on a single host restarted
+    /// with fewer `--cores` or another `--node-id`) to the least loaded of
+    /// them.
+    pub fn plan_reassignment(&self, brokers: &[u32]) -> Vec<MetadataRecord> {
+        self.plan_moves(|leader| !brokers.contains(&leader), brokers)
+    }
+
+    /// Records that move every partition whose leader `gone` names to the
+    /// least loaded of `targets` (none when `targets` is empty).
+    pub fn plan_moves(&self, gone: impl Fn(u32) -> bool, targets: &[u32]) -> Vec<MetadataRecord> {
+        let mut load = self.load(targets);
         let mut records = Vec::new();
         for topic in self.snapshot.topics.values() {
             let mut moves = Vec::new();
             for (partition, placement) in topic.placement.iter().enumerate() {
-                if placement.leader >= shard_count {
-                    let (target, _) = load
-                        .iter()
-                        .enumerate()
-                        .min_by_key(|&(shard, &count)| (count, shard))
-                        .expect("at least one shard");
-                    load[target] += 1;
-                    moves.push((partition as u32, placement.moved_to(target as u32)));
+                if !gone(placement.leader) {
+                    continue;
                 }
+                let Some(target) = Self::least_loaded(&load) else {
+                    return Vec::new();
+                };
+                *load.get_mut(&target).expect("a target of the load") += 1;
+                moves.push((partition as u32, placement.moved_to(target)));
             }
             if !moves.is_empty() {
                 records.push(MetadataRecord::PartitionsMoved {
@@ -397,6 +468,10 @@ impl MetadataState {
             }
         }
         records
+    }
+
+    pub fn hosts(&self) -> &BTreeMap<u32, Arc<super::HostRegistration>> {
+        &self.snapshot.hosts
     }
 
     pub fn topics(&self) -> &BTreeMap<String, Arc<TopicMetadata>> {
@@ -430,6 +505,7 @@ mod tests {
     const DEFAULTS: Defaults = Defaults {
         num_partitions: 1,
         shard_count: 2,
+        node_id: 0,
     };
 
     #[test]
@@ -503,6 +579,7 @@ mod tests {
         let four = Defaults {
             num_partitions: 1,
             shard_count: 4,
+            node_id: 0,
         };
         for record in state.plan(&create("a", 4), four).unwrap() {
             state.apply(&record);
@@ -514,7 +591,7 @@ mod tests {
     fn reassigns_partitions_of_missing_shards() {
         let mut state = four_partitions_on_four_shards();
         let before = state.topics()["a"].placement.clone();
-        for record in state.plan_reassignment(2) {
+        for record in state.plan_reassignment(&[0, 1]) {
             state.apply(&record);
         }
         let after = &state.topics()["a"].placement;
@@ -524,7 +601,7 @@ mod tests {
             assert_eq!(after.leader_epoch, expected, "a moved leader's epoch grows");
             assert_eq!(after.replicas, vec![after.leader]);
         }
-        assert!(state.plan_reassignment(2).is_empty());
+        assert!(state.plan_reassignment(&[0, 1]).is_empty());
     }
 
     /// A move recorded in the first format (epoch 0) still raises the

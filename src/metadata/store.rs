@@ -1,5 +1,6 @@
 //! The controller's metadata log on disk: `data-dir/__cluster_metadata/metadata.log`,
-//! a sequence of frames `[payload length u32][CRC-32C of payload u32][payload]`.
+//! a sequence of frames `[payload length u32][CRC-32C of payload u32][payload]`
+//! (see `frame.rs`, shared with the quorum's log and snapshot).
 //!
 //! Invariants: a record is durable (written and synced) before the change it
 //! describes is applied or answered. At start, replay stops at the first
@@ -10,9 +11,10 @@
 //! std::fs calls on the controller's core instead of the direct-IO path.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+use super::frame;
 use super::record::MetadataRecord;
 use crate::limits::METADATA_RECORD_BYTES_MAX;
 
@@ -20,8 +22,6 @@ pub struct MetadataStore {
     path: PathBuf,
     file: File,
 }
-
-const FRAME_HEADER_BYTES: usize = 8;
 
 impl MetadataStore {
     /// Opens the log and returns every record in it, in order.
@@ -34,61 +34,32 @@ impl MetadataStore {
             .append(true)
             .create(true)
             .open(&path)?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
         let mut records = Vec::new();
-        let mut position = 0;
-        while position + FRAME_HEADER_BYTES <= bytes.len() {
-            let length =
-                u32::from_be_bytes(bytes[position..position + 4].try_into().expect("4 bytes"))
-                    as usize;
-            let crc = u32::from_be_bytes(
-                bytes[position + 4..position + 8]
-                    .try_into()
-                    .expect("4 bytes"),
-            );
-            let start = position + FRAME_HEADER_BYTES;
-            if length > METADATA_RECORD_BYTES_MAX || start + length > bytes.len() {
-                break;
-            }
-            let payload = &bytes[start..start + length];
-            if crc32c::crc32c(payload) != crc {
-                break;
-            }
+        frame::replay(&mut file, &path, METADATA_RECORD_BYTES_MAX, |payload| {
             match MetadataRecord::decode(payload) {
-                Ok(record) => records.push(record),
+                Ok(record) => {
+                    records.push(record);
+                    true
+                }
                 Err(error) => {
                     eprintln!(
-                        "corelog: metadata log {}: undecodable record at {position}: {}",
+                        "corelog: metadata log {}: undecodable record after {} records: {}",
                         path.display(),
+                        records.len(),
                         error.0
                     );
-                    break;
+                    false
                 }
             }
-            position = start + length;
-        }
-        if position < bytes.len() {
-            eprintln!(
-                "corelog: metadata log {}: cutting {} bytes of an unsynced tail at position {position}",
-                path.display(),
-                bytes.len() - position
-            );
-            file.set_len(position as u64)?;
-            file.sync_all()?;
-        }
+        })?;
         Ok((MetadataStore { path, file }, records))
     }
 
     /// Appends one record and makes it durable.
     pub fn append(&mut self, record: &MetadataRecord) -> io::Result<()> {
-        let payload = record.encode();
-        let mut frame = Vec::with_capacity(FRAME_HEADER_BYTES + payload.len());
-        frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-        frame.extend_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
-        frame.extend_from_slice(&payload);
-        self.file.write_all(&frame)?;
-        self.file.sync_data()
+        let mut frames = Vec::new();
+        frame::encode(&mut frames, &record.encode());
+        frame::append_synced(&mut self.file, &frames)
     }
 
     pub fn path(&self) -> &Path {

@@ -18,8 +18,12 @@ impl ErrorCode {
     pub const CORRUPT_MESSAGE: ErrorCode = ErrorCode(2);
     /// The topic or partition does not exist on this cluster.
     pub const UNKNOWN_TOPIC_OR_PARTITION: ErrorCode = ErrorCode(3);
+    /// The partition has no leader right now (its leader's host is down).
+    pub const LEADER_NOT_AVAILABLE: ErrorCode = ErrorCode(5);
     /// This node is not the leader of the partition; clients refresh metadata.
     pub const NOT_LEADER_OR_FOLLOWER: ErrorCode = ErrorCode(6);
+    /// No broker is available for the request (none to place partitions on).
+    pub const BROKER_NOT_AVAILABLE: ErrorCode = ErrorCode(8);
     /// The request did not complete in time.
     pub const REQUEST_TIMED_OUT: ErrorCode = ErrorCode(7);
     /// A batch is larger than the topic's `max.message.bytes`.
@@ -30,6 +34,9 @@ impl ErrorCode {
     pub const INVALID_REQUIRED_ACKS: ErrorCode = ErrorCode(21);
     /// The API version is not supported (ApiVersions answers this in a v0 body).
     pub const UNSUPPORTED_VERSION: ErrorCode = ErrorCode(35);
+    /// This broker's host is not part of the metadata quorum's majority
+    /// (or the quorum has no leader): a metadata change cannot be made now.
+    pub const NOT_CONTROLLER: ErrorCode = ErrorCode(41);
     /// A topic of that name already exists.
     pub const TOPIC_ALREADY_EXISTS: ErrorCode = ErrorCode(36);
     /// Partition count is not positive or not larger than the current one.

@@ -7,7 +7,9 @@
 //! Invariants:
 //! - the snapshot's version never decreases (the controller broadcasts in
 //!   version order; asserted in debug builds).
-//! - `nodes` and `cluster_id` are fixed for the life of the process.
+//! - `cluster_id` and this host's own nodes are fixed for the life of the
+//!   process; in a cluster, the nodes offered to clients follow the
+//!   installed snapshot's live hosts.
 //! - `submit` answers only after every shard installed the resulting
 //!   snapshot, so whatever a client reads after its change succeeded
 //!   already shows the change, on any shard.
@@ -83,9 +85,36 @@ impl MetadataView {
         self.snapshot.borrow().clone()
     }
 
-    /// Every node, by node id (shard i is node i).
-    pub fn nodes(&self) -> &[Node] {
-        &self.nodes
+    /// Every broker clients may use, by broker id: in a cluster, each
+    /// shard of each host that is registered and not fenced (from the
+    /// installed snapshot); on a single host, its own shards.
+    pub fn nodes(&self) -> Arc<Vec<Node>> {
+        let snapshot = self.snapshot.borrow();
+        if snapshot.hosts.is_empty() {
+            return self.nodes.clone();
+        }
+        Arc::new(
+            snapshot
+                .hosts
+                .values()
+                .filter(|host| !host.fenced)
+                .flat_map(|host| {
+                    host.ports.iter().enumerate().map(|(shard, &port)| Node {
+                        node_id: crate::metadata::broker_id(host.node_id, shard as u32) as i32,
+                        host: host.host.clone(),
+                        port,
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    /// The broker with id `broker`, when clients may use it.
+    pub fn node(&self, broker: u32) -> Option<Node> {
+        self.nodes()
+            .iter()
+            .find(|node| node.node_id == broker as i32)
+            .cloned()
     }
 
     pub fn cluster_id(&self) -> &str {

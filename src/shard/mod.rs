@@ -78,7 +78,11 @@ pub enum ShardMessage {
 /// One core's share of the broker: one field per concern (see the module
 /// doc), none of them shared with another core.
 pub struct Shard {
+    /// The shard's index on this host (its core).
     pub id: u32,
+    /// The Kafka broker this shard is to clients
+    /// (`metadata::broker_id(node.id, id)`): placements name it.
+    pub broker_id: u32,
     pub config: Arc<Config>,
     /// The partitions this shard leads and what they share.
     pub partitions: Partitions,
@@ -98,8 +102,9 @@ impl Shard {
         cluster_id: Arc<String>,
         controller: ControllerLink,
     ) -> Shard {
+        let broker_id = crate::metadata::broker_id(config.node_id, id);
         let groups = Coordinator::new(
-            id,
+            broker_id,
             CoordinatorSettings {
                 group: GroupSettings {
                     initial_rebalance_delay: Duration::from_millis(
@@ -118,10 +123,11 @@ impl Shard {
         let metadata = MetadataView::new(nodes, cluster_id, controller);
         Shard {
             id,
-            partitions: Partitions::new(id, &config, metadata.installed()),
+            broker_id,
+            partitions: Partitions::new(broker_id, &config, metadata.installed()),
             metadata,
             groups,
-            producer_ids: ProducerIds::new(&config.data_dir, id),
+            producer_ids: ProducerIds::new(&config.data_dir, config.node_id, id),
             connections: Connections::default(),
             config,
         }

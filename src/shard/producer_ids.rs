@@ -1,6 +1,8 @@
-//! Producer ids for idempotent producers, unique across shards and restarts
-//! without asking another core: shard s hands out `counter * SHARDS_MAX + s`,
-//! and reserves counters on disk a block at a time
+//! Producer ids for idempotent producers, unique across shards, hosts and
+//! restarts without asking another core or host: shard s of host H hands
+//! out `(H * 2^32 + counter) * SHARDS_MAX + s` (host 0's ids are those a
+//! single host always handed out, so an upgraded data dir never repeats
+//! one), and reserves counters on disk a block at a time
 //! (`data-dir/producer-ids/shard-<s>` holds the first counter not reserved).
 //! A restart continues after the last reserved block, so an id is never
 //! given twice even if the process was killed mid-block.
@@ -16,15 +18,17 @@ use crate::limits::{PRODUCER_ID_BLOCK, SHARDS_MAX};
 
 pub struct ProducerIds {
     shard: u32,
+    node_id: u32,
     path: PathBuf,
     /// (next counter, first counter not reserved); `None` until first use.
     counters: Cell<Option<(u64, u64)>>,
 }
 
 impl ProducerIds {
-    pub fn new(data_dir: &Path, shard: u32) -> ProducerIds {
+    pub fn new(data_dir: &Path, node_id: u32, shard: u32) -> ProducerIds {
         ProducerIds {
             shard,
+            node_id,
             path: data_dir.join("producer-ids").join(format!("shard-{shard}")),
             counters: Cell::new(None),
         }
@@ -46,7 +50,10 @@ impl ProducerIds {
             reserved
         };
         self.counters.set(Some((next + 1, reserved)));
-        Ok((next * SHARDS_MAX as u64 + u64::from(self.shard)) as i64)
+        // Counters stay below 2^32 per shard (4 billion producers), so
+        // hosts' ranges never meet.
+        let counter = (u64::from(self.node_id) << 32) + next;
+        Ok((counter * SHARDS_MAX as u64 + u64::from(self.shard)) as i64)
     }
 
     fn read_reserved(&self) -> io::Result<u64> {
@@ -82,16 +89,20 @@ mod tests {
     #[test]
     fn ids_are_unique_per_shard_and_across_restarts() {
         let dir = tempfile::tempdir().unwrap();
-        let first = ProducerIds::new(dir.path(), 3);
+        let first = ProducerIds::new(dir.path(), 0, 3);
         let ids: Vec<i64> = (0..3).map(|_| first.allocate().unwrap()).collect();
         assert_eq!(ids, vec![3, 1024 + 3, 2048 + 3]);
         // A restart skips the rest of the reserved block.
-        let again = ProducerIds::new(dir.path(), 3);
+        let again = ProducerIds::new(dir.path(), 0, 3);
         assert_eq!(
             again.allocate().unwrap(),
             (PRODUCER_ID_BLOCK * 1024 + 3) as i64
         );
-        let other = ProducerIds::new(dir.path(), 0);
+        let other = ProducerIds::new(dir.path(), 0, 0);
         assert_eq!(other.allocate().unwrap(), 0);
+        // Host 2's shard 0 starts in a range of its own.
+        let host = tempfile::tempdir().unwrap();
+        let remote = ProducerIds::new(host.path(), 2, 0);
+        assert_eq!(remote.allocate().unwrap(), (2i64 << 32) * 1024);
     }
 }

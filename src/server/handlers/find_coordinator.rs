@@ -90,8 +90,8 @@ fn find(shard: &Shard, key: StrBytes, key_type: i8) -> Coordinator {
         return refuse(key, ErrorCode::INVALID_REQUEST, "the group id is empty");
     }
     let snapshot = shard.metadata.snapshot();
-    let Some(node) = coordinator_shard(&snapshot, &key)
-        .and_then(|(_, shard_index)| shard.metadata.nodes().get(shard_index as usize))
+    let Some(node) =
+        coordinator_shard(&snapshot, &key).and_then(|(_, broker)| shard.metadata.node(broker))
     else {
         return refuse(
             key,

@@ -86,7 +86,15 @@ pub async fn handle(
         response.cluster_authorized_operations = CLUSTER_OPERATIONS_ALL;
     }
     if version >= 1 {
-        response.controller_id = BrokerId(0);
+        // Any live broker takes admin requests (they reach the quorum
+        // through this host's controller); the lowest is as good as any.
+        response.controller_id = BrokerId(
+            shard
+                .metadata
+                .nodes()
+                .first()
+                .map_or(-1, |node| node.node_id),
+        );
     }
     if version >= 2 {
         response.cluster_id = Some(StrBytes::from_string(
@@ -182,7 +190,7 @@ fn error_topic(name: Option<&str>, topic_id: uuid::Uuid, code: ErrorCode) -> Met
 }
 
 fn describe(shard: &Shard, topic: &Arc<TopicMetadata>, version: i16) -> MetadataResponseTopic {
-    let _ = shard;
+    let snapshot = shard.metadata.snapshot();
     let partitions = topic
         .placement
         .iter()
@@ -193,12 +201,21 @@ fn describe(shard: &Shard, topic: &Arc<TopicMetadata>, version: i16) -> Metadata
                 .iter()
                 .map(|&replica| BrokerId(replica as i32))
                 .collect();
-            // Every replica is in sync: there is one.
+            // Every replica is in sync: there is one. A leader on a
+            // fenced host is offline: no leader, LEADER_NOT_AVAILABLE, as
+            // Kafka reports a partition whose only replica is down.
+            let online = snapshot.broker_is_live(placement.leader);
             let mut partition = MetadataResponsePartition::default()
                 .with_partition_index(index as i32)
-                .with_leader_id(BrokerId(placement.leader as i32))
+                .with_leader_id(BrokerId(if online { placement.leader as i32 } else { -1 }))
                 .with_replica_nodes(replicas.clone())
-                .with_isr_nodes(replicas);
+                .with_isr_nodes(if online { replicas.clone() } else { Vec::new() });
+            if !online {
+                partition.error_code = ErrorCode::LEADER_NOT_AVAILABLE.0;
+                if version >= 5 {
+                    partition.offline_replicas = replicas;
+                }
+            }
             if version >= 7 {
                 partition.leader_epoch = placement.leader_epoch;
             }
