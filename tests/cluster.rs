@@ -140,20 +140,41 @@ fn every_shard_of_every_host_serves_topics_and_groups() {
     let expected: Vec<i32> = (0..HOSTS as i32)
         .flat_map(|host| (0..SHARDS as i32).map(move |shard| host * NODES_PER_HOST + shard))
         .collect();
-
     for host in 0..HOSTS {
         wait_for(
             &format!("host {host}'s Metadata to list brokers {expected:?}"),
             Duration::from_secs(10),
             logs,
-            || {
-                let metadata = try_metadata(&mut cluster.client(host, 0), None)?;
-                (broker_ids(&metadata) == expected).then_some(())
-            },
+            || (broker_ids(&cluster.metadata(host)?) == expected).then_some(()),
         );
     }
     println!("kcat -L lists brokers {expected:?}");
+    let wanted: Vec<(i32, String)> = expected
+        .iter()
+        .map(|&node| (node, cluster.node_address(node).to_string()))
+        .collect();
+    assert_eq!(kcat_brokers(&cluster), wanted);
+
+    println!("CreateTopics (Rust client, host 1) places 6 partitions on every host");
+    let code = try_create_topic(&mut cluster.client(1, 1), "spread", 6);
+    assert_eq!(code, Some(0), "CreateTopics spread\n{}", logs());
+    for host in 0..HOSTS {
+        let leaders = wait_for(
+            &format!("host {host}'s Metadata to list topic spread"),
+            Duration::from_secs(10),
+            logs,
+            || topic_leaders(&cluster.metadata(host)?, "spread"),
+        );
+        assert_eq!(hosts_of(&leaders), [0, 1, 2], "leaders {leaders:?}");
+    }
+    kafkajs_produces_and_consumes_across_hosts(&cluster);
+    commits_read_back_through_another_host(&cluster);
+}
+
+/// Broker (id, address) pairs `kcat -L` lists, sorted.
+fn kcat_brokers(cluster: &Cluster) -> Vec<(i32, String)> {
     let listing = cluster.kcat(&["-L", "-m", "10"]);
+    println!("{}", listing.lines().take(8).collect::<Vec<_>>().join("\n"));
     let mut listed: Vec<(i32, String)> = listing
         .lines()
         .filter_map(|line| {
@@ -164,63 +185,42 @@ fn every_shard_of_every_host_serves_topics_and_groups() {
         })
         .collect();
     listed.sort();
-    let wanted: Vec<(i32, String)> = expected
-        .iter()
-        .map(|&node| (node, cluster.node_address(node).to_string()))
-        .collect();
-    assert_eq!(listed, wanted, "kcat -L:\n{listing}");
+    listed
+}
 
-    println!("CreateTopics (Rust client, host 1) places 6 partitions on every host");
-    let code = try_create_topic(&mut cluster.client(1, 1), "spread", 6);
-    assert_eq!(code, Some(0), "CreateTopics spread\n{}", logs());
-    for host in 0..HOSTS {
-        let leaders = wait_for(
-            &format!("host {host}'s Metadata to list topic spread"),
-            Duration::from_secs(10),
-            logs,
-            || topic_leaders(&try_metadata(&mut cluster.client(host, 0), None)?, "spread"),
-        );
-        assert_eq!(hosts_of(&leaders), [0, 1, 2], "leaders {leaders:?}");
-    }
-
+/// kafkajs creates a topic whose partitions land on every host, produces
+/// 300 records and reads them back in a consumer group, whose commits
+/// then add up to 300.
+fn kafkajs_produces_and_consumes_across_hosts(cluster: &Cluster) {
     println!("kafkajs: a topic, 300 records, a consumer group reading them back");
-    let kafkajs = run_kafkajs(&cluster, "kafkajs", "kafkajs-group", 300);
+    let kafkajs = run_kafkajs(cluster, "kafkajs", "kafkajs-group", 300);
     let leaders: Vec<i32> = line_after(&kafkajs, "leaders ")
         .split(',')
         .map(|node| node.parse().expect("a node id"))
         .collect();
-    assert_eq!(
-        hosts_of(&leaders),
-        [0, 1, 2],
-        "kafkajs topic leaders {leaders:?}"
-    );
+    let hosts = hosts_of(&leaders);
+    assert_eq!(hosts, [0, 1, 2], "kafkajs topic leaders {leaders:?}");
     assert_eq!(line_after(&kafkajs, "produced "), "300");
-    assert!(
-        line_after(&kafkajs, "consumed ").ends_with("unique 300"),
-        "{kafkajs}"
-    );
-    let committed = read_commits(&cluster, "kafkajs-group", "kafkajs", 6, None);
-    assert_eq!(
-        committed.iter().sum::<i64>(),
-        300,
-        "kafkajs-group committed {committed:?}"
-    );
+    let consumed = line_after(&kafkajs, "consumed ");
+    assert!(consumed.ends_with("unique 300"), "{kafkajs}");
+    let committed = read_commits(cluster, "kafkajs-group", "kafkajs", 6, None);
+    let total: i64 = committed.iter().sum();
+    assert_eq!(total, 300, "kafkajs-group committed {committed:?}");
+}
 
+/// A group coordinated on one host commits; a client bootstrapped on
+/// another host finds the same coordinator and reads the commit back.
+fn commits_read_back_through_another_host(cluster: &Cluster) {
     println!("a group coordinated on one host, its commit read back through another");
-    let coordinator = find_coordinator(&mut cluster.client(0, 0), "ledger");
-    let coordinator_host = (coordinator.0 / NODES_PER_HOST) as usize;
-    commit(
-        &mut cluster.node_client(coordinator.0),
-        "ledger",
-        "spread",
-        3,
-        42,
-    );
+    let (coordinator, _, _) = find_coordinator(&mut cluster.client(0, 0), "ledger");
+    let coordinator_host = (coordinator / NODES_PER_HOST) as usize;
+    let mut client = cluster.node_client(coordinator);
+    commit(&mut client, "ledger", "spread", 3, 42);
     let elsewhere = (coordinator_host + 1) % HOSTS;
-    let committed = read_commits(&cluster, "ledger", "spread", 6, Some(elsewhere));
+    let committed = read_commits(cluster, "ledger", "spread", 6, Some(elsewhere));
     assert_eq!(
         committed[3], 42,
-        "ledger's commits read via host {elsewhere}"
+        "ledger's commit read via host {elsewhere}"
     );
 }
 
@@ -232,17 +232,28 @@ fn the_cluster_survives_the_loss_of_the_quorum_leader() {
     let Some(cluster) = Cluster::up("kill", HOSTS, SHARDS, FAST_FENCING) else {
         return;
     };
-    let logs = || cluster.logs();
-    let leader = wait_for("a quorum leader", Duration::from_secs(30), logs, || {
-        cluster.leader()
-    });
+    let leader = wait_for(
+        "a quorum leader",
+        Duration::from_secs(30),
+        || cluster.logs(),
+        || cluster.leader(),
+    );
     let survivor = (leader + 1) % HOSTS;
     cluster.kill(leader);
+    changes_go_on_without(&cluster, leader, survivor);
+    cluster.start(leader);
+    restarted_host_catches_up_and_serves(&cluster, leader, survivor);
+}
+
+/// Within 15 s of `dead`'s kill, CreateTopics through `survivor` succeeds
+/// and its Metadata no longer lists `dead`'s brokers.
+fn changes_go_on_without(cluster: &Cluster, dead: usize, survivor: usize) {
+    let logs = || cluster.logs();
     let killed = Instant::now();
     let budget = Duration::from_secs(15);
     let mut attempts = 0;
     wait_for(
-        &format!("CreateTopics through host {survivor} after host {leader} died"),
+        &format!("CreateTopics through host {survivor} after host {dead} died"),
         budget,
         logs,
         || {
@@ -254,82 +265,56 @@ fn the_cluster_survives_the_loss_of_the_quorum_leader() {
         },
     );
     wait_for(
-        &format!("Metadata through host {survivor} without host {leader}'s brokers"),
+        &format!("Metadata through host {survivor} without host {dead}'s brokers"),
         budget.saturating_sub(killed.elapsed()),
         logs,
         || {
-            let metadata = try_metadata(&mut cluster.client(survivor, 0), None)?;
-            let hosts = hosts_of(&broker_ids(&metadata));
-            (!hosts.contains(&(leader as i32))).then_some(())
+            let hosts = hosts_of(&broker_ids(&cluster.metadata(survivor)?));
+            (!hosts.contains(&(dead as i32))).then_some(())
         },
     );
-    println!(
-        "  ... both within {:.1} s of the kill",
-        killed.elapsed().as_secs_f64()
-    );
+    let elapsed = killed.elapsed().as_secs_f64();
+    println!("  ... both within {elapsed:.1} s of the kill");
+}
 
-    cluster.start(leader);
+/// The restarted `host` lists the topic created while it was down, is
+/// listed again by `survivor`, and leads a partition of a new topic that
+/// takes a produce and serves a fetch.
+fn restarted_host_catches_up_and_serves(cluster: &Cluster, host: usize, survivor: usize) {
+    let logs = || cluster.logs();
     wait_for(
-        &format!("restarted host {leader}'s Metadata to list while-down"),
+        &format!("restarted host {host}'s Metadata to list while-down"),
         Duration::from_secs(30),
         logs,
-        || {
-            topic_leaders(
-                &try_metadata(&mut cluster.client(leader, 0), None)?,
-                "while-down",
-            )
-        },
+        || topic_leaders(&cluster.metadata(host)?, "while-down"),
     );
     wait_for(
-        &format!("host {survivor}'s Metadata to list host {leader}'s brokers again"),
+        &format!("host {survivor}'s Metadata to list host {host}'s brokers again"),
         Duration::from_secs(30),
         logs,
-        || {
-            let metadata = try_metadata(&mut cluster.client(survivor, 0), None)?;
-            (broker_ids(&metadata).len() == HOSTS * SHARDS).then_some(())
-        },
+        || (broker_ids(&cluster.metadata(survivor)?).len() == HOSTS * SHARDS).then_some(()),
     );
     println!("the restarted host serves: a new topic lands on it, produce and fetch there");
-    let code = try_create_topic(&mut cluster.client(leader, 1), "after-restart", 6);
-    assert_eq!(
-        code,
-        Some(0),
-        "CreateTopics through the restarted host\n{}",
-        logs()
-    );
+    let code = try_create_topic(&mut cluster.client(host, 1), "after-restart", 6);
+    assert_eq!(code, Some(0), "CreateTopics via host {host}\n{}", logs());
     let leaders = wait_for(
         "after-restart's leaders",
         Duration::from_secs(10),
         logs,
-        || {
-            topic_leaders(
-                &try_metadata(&mut cluster.client(leader, 0), None)?,
-                "after-restart",
-            )
-        },
+        || topic_leaders(&cluster.metadata(host)?, "after-restart"),
     );
     let (partition, node) = leaders
         .iter()
         .enumerate()
-        .find(|(_, node)| **node / NODES_PER_HOST == leader as i32)
-        .unwrap_or_else(|| panic!("no partition on host {leader}: {leaders:?}"));
+        .find(|(_, node)| **node / NODES_PER_HOST == host as i32)
+        .unwrap_or_else(|| panic!("no partition on host {host}: {leaders:?}"));
+    let partition = partition as i32;
     let mut client = cluster.node_client(*node);
-    let records = batch(
-        &[(None, "after restart")],
-        common::now_milliseconds(),
-        Compression::None,
-    );
-    let (code, offset) = produce(
-        &mut client,
-        "after-restart",
-        partition as i32,
-        records,
-        8,
-        -1,
-    );
-    assert_eq!((code, offset), (0, 0), "produce to node {node}");
-    let (code, bytes, high_watermark) =
-        fetch(&mut client, "after-restart", partition as i32, 0, 11);
+    let now = common::now_milliseconds();
+    let records = batch(&[(None, "after restart")], now, Compression::None);
+    let answer = produce(&mut client, "after-restart", partition, records, 8, -1);
+    assert_eq!(answer, (0, 0), "produce to node {node}");
+    let (code, bytes, high_watermark) = fetch(&mut client, "after-restart", partition, 0, 11);
     assert_eq!((code, high_watermark), (0, 1));
     assert_eq!(common::decode_records(&bytes).len(), 1);
 }
@@ -387,7 +372,7 @@ fn isolate_and_heal(cluster: &Cluster, isolated: usize, round: &str) {
         logs()
     );
     println!("  ... answered {answer:?} (None: no reply within 20 s)");
-    let metadata = try_metadata(&mut cluster.client(majority[1], 0), None).expect("Metadata");
+    let metadata = cluster.metadata(majority[1]).expect("Metadata");
     assert!(
         topic_leaders(&metadata, &refused).is_none(),
         "the majority never saw {refused}"
@@ -397,10 +382,7 @@ fn isolate_and_heal(cluster: &Cluster, isolated: usize, round: &str) {
         &format!("healed host {isolated}'s Metadata to list {created}"),
         Duration::from_secs(30),
         logs,
-        || {
-            let mut client = cluster.try_client(isolated, 0, Duration::from_secs(5))?;
-            topic_leaders(&try_metadata(&mut client, None)?, &created)
-        },
+        || topic_leaders(&cluster.metadata(isolated)?, &created),
     );
 }
 

@@ -238,6 +238,13 @@ impl Cluster {
         Some(client)
     }
 
+    /// Metadata (every topic) from host `host`'s shard 0, or `None` when it
+    /// does not answer within 10 s.
+    pub fn metadata(&self, host: usize) -> Option<MetadataResponse> {
+        let mut client = self.try_client(host, 0, Duration::from_secs(10))?;
+        try_metadata(&mut client, None)
+    }
+
     /// A client of the broker with Kafka id `node`, from the root namespace.
     pub fn node_client(&self, node: i32) -> Client {
         Client::connect_to(self.node_address(node))
