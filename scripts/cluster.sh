@@ -256,9 +256,10 @@ command_up() {
   READY_TIMEOUT=${CORELOG_CLUSTER_READY_TIMEOUT:-60}
   mkdir -p "$DIR"
   rm -rf "$DIR"/host*
-  {
-    declare -p NAME SUBNET BIN HOSTS CORES EXTRA STANDALONE READY_TIMEOUT UNPINNED_FLAG
-  } | sed 's/^declare -- //' >"$STATE"
+  local setting
+  for setting in NAME SUBNET BIN HOSTS CORES EXTRA STANDALONE READY_TIMEOUT UNPINNED_FLAG; do
+    printf '%s=%q\n' "$setting" "${!setting}"
+  done >"$STATE"
   # From here a failure takes down what was started; the logs stay.
   trap 'echo "cluster.sh: up failed; taking the cluster down (logs stay in $DIR)" >&2; teardown' ERR
   ip link add "$(bridge)" type bridge
