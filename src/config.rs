@@ -262,8 +262,7 @@ impl Config {
                 crate::limits::NODES_MAX
             )));
         }
-        if self.broker_session_timeout_milliseconds
-            < crate::limits::HOST_HEARTBEAT_MILLISECONDS * 2
+        if self.broker_session_timeout_milliseconds < crate::limits::HOST_HEARTBEAT_MILLISECONDS * 2
         {
             return Err(ConfigError(format!(
                 "--broker-session-timeout-ms must be at least {}",

@@ -310,6 +310,8 @@ struct ControllerParts {
     store: MetadataStore,
     from_shards: Vec<CoreReceiver<ControllerRequest>>,
     to_shards: Vec<CoreSender<ShardMessage>>,
+    /// A host of a cluster: what its quorum member starts with.
+    quorum: Option<shard::quorum_start::QuorumStart>,
 }
 
 fn serve(config: Config) -> Result<(), String> {
@@ -318,12 +320,17 @@ fn serve(config: Config) -> Result<(), String> {
         store::cluster_id(&config.data_dir)
             .map_err(|error| format!("cannot read meta.properties: {error}"))?,
     );
-    let (state, metadata_store) = open_metadata(&config)?;
+    let (state, metadata_store, legacy) = open_metadata(&config)?;
     let snapshot = state.snapshot();
     let (listeners, nodes) = bind_listeners(&config)?;
+    let quorum = prepare_quorum(&config, &nodes, legacy)?;
     let nodes = Arc::new(nodes);
     let config = Arc::new(config);
-    let (controller_parts, links) = link_shards(config.cores, state, metadata_store);
+    let (mut controller_parts, links) = link_shards(config.cores, state, metadata_store);
+    controller_parts.quorum = quorum;
+    // A cluster host's shards serve once shard 0 says the host is
+    // registered and caught up; a single host's at once.
+    let metadata_ready = Arc::new(AtomicBool::new(config.quorum.is_none()));
     let shutdown = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, shutdown.clone())
@@ -338,6 +345,7 @@ fn serve(config: Config) -> Result<(), String> {
             snapshot: &snapshot,
             ready: &ready_sender,
             shutdown: &shutdown,
+            metadata_ready: &metadata_ready,
         },
         listeners,
         controller_parts,
@@ -369,11 +377,27 @@ fn check_host(config: &Config) -> Result<(), String> {
         .map_err(|error| format!("cannot create {}: {error}", config.data_dir.display()))
 }
 
+/// The single host's metadata log, if a cluster host's data dir has one
+/// still to import.
+type Legacy = Option<(PathBuf, Vec<metadata::record::MetadataRecord>)>;
+
 /// Reads the metadata log, then writes what this start changes: partitions
 /// moved to the shards that now exist, and the offsets topic if missing.
-fn open_metadata(config: &Config) -> Result<(MetadataState, MetadataStore), String> {
+/// A host of a cluster keeps its metadata in the quorum instead: its old
+/// single-host log, if any, is returned to be imported, and not written.
+fn open_metadata(config: &Config) -> Result<(MetadataState, MetadataStore, Legacy), String> {
     let (mut metadata_store, records) = MetadataStore::open(&config.data_dir)
         .map_err(|error| format!("cannot open the metadata log: {error}"))?;
+    if config.quorum.is_some() {
+        let legacy = (!records.is_empty()).then(|| (metadata_store.path().to_path_buf(), records));
+        return Ok((MetadataState::default(), metadata_store, legacy));
+    }
+    if config.data_dir.join("__cluster_metadata/quorum.log").exists() {
+        return Err(format!(
+            "{} belongs to a host of a cluster: start it with --controller-quorum-voters",
+            config.data_dir.display()
+        ));
+    }
     let mut state = MetadataState::default();
     records.iter().for_each(|record| state.apply(record));
     let here: Vec<u32> = (0..config.cores as u32)
@@ -406,7 +430,39 @@ fn open_metadata(config: &Config) -> Result<(MetadataState, MetadataStore), Stri
             .map_err(|error| format!("cannot write the metadata log: {error}"))?;
         state.apply(&record);
     }
-    Ok((state, metadata_store))
+    Ok((state, metadata_store, None))
+}
+
+/// A cluster host's quorum listener, bound, and its registration.
+fn prepare_quorum(
+    config: &Config,
+    nodes: &[Node],
+    legacy: Legacy,
+) -> Result<Option<shard::quorum_start::QuorumStart>, String> {
+    let Some(quorum) = &config.quorum else {
+        return Ok(None);
+    };
+    let listener = bind_when_free(quorum.listen)
+        .map_err(|error| format!("cannot listen on {} (quorum): {error}", quorum.listen))?;
+    let quorum_address = quorum
+        .voters
+        .get(&config.node_id)
+        .cloned()
+        .unwrap_or_else(|| quorum.listen.to_string());
+    let registration = metadata::HostRegistration {
+        node_id: config.node_id,
+        // Grows with every start, so a restart registers anew.
+        incarnation: rt::now_milliseconds() as u64,
+        host: config.advertise_host.clone(),
+        ports: nodes.iter().map(|node| node.port).collect(),
+        quorum_address,
+        fenced: false,
+    };
+    Ok(Some(shard::quorum_start::QuorumStart {
+        listener,
+        registration,
+        legacy,
+    }))
 }
 
 /// One listener per shard, and the node each one is advertised as.
@@ -443,6 +499,7 @@ fn link_shards(
         store,
         from_shards: Vec::new(),
         to_shards: Vec::new(),
+        quorum: None,
     };
     let mut links = Vec::new();
     for _ in 1..cores {
@@ -467,6 +524,7 @@ struct ShardStarts<'a> {
     snapshot: &'a Arc<Snapshot>,
     ready: &'a crossbeam::channel::Sender<Result<(), String>>,
     shutdown: &'a Arc<AtomicBool>,
+    metadata_ready: &'a Arc<AtomicBool>,
 }
 
 /// One start per listener: shard 0 is the controller, the others follow.
@@ -499,6 +557,7 @@ fn shard_starts(
             role,
             ready: shared.ready.clone(),
             shutdown: shared.shutdown.clone(),
+            metadata_ready: shared.metadata_ready.clone(),
         });
     }
     starts
@@ -602,6 +661,8 @@ struct ShardStart {
     role: ShardRole,
     ready: crossbeam::channel::Sender<Result<(), String>>,
     shutdown: Arc<AtomicBool>,
+    /// Set once this host's metadata is in force (at once on a single host).
+    metadata_ready: Arc<AtomicBool>,
 }
 
 /// The main future of one shard, on its own core.
@@ -616,10 +677,11 @@ async fn run_shard(start: ShardStart) {
         role,
         ready,
         shutdown,
+        metadata_ready,
     } = start;
     let shard = match role {
         ShardRole::Controller(parts) => {
-            start_controller(index, config, nodes, cluster_id, parts).await
+            start_controller(index, config.clone(), nodes, cluster_id, parts).await
         }
         ShardRole::Follower {
             to_controller,
@@ -634,7 +696,15 @@ async fn run_shard(start: ShardStart) {
             shard
         }
     };
-    shard.install(snapshot).await;
+    if config.quorum.is_none() {
+        shard.install(snapshot).await;
+    } else if index == 0 {
+        // start_controller returned: the host is registered and caught up.
+        metadata_ready.store(true, Ordering::SeqCst);
+    }
+    while !metadata_ready.load(Ordering::SeqCst) && !shutdown.load(Ordering::Relaxed) {
+        rt::sleep(Duration::from_millis(20)).await;
+    }
     let timers = shard.clone();
     rt::spawn_detached(async move { timers.groups.run_timers().await });
     rt::spawn_detached(shard::retention::run(shard.clone()));
@@ -682,15 +752,33 @@ async fn start_controller(
         shard_count: config.cores as u32,
         node_id: config.node_id,
     };
-    let controller = Controller {
-        state: parts.state,
-        store: parts.store,
-        defaults,
+    let shards = controller::Broadcast {
         peers,
         local: shard.clone(),
     };
-    rt::spawn_detached(controller.run(queue));
-    shard
+    match parts.quorum {
+        None => {
+            let controller = Controller {
+                state: parts.state,
+                store: parts.store,
+                defaults,
+                shards,
+            };
+            rt::spawn_detached(controller.run(queue));
+            shard
+        }
+        Some(quorum) => {
+            let started =
+                shard::quorum_start::start(&config, quorum, defaults, shards, queue).await;
+            match started {
+                Ok(_) => shard,
+                Err(message) => {
+                    eprintln!("corelog: {message}");
+                    std::process::exit(1);
+                }
+            }
+        }
+    }
 }
 
 /// Request bodies and direct-IO buffers are often a megabyte or more. glibc

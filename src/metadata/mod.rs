@@ -4,6 +4,7 @@
 //! shard holds an immutable [`Snapshot`], replaced whole on each change.
 
 pub mod frame;
+pub mod hosts;
 pub mod record;
 pub mod snapshot_records;
 pub mod state;
@@ -99,7 +100,7 @@ pub fn host_of(broker: u32) -> u32 {
 }
 
 /// A host of a cluster as the metadata quorum knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HostRegistration {
     pub node_id: u32,
     /// Grows with each start of the host, so a restarted host registers
@@ -154,8 +155,9 @@ impl Snapshot {
     }
 }
 
-/// A change a client asked for, sent to the controller.
-#[derive(Debug, Clone)]
+/// A change a client (or, for hosts, the cluster itself) asked for, sent to
+/// the controller; in a cluster, forwarded to the quorum leader as is.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Command {
     CreateTopic {
         name: String,
@@ -183,6 +185,44 @@ pub enum Command {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     },
+    /// A host's heartbeat found it unregistered, changed (restarted, new
+    /// addresses) or fenced: (re)register it. Partitions on shards it no
+    /// longer has move to the shards it has.
+    RegisterHost(HostRegistration),
+    /// A host's lease ran out: fence it.
+    FenceHost { node_id: u32 },
+    /// A decommissioned host leaves: every partition it leads moves to the
+    /// other live hosts first (refused while none is left to take them).
+    RemoveHost { node_id: u32 },
+    /// The metadata log of a single host that now starts as a cluster: its
+    /// records become the cluster's (refused once the cluster has topics).
+    Import(Vec<record::MetadataRecord>),
+}
+
+impl Command {
+    /// The topic the command is about, when it is about one.
+    pub fn topic_name(&self) -> Option<&str> {
+        match self {
+            Command::CreateTopic { name, .. }
+            | Command::DeleteTopic { name }
+            | Command::CreatePartitions { name, .. }
+            | Command::SetTopicConfigs { name, .. } => Some(name),
+            Command::RegisterHost(_)
+            | Command::FenceHost { .. }
+            | Command::RemoveHost { .. }
+            | Command::Import(_) => None,
+        }
+    }
+
+    /// Whether the client asked only to validate it.
+    pub fn validate_only(&self) -> bool {
+        match self {
+            Command::CreateTopic { validate_only, .. }
+            | Command::CreatePartitions { validate_only, .. }
+            | Command::SetTopicConfigs { validate_only, .. } => *validate_only,
+            _ => false,
+        }
+    }
 }
 
 /// A refused command, with the Kafka error and a message for the client.

@@ -480,3 +480,17 @@ mod tests {
         assert!(MetadataRecord::decode(&bytes).is_err());
     }
 }
+
+/// On the quorum's wire a record travels in its own binary encoding.
+impl serde::Serialize for MetadataRecord {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.encode())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MetadataRecord {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let bytes = <Vec<u8>>::deserialize(deserializer)?;
+        MetadataRecord::decode(&bytes).map_err(|error| serde::de::Error::custom(error.0))
+    }
+}

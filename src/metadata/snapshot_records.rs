@@ -1,6 +1,7 @@
 //! The metadata state as records, for the quorum's snapshots: the records
-//! that, applied in order to an empty state, rebuild it (one TopicCreated
-//! per topic, with every partition's placement and the topic's configs).
+//! that, applied in order to an empty state, rebuild it (each host's
+//! registration, and its fencing when fenced; then one TopicCreated per
+//! topic, with every partition's placement and the topic's configs).
 //!
 //! Invariants: `restore(to_records(), version())` gives a state equal to
 //! the original, at the same version; a restore never moves the version
@@ -31,7 +32,18 @@ impl std::error::Error for VersionWentBack {}
 impl MetadataState {
     /// The records that rebuild this state from nothing, topics by name.
     pub fn to_records(&self) -> Vec<MetadataRecord> {
-        self.topics()
+        let mut records = Vec::new();
+        for host in self.hosts().values() {
+            records.push(MetadataRecord::HostRegistered(host.as_ref().clone()));
+            if host.fenced {
+                records.push(MetadataRecord::HostFenced {
+                    node_id: host.node_id,
+                    fenced: true,
+                });
+            }
+        }
+        let topics = self
+            .topics()
             .values()
             .map(|topic| MetadataRecord::TopicCreated {
                 id: topic.id,
@@ -42,8 +54,9 @@ impl MetadataState {
                     .iter()
                     .map(|(key, value)| (key.clone(), value.clone()))
                     .collect(),
-            })
-            .collect()
+            });
+        records.extend(topics);
+        records
     }
 
     /// Replaces this state with the one `records` build, at `version`.
@@ -74,7 +87,7 @@ mod tests {
 
     use super::*;
     use crate::metadata::state::Defaults;
-    use crate::metadata::{Command, PartitionPlacement};
+    use crate::metadata::{Command, HostRegistration, PartitionPlacement};
 
     #[test]
     fn records_rebuild_the_state_at_its_version() {
@@ -82,6 +95,7 @@ mod tests {
         let defaults = Defaults {
             num_partitions: 1,
             shard_count: 3,
+            node_id: 0,
         };
         let create = Command::CreateTopic {
             name: "a".into(),
@@ -98,17 +112,35 @@ mod tests {
             name: "a".into(),
             moves: vec![(1, PartitionPlacement::single(2))],
         });
+        for (node_id, fenced) in [(1, false), (2, true)] {
+            state.apply(&MetadataRecord::HostRegistered(HostRegistration {
+                node_id,
+                incarnation: 7,
+                host: format!("10.0.0.{node_id}"),
+                ports: vec![9092, 9093],
+                quorum_address: format!("10.0.0.{node_id}:9099"),
+                fenced: false,
+            }));
+            if fenced {
+                state.apply(&MetadataRecord::HostFenced {
+                    node_id,
+                    fenced: true,
+                });
+            }
+        }
         let mut restored = MetadataState::default();
         restored
             .restore(&state.to_records(), state.version())
             .unwrap();
-        assert_eq!(restored.version(), 2);
+        assert_eq!(restored.version(), 5);
         assert_eq!(restored.topics(), state.topics());
+        assert_eq!(restored.hosts(), state.hosts());
+        assert!(restored.hosts()[&2].fenced && !restored.hosts()[&1].fenced);
         assert_eq!(restored.topics()["a"].placement[1].leader_epoch, 1);
         assert_eq!(
             restored.restore(&[], 1),
             Err(VersionWentBack {
-                current: 2,
+                current: 5,
                 offered: 1
             })
         );

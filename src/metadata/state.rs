@@ -267,6 +267,10 @@ impl MetadataState {
                 assignment,
                 ..
             } => self.plan_create_partitions(name, *count, assignment.as_deref(), defaults),
+            Command::RegisterHost(host) => Ok(self.plan_register_host(host)),
+            Command::FenceHost { node_id } => Ok(self.plan_fence_host(*node_id)),
+            Command::RemoveHost { node_id } => self.plan_remove_host(*node_id),
+            Command::Import(records) => self.plan_import(records),
         }
     }
 

@@ -122,6 +122,17 @@ impl Log {
     fn write_synced(&mut self, payloads: &[Vec<u8>]) -> io::Result<()> {
         let mut frames = Vec::new();
         for payload in payloads {
+            // Replay would stop at a frame over the bound and cut the log
+            // there, so such an event is refused before it is written.
+            if payload.len() > QUORUM_FRAME_BYTES_MAX {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "a quorum log event of {} bytes is over {QUORUM_FRAME_BYTES_MAX}",
+                        payload.len()
+                    ),
+                ));
+            }
             frame::encode(&mut frames, payload);
         }
         frame::append_synced(&mut self.file, &frames)

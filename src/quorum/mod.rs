@@ -17,9 +17,13 @@
 //! `singlethreaded` feature: nothing is Send); no module here names glommio.
 
 pub mod log_store;
+pub mod network;
+pub mod peer;
+pub mod server;
 pub mod runtime;
 pub mod state_machine;
 pub mod types;
+pub mod wire;
 
 #[cfg(test)]
 mod network_tests;
@@ -64,7 +68,9 @@ impl Default for Timing {
 /// openraft's configuration for the quorum: `timing`, a snapshot every
 /// `QUORUM_SNAPSHOT_EVERY_ENTRIES` applied entries, and the log purged
 /// behind it down to `QUORUM_LOG_ENTRIES_KEPT_AFTER_SNAPSHOT` entries.
-pub fn config(timing: &Timing) -> Result<Arc<openraft::Config>, openraft::ConfigError> {
+/// Fails only for timings openraft refuses (an election timeout not above
+/// the heartbeat, or an empty range).
+pub fn config(timing: &Timing) -> Result<Arc<openraft::Config>, Box<openraft::ConfigError>> {
     let config = openraft::Config {
         cluster_name: "corelog".to_string(),
         heartbeat_interval: timing.heartbeat,
@@ -75,5 +81,5 @@ pub fn config(timing: &Timing) -> Result<Arc<openraft::Config>, openraft::Config
         max_in_snapshot_log_to_keep: QUORUM_LOG_ENTRIES_KEPT_AFTER_SNAPSHOT,
         ..Default::default()
     };
-    Ok(Arc::new(config.validate()?))
+    Ok(Arc::new(config.validate().map_err(Box::new)?))
 }

@@ -36,6 +36,17 @@ pub mod sync;
 
 pub use glommio::timer::sleep;
 
+/// `future`'s output, or `None` once `limit` passed first.
+pub async fn within<T>(limit: std::time::Duration, future: impl std::future::Future<Output = T>) -> Option<T> {
+    use futures_lite::FutureExt;
+    async { Some(future.await) }
+        .or(async {
+            sleep(limit).await;
+            None
+        })
+        .await
+}
+
 /// Wall-clock milliseconds since the Unix epoch (LogAppendTime, commit
 /// timestamps, retention.ms). Code that must be testable against clock
 /// jumps takes the value as a parameter instead of calling this.

@@ -115,6 +115,20 @@ impl Listener {
     }
 }
 
+/// Opens a connection to `address` (a host name or address with a port),
+/// giving up after `limit`.
+pub async fn connect(address: &str, limit: Duration) -> io::Result<Connection> {
+    use std::net::ToSocketAddrs;
+    let resolved = address.to_socket_addrs()?.next().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::NotFound, format!("{address} resolves to nothing"))
+    })?;
+    let stream = glommio::net::TcpStream::connect_timeout(resolved, limit)
+        .await
+        .map_err(io::Error::from)?;
+    stream.set_nodelay(true).map_err(io::Error::from)?;
+    Ok(Connection(stream))
+}
+
 /// One client connection.
 pub struct Connection(glommio::net::TcpStream);
 

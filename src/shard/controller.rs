@@ -27,10 +27,39 @@ pub struct Controller {
     pub state: MetadataState,
     pub store: MetadataStore,
     pub defaults: Defaults,
+    pub shards: Broadcast,
+}
+
+/// Every shard of this host, to install snapshots on.
+pub struct Broadcast {
     /// Inboxes of shards 1..n.
     pub peers: Vec<ConnectedCoreSender<ShardMessage>>,
     /// Shard 0 itself.
     pub local: Rc<Shard>,
+}
+
+impl Broadcast {
+    /// Installs a snapshot on every shard and waits until each has.
+    pub async fn install(&self, snapshot: Arc<crate::metadata::Snapshot>) {
+        let mut waiting = Vec::with_capacity(self.peers.len());
+        for peer in &self.peers {
+            let (installed, done) = oneshot::channel();
+            if peer
+                .send(ShardMessage::Install {
+                    snapshot: snapshot.clone(),
+                    installed,
+                })
+                .await
+                .is_ok()
+            {
+                waiting.push(done);
+            }
+        }
+        self.local.install(snapshot).await;
+        for done in waiting {
+            let _ = done.await;
+        }
+    }
 }
 
 impl Controller {
@@ -44,25 +73,8 @@ impl Controller {
 
     async fn execute(&mut self, command: Command) -> CommandResult {
         let records = self.state.plan(&command, self.defaults)?;
-        let (name, validate_only) = match &command {
-            Command::CreateTopic {
-                name,
-                validate_only,
-                ..
-            } => (name, *validate_only),
-            Command::CreatePartitions {
-                name,
-                validate_only,
-                ..
-            } => (name, *validate_only),
-            Command::DeleteTopic { name } => (name, false),
-            Command::SetTopicConfigs {
-                name,
-                validate_only,
-                ..
-            } => (name, *validate_only),
-        };
-        if validate_only {
+        let name = command.topic_name().unwrap_or_default();
+        if command.validate_only() {
             let mut trial = self.state.clone();
             records.iter().for_each(|record| trial.apply(record));
             return Ok(trial.topics().get(name).cloned());
@@ -87,30 +99,8 @@ impl Controller {
             version_before + records.len() as u64,
             "every applied record moves the metadata version up by one"
         );
-        self.broadcast(snapshot).await;
+        self.shards.install(snapshot).await;
         Ok(self.state.topics().get(name).cloned())
-    }
-
-    /// Installs a snapshot on every shard and waits until each has.
-    async fn broadcast(&self, snapshot: Arc<crate::metadata::Snapshot>) {
-        let mut waiting = Vec::with_capacity(self.peers.len());
-        for peer in &self.peers {
-            let (installed, done) = oneshot::channel();
-            if peer
-                .send(ShardMessage::Install {
-                    snapshot: snapshot.clone(),
-                    installed,
-                })
-                .await
-                .is_ok()
-            {
-                waiting.push(done);
-            }
-        }
-        self.local.install(snapshot).await;
-        for done in waiting {
-            let _ = done.await;
-        }
     }
 }
 

@@ -46,7 +46,10 @@ pub mod controller;
 pub mod flush;
 pub mod metadata_view;
 pub mod partitions;
+pub mod host_leases;
 pub mod producer_ids;
+pub mod quorum_controller;
+pub mod quorum_start;
 pub mod retention;
 
 use std::collections::HashMap;

@@ -12,6 +12,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use crate::group::coordinator_shard;
+use crate::metadata::OFFSETS_TOPIC;
 use crate::protocol::ErrorCode;
 use crate::shard::Shard;
 
@@ -27,6 +28,19 @@ pub async fn handle(
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
     let version = context.version;
+    // A cluster creates the offsets topic on first use, as Kafka does, so
+    // its partitions spread over the hosts registered by then (a single
+    // host made it at start). A failure shows as COORDINATOR_NOT_AVAILABLE.
+    if shard.metadata.snapshot().topic(OFFSETS_TOPIC).is_none() {
+        let command = crate::metadata::offsets_topic_command(shard.config.offsets_topic_partitions);
+        match shard.metadata.submit(command).await {
+            Err(error) if error.code != ErrorCode::TOPIC_ALREADY_EXISTS => eprintln!(
+                "corelog: shard {}: cannot create {OFFSETS_TOPIC}: {}",
+                shard.id, error.message
+            ),
+            _ => {}
+        }
+    }
     let key_type = if version >= 1 {
         request.key_type
     } else {

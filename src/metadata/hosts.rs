@@ -1,0 +1,183 @@
+//! Planning the cluster's own changes to its hosts: registration (a host
+//! joins, restarts or comes back from fencing), fencing (its lease ran
+//! out), removal (decommissioning), and the import of a single host's
+//! metadata log when it first starts as a cluster.
+//!
+//! Invariants: a registration that changes nothing plans nothing, so the
+//! heartbeats that carry it do not grow the log; a fenced host keeps its
+//! partitions (they come back with it; with one replica there is nowhere
+//! else they could be served from); a host is removed only once no
+//! partition is led there.
+
+use super::record::MetadataRecord;
+use super::state::MetadataState;
+use super::{broker_id, host_of, CommandError, HostRegistration};
+use crate::protocol::ErrorCode;
+
+impl MetadataState {
+    /// Nothing when `host` is registered as is and not fenced; else its
+    /// registration, then moves of the partitions on shards it lost.
+    pub(super) fn plan_register_host(&self, host: &HostRegistration) -> Vec<MetadataRecord> {
+        let registered = HostRegistration {
+            fenced: false,
+            ..host.clone()
+        };
+        if self
+            .hosts()
+            .get(&host.node_id)
+            .is_some_and(|current| **current == registered)
+        {
+            return Vec::new();
+        }
+        let shards = host.ports.len() as u32;
+        let targets: Vec<u32> = registered.brokers().collect();
+        let node_id = host.node_id;
+        let moves = self.plan_moves(
+            |leader| host_of(leader) == node_id && leader >= broker_id(node_id, shards),
+            &targets,
+        );
+        std::iter::once(MetadataRecord::HostRegistered(registered))
+            .chain(moves)
+            .collect()
+    }
+
+    /// Fences `node_id` unless it is unknown or fenced already.
+    pub(super) fn plan_fence_host(&self, node_id: u32) -> Vec<MetadataRecord> {
+        match self.hosts().get(&node_id) {
+            Some(host) if !host.fenced => vec![MetadataRecord::HostFenced {
+                node_id,
+                fenced: true,
+            }],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Moves every partition `node_id` leads to the other live hosts, then
+    /// removes it.
+    pub(super) fn plan_remove_host(&self, node_id: u32) -> Result<Vec<MetadataRecord>, CommandError> {
+        if !self.hosts().contains_key(&node_id) {
+            return Err(CommandError {
+                code: ErrorCode::BROKER_NOT_AVAILABLE,
+                message: format!("node {node_id} is not a host of this cluster"),
+            });
+        }
+        let targets: Vec<u32> = self
+            .hosts()
+            .values()
+            .filter(|host| host.node_id != node_id && !host.fenced)
+            .flat_map(|host| host.brokers().collect::<Vec<u32>>())
+            .collect();
+        let leads_any = self.topics().values().any(|topic| {
+            topic
+                .placement
+                .iter()
+                .any(|placement| host_of(placement.leader) == node_id)
+        });
+        if leads_any && targets.is_empty() {
+            return Err(CommandError {
+                code: ErrorCode::BROKER_NOT_AVAILABLE,
+                message: format!("no other live host can take node {node_id}'s partitions"),
+            });
+        }
+        let mut records = self.plan_moves(|leader| host_of(leader) == node_id, &targets);
+        records.push(MetadataRecord::HostRemoved { node_id });
+        Ok(records)
+    }
+
+    /// A single host's records, when this cluster has no topic yet.
+    pub(super) fn plan_import(
+        &self,
+        records: &[MetadataRecord],
+    ) -> Result<Vec<MetadataRecord>, CommandError> {
+        if !self.topics().is_empty() {
+            return Err(CommandError {
+                code: ErrorCode::TOPIC_ALREADY_EXISTS,
+                message: "the cluster has topics already; a host's old metadata log is not imported"
+                    .into(),
+            });
+        }
+        Ok(records
+            .iter()
+            .filter(|record| !matches!(record, MetadataRecord::HostRegistered(_) | MetadataRecord::HostFenced { .. } | MetadataRecord::HostRemoved { .. }))
+            .cloned()
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::state::Defaults;
+    use crate::metadata::Command;
+
+    fn host(node_id: u32, shards: usize, incarnation: u64) -> HostRegistration {
+        HostRegistration {
+            node_id,
+            incarnation,
+            host: format!("10.0.0.{node_id}"),
+            ports: (0..shards as u16).map(|shard| 9092 + shard).collect(),
+            quorum_address: format!("10.0.0.{node_id}:9099"),
+            fenced: false,
+        }
+    }
+
+    fn apply(state: &mut MetadataState, records: Vec<MetadataRecord>) {
+        records.iter().for_each(|record| state.apply(record));
+    }
+
+    const DEFAULTS: Defaults = Defaults {
+        num_partitions: 1,
+        shard_count: 1,
+        node_id: 0,
+    };
+
+    #[test]
+    fn partitions_spread_over_hosts_and_follow_them() {
+        let mut state = MetadataState::default();
+        for node in 0..3 {
+            let records = state.plan_register_host(&host(node, 2, 1));
+            apply(&mut state, records);
+        }
+        assert!(state.plan_register_host(&host(1, 2, 1)).is_empty(), "no change, no record");
+        let create = Command::CreateTopic {
+            name: "t".into(),
+            partitions: 6,
+            replication_factor: -1,
+            assignment: None,
+            configs: Default::default(),
+            validate_only: false,
+        };
+        let records = state.plan(&create, DEFAULTS).unwrap();
+        apply(&mut state, records);
+        let mut leaders: Vec<u32> = state.topics()["t"].placement.iter().map(|p| p.leader).collect();
+        leaders.sort();
+        assert_eq!(leaders, vec![0, 1, 1024, 1025, 2048, 2049]);
+        // Fenced: no new partitions there, and its brokers are not live.
+        let records = state.plan_fence_host(2);
+        apply(&mut state, records);
+        assert!(!state.snapshot().broker_is_live(2048));
+        assert!(state.eligible_brokers(DEFAULTS).iter().all(|&b| host_of(b) != 2));
+        // It restarts with one shard: registered again, shard 1's partition moves to shard 0.
+        let records = state.plan_register_host(&host(2, 1, 2));
+        apply(&mut state, records);
+        assert!(state.snapshot().broker_is_live(2048));
+        let leaders: Vec<u32> = state.topics()["t"].placement.iter().map(|p| p.leader).collect();
+        assert!(!leaders.contains(&2049) && leaders.iter().filter(|&&l| l == 2048).count() == 2);
+        // Decommissioned: its partitions move off first.
+        let records = state.plan(&Command::RemoveHost { node_id: 2 }, DEFAULTS).unwrap();
+        apply(&mut state, records);
+        assert!(!state.hosts().contains_key(&2));
+        assert!(state.topics()["t"].placement.iter().all(|p| host_of(p.leader) != 2));
+        // The snapshot records rebuild hosts too.
+        let mut rebuilt = MetadataState::default();
+        apply(&mut rebuilt, state.to_records());
+        assert_eq!(rebuilt.hosts(), state.hosts());
+    }
+
+    #[test]
+    fn import_only_into_an_empty_cluster() {
+        let state = MetadataState::default();
+        let records = vec![MetadataRecord::TopicDeleted { name: "x".into() }];
+        assert_eq!(state.plan(&Command::Import(records.clone()), DEFAULTS).unwrap(), records);
+    }
+}

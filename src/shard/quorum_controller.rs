@@ -1,0 +1,357 @@
+//! The controller of a host in a cluster, on shard 0: the metadata
+//! changes this host's shards ask for go through the metadata quorum
+//! (openraft, `crate::quorum`) instead of a local log.
+//!
+//! - On the quorum leader a change is planned against the applied state
+//!   (after `ensure_linearizable`, so the state holds every committed
+//!   change), proposed as one Raft entry, and answered once committed and
+//!   applied. Changes run one at a time, so each is planned against the
+//!   state the one before it left.
+//! - On any other host it is forwarded to the leader's quorum listener;
+//!   the leader answers with the log index, and this host answers its
+//!   client once its own state machine applied that far, so what the
+//!   client reads next, on any shard here, shows the change.
+//! - Every host heartbeats the leader (its lease, `host_leases.rs`); the
+//!   leader registers hosts, adds unknown ones to the quorum as learners,
+//!   and fences those whose lease ran out.
+//!
+//! Invariants: only committed entries are applied (by the state machine);
+//! this controller never applies a record itself; a host without a
+//! reachable quorum leader refuses changes (NOT_CONTROLLER) after
+//! `QUORUM_REQUEST_TIMEOUT_MILLISECONDS`, never makes one alone.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::BasicNode;
+
+use super::ControllerRequest;
+use crate::limits::QUORUM_REQUEST_TIMEOUT_MILLISECONDS;
+use crate::metadata::record::MetadataRecord;
+use crate::metadata::state::{Defaults, MetadataState};
+use crate::metadata::{Command, CommandError, CommandResult, HostRegistration};
+use crate::protocol::ErrorCode;
+use crate::quorum::peer::Peer;
+use crate::quorum::wire::{Refusal, Request, Response};
+use crate::quorum::{MetadataChange, NodeId, Raft};
+use crate::rt::channel::LocalQueueReceiver;
+use crate::rt::sync::ByteBudget;
+
+pub struct QuorumController {
+    pub(super) node_id: u32,
+    pub(super) raft: Raft,
+    pub(super) state: Rc<RefCell<MetadataState>>,
+    pub(super) defaults: Defaults,
+    /// This host as it registers itself.
+    pub(super) registration: HostRegistration,
+    pub(super) voters: BTreeMap<u32, String>,
+    pub(super) session_timeout: Duration,
+    /// One change at a time on the leader (a permit of one).
+    one_at_a_time: ByteBudget,
+    /// Idle connections to other hosts' quorum listeners, by address.
+    peers: RefCell<HashMap<String, Vec<Peer>>>,
+    /// Leader only: when each host was last heard from.
+    pub(super) leases: super::host_leases::Leases,
+    /// A single host's metadata log waiting to become the cluster's.
+    legacy: RefCell<Option<(PathBuf, Vec<MetadataRecord>)>>,
+}
+
+fn refusal(code: ErrorCode, message: impl Into<String>) -> Refusal {
+    Refusal {
+        code: code.0,
+        message: message.into(),
+    }
+}
+
+fn not_controller(message: impl Into<String>) -> Refusal {
+    refusal(ErrorCode::NOT_CONTROLLER, message)
+}
+
+pub(super) fn request_timeout() -> Duration {
+    Duration::from_millis(QUORUM_REQUEST_TIMEOUT_MILLISECONDS)
+}
+
+impl QuorumController {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        node_id: u32,
+        raft: Raft,
+        state: Rc<RefCell<MetadataState>>,
+        defaults: Defaults,
+        registration: HostRegistration,
+        voters: BTreeMap<u32, String>,
+        session_timeout: Duration,
+        legacy: Option<(PathBuf, Vec<MetadataRecord>)>,
+    ) -> QuorumController {
+        QuorumController {
+            node_id,
+            raft,
+            state,
+            defaults,
+            registration,
+            voters,
+            session_timeout,
+            one_at_a_time: ByteBudget::new(1),
+            peers: RefCell::new(HashMap::new()),
+            leases: Default::default(),
+            legacy: RefCell::new(legacy),
+        }
+    }
+
+    /// Serves this host's shards' requests until every sender is gone,
+    /// each in a task of its own (a forwarded change waits on the network).
+    pub async fn run(self: Rc<Self>, queue: LocalQueueReceiver<ControllerRequest>) {
+        while let Some(request) = queue.recv().await {
+            let controller = self.clone();
+            crate::rt::spawn_detached(async move {
+                let result = controller.execute(request.command).await;
+                let _ = request.reply.send(result);
+            });
+        }
+    }
+
+    /// The quorum leader this host knows of, with its quorum address.
+    pub(super) fn leader(&self) -> Option<(NodeId, String)> {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        let leader = metrics.current_leader?;
+        let address = metrics
+            .membership_config
+            .membership()
+            .get_node(&leader)
+            .map(|node| node.addr.clone())
+            .or_else(|| self.voters.get(&(leader as u32)).cloned())?;
+        Some((leader, address))
+    }
+
+    /// Whether this host's member is the quorum leader now (not merely
+    /// voted for itself).
+    pub(super) fn is_leader(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        metrics.state == openraft::ServerState::Leader
+            && metrics.current_leader == Some(u64::from(self.node_id))
+    }
+
+    /// Carries out `command` wherever the quorum leader is, and answers
+    /// once this host applied it.
+    pub async fn execute(&self, command: Command) -> CommandResult {
+        if command.validate_only() {
+            return self.validate(&command);
+        }
+        let name = command.topic_name().map(str::to_string);
+        let deadline = Instant::now() + request_timeout();
+        let index = loop {
+            let attempt = match self.leader() {
+                Some(_) if self.is_leader() => self.commit(command.clone()).await,
+                Some((leader, _)) if leader == u64::from(self.node_id) => {
+                    Err(not_controller("this host is still being elected"))
+                }
+                Some((_, address)) => self.forward_command(&address, &command).await,
+                None => Err(not_controller("the metadata quorum has no leader")),
+            };
+            match attempt {
+                Ok(index) => break index,
+                Err(refused)
+                    if refused.code == ErrorCode::NOT_CONTROLLER.0 && Instant::now() < deadline =>
+                {
+                    crate::rt::sleep(Duration::from_millis(100)).await;
+                }
+                Err(refused) => {
+                    return Err(CommandError {
+                        code: ErrorCode(refused.code),
+                        message: refused.message,
+                    })
+                }
+            }
+        };
+        self.wait_applied(index).await?;
+        Ok(name.and_then(|name| self.state.borrow().topics().get(&name).cloned()))
+    }
+
+    /// A validate-only change, planned against this host's state.
+    fn validate(&self, command: &Command) -> CommandResult {
+        let mut trial = self.state.borrow().clone();
+        for record in trial.plan(command, self.defaults)? {
+            trial.apply(&record);
+        }
+        Ok(command
+            .topic_name()
+            .and_then(|name| trial.topics().get(name).cloned()))
+    }
+
+    async fn wait_applied(&self, index: u64) -> Result<(), CommandError> {
+        self.raft
+            .wait(Some(request_timeout()))
+            .applied_index_at_least(Some(index), "a metadata change")
+            .await
+            .map(|_| ())
+            .map_err(|error| CommandError {
+                code: ErrorCode::REQUEST_TIMED_OUT,
+                message: format!("the change was committed but not yet applied here: {error}"),
+            })
+    }
+
+    /// Leader only: plans `command` against the applied state and commits
+    /// it; the log index it was committed at (the last applied one when it
+    /// changes nothing).
+    pub(super) async fn commit(&self, command: Command) -> Result<u64, Refusal> {
+        let _turn = self.one_at_a_time.acquire(1).await;
+        let limit = request_timeout();
+        match crate::rt::within(limit, self.raft.ensure_linearizable()).await {
+            Some(Ok(_)) => {}
+            Some(Err(error)) => return Err(not_controller(error.to_string())),
+            None => return Err(not_controller("no majority of the quorum answered")),
+        }
+        let records = self
+            .state
+            .borrow()
+            .plan(&command, self.defaults)
+            .map_err(|error| refusal(error.code, error.message))?;
+        if records.is_empty() {
+            let applied = self.raft.metrics().borrow().last_applied;
+            return Ok(applied.map_or(0, |log_id| log_id.index));
+        }
+        match crate::rt::within(limit, self.raft.client_write(MetadataChange(records))).await {
+            Some(Ok(written)) => Ok(written.log_id.index),
+            Some(Err(error)) => Err(not_controller(error.to_string())),
+            None => Err(not_controller("the change was not committed in time")),
+        }
+    }
+
+    async fn forward_command(&self, address: &str, command: &Command) -> Result<u64, Refusal> {
+        match self
+            .call(address, Request::Command(command.clone()), request_timeout())
+            .await
+        {
+            Ok(Response::Command(answer)) => answer,
+            Ok(_) => Err(not_controller(format!("{address} answered another request"))),
+            Err(error) => Err(not_controller(format!("{address}: {error}"))),
+        }
+    }
+
+    /// One call to another host's quorum listener, on an idle connection
+    /// when there is one.
+    pub(super) async fn call(
+        &self,
+        address: &str,
+        request: Request,
+        limit: Duration,
+    ) -> std::io::Result<Response> {
+        let idle = self
+            .peers
+            .borrow_mut()
+            .get_mut(address)
+            .and_then(Vec::pop);
+        let mut peer = idle.unwrap_or_else(|| Peer::new(address.to_string()));
+        let result = peer.call(&request, limit).await;
+        if result.is_ok() {
+            self.peers
+                .borrow_mut()
+                .entry(address.to_string())
+                .or_default()
+                .push(peer);
+        }
+        result
+    }
+
+    /// Whether this host is registered, as it is now, and not fenced; and
+    /// any old single-host metadata it brought was imported.
+    pub fn ready(&self) -> bool {
+        let registered = self
+            .state
+            .borrow()
+            .hosts()
+            .get(&self.node_id)
+            .is_some_and(|host| {
+                !host.fenced && host.incarnation == self.registration.incarnation
+            });
+        registered && self.legacy.borrow().is_none()
+    }
+
+    /// Makes a single host's old metadata log the cluster's (once), then
+    /// renames it so neither a restart nor the old binary reads it again.
+    pub async fn import_legacy(&self) {
+        let Some((path, records)) = self.legacy.borrow().clone() else {
+            return;
+        };
+        loop {
+            match self.execute(Command::Import(records.clone())).await {
+                Ok(_) => {
+                    println!(
+                        "corelog: imported {} records of the single-host metadata log {}",
+                        records.len(),
+                        path.display()
+                    );
+                    break;
+                }
+                Err(error) if error.code == ErrorCode::TOPIC_ALREADY_EXISTS => {
+                    eprintln!(
+                        "corelog: warning: not importing {}: {}",
+                        path.display(),
+                        error.message
+                    );
+                    break;
+                }
+                Err(error) => {
+                    eprintln!(
+                        "corelog: importing {} waits for the quorum: {}",
+                        path.display(),
+                        error.message
+                    );
+                    crate::rt::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+        let imported = path.with_extension("log.imported");
+        if let Err(error) = std::fs::rename(&path, &imported) {
+            eprintln!("corelog: cannot rename {}: {error}", path.display());
+        }
+        *self.legacy.borrow_mut() = None;
+    }
+
+    /// Adds `host` to the quorum as a learner when it is not a member.
+    pub(super) async fn admit_learner(&self, host: &HostRegistration) {
+        let known = self
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .get_node(&u64::from(host.node_id))
+            .is_some();
+        if known {
+            return;
+        }
+        let node = BasicNode::new(host.quorum_address.clone());
+        match crate::rt::within(
+            request_timeout(),
+            self.raft.add_learner(u64::from(host.node_id), node, false),
+        )
+        .await
+        {
+            Some(Ok(_)) => println!(
+                "corelog: quorum: node {} joined as a learner ({})",
+                host.node_id, host.quorum_address
+            ),
+            Some(Err(error)) => eprintln!(
+                "corelog: quorum: cannot add node {} as a learner: {error}",
+                host.node_id
+            ),
+            None => {}
+        }
+    }
+}
+
+/// Puts committed metadata in force on every shard of this host.
+pub struct ShardsInstaller(pub super::controller::Broadcast);
+
+impl crate::quorum::Installer for ShardsInstaller {
+    fn install(&self, snapshot: Arc<crate::metadata::Snapshot>) -> crate::quorum::Installing<'_> {
+        Box::pin(self.0.install(snapshot))
+    }
+}
