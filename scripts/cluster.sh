@@ -31,9 +31,6 @@
 #                          "--broker-session-timeout-ms 3000"
 #   CORELOG_CLUSTER_READY_TIMEOUT  seconds `up` and `start` wait for the
 #                          ready line (default 60)
-#   CORELOG_CLUSTER_STANDALONE=1   omit the quorum flags: each host runs as
-#                          an independent single-host broker (for trying the
-#                          namespaces alone, or a broker without the quorum)
 set -eEuo pipefail
 
 KAFKA_PORT=9092
@@ -140,12 +137,10 @@ is_isolated() {
 serve_arguments() {
   local host=$1 ip
   ip=$(address "$host")
-  SERVE=(serve --listen "$ip:$KAFKA_PORT" --advertise "$ip" --data-dir "$DIR/host$host" --cores "$CORES")
-  if [ "$STANDALONE" != 1 ]; then
-    SERVE+=(--node-id "$host" --controller-quorum-voters "$(voters)")
-    if [ "$host" -ge "$(voter_count)" ]; then
-      SERVE+=(--controller-listen "$ip:$QUORUM_PORT")
-    fi
+  SERVE=(serve --listen "$ip:$KAFKA_PORT" --advertise "$ip" --data-dir "$DIR/host$host" --cores "$CORES"
+    --node-id "$host" --controller-quorum-voters "$(voters)")
+  if [ "$host" -ge "$(voter_count)" ]; then
+    SERVE+=(--controller-listen "$ip:$QUORUM_PORT")
   fi
   # Several hosts share this machine's CPUs: pinning each host's shard i to
   # CPU i would stack every host's shards on the same CPUs.
@@ -252,12 +247,11 @@ command_up() {
   HOSTS=$hosts
   CORES=$cores
   EXTRA=${CORELOG_CLUSTER_EXTRA:-}
-  STANDALONE=${CORELOG_CLUSTER_STANDALONE:-0}
   READY_TIMEOUT=${CORELOG_CLUSTER_READY_TIMEOUT:-60}
   mkdir -p "$DIR"
   rm -rf "$DIR"/host*
   local setting
-  for setting in NAME SUBNET BIN HOSTS CORES EXTRA STANDALONE READY_TIMEOUT UNPINNED_FLAG; do
+  for setting in NAME SUBNET BIN HOSTS CORES EXTRA READY_TIMEOUT UNPINNED_FLAG; do
     printf '%s=%q\n' "$setting" "${!setting}"
   done >"$STATE"
   # From here a failure takes down what was started; the logs stay.
