@@ -319,6 +319,39 @@ fn restarted_host_catches_up_and_serves(cluster: &Cluster, host: usize, survivor
     assert_eq!(common::decode_records(&bytes).len(), 1);
 }
 
+/// Past three hosts the rest are learners: a fourth host joins, its broker
+/// is listed everywhere, a change requested through it is forwarded to the
+/// quorum, and the new topic's partitions land on it too.
+#[test]
+fn a_fourth_host_joins_as_a_learner() {
+    let Some(cluster) = Cluster::up("learner", 4, 1, &[]) else {
+        return;
+    };
+    let logs = || cluster.logs();
+    let leader = wait_for("a quorum leader", Duration::from_secs(30), logs, || {
+        cluster.leader()
+    });
+    assert!(leader < 3, "a voter leads, not learner host 3: {leader}");
+    let expected = vec![0, NODES_PER_HOST, 2 * NODES_PER_HOST, 3 * NODES_PER_HOST];
+    for host in 0..4 {
+        wait_for(
+            &format!("host {host}'s Metadata to list brokers {expected:?}"),
+            Duration::from_secs(10),
+            logs,
+            || (broker_ids(&cluster.metadata(host)?) == expected).then_some(()),
+        );
+    }
+    let code = try_create_topic(&mut cluster.client(3, 0), "through-a-learner", 4);
+    assert_eq!(code, Some(0), "CreateTopics via learner host 3\n{}", logs());
+    let leaders = wait_for(
+        "through-a-learner's leaders",
+        Duration::from_secs(10),
+        logs,
+        || topic_leaders(&cluster.metadata(0)?, "through-a-learner"),
+    );
+    assert_eq!(hosts_of(&leaders), [0, 1, 2, 3], "leaders {leaders:?}");
+}
+
 /// Isolate a voter that does not lead, then the leader: each time the
 /// other two make metadata changes, the isolated host never acknowledges
 /// one (no split brain), and after heal it shows what it missed.
