@@ -2,8 +2,9 @@
 //! network namespace, started by `scripts/cluster.sh` through
 //! `common::cluster::Cluster`: every shard of every host is a Kafka broker
 //! (`H * 1024 + shard`), topics and groups span hosts, the metadata quorum
-//! survives the loss of its leader's host and refuses changes on an
-//! isolated minority. Needs root; skips (and passes) without it.
+//! survives the loss or the pause of its leader's host and refuses changes
+//! on an isolated minority, a host past the voters joins as a learner.
+//! Needs root; skips (and passes) without it.
 
 mod common;
 
@@ -317,6 +318,60 @@ fn restarted_host_catches_up_and_serves(cluster: &Cluster, host: usize, survivor
     let (code, bytes, high_watermark) = fetch(&mut client, "after-restart", partition, 0, 11);
     assert_eq!((code, high_watermark), (0, 1));
     assert_eq!(common::decode_records(&bytes).len(), 1);
+}
+
+/// SIGSTOP the quorum leader's host (a long pause, connections open): the
+/// others elect a leader and make changes; after SIGCONT the paused host
+/// shows them and its own requests go through the new leader.
+#[test]
+fn a_paused_leader_is_replaced_and_catches_up() {
+    let Some(cluster) = Cluster::up("pause", HOSTS, 1, FAST_FENCING) else {
+        return;
+    };
+    let logs = || cluster.logs();
+    let paused = wait_for("a quorum leader", Duration::from_secs(30), logs, || {
+        cluster.leader()
+    });
+    let survivor = (paused + 1) % HOSTS;
+    cluster.stop(paused);
+    let mut attempts = 0;
+    wait_for(
+        &format!("CreateTopics through host {survivor} while host {paused} is paused"),
+        Duration::from_secs(30),
+        logs,
+        || {
+            attempts += 1;
+            let mut client = cluster.try_client(survivor, 0, Duration::from_secs(10))?;
+            let code = try_create_topic(&mut client, "while-paused", 3)?;
+            (code == 0 || (code == TOPIC_EXISTS && attempts > 1)).then_some(())
+        },
+    );
+    cluster.cont(paused);
+    wait_for(
+        &format!("resumed host {paused}'s Metadata to list while-paused"),
+        Duration::from_secs(30),
+        logs,
+        || topic_leaders(&cluster.metadata(paused)?, "while-paused"),
+    );
+    let mut attempts = 0;
+    wait_for(
+        &format!("CreateTopics through resumed host {paused}"),
+        Duration::from_secs(30),
+        logs,
+        || {
+            attempts += 1;
+            let mut client = cluster.try_client(paused, 0, Duration::from_secs(10))?;
+            let code = try_create_topic(&mut client, "after-pause", 3)?;
+            (code == 0 || (code == TOPIC_EXISTS && attempts > 1)).then_some(())
+        },
+    );
+    let leader = wait_for(
+        "a quorum leader after the pause",
+        Duration::from_secs(30),
+        logs,
+        || cluster.leader(),
+    );
+    println!("  ... host {leader} leads after host {paused}'s pause");
 }
 
 /// Past three hosts the rest are learners: a fourth host joins, its broker
