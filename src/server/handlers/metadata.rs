@@ -140,17 +140,22 @@ async fn requested_topic(
 /// Creates a topic a client asked for with the broker's defaults, and
 /// describes it.
 async fn auto_create(shard: &Shard, name: String, version: i16) -> MetadataResponseTopic {
-    let created = shard
-        .metadata
-        .submit(Command::CreateTopic {
+    // The offsets topic (missing only in a cluster that has not used
+    // groups yet) is made as FindCoordinator makes it, never with the
+    // defaults of an ordinary topic.
+    let command = if crate::metadata::is_internal(&name) {
+        crate::metadata::offsets_topic_command(shard.config.offsets_topic_partitions)
+    } else {
+        Command::CreateTopic {
             name: name.clone(),
             partitions: -1,
             replication_factor: -1,
             assignment: None,
             configs: BTreeMap::new(),
             validate_only: false,
-        })
-        .await;
+        }
+    };
+    let created = shard.metadata.submit(command).await;
     // A concurrent creation of the same topic is as good as ours.
     match created
         .ok()
