@@ -16,6 +16,7 @@ if ! command -v kcat >/dev/null 2>&1 || ! pkg-config --exists rdkafka 2>/dev/nul
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq kcat librdkafka-dev pkg-config >/dev/null
 fi
+command -v ip >/dev/null 2>&1 || { as_root apt-get update -qq; DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq iproute2 >/dev/null; } # scripts/cluster.sh (tests/cluster.rs)
 (cd tests/kafkajs && npm ci --no-audit --no-fund --loglevel=error)
 # The client matrix (tests/client_matrix.rs): Python clients in a venv, Node
 # clients with lockfiles, Debian's Go clients and the rdkafka crate.

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod frames;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -282,7 +283,18 @@ pub struct Client {
 
 impl Client {
     pub fn connect(port: u16) -> Client {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        Client::connect_to(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+    }
+
+    /// A connection to a broker at any address (a cluster host's, say).
+    pub fn connect_to(address: std::net::SocketAddr) -> Client {
+        let stream = TcpStream::connect(address)
+            .unwrap_or_else(|error| panic!("connect to {address}: {error}"));
+        Client::over(stream)
+    }
+
+    /// A client on a connected stream; replies are awaited 30 s at most.
+    pub fn over(stream: TcpStream) -> Client {
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
@@ -295,13 +307,7 @@ impl Client {
     /// A connection, or `None` when the broker is not there.
     pub fn try_connect(port: u16) -> Option<Client> {
         let stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        Some(Client {
-            stream,
-            correlation_id: 0,
-        })
+        Some(Client::over(stream))
     }
 
     /// Like `send`, but `None` when the connection fails (a killed broker).

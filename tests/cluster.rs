@@ -1,0 +1,591 @@
+//! A cluster of corelog hosts on one machine (issue 13), each in its own
+//! network namespace, started by `scripts/cluster.sh` through
+//! `common::cluster::Cluster`: every shard of every host is a Kafka broker
+//! (`H * 1024 + shard`), topics and groups span hosts, the metadata quorum
+//! survives the loss or the pause of its leader's host and refuses changes
+//! on an isolated minority, a host past the voters joins as a learner.
+//! Needs root; skips (and passes) without it.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::cluster::{
+    broker_ids, hosts_of, topic_leaders, try_metadata, wait_for, Cluster, NODES_PER_HOST,
+};
+use common::{batch, fetch, name, produce, Client};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+use kafka_protocol::messages::{
+    CreateTopicsRequest, FindCoordinatorRequest, GroupId, OffsetCommitRequest, OffsetFetchRequest,
+};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::Compression;
+
+const HOSTS: usize = 3;
+const SHARDS: usize = 2;
+/// Fencing fast enough for the 15 s the kill test allows.
+const FAST_FENCING: &[&str] = &["--broker-session-timeout-ms", "3000"];
+const TOPIC_EXISTS: i16 = 36;
+
+#[test]
+fn usage_on_bad_arguments() {
+    for arguments in [
+        &[][..],
+        &["frob"],
+        &["up"],
+        &["up", "three"],
+        &["up", "0"],
+        &["up", "3", "--cores"],
+        &["up", "3", "--shards", "2"],
+        &["kill"],
+        &["status", "now"],
+    ] {
+        let output = Command::new("bash")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/cluster.sh"))
+            .args(arguments)
+            .env("CORELOG_CLUSTER_DIR", "/nonexistent/corelog-cluster-usage")
+            .output()
+            .expect("bash runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{arguments:?}: {stderr}");
+        assert!(stderr.contains("usage:"), "{arguments:?}: {stderr}");
+    }
+}
+
+/// The script's own promises, which hold with or without the quorum: each
+/// host answers on its own address from the root namespace; kill, start,
+/// stop, cont, isolate and heal do what they say and `status` reports it;
+/// `down` leaves no namespace behind.
+#[test]
+fn the_script_starts_kills_pauses_and_isolates_hosts() {
+    let Some(cluster) = Cluster::up("mechanics", HOSTS, 1, &[]) else {
+        return;
+    };
+    let logs = || cluster.logs();
+    for host in 0..HOSTS {
+        let metadata = try_metadata(&mut cluster.client(host, 0), None).expect("Metadata");
+        let own = metadata
+            .brokers
+            .iter()
+            .any(|broker| broker.host.as_str() == cluster.address(host) && broker.port == 9092);
+        assert!(own, "host {host} lists itself: {:?}", metadata.brokers);
+    }
+    assert!(cluster.kcat(&["-L", "-m", "10"]).contains("brokers:"));
+    assert_eq!(cluster.run(&["bootstrap"]).trim(), cluster.bootstrap());
+    assert_eq!(states(&cluster), ["running", "running", "running"]);
+
+    cluster.kill(2);
+    assert_eq!(states(&cluster)[2], "dead");
+    let refused = std::net::TcpStream::connect(cluster.node_address(2 * NODES_PER_HOST));
+    assert!(refused.is_err(), "a killed host's port is closed");
+    cluster.start(2);
+    assert_eq!(states(&cluster)[2], "running");
+    assert!(try_metadata(&mut cluster.client(2, 0), None).is_some());
+
+    cluster.stop(1);
+    assert_eq!(states(&cluster)[1], "stopped");
+    let mut paused = cluster
+        .try_client(1, 0, Duration::from_secs(2))
+        .expect("the kernel still accepts for a stopped host");
+    assert!(
+        try_metadata(&mut paused, None).is_none(),
+        "a stopped host answers nothing"
+    );
+    cluster.cont(1);
+    assert!(try_metadata(&mut cluster.client(1, 0), None).is_some());
+
+    cluster.isolate(0);
+    assert_eq!(states(&cluster)[0], "isolated");
+    assert!(
+        cluster.try_client(0, 0, Duration::from_secs(2)).is_none(),
+        "an isolated host is unreachable from the root namespace"
+    );
+    let mut inside = cluster.client_inside(0, 0, Duration::from_secs(10));
+    assert!(
+        try_metadata(&mut inside, None).is_some(),
+        "it serves inside"
+    );
+    cluster.heal();
+    assert_eq!(states(&cluster), ["running", "running", "running"]);
+    wait_for(
+        "host 0 reachable again after heal",
+        Duration::from_secs(10),
+        logs,
+        || try_metadata(&mut cluster.try_client(0, 0, Duration::from_secs(2))?, None),
+    );
+
+    let prefix = format!("{}h", cluster.name);
+    drop(cluster);
+    let namespaces = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let namespaces = String::from_utf8_lossy(&namespaces.stdout);
+    assert!(
+        !namespaces.contains(&prefix),
+        "down removed them: {namespaces}"
+    );
+}
+
+/// kcat lists every shard of every host; a topic's partitions land on every
+/// host; kafkajs produces and consumes through the bootstrap list in a
+/// group; a group's commits are read back through another host.
+#[test]
+fn every_shard_of_every_host_serves_topics_and_groups() {
+    let Some(cluster) = Cluster::up("spread", HOSTS, SHARDS, &[]) else {
+        return;
+    };
+    let logs = || cluster.logs();
+    let expected: Vec<i32> = (0..HOSTS as i32)
+        .flat_map(|host| (0..SHARDS as i32).map(move |shard| host * NODES_PER_HOST + shard))
+        .collect();
+    for host in 0..HOSTS {
+        wait_for(
+            &format!("host {host}'s Metadata to list brokers {expected:?}"),
+            Duration::from_secs(10),
+            logs,
+            || (broker_ids(&cluster.metadata(host)?) == expected).then_some(()),
+        );
+    }
+    println!("kcat -L lists brokers {expected:?}");
+    let wanted: Vec<(i32, String)> = expected
+        .iter()
+        .map(|&node| (node, cluster.node_address(node).to_string()))
+        .collect();
+    assert_eq!(kcat_brokers(&cluster), wanted);
+
+    println!("CreateTopics (Rust client, host 1) places 6 partitions on every host");
+    let code = try_create_topic(&mut cluster.client(1, 1), "spread", 6);
+    assert_eq!(code, Some(0), "CreateTopics spread\n{}", logs());
+    for host in 0..HOSTS {
+        let leaders = wait_for(
+            &format!("host {host}'s Metadata to list topic spread"),
+            Duration::from_secs(10),
+            logs,
+            || topic_leaders(&cluster.metadata(host)?, "spread"),
+        );
+        assert_eq!(hosts_of(&leaders), [0, 1, 2], "leaders {leaders:?}");
+    }
+    kafkajs_produces_and_consumes_across_hosts(&cluster);
+    commits_read_back_through_another_host(&cluster);
+}
+
+/// Broker (id, address) pairs `kcat -L` lists, sorted.
+fn kcat_brokers(cluster: &Cluster) -> Vec<(i32, String)> {
+    let listing = cluster.kcat(&["-L", "-m", "10"]);
+    println!("{}", listing.lines().take(8).collect::<Vec<_>>().join("\n"));
+    let mut listed: Vec<(i32, String)> = listing
+        .lines()
+        .filter_map(|line| {
+            let rest = line.trim().strip_prefix("broker ")?;
+            let (id, address) = rest.split_once(" at ")?;
+            let address = address.split_whitespace().next()?;
+            Some((id.parse().ok()?, address.to_string()))
+        })
+        .collect();
+    listed.sort();
+    listed
+}
+
+/// kafkajs creates a topic whose partitions land on every host, produces
+/// 300 records and reads them back in a consumer group, whose commits
+/// then add up to 300.
+fn kafkajs_produces_and_consumes_across_hosts(cluster: &Cluster) {
+    println!("kafkajs: a topic, 300 records, a consumer group reading them back");
+    let kafkajs = run_kafkajs(cluster, "kafkajs", "kafkajs-group", 300);
+    let leaders: Vec<i32> = line_after(&kafkajs, "leaders ")
+        .split(',')
+        .map(|node| node.parse().expect("a node id"))
+        .collect();
+    let hosts = hosts_of(&leaders);
+    assert_eq!(hosts, [0, 1, 2], "kafkajs topic leaders {leaders:?}");
+    assert_eq!(line_after(&kafkajs, "produced "), "300");
+    let consumed = line_after(&kafkajs, "consumed ");
+    assert!(consumed.ends_with("unique 300"), "{kafkajs}");
+    let committed = read_commits(cluster, "kafkajs-group", "kafkajs", 6, None);
+    let total: i64 = committed.iter().sum();
+    assert_eq!(total, 300, "kafkajs-group committed {committed:?}");
+}
+
+/// A group coordinated on one host commits; a client bootstrapped on
+/// another host finds the same coordinator and reads the commit back.
+fn commits_read_back_through_another_host(cluster: &Cluster) {
+    println!("a group coordinated on one host, its commit read back through another");
+    let (coordinator, _, _) = find_coordinator(&mut cluster.client(0, 0), "ledger");
+    let coordinator_host = (coordinator / NODES_PER_HOST) as usize;
+    let mut client = cluster.node_client(coordinator);
+    commit(&mut client, "ledger", "spread", 3, 42);
+    let elsewhere = (coordinator_host + 1) % HOSTS;
+    let committed = read_commits(cluster, "ledger", "spread", 6, Some(elsewhere));
+    assert_eq!(
+        committed[3], 42,
+        "ledger's commit read via host {elsewhere}"
+    );
+}
+
+/// Kill -9 the quorum leader's host: a surviving host makes metadata
+/// changes within 15 s and fences the dead host's brokers; restarted, the
+/// host catches up on what it missed and serves again.
+#[test]
+fn the_cluster_survives_the_loss_of_the_quorum_leader() {
+    let Some(cluster) = Cluster::up("kill", HOSTS, SHARDS, FAST_FENCING) else {
+        return;
+    };
+    let leader = wait_for(
+        "a quorum leader",
+        Duration::from_secs(30),
+        || cluster.logs(),
+        || cluster.leader(),
+    );
+    let survivor = (leader + 1) % HOSTS;
+    cluster.kill(leader);
+    changes_go_on_without(&cluster, leader, survivor);
+    cluster.start(leader);
+    restarted_host_catches_up_and_serves(&cluster, leader, survivor);
+}
+
+/// Within 15 s of `dead`'s kill, CreateTopics through `survivor` succeeds
+/// and its Metadata no longer lists `dead`'s brokers.
+fn changes_go_on_without(cluster: &Cluster, dead: usize, survivor: usize) {
+    let logs = || cluster.logs();
+    let killed = Instant::now();
+    let budget = Duration::from_secs(15);
+    let mut attempts = 0;
+    wait_for(
+        &format!("CreateTopics through host {survivor} after host {dead} died"),
+        budget,
+        logs,
+        || {
+            attempts += 1;
+            let mut client = cluster.try_client(survivor, 0, Duration::from_secs(10))?;
+            let code = try_create_topic(&mut client, "while-down", 6)?;
+            // A timed-out attempt may still have created it.
+            (code == 0 || (code == TOPIC_EXISTS && attempts > 1)).then_some(())
+        },
+    );
+    wait_for(
+        &format!("Metadata through host {survivor} without host {dead}'s brokers"),
+        budget.saturating_sub(killed.elapsed()),
+        logs,
+        || {
+            let hosts = hosts_of(&broker_ids(&cluster.metadata(survivor)?));
+            (!hosts.contains(&(dead as i32))).then_some(())
+        },
+    );
+    let elapsed = killed.elapsed().as_secs_f64();
+    println!("  ... both within {elapsed:.1} s of the kill");
+}
+
+/// The restarted `host` lists the topic created while it was down, is
+/// listed again by `survivor`, and leads a partition of a new topic that
+/// takes a produce and serves a fetch.
+fn restarted_host_catches_up_and_serves(cluster: &Cluster, host: usize, survivor: usize) {
+    let logs = || cluster.logs();
+    wait_for(
+        &format!("restarted host {host}'s Metadata to list while-down"),
+        Duration::from_secs(30),
+        logs,
+        || topic_leaders(&cluster.metadata(host)?, "while-down"),
+    );
+    wait_for(
+        &format!("host {survivor}'s Metadata to list host {host}'s brokers again"),
+        Duration::from_secs(30),
+        logs,
+        || (broker_ids(&cluster.metadata(survivor)?).len() == HOSTS * SHARDS).then_some(()),
+    );
+    println!("the restarted host serves: a new topic lands on it, produce and fetch there");
+    let code = try_create_topic(&mut cluster.client(host, 1), "after-restart", 6);
+    assert_eq!(code, Some(0), "CreateTopics via host {host}\n{}", logs());
+    let leaders = wait_for(
+        "after-restart's leaders",
+        Duration::from_secs(10),
+        logs,
+        || topic_leaders(&cluster.metadata(host)?, "after-restart"),
+    );
+    let (partition, node) = leaders
+        .iter()
+        .enumerate()
+        .find(|(_, node)| **node / NODES_PER_HOST == host as i32)
+        .unwrap_or_else(|| panic!("no partition on host {host}: {leaders:?}"));
+    let partition = partition as i32;
+    let mut client = cluster.node_client(*node);
+    let now = common::now_milliseconds();
+    let records = batch(&[(None, "after restart")], now, Compression::None);
+    let answer = produce(&mut client, "after-restart", partition, records, 8, -1);
+    assert_eq!(answer, (0, 0), "produce to node {node}");
+    let (code, bytes, high_watermark) = fetch(&mut client, "after-restart", partition, 0, 11);
+    assert_eq!((code, high_watermark), (0, 1));
+    assert_eq!(common::decode_records(&bytes).len(), 1);
+}
+
+/// SIGSTOP the quorum leader's host (a long pause, connections open): the
+/// others elect a leader and make changes; after SIGCONT the paused host
+/// shows them and its own requests go through the new leader.
+#[test]
+fn a_paused_leader_is_replaced_and_catches_up() {
+    let Some(cluster) = Cluster::up("pause", HOSTS, 1, FAST_FENCING) else {
+        return;
+    };
+    let logs = || cluster.logs();
+    let paused = wait_for("a quorum leader", Duration::from_secs(30), logs, || {
+        cluster.leader()
+    });
+    let survivor = (paused + 1) % HOSTS;
+    cluster.stop(paused);
+    let mut attempts = 0;
+    wait_for(
+        &format!("CreateTopics through host {survivor} while host {paused} is paused"),
+        Duration::from_secs(30),
+        logs,
+        || {
+            attempts += 1;
+            let mut client = cluster.try_client(survivor, 0, Duration::from_secs(10))?;
+            let code = try_create_topic(&mut client, "while-paused", 3)?;
+            (code == 0 || (code == TOPIC_EXISTS && attempts > 1)).then_some(())
+        },
+    );
+    cluster.cont(paused);
+    wait_for(
+        &format!("resumed host {paused}'s Metadata to list while-paused"),
+        Duration::from_secs(30),
+        logs,
+        || topic_leaders(&cluster.metadata(paused)?, "while-paused"),
+    );
+    let mut attempts = 0;
+    wait_for(
+        &format!("CreateTopics through resumed host {paused}"),
+        Duration::from_secs(30),
+        logs,
+        || {
+            attempts += 1;
+            let mut client = cluster.try_client(paused, 0, Duration::from_secs(10))?;
+            let code = try_create_topic(&mut client, "after-pause", 3)?;
+            (code == 0 || (code == TOPIC_EXISTS && attempts > 1)).then_some(())
+        },
+    );
+    let leader = wait_for(
+        "a quorum leader after the pause",
+        Duration::from_secs(30),
+        logs,
+        || cluster.leader(),
+    );
+    println!("  ... host {leader} leads after host {paused}'s pause");
+}
+
+/// Past three hosts the rest are learners: a fourth host joins, its broker
+/// is listed everywhere, a change requested through it is forwarded to the
+/// quorum, and the new topic's partitions land on it too.
+#[test]
+fn a_fourth_host_joins_as_a_learner() {
+    let Some(cluster) = Cluster::up("learner", 4, 1, &[]) else {
+        return;
+    };
+    let logs = || cluster.logs();
+    let leader = wait_for("a quorum leader", Duration::from_secs(30), logs, || {
+        cluster.leader()
+    });
+    assert!(leader < 3, "a voter leads, not learner host 3: {leader}");
+    let expected = vec![0, NODES_PER_HOST, 2 * NODES_PER_HOST, 3 * NODES_PER_HOST];
+    for host in 0..4 {
+        wait_for(
+            &format!("host {host}'s Metadata to list brokers {expected:?}"),
+            Duration::from_secs(10),
+            logs,
+            || (broker_ids(&cluster.metadata(host)?) == expected).then_some(()),
+        );
+    }
+    let code = try_create_topic(&mut cluster.client(3, 0), "through-a-learner", 4);
+    assert_eq!(code, Some(0), "CreateTopics via learner host 3\n{}", logs());
+    let leaders = wait_for(
+        "through-a-learner's leaders",
+        Duration::from_secs(10),
+        logs,
+        || topic_leaders(&cluster.metadata(0)?, "through-a-learner"),
+    );
+    assert_eq!(hosts_of(&leaders), [0, 1, 2, 3], "leaders {leaders:?}");
+}
+
+/// Isolate a voter that does not lead, then the leader: each time the
+/// other two make metadata changes, the isolated host never acknowledges
+/// one (no split brain), and after heal it shows what it missed.
+#[test]
+fn an_isolated_voter_refuses_changes_and_catches_up() {
+    let Some(cluster) = Cluster::up("isolate", HOSTS, SHARDS, FAST_FENCING) else {
+        return;
+    };
+    let logs = || cluster.logs();
+    let leader = wait_for("a quorum leader", Duration::from_secs(30), logs, || {
+        cluster.leader()
+    });
+    isolate_and_heal(&cluster, (leader + 1) % HOSTS, "follower");
+    let leader = wait_for(
+        "a quorum leader after heal",
+        Duration::from_secs(30),
+        logs,
+        || cluster.leader(),
+    );
+    isolate_and_heal(&cluster, leader, "leader");
+}
+
+fn isolate_and_heal(cluster: &Cluster, isolated: usize, round: &str) {
+    let logs = || cluster.logs();
+    let majority: Vec<usize> = (0..HOSTS).filter(|&host| host != isolated).collect();
+    cluster.isolate(isolated);
+    let created = format!("majority-{round}");
+    let mut attempts = 0;
+    wait_for(
+        &format!(
+            "CreateTopics {created} through host {} while host {isolated} is isolated",
+            majority[0]
+        ),
+        Duration::from_secs(30),
+        logs,
+        || {
+            attempts += 1;
+            let mut client = cluster.try_client(majority[0], 0, Duration::from_secs(10))?;
+            let code = try_create_topic(&mut client, &created, 6)?;
+            (code == 0 || (code == TOPIC_EXISTS && attempts > 1)).then_some(())
+        },
+    );
+    let refused = format!("minority-{round}");
+    println!("CreateTopics {refused} through isolated host {isolated} must not succeed");
+    let mut inside = cluster.client_inside(isolated, 0, Duration::from_secs(20));
+    let answer = try_create_topic(&mut inside, &refused, 6);
+    assert_ne!(
+        answer,
+        Some(0),
+        "isolated host {isolated} acknowledged a change\n{}",
+        logs()
+    );
+    println!("  ... answered {answer:?} (None: no reply within 20 s)");
+    let metadata = cluster.metadata(majority[1]).expect("Metadata");
+    assert!(
+        topic_leaders(&metadata, &refused).is_none(),
+        "the majority never saw {refused}"
+    );
+    cluster.heal();
+    wait_for(
+        &format!("healed host {isolated}'s Metadata to list {created}"),
+        Duration::from_secs(30),
+        logs,
+        || topic_leaders(&cluster.metadata(isolated)?, &created),
+    );
+}
+
+/// CreateTopics v7 of `partitions` partitions: its error code, or `None`
+/// when no reply came (the connection failed or timed out).
+fn try_create_topic(client: &mut Client, topic: &str, partitions: i32) -> Option<i16> {
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(name(topic))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1)]);
+    Some(client.try_send(&request, 7)?.topics.first()?.error_code)
+}
+
+/// The coordinator of `group` FindCoordinator v3 names: (node id, host, port).
+fn find_coordinator(client: &mut Client, group: &str) -> (i32, String, i32) {
+    let request = FindCoordinatorRequest::default()
+        .with_key(StrBytes::from_string(group.to_string()))
+        .with_key_type(0);
+    let response = client.send(&request, 3);
+    assert_eq!(response.error_code, 0, "FindCoordinator {group}");
+    (response.node_id.0, response.host.to_string(), response.port)
+}
+
+/// A commit outside any generation (a group with no members), OffsetCommit v8.
+fn commit(client: &mut Client, group: &str, topic: &str, partition: i32, offset: i64) {
+    let request = OffsetCommitRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(name(topic))
+            .with_partitions(vec![OffsetCommitRequestPartition::default()
+                .with_partition_index(partition)
+                .with_committed_offset(offset)])]);
+    let response = client.send(&request, 8);
+    let code = response.topics[0].partitions[0].error_code;
+    assert_eq!(code, 0, "OffsetCommit {group} {topic}-{partition}");
+}
+
+/// `group`'s committed offsets of partitions 0..partitions of `topic` (-1:
+/// none), from its coordinator as FindCoordinator through `via` (any host
+/// when `None`) names it: a client bootstrapped on that host alone.
+fn read_commits(
+    cluster: &Cluster,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+    via: Option<usize>,
+) -> Vec<i64> {
+    let via = via.unwrap_or(0);
+    let (node, host, port) = find_coordinator(&mut cluster.client(via, 0), group);
+    println!("  {group}'s coordinator through host {via}: node {node} at {host}:{port}");
+    let address = format!("{host}:{port}")
+        .parse()
+        .expect("a coordinator address");
+    assert_eq!(address, cluster.node_address(node));
+    let request = OffsetFetchRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+            .with_name(name(topic))
+            .with_partition_indexes((0..partitions).collect())]));
+    let response = Client::connect_to(address).send(&request, 7);
+    assert_eq!(response.error_code, 0, "OffsetFetch {group}");
+    let mut offsets = vec![-1; partitions as usize];
+    for partition in &response.topics[0].partitions {
+        assert_eq!(partition.error_code, 0);
+        offsets[partition.partition_index as usize] = partition.committed_offset;
+    }
+    offsets.into_iter().map(|offset| offset.max(0)).collect()
+}
+
+/// Runs tests/kafkajs/cluster.js against the bootstrap list (120 s at most);
+/// its stdout, or a panic with its stderr and the hosts' logs.
+fn run_kafkajs(cluster: &Cluster, topic: &str, group: &str, count: usize) -> String {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kafkajs");
+    assert!(
+        dir.join("node_modules/kafkajs").exists(),
+        "kafkajs is not installed: run scripts/test.sh (npm ci in tests/kafkajs)"
+    );
+    let output = Command::new("timeout")
+        .args([
+            "120",
+            "node",
+            "cluster.js",
+            &cluster.bootstrap(),
+            topic,
+            group,
+        ])
+        .arg(count.to_string())
+        .current_dir(&dir)
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "cluster.js failed ({}):\n{stdout}\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr),
+        cluster.logs()
+    );
+    stdout
+}
+
+fn line_after<'a>(output: &'a str, prefix: &str) -> &'a str {
+    output
+        .lines()
+        .find_map(|line| line.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no line {prefix:?} in:\n{output}"))
+}
+
+fn states(cluster: &Cluster) -> Vec<String> {
+    cluster
+        .status()
+        .into_iter()
+        .map(|host| host.state)
+        .collect()
+}
