@@ -57,6 +57,9 @@ pub struct Config {
     /// `broker.session.timeout.ms`: a host that has not heartbeated the
     /// quorum leader for this long is fenced (its shards leave Metadata).
     pub broker_session_timeout_milliseconds: u64,
+    /// Pin shard i to CPU i (when there are enough CPUs); off when several
+    /// hosts share a machine.
+    pub pin_cores: bool,
     /// Where shard 0 serves /metrics, /health and /ready (`None`: off).
     pub metrics_listen: Option<SocketAddr>,
 }

@@ -175,6 +175,10 @@ struct ServeArgs {
     /// shards leave Metadata.
     #[arg(long, env = "CORELOG_BROKER_SESSION_TIMEOUT_MS", default_value_t = limits::BROKER_SESSION_TIMEOUT_MILLISECONDS_DEFAULT)]
     broker_session_timeout_ms: u64,
+    /// Do not pin shard i to CPU i: for several hosts sharing one machine
+    /// (scripts/cluster.sh), which would otherwise all pin to the same CPUs.
+    #[arg(long, env = "CORELOG_NO_PIN")]
+    no_pin: bool,
     /// Where shard 0 serves Prometheus metrics (/metrics), /health and
     /// /ready over HTTP; `none` or empty: off. Port 0 takes an ephemeral
     /// port; the address is logged (`corelog: metrics on http://...`).
@@ -294,6 +298,7 @@ fn serve_config(args: ServeArgs) -> Result<Config, String> {
         node_id: args.node_id,
         quorum,
         broker_session_timeout_milliseconds: args.broker_session_timeout_ms,
+        pin_cores: !args.no_pin,
     })
 }
 
@@ -410,7 +415,11 @@ fn open_metadata(config: &Config) -> Result<(MetadataState, MetadataStore, Legac
         let legacy = (!records.is_empty()).then(|| (metadata_store.path().to_path_buf(), records));
         return Ok((MetadataState::default(), metadata_store, legacy));
     }
-    if config.data_dir.join("__cluster_metadata/quorum.log").exists() {
+    if config
+        .data_dir
+        .join("__cluster_metadata/quorum.log")
+        .exists()
+    {
         return Err(format!(
             "{} belongs to a host of a cluster: start it with --controller-quorum-voters",
             config.data_dir.display()
@@ -594,7 +603,7 @@ fn spawn_shards(
     let idle_spin = Duration::from_micros(config.idle_spin_microseconds);
     let mut threads = Vec::with_capacity(starts.len());
     for (index, start) in starts.into_iter().enumerate() {
-        let cpu = (config.cores <= online_cpus).then_some(index);
+        let cpu = (config.pin_cores && config.cores <= online_cpus).then_some(index);
         let thread = rt::executor::spawn_shard(index, cpu, idle_spin, move || run_shard(start))
             .map_err(|error| error.to_string())?;
         threads.push(thread);

@@ -54,7 +54,10 @@ impl MetadataState {
 
     /// Moves every partition `node_id` leads to the other live hosts, then
     /// removes it.
-    pub(super) fn plan_remove_host(&self, node_id: u32) -> Result<Vec<MetadataRecord>, CommandError> {
+    pub(super) fn plan_remove_host(
+        &self,
+        node_id: u32,
+    ) -> Result<Vec<MetadataRecord>, CommandError> {
         if !self.hosts().contains_key(&node_id) {
             return Err(CommandError {
                 code: ErrorCode::BROKER_NOT_AVAILABLE,
@@ -92,13 +95,21 @@ impl MetadataState {
         if !self.topics().is_empty() {
             return Err(CommandError {
                 code: ErrorCode::TOPIC_ALREADY_EXISTS,
-                message: "the cluster has topics already; a host's old metadata log is not imported"
-                    .into(),
+                message:
+                    "the cluster has topics already; a host's old metadata log is not imported"
+                        .into(),
             });
         }
         Ok(records
             .iter()
-            .filter(|record| !matches!(record, MetadataRecord::HostRegistered(_) | MetadataRecord::HostFenced { .. } | MetadataRecord::HostRemoved { .. }))
+            .filter(|record| {
+                !matches!(
+                    record,
+                    MetadataRecord::HostRegistered(_)
+                        | MetadataRecord::HostFenced { .. }
+                        | MetadataRecord::HostRemoved { .. }
+                )
+            })
             .cloned()
             .collect())
     }
@@ -138,7 +149,10 @@ mod tests {
             let records = state.plan_register_host(&host(node, 2, 1));
             apply(&mut state, records);
         }
-        assert!(state.plan_register_host(&host(1, 2, 1)).is_empty(), "no change, no record");
+        assert!(
+            state.plan_register_host(&host(1, 2, 1)).is_empty(),
+            "no change, no record"
+        );
         let create = Command::CreateTopic {
             name: "t".into(),
             partitions: 6,
@@ -149,25 +163,41 @@ mod tests {
         };
         let records = state.plan(&create, DEFAULTS).unwrap();
         apply(&mut state, records);
-        let mut leaders: Vec<u32> = state.topics()["t"].placement.iter().map(|p| p.leader).collect();
+        let mut leaders: Vec<u32> = state.topics()["t"]
+            .placement
+            .iter()
+            .map(|p| p.leader)
+            .collect();
         leaders.sort();
         assert_eq!(leaders, vec![0, 1, 1024, 1025, 2048, 2049]);
         // Fenced: no new partitions there, and its brokers are not live.
         let records = state.plan_fence_host(2);
         apply(&mut state, records);
         assert!(!state.snapshot().broker_is_live(2048));
-        assert!(state.eligible_brokers(DEFAULTS).iter().all(|&b| host_of(b) != 2));
+        assert!(state
+            .eligible_brokers(DEFAULTS)
+            .iter()
+            .all(|&b| host_of(b) != 2));
         // It restarts with one shard: registered again, shard 1's partition moves to shard 0.
         let records = state.plan_register_host(&host(2, 1, 2));
         apply(&mut state, records);
         assert!(state.snapshot().broker_is_live(2048));
-        let leaders: Vec<u32> = state.topics()["t"].placement.iter().map(|p| p.leader).collect();
+        let leaders: Vec<u32> = state.topics()["t"]
+            .placement
+            .iter()
+            .map(|p| p.leader)
+            .collect();
         assert!(!leaders.contains(&2049) && leaders.iter().filter(|&&l| l == 2048).count() == 2);
         // Decommissioned: its partitions move off first.
-        let records = state.plan(&Command::RemoveHost { node_id: 2 }, DEFAULTS).unwrap();
+        let records = state
+            .plan(&Command::RemoveHost { node_id: 2 }, DEFAULTS)
+            .unwrap();
         apply(&mut state, records);
         assert!(!state.hosts().contains_key(&2));
-        assert!(state.topics()["t"].placement.iter().all(|p| host_of(p.leader) != 2));
+        assert!(state.topics()["t"]
+            .placement
+            .iter()
+            .all(|p| host_of(p.leader) != 2));
         // The snapshot records rebuild hosts too.
         let mut rebuilt = MetadataState::default();
         apply(&mut rebuilt, state.to_records());
@@ -178,6 +208,11 @@ mod tests {
     fn import_only_into_an_empty_cluster() {
         let state = MetadataState::default();
         let records = vec![MetadataRecord::TopicDeleted { name: "x".into() }];
-        assert_eq!(state.plan(&Command::Import(records.clone()), DEFAULTS).unwrap(), records);
+        assert_eq!(
+            state
+                .plan(&Command::Import(records.clone()), DEFAULTS)
+                .unwrap(),
+            records
+        );
     }
 }

@@ -190,10 +190,14 @@ pub enum Command {
     /// longer has move to the shards it has.
     RegisterHost(HostRegistration),
     /// A host's lease ran out: fence it.
-    FenceHost { node_id: u32 },
+    FenceHost {
+        node_id: u32,
+    },
     /// A decommissioned host leaves: every partition it leads moves to the
     /// other live hosts first (refused while none is left to take them).
-    RemoveHost { node_id: u32 },
+    RemoveHost {
+        node_id: u32,
+    },
     /// The metadata log of a single host that now starts as a cluster: its
     /// records become the cluster's (refused once the cluster has topics).
     Import(Vec<record::MetadataRecord>),

@@ -19,8 +19,8 @@
 pub mod log_store;
 pub mod network;
 pub mod peer;
-pub mod server;
 pub mod runtime;
+pub mod server;
 pub mod state_machine;
 pub mod types;
 pub mod wire;

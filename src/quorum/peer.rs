@@ -48,7 +48,10 @@ impl Peer {
         let (reader, writer) = self.connection.as_mut().expect("connected above");
         write_frame(writer, request).await?;
         read_frame(reader, limit).await?.ok_or_else(|| {
-            io::Error::new(io::ErrorKind::UnexpectedEof, "the peer closed the connection")
+            io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the peer closed the connection",
+            )
         })
     }
 }

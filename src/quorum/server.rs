@@ -23,7 +23,10 @@ pub trait Handler {
     /// says the log index it was committed at.
     fn command(&self, command: Command) -> impl std::future::Future<Output = Result<u64, Refusal>>;
     /// Renews a host's lease (registering it when needed).
-    fn heartbeat(&self, host: HostRegistration) -> impl std::future::Future<Output = Result<(), Refusal>>;
+    fn heartbeat(
+        &self,
+        host: HostRegistration,
+    ) -> impl std::future::Future<Output = Result<(), Refusal>>;
 }
 
 /// Accepts until the listener is shut down.

@@ -37,7 +37,10 @@ pub mod sync;
 pub use glommio::timer::sleep;
 
 /// `future`'s output, or `None` once `limit` passed first.
-pub async fn within<T>(limit: std::time::Duration, future: impl std::future::Future<Output = T>) -> Option<T> {
+pub async fn within<T>(
+    limit: std::time::Duration,
+    future: impl std::future::Future<Output = T>,
+) -> Option<T> {
     use futures_lite::FutureExt;
     async { Some(future.await) }
         .or(async {

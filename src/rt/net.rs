@@ -120,7 +120,10 @@ impl Listener {
 pub async fn connect(address: &str, limit: Duration) -> io::Result<Connection> {
     use std::net::ToSocketAddrs;
     let resolved = address.to_socket_addrs()?.next().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::NotFound, format!("{address} resolves to nothing"))
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{address} resolves to nothing"),
+        )
     })?;
     let stream = glommio::net::TcpStream::connect_timeout(resolved, limit)
         .await

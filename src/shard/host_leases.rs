@@ -48,7 +48,10 @@ impl Handler for QuorumController {
                 message: format!("node {} does not lead the quorum", self.node_id),
             });
         }
-        self.leases.heard.borrow_mut().insert(host.node_id, Instant::now());
+        self.leases
+            .heard
+            .borrow_mut()
+            .insert(host.node_id, Instant::now());
         if !self.voters.contains_key(&host.node_id) {
             self.admit_learner(&host).await;
         }

@@ -45,9 +45,9 @@
 pub mod connections;
 pub mod controller;
 pub mod flush;
+pub mod host_leases;
 pub mod metadata_view;
 pub mod partitions;
-pub mod host_leases;
 pub mod producer_ids;
 pub mod quorum_controller;
 pub mod quorum_start;

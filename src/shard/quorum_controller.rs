@@ -225,11 +225,17 @@ impl QuorumController {
 
     async fn forward_command(&self, address: &str, command: &Command) -> Result<u64, Refusal> {
         match self
-            .call(address, Request::Command(command.clone()), request_timeout())
+            .call(
+                address,
+                Request::Command(command.clone()),
+                request_timeout(),
+            )
             .await
         {
             Ok(Response::Command(answer)) => answer,
-            Ok(_) => Err(not_controller(format!("{address} answered another request"))),
+            Ok(_) => Err(not_controller(format!(
+                "{address} answered another request"
+            ))),
             Err(error) => Err(not_controller(format!("{address}: {error}"))),
         }
     }
@@ -242,11 +248,7 @@ impl QuorumController {
         request: Request,
         limit: Duration,
     ) -> std::io::Result<Response> {
-        let idle = self
-            .peers
-            .borrow_mut()
-            .get_mut(address)
-            .and_then(Vec::pop);
+        let idle = self.peers.borrow_mut().get_mut(address).and_then(Vec::pop);
         let mut peer = idle.unwrap_or_else(|| Peer::new(address.to_string()));
         let result = peer.call(&request, limit).await;
         if result.is_ok() {
@@ -267,9 +269,7 @@ impl QuorumController {
             .borrow()
             .hosts()
             .get(&self.node_id)
-            .is_some_and(|host| {
-                !host.fenced && host.incarnation == self.registration.incarnation
-            });
+            .is_some_and(|host| !host.fenced && host.incarnation == self.registration.incarnation);
         registered && self.legacy.borrow().is_none()
     }
 

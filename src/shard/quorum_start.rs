@@ -63,9 +63,15 @@ pub async fn start(
     let raft_config =
         quorum::config(&Timing::default()).map_err(|error| format!("quorum settings: {error}"))?;
     let node_id = config.node_id;
-    let raft = Raft::new(u64::from(node_id), raft_config, quorum::network::Network, log, machine)
-        .await
-        .map_err(|error| format!("cannot start the quorum member: {error}"))?;
+    let raft = Raft::new(
+        u64::from(node_id),
+        raft_config,
+        quorum::network::Network,
+        log,
+        machine,
+    )
+    .await
+    .map_err(|error| format!("cannot start the quorum member: {error}"))?;
     if quorum_config.is_voter(node_id) {
         let voters: BTreeMap<u64, BasicNode> = quorum_config
             .voters
