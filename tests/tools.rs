@@ -342,6 +342,29 @@ fn produce_then_consume_round_trips_keys_headers_and_templates() {
     );
     assert!(snappy.contains("produced 1 records"), "{snappy}");
 
+    // --format json: one object per record and line.
+    let lines = corelog(
+        &broker,
+        &[
+            "consume", "lines", "-p", "1", "-o", "-3", "-e", "--format", "json",
+        ],
+        "",
+    );
+    let records: Vec<Value> = lines
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(records.len(), 3);
+    assert_eq!(records[0]["offset"], before);
+    assert_eq!(
+        (
+            records[2]["value"].as_str(),
+            records[2]["partition"].as_i64()
+        ),
+        (Some("z"), Some(1))
+    );
+    assert_eq!(records[0]["key"], Value::Null);
+
     // -n stops after N; -o end reads nothing; -o @future reads nothing.
     let three = corelog(&broker, &["consume", "lines", "-n", "3"], "");
     assert_eq!(three.lines().count(), 3);
@@ -557,4 +580,108 @@ fn cluster_info_lists_every_broker_and_its_api_versions() {
         assert_eq!(fetch["max"], 18);
     }
     assert!(info["cluster_id"].as_str().is_some_and(|id| !id.is_empty()));
+}
+
+/// A `consume -G` left running, stopped with SIGTERM.
+struct Running(std::process::Child);
+
+impl Running {
+    fn start(broker: &Broker, args: &[&str]) -> Running {
+        let child = Command::new(env!("CARGO_BIN_EXE_corelog"))
+            .args(args)
+            .args(["-b", &broker.bootstrap()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("corelog runs");
+        Running(child)
+    }
+
+    /// SIGTERM, then what it printed; it must exit cleanly.
+    fn stop(self) -> String {
+        // SAFETY: kill only sends a signal to the child this test started.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let output = self.0.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+}
+
+/// Polls `group describe` until `ready` holds for it (30 s at most).
+fn describe_until(broker: &Broker, group: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let described = json(broker, &["group", "describe", group]);
+        if ready(&described) {
+            return described;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "group never got there: {described}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn two_group_consumers_split_the_partitions_by_range_and_commit_on_sigterm() {
+    let broker = Broker::start_with(2, &["--group-initial-rebalance-delay-ms", "0"]);
+    corelog(
+        &broker,
+        &["topic", "create", "split", "--partitions", "4"],
+        "",
+    );
+    for partition in 0..4 {
+        let input = format!("p{partition}-a\np{partition}-b\n");
+        corelog(
+            &broker,
+            &["produce", "split", "-p", &partition.to_string()],
+            &input,
+        );
+    }
+    let first = Running::start(&broker, &["consume", "split", "-G", "pair"]);
+    describe_until(&broker, "pair", |d| {
+        d["state"] == "Stable" && d["members"].as_array().unwrap().len() == 1
+    });
+    let second = Running::start(&broker, &["consume", "split", "-G", "pair"]);
+    // The leader's range assignment: two consecutive partitions each.
+    let described = describe_until(&broker, "pair", |d| {
+        let members = d["members"].as_array().unwrap();
+        d["state"] == "Stable"
+            && members.len() == 2
+            && members
+                .iter()
+                .all(|m| m["assignment"].as_array().unwrap().len() == 2)
+    });
+    let mut assignments: Vec<Vec<u64>> = described["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            m["assignment"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["partition"].as_u64().unwrap())
+                .collect()
+        })
+        .collect();
+    assignments.sort();
+    assert_eq!(assignments, [[0, 1], [2, 3]]);
+    let mut printed = first.stop();
+    printed.push_str(&second.stop());
+    let printed: std::collections::BTreeSet<String> = printed.lines().map(str::to_string).collect();
+    let expected: std::collections::BTreeSet<String> = (0..4)
+        .flat_map(|p| [format!("p{p}-a"), format!("p{p}-b")])
+        .collect();
+    assert_eq!(printed, expected);
+    // Both committed on SIGTERM and left.
+    assert_eq!(committed(&broker, "pair", "split", 4), [2, 2, 2, 2]);
+    let described = json(&broker, &["group", "describe", "pair"]);
+    assert_eq!(described["state"], "Empty");
 }

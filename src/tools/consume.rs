@@ -26,7 +26,7 @@ use super::client::{topic_name, Cluster, RETRIABLE};
 use super::membership::Member;
 use super::offsets::{committed, leaders, list_offsets, TopicPartition, EARLIEST, LATEST};
 use super::template::{Message, Template};
-use super::{kafka_error, Connect, ToolError};
+use super::{kafka_error, Connect, Format, ToolError};
 use crate::limits;
 
 #[derive(clap::Args, Debug)]
@@ -50,7 +50,8 @@ pub struct ConsumeArgs {
     /// Consume as a member of this group and commit on exit.
     #[arg(short = 'G', long)]
     pub group: Option<String>,
-    /// Output template: %t %p %o %k %s %S %T %h, \n \t.
+    /// Output template: %t %p %o %k %s %S %T %h, \n \t (with --format
+    /// json: one JSON object per record and line instead).
     #[arg(short = 'f', long = "format-template", default_value = "%s\\n")]
     pub template: String,
     /// Exit once every partition has been read to its end.
@@ -101,6 +102,8 @@ struct Consumer {
     at_end: BTreeSet<i32>,
     printed: u64,
     limit: Option<u64>,
+    /// Table: through the template; JSON: one object per line.
+    format: Format,
     out: std::io::BufWriter<std::io::Stdout>,
 }
 
@@ -126,6 +129,7 @@ pub fn run(args: ConsumeArgs) -> Result<(), ToolError> {
         at_end: BTreeSet::new(),
         printed: 0,
         limit: args.count,
+        format: args.connect.format,
         out: std::io::BufWriter::new(std::io::stdout()),
     };
     let mut member = match &args.group {
@@ -136,7 +140,12 @@ pub fn run(args: ConsumeArgs) -> Result<(), ToolError> {
     let result = consume(&mut cluster, &mut consumer, member.as_mut(), &args, &stop);
     let flushed = consumer.out.flush().map_err(ToolError::Terminal);
     if let Some(member) = &member {
-        consumer.commit(&mut cluster, member)?;
+        // Positions count records handed to stdout's buffer: commit them
+        // only when they reached stdout.
+        let delivered = flushed.is_ok() && !matches!(result, Err(ToolError::Terminal(_)));
+        if delivered {
+            consumer.commit(&mut cluster, member)?;
+        }
         member.leave(&mut cluster)?;
     }
     result.and(flushed)
@@ -423,12 +432,36 @@ impl Consumer {
                 .collect(),
         };
         let mut line = Vec::new();
-        self.template.render(&message, &mut line);
+        match self.format {
+            Format::Table => self.template.render(&message, &mut line),
+            Format::Json => {
+                serde_json::to_writer(&mut line, &json_record(&message))
+                    .expect("a Value always serializes");
+                line.push(b'\n');
+            }
+        }
         self.out.write_all(&line).map_err(ToolError::Terminal)?;
         self.positions.insert(partition, record.offset + 1);
         self.printed += 1;
         Ok(())
     }
+}
+
+/// A record as one JSON line (`--format json`); key, value and header
+/// values as text (invalid UTF-8 replaced), null where absent.
+fn json_record(message: &Message) -> serde_json::Value {
+    let text =
+        |bytes: Option<&[u8]>| bytes.map(|bytes| String::from_utf8_lossy(bytes).into_owned());
+    let headers: serde_json::Map<String, serde_json::Value> = message
+        .headers
+        .iter()
+        .map(|(key, value)| (key.to_string(), serde_json::json!(text(*value))))
+        .collect();
+    serde_json::json!({
+        "topic": message.topic, "partition": message.partition, "offset": message.offset,
+        "timestamp": message.timestamp, "key": text(message.key), "value": text(message.value),
+        "headers": headers,
+    })
 }
 
 /// The whole batches in fetched bytes, each by its length field; a

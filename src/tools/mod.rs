@@ -142,6 +142,11 @@ pub fn kafka_error(what: String, code: i16, message: Option<&str>) -> ToolError 
 pub fn exit(result: Result<(), ToolError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`corelog consume t | head`): nothing left
+        // to say to anyone.
+        Err(ToolError::Terminal(error)) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("corelog: {error}");
             ExitCode::FAILURE
