@@ -24,13 +24,16 @@ pub enum ClusterCommand {
     Info,
 }
 
+/// API key -> (min, max) version.
+type Versions = BTreeMap<i16, (i16, i16)>;
+
 struct Broker {
     node: i32,
     host: String,
     port: i32,
     rack: Option<String>,
     /// API key -> (min, max) this broker serves.
-    versions: BTreeMap<i16, (i16, i16)>,
+    versions: Versions,
 }
 
 pub fn run(args: ClusterArgs) -> Result<(), ToolError> {
@@ -91,7 +94,7 @@ fn render(cluster_id: Option<&str>, controller: i32, brokers: &[Broker]) -> Stri
     out.push_str(&table.render());
     // Brokers of one cluster usually serve the same versions: print each
     // distinct table once, naming the nodes that serve it.
-    let mut distinct: Vec<(Vec<i32>, &BTreeMap<i16, (i16, i16)>)> = Vec::new();
+    let mut distinct: Vec<(Vec<i32>, &Versions)> = Vec::new();
     for broker in brokers {
         match distinct
             .iter_mut()

@@ -133,7 +133,11 @@ pub fn run(args: ConsumeArgs) -> Result<(), ToolError> {
         out: std::io::BufWriter::new(std::io::stdout()),
     };
     let mut member = match &args.group {
-        Some(group) => Some(Member::join(&mut cluster, group, &[args.topic.clone()])?),
+        Some(group) => Some(Member::join(
+            &mut cluster,
+            group,
+            std::slice::from_ref(&args.topic),
+        )?),
         None => None,
     };
     consumer.assign(&mut cluster, member.as_ref(), &args.partitions)?;
