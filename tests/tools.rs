@@ -685,3 +685,59 @@ fn two_group_consumers_split_the_partitions_by_range_and_commit_on_sigterm() {
     let described = json(&broker, &["group", "describe", "pair"]);
     assert_eq!(described["state"], "Empty");
 }
+
+#[test]
+fn kcat_reads_what_produce_wrote_and_consume_reads_what_kcat_wrote() {
+    let broker = Broker::start(1);
+    corelog(
+        &broker,
+        &["topic", "create", "mixed", "--partitions", "1"],
+        "",
+    );
+    for compression in ["none", "gzip", "snappy"] {
+        let input = format!("k-{compression}=v-{compression}\n");
+        let args = [
+            "produce",
+            "mixed",
+            "-K",
+            "=",
+            "-H",
+            "via=corelog",
+            "--compression",
+            compression,
+        ];
+        corelog(&broker, &args, &input);
+    }
+    // librdkafka decodes the batches, compressed ones too.
+    let read = common::kcat(
+        &broker,
+        &[
+            "-C",
+            "-t",
+            "mixed",
+            "-o",
+            "beginning",
+            "-e",
+            "-f",
+            "%o %k %s %h\\n",
+        ],
+        None,
+    );
+    assert_eq!(
+        read,
+        "0 k-none v-none via=corelog\n1 k-gzip v-gzip via=corelog\n2 k-snappy v-snappy via=corelog\n"
+    );
+    common::kcat(
+        &broker,
+        &[
+            "-P", "-t", "mixed", "-K", ":", "-z", "gzip", "-H", "via=kcat",
+        ],
+        Some("a:1\nb:2\n"),
+    );
+    let read = corelog(
+        &broker,
+        &["consume", "mixed", "-o", "3", "-e", "-f", "%o %k %s %h\\n"],
+        "",
+    );
+    assert_eq!(read, "3 a 1 via=kcat\n4 b 2 via=kcat\n");
+}

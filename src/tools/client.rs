@@ -194,7 +194,11 @@ impl Connection {
         let encoded = header
             .encode(&mut frame, R::header_version(version))
             .and_then(|()| request.encode(&mut frame, version));
-        encoded.map_err(|error| self.protocol(format!("cannot encode the request: {error}")))?;
+        encoded.map_err(|error| {
+            let api =
+                ApiKey::try_from(R::KEY).map_or(format!("api {}", R::KEY), |k| format!("{k:?}"));
+            self.protocol(format!("cannot encode {api} v{version}: {error}"))
+        })?;
         let length = (frame.len() - 4) as i32;
         frame[..4].copy_from_slice(&length.to_be_bytes());
         let address = self.address.clone();
@@ -270,15 +274,19 @@ impl Cluster {
     /// Metadata for `topics` (None: every topic), without creating any;
     /// refreshes the broker list.
     pub fn metadata(&mut self, topics: Option<&[String]>) -> Result<MetadataResponse, ToolError> {
-        let request = MetadataRequest::default()
-            .with_topics(topics.map(|names| {
-                names
-                    .iter()
-                    .map(|name| MetadataRequestTopic::default().with_name(Some(topic_name(name))))
-                    .collect()
-            }))
-            .with_allow_auto_topic_creation(false);
-        let (_, response) = self.bootstrap.send(&request, 12)?;
+        // v1 at least: v0 cannot ask for no topics or for all of them.
+        let version = self.bootstrap.version::<MetadataRequest>(12)?.max(1);
+        let mut request = MetadataRequest::default().with_topics(topics.map(|names| {
+            names
+                .iter()
+                .map(|name| MetadataRequestTopic::default().with_name(Some(topic_name(name))))
+                .collect()
+        }));
+        // Before v4 the broker decides whether a named topic is created.
+        if version >= 4 {
+            request.allow_auto_topic_creation = false;
+        }
+        let response = self.bootstrap.send_at(&request, version)?;
         self.brokers = response
             .brokers
             .iter()

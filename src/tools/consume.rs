@@ -19,7 +19,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
-use kafka_protocol::messages::{BrokerId, FetchRequest};
+use kafka_protocol::messages::FetchRequest;
 use kafka_protocol::records::{Record, RecordBatchDecoder};
 
 use super::client::{topic_name, Cluster, RETRIABLE};
@@ -336,19 +336,22 @@ impl Consumer {
                     .with_partition_max_bytes(limits::TOOL_FETCH_PARTITION_BYTES_MAX)
             })
             .collect();
-        let request = FetchRequest::default()
-            .with_replica_id(BrokerId(-1))
+        let connection = cluster.node(node)?;
+        // v12 at most: v13 and later name topics by id.
+        let version = connection.version::<FetchRequest>(12)?;
+        // Defaults elsewhere: replica -1 (a consumer), read uncommitted, no
+        // fetch session.
+        let mut request = FetchRequest::default()
             .with_max_wait_ms(wait)
             .with_min_bytes(1)
-            .with_max_bytes(limits::TOOL_FETCH_BYTES_MAX)
-            .with_isolation_level(0)
-            .with_session_id(0)
-            .with_session_epoch(-1)
             .with_topics(vec![FetchTopic::default()
                 .with_topic(topic_name(&self.topic))
                 .with_partitions(partitions)]);
-        // v12 at most: v13 and later name topics by id.
-        let (_, response) = cluster.node(node)?.send(&request, 12)?;
+        // A response size bound from v3 on (before, per partition only).
+        if version >= 3 {
+            request.max_bytes = limits::TOOL_FETCH_BYTES_MAX;
+        }
+        let response = connection.send_at(&request, version)?;
         super::check(
             || format!("Fetch from node {node}"),
             response.error_code,

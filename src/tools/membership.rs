@@ -117,18 +117,23 @@ impl Member {
                 .map(|topic| text(topic.as_str()))
                 .collect(),
         );
-        let request = JoinGroupRequest::default()
+        let connection = cluster.node(self.coordinator)?;
+        // v7 at most: it names the protocol type in the response; v8 only
+        // adds a reason.
+        let version = connection.version::<JoinGroupRequest>(7)?;
+        let mut request = JoinGroupRequest::default()
             .with_group_id(group_id(&self.group))
             .with_session_timeout_ms(limits::TOOL_SESSION_TIMEOUT_MILLISECONDS)
-            .with_rebalance_timeout_ms(limits::TOOL_REBALANCE_TIMEOUT_MILLISECONDS)
             .with_member_id(text(self.member_id.as_str()))
             .with_protocol_type(text(PROTOCOL_TYPE))
             .with_protocols(vec![JoinGroupRequestProtocol::default()
                 .with_name(text(ASSIGNOR))
                 .with_metadata(versioned(&subscription, 0))]);
-        // v7 at most: it names the protocol type in the response; v8 only
-        // adds a reason.
-        Ok(cluster.node(self.coordinator)?.send(&request, 7)?.1)
+        // v0 has no rebalance timeout: the session timeout stands for it.
+        if version >= 1 {
+            request.rebalance_timeout_ms = limits::TOOL_REBALANCE_TIMEOUT_MILLISECONDS;
+        }
+        connection.send_at(&request, version)
     }
 
     /// SyncGroup; false when a rebalance began meanwhile (join again).

@@ -83,6 +83,12 @@ pub fn list_offsets(
             )?;
             offsets.insert(answer.partition_index, answer.offset);
         }
+        if let Some(missing) = partitions.iter().find(|p| !offsets.contains_key(p)) {
+            return Err(ToolError::Protocol {
+                address: format!("node {leader}"),
+                reason: format!("ListOffsets answered nothing for {topic}-{missing}"),
+            });
+        }
     }
     Ok(offsets)
 }
