@@ -342,6 +342,12 @@ fn produce_then_consume_round_trips_keys_headers_and_templates() {
     );
     assert!(snappy.contains("produced 1 records"), "{snappy}");
 
+    // A line past the bound is refused, and nothing of it is sent.
+    let long = "x".repeat(corelog::limits::TOOL_LINE_BYTES_MAX + 1);
+    let refused = run(&broker, &["produce", "lines", "-p", "0"], &long);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("longer than"));
+
     // --format json: one object per record and line.
     let lines = corelog(
         &broker,

@@ -144,21 +144,13 @@ fn read_and_send(
     producer: &mut Producer,
     args: &ProduceArgs,
 ) -> Result<usize, ToolError> {
-    let stdin = std::io::stdin().lock();
+    let mut stdin = std::io::stdin().lock();
     let mut pending: BTreeMap<i32, (Vec<Record>, usize)> = BTreeMap::new();
     let mut total = 0;
-    let mut lines = stdin.split(b'\n');
     let partitions = producer.leaders.len() as i32;
     // Unkeyed records stick to one partition until its batch is sent.
     let mut sticky = producer.next_partition;
-    while let Some(line) = lines.next().transpose().map_err(ToolError::Terminal)? {
-        if line.len() > limits::TOOL_LINE_BYTES_MAX {
-            return Err(ToolError::Usage(format!(
-                "a line of {} bytes is longer than {}",
-                line.len(),
-                limits::TOOL_LINE_BYTES_MAX
-            )));
-        }
+    while let Some(line) = read_line(&mut stdin)? {
         let line = line.strip_suffix(b"\r").unwrap_or(&line).to_vec();
         let (key, value) = split_key(line, args.key_separator.as_deref());
         let partition = match (args.partition, &key) {
@@ -194,6 +186,29 @@ fn read_and_send(
         send(cluster, producer, partition, records)?;
     }
     Ok(total)
+}
+
+/// The next stdin line without its newline, None at the end; a line
+/// longer than `TOOL_LINE_BYTES_MAX` is refused before more of it is read.
+fn read_line(stdin: &mut impl BufRead) -> Result<Option<Vec<u8>>, ToolError> {
+    let mut line = Vec::new();
+    let limit = limits::TOOL_LINE_BYTES_MAX as u64 + 1;
+    // Read::take on the reference, so stdin stays usable after.
+    let read = std::io::Read::take(&mut *stdin, limit)
+        .read_until(b'\n', &mut line)
+        .map_err(ToolError::Terminal)?;
+    if read == 0 {
+        return Ok(None);
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+    } else if line.len() > limits::TOOL_LINE_BYTES_MAX {
+        return Err(ToolError::Usage(format!(
+            "a line longer than {} bytes (TOOL_LINE_BYTES_MAX)",
+            limits::TOOL_LINE_BYTES_MAX
+        )));
+    }
+    Ok(Some(line))
 }
 
 /// (key, value) of a line: split at the first separator when one is given
