@@ -343,6 +343,10 @@ pub const TOOL_LINE_BYTES_MAX: usize = 1024 * 1024;
 pub const TOOL_ATTEMPTS_MAX: u32 = 10;
 pub const TOOL_RETRY_PAUSE_MILLISECONDS: u64 = 200;
 
+/// How long `consume` keeps reconnecting to a cluster it lost (a broker
+/// restarting) before it gives up.
+pub const TOOL_RECONNECT_MILLISECONDS: u64 = 60_000;
+
 /// The consumer group member's session timeout, and its heartbeat interval.
 pub const TOOL_SESSION_TIMEOUT_MILLISECONDS: i32 = 10_000;
 pub const TOOL_HEARTBEAT_INTERVAL_MILLISECONDS: u64 = 3_000;

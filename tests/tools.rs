@@ -747,3 +747,41 @@ fn kcat_reads_what_produce_wrote_and_consume_reads_what_kcat_wrote() {
     );
     assert_eq!(read, "3 a 1 via=kcat\n4 b 2 via=kcat\n");
 }
+
+#[test]
+fn consume_carries_on_across_a_broker_restart() {
+    let mut broker = Broker::start_on_fixed_ports(1, &[]);
+    corelog(
+        &broker,
+        &["topic", "create", "steady", "--partitions", "1"],
+        "",
+    );
+    corelog(&broker, &["produce", "steady"], "before\n");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_corelog"))
+        .args(["consume", "steady", "-b", &broker.bootstrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("corelog runs");
+    let (lines, received) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let _ = lines.send(line.unwrap());
+        }
+    });
+    let next = || {
+        received
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("a line within 30 s")
+    };
+    assert_eq!(next(), "before");
+    broker.restart();
+    corelog(&broker, &["produce", "steady"], "after\n");
+    assert_eq!(next(), "after");
+    // SAFETY: kill only sends a signal to the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+}

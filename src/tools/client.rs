@@ -239,6 +239,8 @@ impl Connection {
 /// The cluster as the tools see it: a bootstrap connection, the brokers
 /// Metadata names, and one connection per broker opened on first use.
 pub struct Cluster {
+    /// The `--brokers` addresses, to connect again after losing them.
+    addresses: Vec<String>,
     bootstrap: Connection,
     /// node id -> host:port, from the last Metadata.
     pub brokers: HashMap<i32, String>,
@@ -248,22 +250,28 @@ pub struct Cluster {
 impl Cluster {
     /// Connects to the first reachable of the comma-separated `brokers`.
     pub fn connect(brokers: &str) -> Result<Cluster, ToolError> {
-        let mut failure = None;
-        for address in brokers.split(',').map(str::trim).filter(|a| !a.is_empty()) {
-            match Connection::open(address) {
-                Ok(bootstrap) => {
-                    let mut cluster = Cluster {
-                        bootstrap,
-                        brokers: HashMap::new(),
-                        connections: HashMap::new(),
-                    };
-                    cluster.metadata(Some(&[]))?;
-                    return Ok(cluster);
-                }
-                Err(error) => failure = Some(error),
-            }
-        }
-        Err(failure.unwrap_or_else(|| ToolError::Usage("--brokers names no broker".into())))
+        let addresses: Vec<String> = brokers
+            .split(',')
+            .map(str::trim)
+            .filter(|address| !address.is_empty())
+            .map(str::to_string)
+            .collect();
+        let mut cluster = Cluster {
+            bootstrap: open_first(&addresses)?,
+            addresses,
+            brokers: HashMap::new(),
+            connections: HashMap::new(),
+        };
+        cluster.metadata(Some(&[]))?;
+        Ok(cluster)
+    }
+
+    /// Drops every connection and connects to the bootstrap brokers again
+    /// (after a broker went away), refreshing the broker list.
+    pub fn reconnect(&mut self) -> Result<(), ToolError> {
+        self.connections.clear();
+        self.bootstrap = open_first(&self.addresses)?;
+        self.metadata(Some(&[])).map(drop)
     }
 
     /// The bootstrap connection, for requests any broker answers.
@@ -343,6 +351,18 @@ impl Cluster {
             pause();
         }
     }
+}
+
+/// A connection to the first of `addresses` that answers.
+fn open_first(addresses: &[String]) -> Result<Connection, ToolError> {
+    let mut failure = None;
+    for address in addresses {
+        match Connection::open(address) {
+            Ok(connection) => return Ok(connection),
+            Err(error) => failure = Some(error),
+        }
+    }
+    Err(failure.unwrap_or_else(|| ToolError::Usage("--brokers names no broker".into())))
 }
 
 /// Sleeps between attempts of a retriable request.

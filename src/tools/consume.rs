@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -22,7 +23,7 @@ use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::FetchRequest;
 use kafka_protocol::records::{Record, RecordBatchDecoder};
 
-use super::client::{topic_name, Cluster, RETRIABLE};
+use super::client::{pause, topic_name, Cluster, RETRIABLE};
 use super::membership::Member;
 use super::offsets::{committed, leaders, list_offsets, TopicPartition, EARLIEST, LATEST};
 use super::template::{Message, Template};
@@ -155,7 +156,11 @@ pub fn run(args: ConsumeArgs) -> Result<(), ToolError> {
     result.and(flushed)
 }
 
-/// Fetches and prints until a stop condition holds.
+/// Fetches and prints until a stop condition holds. A lost connection
+/// (a broker restarting) is not the end: the consumer connects again, for
+/// up to `TOOL_RECONNECT_MILLISECONDS`, and a group member joins again
+/// (reading on from the committed offsets: records read since the last
+/// commit may print twice, as with any Kafka consumer).
 fn consume(
     cluster: &mut Cluster,
     consumer: &mut Consumer,
@@ -168,6 +173,9 @@ fn consume(
     } else {
         limits::TOOL_FETCH_WAIT_MILLISECONDS
     };
+    let window = Duration::from_millis(limits::TOOL_RECONNECT_MILLISECONDS);
+    let mut failing_since: Option<Instant> = None;
+    let mut lost = false;
     loop {
         if stop.load(Ordering::Relaxed) || consumer.done() {
             return Ok(());
@@ -175,38 +183,91 @@ fn consume(
         if args.exit_at_end && consumer.at_end.len() == consumer.positions.len() {
             return Ok(());
         }
-        if let Some(member) = member.as_deref_mut() {
-            if member.heartbeat(cluster)? {
-                consumer.commit(cluster, member)?;
-                member.rejoin(cluster)?;
-                consumer.assign(cluster, Some(member), &[])?;
+        let step = if lost {
+            resume(cluster, consumer, member.as_deref_mut())
+        } else {
+            round(cluster, consumer, member.as_deref_mut(), wait)
+        };
+        match step {
+            Ok(()) => {
+                lost = false;
+                failing_since = None;
             }
-        }
-        let nodes: BTreeSet<i32> = consumer.leaders.values().copied().collect();
-        if nodes.is_empty() {
-            // Nothing assigned (more members than partitions): wait, and
-            // keep heartbeating.
-            std::thread::sleep(std::time::Duration::from_millis(
-                limits::TOOL_FETCH_WAIT_MILLISECONDS as u64,
-            ));
-            continue;
-        }
-        for node in nodes {
-            if !consumer.fetch_from(cluster, node, wait)? {
-                consumer.leaders = leaders(cluster, &consumer.topic)?
-                    .into_iter()
-                    .filter(|(partition, _)| consumer.positions.contains_key(partition))
-                    .collect();
+            Err(error @ ToolError::Io { .. }) => {
+                if failing_since.get_or_insert_with(Instant::now).elapsed() > window {
+                    return Err(error);
+                }
+                lost = true;
+                pause();
             }
-            if consumer.done() {
-                break;
-            }
+            Err(other) => return Err(other),
         }
-        consumer.out.flush().map_err(ToolError::Terminal)?;
+    }
+}
+
+/// One heartbeat (in a group) and one Fetch from each leader.
+fn round(
+    cluster: &mut Cluster,
+    consumer: &mut Consumer,
+    member: Option<&mut Member>,
+    wait: i32,
+) -> Result<(), ToolError> {
+    if let Some(member) = member {
+        if member.heartbeat(cluster)? {
+            consumer.commit(cluster, member)?;
+            member.rejoin(cluster)?;
+            consumer.assign(cluster, Some(member), &[])?;
+        }
+    }
+    let nodes: BTreeSet<i32> = consumer.leaders.values().copied().collect();
+    if nodes.is_empty() {
+        // Nothing assigned (more members than partitions): wait, and keep
+        // heartbeating.
+        std::thread::sleep(Duration::from_millis(
+            limits::TOOL_FETCH_WAIT_MILLISECONDS as u64,
+        ));
+        return Ok(());
+    }
+    for node in nodes {
+        if !consumer.fetch_from(cluster, node, wait)? {
+            consumer.refresh_leaders(cluster)?;
+        }
+        if consumer.done() {
+            break;
+        }
+    }
+    consumer.out.flush().map_err(ToolError::Terminal)
+}
+
+/// After a lost connection: connect again; in a group, find the
+/// coordinator and join again.
+fn resume(
+    cluster: &mut Cluster,
+    consumer: &mut Consumer,
+    member: Option<&mut Member>,
+) -> Result<(), ToolError> {
+    consumer.out.flush().map_err(ToolError::Terminal)?;
+    cluster.reconnect()?;
+    match member {
+        Some(member) => {
+            member.coordinator = cluster.coordinator(&member.group)?;
+            member.rejoin(cluster)?;
+            consumer.assign(cluster, Some(member), &[])
+        }
+        None => consumer.refresh_leaders(cluster),
     }
 }
 
 impl Consumer {
+    /// Leaders again, for the partitions being read.
+    fn refresh_leaders(&mut self, cluster: &mut Cluster) -> Result<(), ToolError> {
+        self.leaders = leaders(cluster, &self.topic)?
+            .into_iter()
+            .filter(|(partition, _)| self.positions.contains_key(partition))
+            .collect();
+        Ok(())
+    }
+
     fn done(&self) -> bool {
         self.limit.is_some_and(|limit| self.printed >= limit)
     }
