@@ -3,117 +3,28 @@
 //! against what the broker says through the test harness's own client.
 
 mod common;
+#[path = "tools/support.rs"]
+mod support;
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-use common::{decode_records, fetch, leaders, list_offset, Broker, Client};
-use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
-use kafka_protocol::messages::{FindCoordinatorRequest, GroupId, OffsetFetchRequest};
-use kafka_protocol::protocol::StrBytes;
+use common::{leaders, Broker};
 use serde_json::Value;
+use support::*;
 
-/// Runs `corelog ARGS -b BROKER` with `input` on stdin (60 s at most).
-fn run(broker: &Broker, args: &[&str], input: &str) -> Output {
-    let mut child = Command::new("timeout")
-        .arg("60")
-        .arg(env!("CARGO_BIN_EXE_corelog"))
-        .args(args)
-        .args(["-b", &broker.bootstrap()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("corelog runs");
-    child
-        .stdin
-        .take()
+/// The config `name` in `topic describe --format json` output.
+fn config(described: &Value, name: &str) -> Value {
+    described["configs"]
+        .as_array()
         .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-/// Stdout of a run that must succeed.
-fn corelog(broker: &Broker, args: &[&str], input: &str) -> String {
-    let output = run(broker, args, input);
-    assert!(
-        output.status.success(),
-        "corelog {args:?} failed: {}\nbroker log:\n{}",
-        String::from_utf8_lossy(&output.stderr),
-        broker.log()
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
-/// The parsed JSON a `--format json` run prints.
-fn json(broker: &Broker, args: &[&str]) -> Value {
-    let mut args = args.to_vec();
-    args.extend(["--format", "json"]);
-    let out = corelog(broker, &args, "");
-    serde_json::from_str(&out).unwrap_or_else(|error| panic!("{args:?}: {error}: {out}"))
-}
-
-/// Sorted lines of `text`.
-fn sorted_lines(text: &str) -> Vec<String> {
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    lines.sort();
-    lines
-}
-
-/// Committed offsets of `group` on `topic`'s partitions 0..count, read
-/// with OffsetFetch from the coordinator (-1: none).
-fn committed(broker: &Broker, group: &str, topic: &str, count: i32) -> Vec<i64> {
-    let find = FindCoordinatorRequest::default()
-        .with_key(StrBytes::from_string(group.to_string()))
-        .with_key_type(0);
-    let coordinator = broker.client(0).send(&find, 3).node_id.0;
-    let request = OffsetFetchRequest::default()
-        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
-        .with_topics(Some(vec![OffsetFetchRequestTopic::default()
-            .with_name(common::name(topic))
-            .with_partition_indexes((0..count).collect())]));
-    let response = broker.client(coordinator as usize).send(&request, 7);
-    assert_eq!(response.error_code, 0);
-    let mut offsets: Vec<(i32, i64)> = response.topics[0]
-        .partitions
         .iter()
-        .map(|p| (p.partition_index, p.committed_offset))
-        .collect();
-    offsets.sort();
-    offsets.into_iter().map(|(_, offset)| offset).collect()
-}
-
-/// High watermark of each partition of `topic`, from its leader.
-fn high_watermarks(broker: &Broker, topic: &str) -> Vec<i64> {
-    let mut client = broker.client(0);
-    leaders(&mut client, topic)
-        .iter()
-        .enumerate()
-        .map(|(partition, &leader)| {
-            list_offset(
-                &mut broker.client(leader as usize),
-                topic,
-                partition as i32,
-                -1,
-            )
-        })
-        .collect()
-}
-
-fn values_of_partition(broker: &Broker, topic: &str, partition: i32) -> Vec<String> {
-    let leader = leaders(&mut broker.client(0), topic)[partition as usize];
-    let mut client: Client = broker.client(leader as usize);
-    let (error, records, _) = fetch(&mut client, topic, partition, 0, 12);
-    assert_eq!(error, 0);
-    decode_records(&records)
-        .iter()
-        .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
-        .collect()
+        .find(|c| c["name"] == name)
+        .unwrap()
+        .clone()
 }
 
 #[test]
-fn topic_create_list_describe_alter_add_partitions_delete() {
+fn topic_create_list_and_describe() {
     let broker = Broker::start(2);
     let out = corelog(
         &broker,
@@ -157,15 +68,6 @@ fn topic_create_list_describe_alter_add_partitions_delete() {
         assert_eq!(partition["isr"][0], *leader);
         assert_eq!(partition["latest_offset"], 0);
     }
-    let config = |described: &Value, name: &str| -> Value {
-        described["configs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == name)
-            .unwrap()
-            .clone()
-    };
     let retention = config(&described, "retention.ms");
     assert_eq!(
         (retention["value"].as_str(), retention["source"].as_str()),
@@ -178,7 +80,16 @@ fn topic_create_list_describe_alter_add_partitions_delete() {
         table.contains("sizes not shown") && table.contains("DYNAMIC_TOPIC_CONFIG"),
         "{table}"
     );
+}
 
+#[test]
+fn topic_alter_config_add_partitions_and_delete() {
+    let broker = Broker::start(2);
+    corelog(
+        &broker,
+        &["topic", "create", "events", "--partitions", "3"],
+        "",
+    );
     corelog(
         &broker,
         &[
@@ -294,7 +205,32 @@ fn produce_then_consume_round_trips_keys_headers_and_templates() {
         .collect();
     held.sort();
     assert_eq!(held, expected);
+}
 
+#[test]
+fn produce_to_one_partition_compressed_and_consume_from_offsets() {
+    let broker = Broker::start(2);
+    corelog(
+        &broker,
+        &["topic", "create", "lines", "--partitions", "2"],
+        "",
+    );
+    let input: String = (0..10).map(|i| format!("key{i}:value{i}\n")).collect();
+    let out = corelog(
+        &broker,
+        &[
+            "produce",
+            "lines",
+            "-K",
+            ":",
+            "-H",
+            "origin=test",
+            "-H",
+            "n=1",
+        ],
+        &input,
+    );
+    assert!(out.contains("produced 10 records"), "{out}");
     // One partition, compressed, idempotent; the offsets continue.
     let before = high_watermarks(&broker, "lines")[1];
     let out = corelog(
@@ -402,8 +338,9 @@ fn produce_then_consume_round_trips_keys_headers_and_templates() {
     assert_eq!(from_start, "x\ny\nz\n");
 }
 
-#[test]
-fn group_describe_lag_reset_offsets_and_delete() {
+/// A group `billing` on topic `orders` (2 partitions) that committed
+/// [4, 2] and then fell behind by 3 records on partition 0.
+fn group_with_lag() -> Broker {
     let broker = Broker::start_with(2, &["--group-initial-rebalance-delay-ms", "0"]);
     corelog(
         &broker,
@@ -419,6 +356,12 @@ fn group_describe_lag_reset_offsets_and_delete() {
     assert_eq!(committed(&broker, "billing", "orders", 2), [4, 2]);
     // More records after the commit: lag.
     corelog(&broker, &["produce", "orders", "-p", "0"], "g\nh\ni\n");
+    broker
+}
+
+#[test]
+fn group_describe_shows_lag_of_high_watermark_minus_committed() {
+    let broker = group_with_lag();
     let described = json(&broker, &["group", "describe", "billing"]);
     assert_eq!(described["state"], "Empty");
     let high = high_watermarks(&broker, "orders");
@@ -441,7 +384,11 @@ fn group_describe_lag_reset_offsets_and_delete() {
         row.split_whitespace().collect::<Vec<_>>()[..5],
         ["orders", "0", "4", "7", "3"]
     );
+}
 
+#[test]
+fn group_reset_offsets_dry_run_changes_nothing_then_resets_and_delete() {
+    let broker = group_with_lag();
     // --dry-run prints the plan and changes nothing.
     let plan = corelog(
         &broker,
@@ -586,52 +533,6 @@ fn cluster_info_lists_every_broker_and_its_api_versions() {
         assert_eq!(fetch["max"], 18);
     }
     assert!(info["cluster_id"].as_str().is_some_and(|id| !id.is_empty()));
-}
-
-/// A `consume -G` left running, stopped with SIGTERM.
-struct Running(std::process::Child);
-
-impl Running {
-    fn start(broker: &Broker, args: &[&str]) -> Running {
-        let child = Command::new(env!("CARGO_BIN_EXE_corelog"))
-            .args(args)
-            .args(["-b", &broker.bootstrap()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("corelog runs");
-        Running(child)
-    }
-
-    /// SIGTERM, then what it printed; it must exit cleanly.
-    fn stop(self) -> String {
-        // SAFETY: kill only sends a signal to the child this test started.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let output = self.0.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    }
-}
-
-/// Polls `group describe` until `ready` holds for it (30 s at most).
-fn describe_until(broker: &Broker, group: &str, ready: impl Fn(&Value) -> bool) -> Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let described = json(broker, &["group", "describe", group]);
-        if ready(&described) {
-            return described;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "group never got there: {described}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
 }
 
 #[test]
