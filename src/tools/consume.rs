@@ -434,6 +434,12 @@ impl Consumer {
     /// moved.
     fn take(&mut self, cluster: &mut Cluster, data: &PartitionData) -> Result<bool, ToolError> {
         let partition = data.partition_index;
+        if !self.positions.contains_key(&partition) {
+            return Err(ToolError::Protocol {
+                address: format!("{}-{partition}", self.topic),
+                reason: "Fetch answered for a partition it was not asked for".into(),
+            });
+        }
         match data.error_code {
             0 => {}
             // OFFSET_OUT_OF_RANGE: the log moved under the position (say,

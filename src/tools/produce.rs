@@ -269,10 +269,12 @@ fn send(
                 .with_index(partition)
                 .with_records(Some(batch))])]);
     for attempt in 1..=limits::TOOL_ATTEMPTS_MAX {
-        let leader = *producer
-            .leaders
-            .get(&partition)
-            .expect("partitions come from the metadata");
+        let leader = *producer.leaders.get(&partition).ok_or_else(|| {
+            ToolError::Usage(format!(
+                "{} no longer has partition {partition}",
+                producer.topic
+            ))
+        })?;
         let connection = cluster.node(leader)?;
         // v9 at most: v13 names topics by id.
         let version = connection.version::<ProduceRequest>(9)?;
