@@ -64,6 +64,8 @@ enum Commands {
     Consume(corelog::tools::consume::ConsumeArgs),
     /// Brokers, controller and API versions.
     Cluster(corelog::tools::cluster::ClusterArgs),
+    /// A load test: produce or consume throughput and latency.
+    Bench(corelog::tools::bench::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -187,6 +189,7 @@ fn main() -> ExitCode {
         Ok(Commands::Produce(args)) => return tools::exit(tools::produce::run(args)),
         Ok(Commands::Consume(args)) => return tools::exit(tools::consume::run(args)),
         Ok(Commands::Cluster(args)) => return tools::exit(tools::cluster::run(args)),
+        Ok(Commands::Bench(args)) => return tools::exit(tools::bench::run(args)),
         Err(message) => {
             eprintln!("corelog: {message}");
             return ExitCode::FAILURE;

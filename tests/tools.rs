@@ -686,3 +686,41 @@ fn consume_carries_on_across_a_broker_restart() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn bench_produces_and_consumes_the_records_it_reports() {
+    let broker = Broker::start(2);
+    corelog(
+        &broker,
+        &["topic", "create", "load", "--partitions", "2"],
+        "",
+    );
+    let args = [
+        "bench",
+        "produce",
+        "load",
+        "--records",
+        "5000",
+        "--record-bytes",
+        "50",
+        "--batch-records",
+        "300",
+    ];
+    let produced = json(&broker, &args);
+    assert_eq!(produced["records"], 5000);
+    assert_eq!(produced["bytes"], 5000 * 50);
+    assert!(produced["latency"]["p50_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(high_watermarks(&broker, "load").iter().sum::<i64>(), 5000);
+    let consumed = json(&broker, &["bench", "consume", "load"]);
+    assert_eq!(consumed["records"], 5000);
+    assert!(consumed["records_per_second"].as_f64().unwrap() > 0.0);
+    let table = corelog(
+        &broker,
+        &["bench", "consume", "load", "--records", "100"],
+        "",
+    );
+    assert!(
+        table.starts_with("WORKLOAD") && table.contains("consume"),
+        "{table}"
+    );
+}

@@ -541,7 +541,7 @@ fn json_record(message: &Message) -> serde_json::Value {
 /// The whole batches in fetched bytes, each by its length field; a
 /// trailing partial batch (the fetch size cut it) is left for the next
 /// fetch, as Kafka's consumers do.
-fn whole_batches(mut bytes: Bytes) -> Vec<Bytes> {
+pub fn whole_batches(mut bytes: Bytes) -> Vec<Bytes> {
     let mut batches = Vec::new();
     while bytes.len() >= 12 {
         let length = i32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
@@ -556,7 +556,7 @@ fn whole_batches(mut bytes: Bytes) -> Vec<Bytes> {
 
 /// The last offset a v2 batch covers (base offset + last offset delta); a
 /// magic 0/1 set is one message per offset from its base.
-fn batch_last_offset(batch: &Bytes) -> i64 {
+pub fn batch_last_offset(batch: &Bytes) -> i64 {
     let base = i64::from_be_bytes(batch[..8].try_into().expect("12 bytes at least"));
     if batch.len() >= 27 && batch[16] == 2 {
         base + i32::from_be_bytes(batch[23..27].try_into().expect("checked length")) as i64

@@ -16,6 +16,7 @@
 //! Invariants: nothing here runs inside the broker; this module imports only
 //! `protocol` and `limits` from the rest of the crate.
 
+pub mod bench;
 pub mod client;
 pub mod cluster;
 pub mod consume;
