@@ -19,3 +19,4 @@ pub mod rt;
 pub mod server;
 pub mod shard;
 pub mod storage;
+pub mod tools;

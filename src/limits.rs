@@ -410,3 +410,49 @@ pub const TOPICS_REPORTED_PER_SHARD_MAX: usize = 1_000;
 pub const LAG_PARTITIONS_REPORTED_PER_SHARD_MAX: usize = 10_000;
 
 const _: () = assert!(API_KEYS_COUNTED_MAX >= 100);
+// The client tools (`corelog topic|group|produce|consume|cluster`, src/tools).
+
+/// Largest response frame the tools accept from a broker: well above the
+/// fetch size they ask for, so only a broken or hostile peer reaches it.
+pub const TOOL_RESPONSE_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// How long the tools wait for a TCP connection to a broker.
+pub const TOOL_CONNECT_TIMEOUT_MILLISECONDS: u64 = 10_000;
+
+/// How long the tools wait for a response (longer than any long poll they
+/// ask for, and than a group join's rebalance delay).
+pub const TOOL_RESPONSE_TIMEOUT_MILLISECONDS: u64 = 60_000;
+
+/// The `max_bytes` of each Fetch the consumer sends (and per partition).
+pub const TOOL_FETCH_BYTES_MAX: i32 = 8 * 1024 * 1024;
+pub const TOOL_FETCH_PARTITION_BYTES_MAX: i32 = 1024 * 1024;
+
+/// How long a consumer's Fetch waits on the broker for data: also how
+/// often it looks at signals and sends heartbeats.
+pub const TOOL_FETCH_WAIT_MILLISECONDS: i32 = 500;
+
+/// Records and bytes the producer puts in one batch before sending it.
+pub const TOOL_PRODUCE_BATCH_RECORDS_MAX: usize = 1000;
+pub const TOOL_PRODUCE_BATCH_BYTES_MAX: usize = 512 * 1024;
+
+/// Longest stdin line the producer accepts (a record, with key).
+pub const TOOL_LINE_BYTES_MAX: usize = 1024 * 1024;
+
+/// Attempts of a request a retriable error answered (leader moved,
+/// coordinator loading), with a pause between them.
+pub const TOOL_ATTEMPTS_MAX: u32 = 10;
+pub const TOOL_RETRY_PAUSE_MILLISECONDS: u64 = 200;
+
+/// How long `consume` keeps reconnecting to a cluster it lost (a broker
+/// restarting) before it gives up.
+pub const TOOL_RECONNECT_MILLISECONDS: u64 = 60_000;
+
+/// The consumer group member's session timeout, and its heartbeat interval.
+pub const TOOL_SESSION_TIMEOUT_MILLISECONDS: i32 = 10_000;
+pub const TOOL_HEARTBEAT_INTERVAL_MILLISECONDS: u64 = 3_000;
+/// How long a rebalance may take before the coordinator drops the member.
+pub const TOOL_REBALANCE_TIMEOUT_MILLISECONDS: i32 = 30_000;
+
+const _: () = assert!(TOOL_FETCH_BYTES_MAX as usize <= TOOL_RESPONSE_BYTES_MAX / 2);
+const _: () =
+    assert!((TOOL_HEARTBEAT_INTERVAL_MILLISECONDS as i32) < TOOL_SESSION_TIMEOUT_MILLISECONDS / 2);

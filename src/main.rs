@@ -11,7 +11,7 @@
 //! after every shard has; each shard stops listening before it closes its
 //! partitions.
 
-use corelog::{config, limits, metadata, rt, server, shard};
+use corelog::{config, limits, metadata, rt, server, shard, tools};
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -53,6 +53,19 @@ enum Commands {
     /// Check this host for running corelog: each line PASS, WARN, FAIL or
     /// INFO, with the fix; exits 1 when any check FAILs.
     Check(CheckArgs),
+    /// Topics of any Kafka-compatible cluster: create, list, describe,
+    /// delete, alter-config, add-partitions.
+    Topic(corelog::tools::topic::TopicArgs),
+    /// Consumer groups: list, describe (lag), reset-offsets, delete.
+    Group(corelog::tools::group::GroupArgs),
+    /// Produce stdin's lines as records.
+    Produce(corelog::tools::produce::ProduceArgs),
+    /// Print a topic's records, alone or in a group.
+    Consume(corelog::tools::consume::ConsumeArgs),
+    /// Brokers, controller and API versions.
+    Cluster(corelog::tools::cluster::ClusterArgs),
+    /// A load test: produce or consume throughput and latency.
+    Bench(corelog::tools::bench::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -204,6 +217,12 @@ fn main() -> ExitCode {
     let args = match parse_command_line() {
         Ok(Commands::Serve(args)) => args,
         Ok(Commands::Check(args)) => return check(args),
+        Ok(Commands::Topic(args)) => return tools::exit(tools::topic::run(args)),
+        Ok(Commands::Group(args)) => return tools::exit(tools::group::run(args)),
+        Ok(Commands::Produce(args)) => return tools::exit(tools::produce::run(args)),
+        Ok(Commands::Consume(args)) => return tools::exit(tools::consume::run(args)),
+        Ok(Commands::Cluster(args)) => return tools::exit(tools::cluster::run(args)),
+        Ok(Commands::Bench(args)) => return tools::exit(tools::bench::run(args)),
         Err(message) => {
             eprintln!("corelog: {message}");
             return ExitCode::FAILURE;
