@@ -276,6 +276,30 @@ fn changes_go_on_without(cluster: &Cluster, dead: usize, survivor: usize) {
     );
     let elapsed = killed.elapsed().as_secs_f64();
     println!("  ... both within {elapsed:.1} s of the kill");
+    // DescribeCluster agrees: the dead host's brokers are gone, and v2
+    // lists them as fenced when asked.
+    let mut client = cluster.client(survivor, 0);
+    let request = kafka_protocol::messages::DescribeClusterRequest::default()
+        .with_endpoint_type(1)
+        .with_include_fenced_brokers(true);
+    let described = client.send(&request, 2);
+    assert_eq!(described.error_code, 0);
+    let (fenced, live): (Vec<_>, Vec<_>) = described
+        .brokers
+        .iter()
+        .partition(|broker| broker.is_fenced);
+    assert!(live
+        .iter()
+        .all(|broker| broker.broker_id.0 / 1024 != dead as i32));
+    assert!(
+        !fenced.is_empty()
+            && fenced
+                .iter()
+                .all(|broker| broker.broker_id.0 / 1024 == dead as i32),
+        "fenced: {fenced:?}"
+    );
+    let described = client.send(&request.clone().with_include_fenced_brokers(false), 1);
+    assert_eq!(described.brokers.len(), live.len());
 }
 
 /// The restarted `host` lists the topic created while it was down, is

@@ -7,7 +7,8 @@
 //! heartbeats that carry it do not grow the log; a fenced host keeps its
 //! partitions (they come back with it; with one replica there is nowhere
 //! else they could be served from); a host is removed only once no
-//! partition is led there.
+//! partition is led there (the command that removes one is not yet
+//! offered to operators: see the closing notes of issue 13).
 
 use super::record::MetadataRecord;
 use super::state::MetadataState;
@@ -52,8 +53,11 @@ impl MetadataState {
         }
     }
 
-    /// Moves every partition `node_id` leads to the other live hosts, then
-    /// removes it.
+    /// Removes `node_id` from the cluster, once it leads no partition.
+    /// Moving a partition's data to another host needs replication (a
+    /// follower copies the log before leadership moves), so until then a
+    /// host that leads any partition is refused rather than have its
+    /// records left behind.
     pub(super) fn plan_remove_host(
         &self,
         node_id: u32,
@@ -64,27 +68,26 @@ impl MetadataState {
                 message: format!("node {node_id} is not a host of this cluster"),
             });
         }
-        let targets: Vec<u32> = self
-            .hosts()
+        let led: usize = self
+            .topics()
             .values()
-            .filter(|host| host.node_id != node_id && !host.fenced)
-            .flat_map(|host| host.brokers().collect::<Vec<u32>>())
-            .collect();
-        let leads_any = self.topics().values().any(|topic| {
-            topic
-                .placement
-                .iter()
-                .any(|placement| host_of(placement.leader) == node_id)
-        });
-        if leads_any && targets.is_empty() {
+            .map(|topic| {
+                topic
+                    .placement
+                    .iter()
+                    .filter(|placement| host_of(placement.leader) == node_id)
+                    .count()
+            })
+            .sum();
+        if led > 0 {
             return Err(CommandError {
-                code: ErrorCode::BROKER_NOT_AVAILABLE,
-                message: format!("no other live host can take node {node_id}'s partitions"),
+                code: ErrorCode::INVALID_REQUEST,
+                message: format!(
+                    "node {node_id} leads {led} partitions; moving their data off needs replication"
+                ),
             });
         }
-        let mut records = self.plan_moves(|leader| host_of(leader) == node_id, &targets);
-        records.push(MetadataRecord::HostRemoved { node_id });
-        Ok(records)
+        Ok(vec![MetadataRecord::HostRemoved { node_id }])
     }
 
     /// A single host's records, when this cluster has no topic yet.

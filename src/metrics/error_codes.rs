@@ -107,6 +107,9 @@ error_codes! {
     kafka::ListGroupsResponse => |response, visit| {
         visit(response.error_code);
     }
+    kafka::DescribeClusterResponse => |response, visit| {
+        visit(response.error_code);
+    }
     kafka::DescribeGroupsResponse => |response, visit| {
         response.groups.iter().for_each(|group| visit(group.error_code));
     }

@@ -169,6 +169,8 @@ apis! {
         handlers::offset_fetch::Request => handlers::offset_fetch::Response;
     ListGroups => handlers::list_groups::handle, handlers::list_groups::VERSIONS,
         kafka::ListGroupsRequest => kafka::ListGroupsResponse;
+    DescribeCluster => handlers::describe_cluster::handle, handlers::describe_cluster::VERSIONS,
+        kafka::DescribeClusterRequest => kafka::DescribeClusterResponse;
     DescribeGroups => handlers::describe_groups::handle, handlers::describe_groups::VERSIONS,
         kafka::DescribeGroupsRequest => kafka::DescribeGroupsResponse;
     DeleteGroups => handlers::delete_groups::handle, handlers::delete_groups::VERSIONS,

@@ -282,7 +282,7 @@ impl QuorumController {
         loop {
             match self.execute(Command::Import(records.clone())).await {
                 Ok(_) => {
-                    println!(
+                    eprintln!(
                         "corelog: imported {} records of the single-host metadata log {}",
                         records.len(),
                         path.display()

@@ -633,6 +633,13 @@ fn populated(api_key: ApiKey, version: i16) -> Result<Vec<u8>, String> {
                 GroupId(text("wire-fuzz-other")),
             ]),
         ),
+        ApiKey::DescribeCluster => encode(
+            version,
+            kafka_protocol::messages::DescribeClusterRequest::default()
+                .with_include_cluster_authorized_operations(false)
+                .with_endpoint_type(1)
+                .with_include_fenced_brokers(version >= 2),
+        ),
         other => panic!("no populated request for {other:?}: add one here"),
     }
 }
