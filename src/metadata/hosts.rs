@@ -191,16 +191,18 @@ mod tests {
             .map(|p| p.leader)
             .collect();
         assert!(!leaders.contains(&2049) && leaders.iter().filter(|&&l| l == 2048).count() == 2);
-        // Decommissioned: its partitions move off first.
+        // A host that leads partitions is not removed (their data would
+        // stay behind); once it leads none, it is.
+        assert!(state
+            .plan(&Command::RemoveHost { node_id: 2 }, DEFAULTS)
+            .is_err());
+        let records = state.plan_moves(|leader| host_of(leader) == 2, &[0, 1]);
+        apply(&mut state, records);
         let records = state
             .plan(&Command::RemoveHost { node_id: 2 }, DEFAULTS)
             .unwrap();
         apply(&mut state, records);
         assert!(!state.hosts().contains_key(&2));
-        assert!(state.topics()["t"]
-            .placement
-            .iter()
-            .all(|p| host_of(p.leader) != 2));
         // The snapshot records rebuild hosts too.
         let mut rebuilt = MetadataState::default();
         apply(&mut rebuilt, state.to_records());
