@@ -445,7 +445,10 @@ fn open_metadata(config: &Config) -> Result<(MetadataState, MetadataStore, Legac
         ));
     }
     let mut state = MetadataState::default();
-    records.iter().for_each(|record| state.apply(record));
+    records
+        .iter()
+        .filter(|record| !record.concerns_hosts())
+        .for_each(|record| state.apply(record));
     let here: Vec<u32> = (0..config.cores as u32)
         .map(|shard| metadata::broker_id(config.node_id, shard))
         .collect();

@@ -74,12 +74,18 @@ fuzz_target!(|data: &[u8]| {
     assert!(kept <= whole_frames_bytes, "replay kept a partial frame");
 
     let mut state = MetadataState::default();
-    records.iter().for_each(|record| state.apply(record));
-    let mut changes = state.plan_reassignment(shard_count);
+    // As a single host's start does: host records are a quorum's only.
+    records
+        .iter()
+        .filter(|record| !record.concerns_hosts())
+        .for_each(|record| state.apply(record));
+    let here: Vec<u32> = (0..shard_count).collect();
+    let mut changes = state.plan_reassignment(&here);
     if state.topics().get(OFFSETS_TOPIC).is_none() {
         let defaults = Defaults {
             num_partitions: 1,
             shard_count,
+            node_id: 0,
         };
         if let Ok(created) = state.plan(&offsets_topic_command(50), defaults) {
             changes.extend(created);

@@ -77,6 +77,17 @@ const HOST_REMOVED: u8 = 11;
 pub struct DecodeError(pub &'static str);
 
 impl MetadataRecord {
+    /// Whether the record registers, fences or removes a host: written only
+    /// by a cluster's quorum, so a single host's replay skips any it meets.
+    pub fn concerns_hosts(&self) -> bool {
+        matches!(
+            self,
+            MetadataRecord::HostRegistered(_)
+                | MetadataRecord::HostFenced { .. }
+                | MetadataRecord::HostRemoved { .. }
+        )
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         match self {
