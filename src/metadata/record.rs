@@ -136,30 +136,7 @@ impl MetadataRecord {
                 put_string(&mut out, name);
                 put_configs(&mut out, configs);
             }
-            MetadataRecord::HostRegistered(host) => {
-                out.put_u8(HOST_REGISTERED);
-                out.put_u32(host.node_id);
-                out.put_u64(host.incarnation);
-                put_string(&mut out, &host.host);
-                put_u32_list(
-                    &mut out,
-                    &host
-                        .ports
-                        .iter()
-                        .map(|&port| u32::from(port))
-                        .collect::<Vec<_>>(),
-                );
-                put_string(&mut out, &host.quorum_address);
-            }
-            MetadataRecord::HostFenced { node_id, fenced } => {
-                out.put_u8(HOST_FENCED);
-                out.put_u32(*node_id);
-                out.put_u8(u8::from(*fenced));
-            }
-            MetadataRecord::HostRemoved { node_id } => {
-                out.put_u8(HOST_REMOVED);
-                out.put_u32(*node_id);
-            }
+            host_record => put_host_record(&mut out, host_record),
         }
         out
     }
@@ -217,30 +194,7 @@ impl MetadataRecord {
                 name: get_string(buf)?,
                 configs: get_configs(buf)?,
             },
-            HOST_REGISTERED => {
-                let node_id = get_u32(buf)?;
-                let incarnation = get_u64(buf)?;
-                let host = get_string(buf)?;
-                let ports = get_u32_list(buf)?
-                    .into_iter()
-                    .map(|port| u16::try_from(port).map_err(|_| DecodeError("port past 65535")))
-                    .collect::<Result<Vec<u16>, DecodeError>>()?;
-                MetadataRecord::HostRegistered(super::HostRegistration {
-                    node_id,
-                    incarnation,
-                    host,
-                    ports,
-                    quorum_address: get_string(buf)?,
-                    fenced: false,
-                })
-            }
-            HOST_FENCED => MetadataRecord::HostFenced {
-                node_id: get_u32(buf)?,
-                fenced: get_u8(buf)? != 0,
-            },
-            HOST_REMOVED => MetadataRecord::HostRemoved {
-                node_id: get_u32(buf)?,
-            },
+            kind @ (HOST_REGISTERED | HOST_FENCED | HOST_REMOVED) => get_host_record(kind, buf)?,
             _ => return Err(DecodeError("unknown record type")),
         };
         if buf.has_remaining() {
@@ -248,6 +202,60 @@ impl MetadataRecord {
         }
         Ok(record)
     }
+}
+
+/// The records about hosts (a quorum's only): types 9, 10 and 11.
+fn put_host_record(out: &mut Vec<u8>, record: &MetadataRecord) {
+    match record {
+        MetadataRecord::HostRegistered(host) => {
+            out.put_u8(HOST_REGISTERED);
+            out.put_u32(host.node_id);
+            out.put_u64(host.incarnation);
+            put_string(out, &host.host);
+            let ports: Vec<u32> = host.ports.iter().map(|&port| u32::from(port)).collect();
+            put_u32_list(out, &ports);
+            put_string(out, &host.quorum_address);
+        }
+        MetadataRecord::HostFenced { node_id, fenced } => {
+            out.put_u8(HOST_FENCED);
+            out.put_u32(*node_id);
+            out.put_u8(u8::from(*fenced));
+        }
+        MetadataRecord::HostRemoved { node_id } => {
+            out.put_u8(HOST_REMOVED);
+            out.put_u32(*node_id);
+        }
+        other => unreachable!("not a host record: {other:?}"),
+    }
+}
+
+fn get_host_record(kind: u8, buf: &mut &[u8]) -> Result<MetadataRecord, DecodeError> {
+    Ok(match kind {
+        HOST_REGISTERED => {
+            let node_id = get_u32(buf)?;
+            let incarnation = get_u64(buf)?;
+            let host = get_string(buf)?;
+            let ports = get_u32_list(buf)?
+                .into_iter()
+                .map(|port| u16::try_from(port).map_err(|_| DecodeError("port past 65535")))
+                .collect::<Result<Vec<u16>, DecodeError>>()?;
+            MetadataRecord::HostRegistered(super::HostRegistration {
+                node_id,
+                incarnation,
+                host,
+                ports,
+                quorum_address: get_string(buf)?,
+                fenced: false,
+            })
+        }
+        HOST_FENCED => MetadataRecord::HostFenced {
+            node_id: get_u32(buf)?,
+            fenced: get_u8(buf)? != 0,
+        },
+        _ => MetadataRecord::HostRemoved {
+            node_id: get_u32(buf)?,
+        },
+    })
 }
 
 fn put_string(out: &mut Vec<u8>, value: &str) {
@@ -390,6 +398,31 @@ mod tests {
             replicas: vec![leader],
             leader,
             leader_epoch,
+        }
+    }
+
+    #[test]
+    fn host_records_round_trip() {
+        let records = [
+            MetadataRecord::HostRegistered(crate::metadata::HostRegistration {
+                node_id: 7,
+                incarnation: 1_764_000_000_000,
+                host: "10.77.0.8".into(),
+                ports: vec![9092, 9093],
+                quorum_address: "10.77.0.8:9099".into(),
+                fenced: false,
+            }),
+            MetadataRecord::HostFenced {
+                node_id: 7,
+                fenced: true,
+            },
+            MetadataRecord::HostRemoved { node_id: 7 },
+        ];
+        for record in records {
+            let bytes = record.encode();
+            assert_eq!(MetadataRecord::decode(&bytes).unwrap(), record);
+            assert!(record.concerns_hosts());
+            assert!(MetadataRecord::decode(&bytes[..bytes.len() - 1]).is_err());
         }
     }
 
