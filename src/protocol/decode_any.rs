@@ -81,6 +81,7 @@ requests! {
     OffsetCommit => messages::OffsetCommitRequest,
     OffsetFetch => messages::OffsetFetchRequest,
     ListGroups => messages::ListGroupsRequest,
+    DescribeCluster => messages::DescribeClusterRequest,
     DescribeGroups => messages::DescribeGroupsRequest,
     DeleteGroups => messages::DeleteGroupsRequest,
     OffsetDelete => messages::OffsetDeleteRequest,

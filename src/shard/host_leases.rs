@@ -10,8 +10,6 @@
 //! last heard from them), so no host is fenced merely because leadership
 //! moved; fencing and registration are committed changes like any other.
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -21,14 +19,6 @@ use crate::metadata::{Command, HostRegistration};
 use crate::protocol::ErrorCode;
 use crate::quorum::server::Handler;
 use crate::quorum::wire::{Refusal, Request, Response};
-
-/// When the leader last heard from each host, and the term it started
-/// counting in.
-#[derive(Default)]
-pub struct Leases {
-    heard: RefCell<HashMap<u32, Instant>>,
-    term: Cell<Option<u64>>,
-}
 
 impl Handler for QuorumController {
     async fn command(&self, command: Command) -> Result<u64, Refusal> {

@@ -20,7 +20,7 @@
 //! reachable quorum leader refuses changes (NOT_CONTROLLER) after
 //! `QUORUM_REQUEST_TIMEOUT_MILLISECONDS`, never makes one alone.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -55,9 +55,17 @@ pub struct QuorumController {
     /// Idle connections to other hosts' quorum listeners, by address.
     peers: RefCell<HashMap<String, Vec<Peer>>>,
     /// Leader only: when each host was last heard from.
-    pub(super) leases: super::host_leases::Leases,
+    pub(super) leases: Leases,
     /// A single host's metadata log waiting to become the cluster's.
     legacy: RefCell<Option<(PathBuf, Vec<MetadataRecord>)>>,
+}
+
+/// Leader only: when each host was last heard from, and the term the
+/// leader started counting in (`host_leases.rs` keeps and reads them).
+#[derive(Default)]
+pub struct Leases {
+    pub(super) heard: RefCell<HashMap<u32, Instant>>,
+    pub(super) term: Cell<Option<u64>>,
 }
 
 fn refusal(code: ErrorCode, message: impl Into<String>) -> Refusal {

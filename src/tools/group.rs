@@ -5,16 +5,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use kafka_protocol::messages::describe_groups_response::DescribedGroup;
-use kafka_protocol::messages::{DeleteGroupsRequest, DescribeGroupsRequest, ListGroupsRequest};
+use kafka_protocol::messages::{DeleteGroupsRequest, ListGroupsRequest};
 use serde_json::{json, Value};
 
 use super::client::{group_id, Cluster};
-use super::membership::decode_assignment;
+use super::membership::{decode_assignment, described};
 use super::offsets::{committed, leaders, list_offsets, TopicPartition, LATEST};
 use super::output::{emit, or_dash, Table};
-use super::topic::empty;
-use super::{check, Connect, Format, ToolError};
+use super::{check, empty, Connect, Format, ToolError};
 
 #[derive(clap::Args, Debug)]
 pub struct GroupArgs {
@@ -116,24 +114,6 @@ fn list(cluster: &mut Cluster, format: Format) -> Result<(), ToolError> {
             )
         },
     )
-}
-
-/// DescribeGroups of one group, from its coordinator.
-pub fn described(cluster: &mut Cluster, group: &str) -> Result<(i32, DescribedGroup), ToolError> {
-    let coordinator = cluster.coordinator(group)?;
-    let request = DescribeGroupsRequest::default().with_groups(vec![group_id(group)]);
-    let (_, response) = cluster.node(coordinator)?.send(&request, 5)?;
-    let described = response
-        .groups
-        .into_iter()
-        .next()
-        .ok_or_else(|| empty("DescribeGroups"))?;
-    check(
-        || format!("describing group {group}"),
-        described.error_code,
-        described.error_message.as_deref(),
-    )?;
-    Ok((coordinator, described))
 }
 
 struct Member {

@@ -23,7 +23,7 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 
 use super::client::{group_id, pause, text, topic_name, Cluster, RETRIABLE};
 use super::offsets::TopicPartition;
-use super::{kafka_error, ToolError};
+use super::{check, empty, kafka_error, ToolError};
 use crate::limits;
 
 const PROTOCOL_TYPE: &str = "consumer";
@@ -389,4 +389,32 @@ mod tests {
         );
         assert!(decode_assignment(Bytes::new()).unwrap().is_empty());
     }
+}
+
+/// DescribeGroups of one group, from its coordinator.
+pub fn described(
+    cluster: &mut Cluster,
+    group: &str,
+) -> Result<
+    (
+        i32,
+        kafka_protocol::messages::describe_groups_response::DescribedGroup,
+    ),
+    ToolError,
+> {
+    let coordinator = cluster.coordinator(group)?;
+    let request = kafka_protocol::messages::DescribeGroupsRequest::default()
+        .with_groups(vec![group_id(group)]);
+    let (_, response) = cluster.node(coordinator)?.send(&request, 5)?;
+    let described = response
+        .groups
+        .into_iter()
+        .next()
+        .ok_or_else(|| empty("DescribeGroups"))?;
+    check(
+        || format!("describing group {group}"),
+        described.error_code,
+        described.error_message.as_deref(),
+    )?;
+    Ok((coordinator, described))
 }

@@ -154,3 +154,14 @@ pub fn exit(result: Result<(), ToolError>) -> ExitCode {
         }
     }
 }
+
+/// Kafka's resource type of a topic in the config APIs.
+pub const RESOURCE_TOPIC: i8 = 2;
+
+/// The error for a response that holds no result for the one thing asked.
+pub fn empty(api: &str) -> ToolError {
+    ToolError::Protocol {
+        address: "broker".into(),
+        reason: format!("{api} response holds no result"),
+    }
+}

@@ -288,7 +288,7 @@ fn send(
             .responses
             .first()
             .and_then(|topic| topic.partition_responses.first())
-            .ok_or_else(|| super::topic::empty("Produce"))?;
+            .ok_or_else(|| super::empty("Produce"))?;
         if answer.error_code == 0 {
             let entry = producer
                 .sent

@@ -51,7 +51,7 @@ struct Plan {
 }
 
 pub fn run(cluster: &mut Cluster, args: ResetArgs, format: Format) -> Result<(), ToolError> {
-    let (coordinator, described) = super::group::described(cluster, &args.group)?;
+    let (coordinator, described) = super::membership::described(cluster, &args.group)?;
     let state = described.group_state.as_str().to_string();
     if !args.dry_run && !IDLE_STATES.contains(&state.as_str()) {
         return Err(ToolError::Usage(format!(

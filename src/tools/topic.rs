@@ -14,10 +14,8 @@ use serde_json::{json, Value};
 
 use super::client::{text, topic_name, Cluster};
 use super::output::{emit, Table};
-use super::{check, Connect, ToolError};
+use super::{check, empty, Connect, ToolError, RESOURCE_TOPIC};
 
-/// Kafka's resource type of a topic in the config APIs.
-pub const RESOURCE_TOPIC: i8 = 2;
 /// How long the broker may take for a topic change before it answers.
 const TIMEOUT_MILLISECONDS: i32 = 30_000;
 
@@ -316,12 +314,4 @@ pub fn partition_count(metadata: &MetadataResponse, name: &str) -> Result<i32, T
         .ok_or_else(|| ToolError::Usage(format!("topic {name} is not in the metadata")))?;
     check(|| format!("topic {name}"), topic.error_code, None)?;
     Ok(topic.partitions.len() as i32)
-}
-
-/// The error for a response that holds no result for the one thing asked.
-pub fn empty(api: &str) -> ToolError {
-    ToolError::Protocol {
-        address: "broker".into(),
-        reason: format!("{api} response holds no result"),
-    }
 }

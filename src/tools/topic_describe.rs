@@ -12,8 +12,7 @@ use serde_json::{json, Value};
 use super::client::{text, topic_name, Cluster};
 use super::offsets::{list_offsets, EARLIEST, LATEST};
 use super::output::{emit, ids, or_dash, Table};
-use super::topic::{empty, RESOURCE_TOPIC};
-use super::{check, Format, ToolError};
+use super::{check, empty, Format, ToolError, RESOURCE_TOPIC};
 
 struct Partition {
     index: i32,
