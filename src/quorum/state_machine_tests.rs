@@ -10,17 +10,8 @@ use openraft::{BasicNode, Membership};
 use super::*;
 use crate::quorum::types::MetadataChange;
 
-#[derive(Default)]
-struct Recorder {
-    versions: RefCell<Vec<u64>>,
-}
-
-impl Installer for Recorder {
-    fn install(&self, snapshot: Arc<crate::metadata::Snapshot>) -> Installing<'_> {
-        self.versions.borrow_mut().push(snapshot.version);
-        Box::pin(async {})
-    }
-}
+// One recorder of installed snapshot versions for both quorum test files.
+use crate::quorum::tests::Recorder;
 
 fn open(dir: &Path) -> (StateMachine, Rc<RefCell<MetadataState>>, Rc<Recorder>) {
     let state = Rc::new(RefCell::new(MetadataState::default()));

@@ -26,8 +26,8 @@ const WAIT: Option<Duration> = Some(Duration::from_secs(10));
 
 /// Remembers the version of every snapshot installed through it.
 #[derive(Default)]
-struct Recorder {
-    versions: RefCell<Vec<u64>>,
+pub(super) struct Recorder {
+    pub(super) versions: RefCell<Vec<u64>>,
 }
 
 impl Installer for Recorder {
