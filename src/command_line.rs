@@ -167,6 +167,18 @@ pub(crate) struct ServeArgs {
     /// shards leave Metadata.
     #[arg(long, env = "CORELOG_BROKER_SESSION_TIMEOUT_MS", default_value_t = limits::BROKER_SESSION_TIMEOUT_MILLISECONDS_DEFAULT)]
     broker_session_timeout_ms: u64,
+    /// default.replication.factor: replicas of a topic created without a
+    /// replication factor (at most the number of live hosts).
+    #[arg(long, env = "CORELOG_DEFAULT_REPLICATION_FACTOR", default_value_t = 1)]
+    default_replication_factor: i16,
+    /// min.insync.replicas: the default for topics that do not set it;
+    /// acks=all produce needs this many replicas in sync.
+    #[arg(long, env = "CORELOG_MIN_INSYNC_REPLICAS", default_value_t = 1)]
+    min_insync_replicas: i32,
+    /// replica.lag.time.max.ms: a follower that has not caught up with its
+    /// leader for this long leaves the in-sync replicas.
+    #[arg(long, env = "CORELOG_REPLICA_LAG_TIME_MAX_MS", default_value_t = limits::REPLICA_LAG_TIME_MAX_MILLISECONDS_DEFAULT)]
+    replica_lag_time_max_ms: u64,
     /// Do not pin shard i to CPU i: for several hosts sharing one machine
     /// (scripts/cluster.sh), which would otherwise all pin to the same CPUs.
     #[arg(long, env = "CORELOG_NO_PIN")]
@@ -271,6 +283,9 @@ pub(crate) fn serve_config(args: ServeArgs) -> Result<Config, String> {
         node_id: args.node_id,
         quorum,
         broker_session_timeout_milliseconds: args.broker_session_timeout_ms,
+        default_replication_factor: args.default_replication_factor,
+        min_insync_replicas: args.min_insync_replicas,
+        replica_lag_time_max_milliseconds: args.replica_lag_time_max_ms,
         pin_cores: !args.no_pin,
     })
 }

@@ -57,6 +57,15 @@ pub struct Config {
     /// `broker.session.timeout.ms`: a host that has not heartbeated the
     /// quorum leader for this long is fenced (its shards leave Metadata).
     pub broker_session_timeout_milliseconds: u64,
+    /// `default.replication.factor`: replicas of a topic created without
+    /// one (-1 in CreateTopics, or auto-created).
+    pub default_replication_factor: i16,
+    /// `min.insync.replicas`: the broker default for topics that do not
+    /// set it; acks=all needs this many in-sync replicas.
+    pub min_insync_replicas: i32,
+    /// `replica.lag.time.max.ms`: a follower that has not caught up with
+    /// its leader's log end for this long leaves the ISR.
+    pub replica_lag_time_max_milliseconds: u64,
     /// Pin shard i to CPU i (when there are enough CPUs); off when several
     /// hosts share a machine.
     pub pin_cores: bool,

@@ -177,6 +177,10 @@ pub const HOST_HEARTBEAT_MILLISECONDS: u64 = 500;
 /// `broker.session.timeout.ms`'s default, as Kafka's.
 pub const BROKER_SESSION_TIMEOUT_MILLISECONDS_DEFAULT: u64 = 9_000;
 
+/// `replica.lag.time.max.ms` by default (Kafka's): how long a follower may
+/// fail to catch up with its leader before it leaves the ISR.
+pub const REPLICA_LAG_TIME_MAX_MILLISECONDS_DEFAULT: u64 = 30_000;
+
 /// Connections the quorum listener accepts at once (hosts of the cluster
 /// and their forwarding links).
 pub const QUORUM_CONNECTIONS_MAX: usize = 256;

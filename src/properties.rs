@@ -187,6 +187,19 @@ const PROPERTIES: &[(&str, &str, Kind, u8)] = &[
         Kind::U64,
         0,
     ),
+    (
+        "default.replication.factor",
+        "default_replication_factor",
+        Kind::I32,
+        0,
+    ),
+    ("min.insync.replicas", "min_insync_replicas", Kind::I32, 0),
+    (
+        "replica.lag.time.max.ms",
+        "replica_lag_time_max_ms",
+        Kind::U64,
+        0,
+    ),
     ("corelog.tail.cache.bytes", "tail_cache_bytes", Kind::U64, 0),
     (
         "corelog.fetch.cold.reads",
@@ -225,8 +238,6 @@ const KAFKA_NOT_IMPLEMENTED: &[&str] = &[
     "offsets.topic.replication.factor",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
-    "default.replication.factor",
-    "min.insync.replicas",
     "zookeeper.connect",
     "zookeeper.connection.timeout.ms",
     "group.coordinator.rebalance.protocols",

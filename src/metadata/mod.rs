@@ -48,6 +48,17 @@ pub struct TopicMetadata {
     pub configs: BTreeMap<String, String>,
 }
 
+impl TopicMetadata {
+    /// The topic's `min.insync.replicas`, or the broker's default when the
+    /// topic does not set it.
+    pub fn min_insync_replicas(&self, broker_default: i32) -> i32 {
+        self.configs
+            .get("min.insync.replicas")
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(broker_default)
+    }
+}
+
 /// Where one partition lives. A node is a shard today (one node per
 /// shard, as clients see it), so node ids are shard ids.
 ///
@@ -57,9 +68,19 @@ pub struct TopicMetadata {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionPlacement {
     pub replicas: Vec<u32>,
+    /// The leader's broker id, or [`NO_LEADER`] while no in-sync replica
+    /// is live (KIP-966: the last replica standing keeps its place in
+    /// `isr`, and no other replica may lead).
     pub leader: u32,
     pub leader_epoch: i32,
+    /// The in-sync replicas: a subset of `replicas`, in their order, that
+    /// holds every committed record. Only a committed metadata record
+    /// changes it (KIP-497). Never empty.
+    pub isr: Vec<u32>,
 }
+
+/// The `leader` of a partition that has none.
+pub const NO_LEADER: u32 = u32::MAX;
 
 impl PartitionPlacement {
     /// A new partition with its only replica on `leader`, at epoch 0.
@@ -68,6 +89,7 @@ impl PartitionPlacement {
             replicas: vec![leader],
             leader,
             leader_epoch: 0,
+            isr: vec![leader],
         }
     }
 
@@ -83,6 +105,7 @@ impl PartitionPlacement {
             replicas: vec![leader],
             leader,
             leader_epoch,
+            isr: vec![leader],
         }
     }
 }
@@ -201,6 +224,21 @@ pub enum Command {
     /// The metadata log of a single host that now starts as a cluster: its
     /// records become the cluster's (refused once the cluster has topics).
     Import(Vec<record::MetadataRecord>),
+    /// Kafka's AlterPartition: a partition's leader asks to change its
+    /// in-sync replicas (a lagging follower leaves, a caught-up one
+    /// returns). Refused unless `leader` and `leader_epoch` are current.
+    AlterPartition {
+        name: String,
+        partition: i32,
+        leader: u32,
+        leader_epoch: i32,
+        isr: Vec<u32>,
+    },
+    /// Controlled shutdown: a host about to stop asks that the partitions
+    /// it leads get other leaders and its replicas leave the ISRs first.
+    ShutdownHost {
+        node_id: u32,
+    },
 }
 
 impl Command {
@@ -210,10 +248,12 @@ impl Command {
             Command::CreateTopic { name, .. }
             | Command::DeleteTopic { name }
             | Command::CreatePartitions { name, .. }
-            | Command::SetTopicConfigs { name, .. } => Some(name),
+            | Command::SetTopicConfigs { name, .. }
+            | Command::AlterPartition { name, .. } => Some(name),
             Command::RegisterHost(_)
             | Command::FenceHost { .. }
             | Command::RemoveHost { .. }
+            | Command::ShutdownHost { .. }
             | Command::Import(_) => None,
         }
     }

@@ -326,6 +326,7 @@ fn get_placement(buf: &mut &[u8]) -> Result<PartitionPlacement, DecodeError> {
         return Err(DecodeError("a placement whose leader is not a replica"));
     }
     Ok(PartitionPlacement {
+        isr: replicas.clone(),
         replicas,
         leader,
         leader_epoch,
@@ -398,6 +399,7 @@ mod tests {
             replicas: vec![leader],
             leader,
             leader_epoch,
+            isr: vec![leader],
         }
     }
 

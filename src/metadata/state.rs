@@ -271,6 +271,11 @@ impl MetadataState {
             Command::FenceHost { node_id } => Ok(self.plan_fence_host(*node_id)),
             Command::RemoveHost { node_id } => self.plan_remove_host(*node_id),
             Command::Import(records) => self.plan_import(records),
+            // Planned once replication lands (issue 14).
+            Command::AlterPartition { .. } | Command::ShutdownHost { .. } => Err(CommandError {
+                code: crate::protocol::ErrorCode::INVALID_REQUEST,
+                message: "not built yet".to_string(),
+            }),
         }
     }
 
