@@ -188,6 +188,38 @@ pub(crate) struct ServeArgs {
     /// port; the address is logged (`corelog: metrics on http://...`).
     #[arg(long, env = "CORELOG_METRICS_LISTEN", default_value = limits::METRICS_LISTEN_DEFAULT, value_parser = parse_metrics_listen)]
     metrics_listen: MetricsListen,
+    /// Least severe lines logged (corelog's own; other crates' at warn).
+    /// --log-filter, when given, replaces it.
+    #[arg(long, env = "CORELOG_LOG_LEVEL", default_value = "info", value_parser = ["error", "warn", "info", "debug", "trace", "off"])]
+    log_level: String,
+    /// Which lines are logged, in tracing's EnvFilter syntax: comma-separated
+    /// `[target][{span}]=level` directives, e.g.
+    /// `warn,corelog::group=debug` (property corelog.log.filter).
+    #[arg(long, env = "CORELOG_LOG")]
+    log_filter: Option<String>,
+    /// `text`: `corelog: MESSAGE ... shard=N` lines; `json`: one JSON object
+    /// per line (timestamp, level, target, shard, message, fields).
+    #[arg(long, env = "CORELOG_LOG_FORMAT", value_enum, default_value_t = LogFormatArgument::Text)]
+    log_format: LogFormatArgument,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormatArgument {
+    Text,
+    Json,
+}
+
+/// The log filter and format the serve flags ask for.
+pub(crate) fn log_settings(args: &ServeArgs) -> (String, corelog::logging::LogFormat) {
+    let filter = match &args.log_filter {
+        Some(filter) => filter.clone(),
+        None => corelog::logging::level_filter(&args.log_level),
+    };
+    let format = match args.log_format {
+        LogFormatArgument::Text => corelog::logging::LogFormat::Text,
+        LogFormatArgument::Json => corelog::logging::LogFormat::Json,
+    };
+    (filter, format)
 }
 
 /// `--metrics-listen`'s value: an address, or none.
@@ -221,6 +253,8 @@ pub(crate) fn parse_command_line() -> Result<Commands, String> {
         return Ok(cli.command);
     };
     let file = corelog::properties::load(path)?;
+    // Logging starts after the command line is read: these go to stderr
+    // as they are.
     for warning in &file.warnings {
         eprintln!("{warning}");
     }

@@ -50,13 +50,13 @@ pub fn roles(config: &Config, ready: &Arc<AtomicBool>) -> Vec<Role> {
     let listener = match TcpListener::bind(address) {
         Ok(listener) => listener,
         Err(error) => {
-            eprintln!("corelog: cannot serve metrics on {address}: {error}; serving without metrics (--metrics-listen)");
+            tracing::warn!("cannot serve metrics on {address}: {error}; serving without metrics (--metrics-listen)");
             return off();
         }
     };
     match listener.local_addr() {
-        Ok(bound) => eprintln!("corelog: metrics on http://{bound}/metrics"),
-        Err(error) => eprintln!("corelog: metrics listener: {error}"),
+        Ok(bound) => tracing::info!("metrics on http://{bound}/metrics"),
+        Err(error) => tracing::error!("metrics listener: {error}"),
     }
     let mut peers = Vec::new();
     let mut roles = vec![];
