@@ -73,11 +73,31 @@ fn topic_create_list_and_describe() {
         (retention["value"].as_str(), retention["source"].as_str()),
         (Some("123456"), Some("DYNAMIC_TOPIC_CONFIG"))
     );
-    // corelog does not serve DescribeLogDirs: sizes are left out, and said so.
-    assert_eq!(described["sizes_available"], false);
+    // Sizes come from each leader's DescribeLogDirs: empty partitions
+    // take no bytes; once written, a partition's size is its log's.
+    assert_eq!(described["sizes_available"], true);
+    for partition in partitions {
+        assert_eq!(partition["size_bytes"], 0, "{described}");
+    }
+    let input: String = (0..30).map(|i| format!("record {i}\n")).collect();
+    corelog(&broker, &["produce", "events"], &input);
+    let described = json(&broker, &["topic", "describe", "events"]);
+    let mut written = 0;
+    for partition in described["partitions"].as_array().unwrap() {
+        let size = partition["size_bytes"].as_i64().unwrap();
+        let records = partition["latest_offset"].as_i64().unwrap();
+        // A batch of n short records takes more than n bytes, and less
+        // than 100 bytes each.
+        assert!(
+            (records == 0 && size == 0) || (size > records && size < 100 * records + 100),
+            "{partition}"
+        );
+        written += size;
+    }
+    assert!(written > 0, "{described}");
     let table = corelog(&broker, &["topic", "describe", "events"], "");
     assert!(
-        table.contains("sizes not shown") && table.contains("DYNAMIC_TOPIC_CONFIG"),
+        !table.contains("sizes not shown") && table.contains("DYNAMIC_TOPIC_CONFIG"),
         "{table}"
     );
 }
@@ -723,4 +743,73 @@ fn bench_produces_and_consumes_the_records_it_reports() {
         table.starts_with("WORKLOAD") && table.contains("consume"),
         "{table}"
     );
+}
+
+/// The suite in quick mode against two brokers side by side: every
+/// workload's records arrive, and the report's four files are written.
+#[test]
+fn bench_suite_runs_perf_workloads_side_by_side_and_writes_the_report() {
+    let (first, second) = (Broker::start(1), Broker::start(1));
+    let out = tempfile::tempdir().unwrap();
+    let out_dir = out.path().join("report");
+    let versus = second.bootstrap();
+    let args = [
+        "bench",
+        "suite",
+        "--scale",
+        "0.002",
+        "--versus",
+        &versus,
+        "--out",
+        out_dir.to_str().unwrap(),
+    ];
+    let output = run(&first, &args, "");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    // The live progress line names the target and the workload.
+    for label in [
+        "[A] produce 1 KiB: 2000 records",
+        "[B] catch-up consume: 2000 records",
+    ] {
+        assert!(stderr.contains(label), "no {label:?} in {stderr}");
+    }
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("results.json")).unwrap())
+            .unwrap();
+    let targets = report["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 2);
+    for (target, broker) in targets.iter().zip([&first, &second]) {
+        let results = &target["results"];
+        assert_eq!(target["brokers"], broker.bootstrap());
+        assert_eq!(results["produce_1k"]["records"], 2000, "{results}");
+        assert_eq!(results["catch_up"]["records"], 2000, "{results}");
+        assert_eq!(results["tail"]["produce"]["records"], 1000, "{results}");
+        assert_eq!(results["tail"]["consume"]["records"], 1000, "{results}");
+        assert!(
+            results["tail"]["consume"]["latency"]["p99_ms"]
+                .as_f64()
+                .unwrap()
+                >= 0.0
+        );
+        assert_eq!(results["by_record_size"].as_object().unwrap().len(), 4);
+        assert_eq!(results["fixed_rates"].as_object().unwrap().len(), 3);
+        // What the suite says it wrote is on the broker.
+        let run = report["date_unix_ms"].as_i64().unwrap();
+        let written: i64 = high_watermarks(broker, &format!("bench-produce-1k-{run}"))
+            .iter()
+            .sum();
+        assert_eq!(written, 2000);
+    }
+    let markdown = std::fs::read_to_string(out_dir.join("results.md")).unwrap();
+    assert!(
+        markdown.contains("| produce 1 KiB x 6 partitions: MB/s |") && markdown.contains("A / B"),
+        "{markdown}"
+    );
+    for plot in ["throughput.svg", "latency.svg"] {
+        let svg = std::fs::read_to_string(out_dir.join(plot)).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.matches("<polyline").count() == 2,
+            "{svg}"
+        );
+    }
 }
