@@ -55,7 +55,10 @@ pub fn roles(config: &Config, ready: &Arc<AtomicBool>) -> Vec<Role> {
         }
     };
     match listener.local_addr() {
-        Ok(bound) => tracing::info!("metrics on http://{bound}/metrics"),
+        // The endpoint serves every shard, and scripts take the address
+        // from the end of this line: logged outside the shard's span, so
+        // the text format adds no `shard=` after it.
+        Ok(bound) => tracing::info!(parent: None, "metrics on http://{bound}/metrics"),
         Err(error) => tracing::error!("metrics listener: {error}"),
     }
     let mut peers = Vec::new();
