@@ -201,6 +201,10 @@ pub(crate) struct ServeArgs {
     /// per line (timestamp, level, target, shard, message, fields).
     #[arg(long, env = "CORELOG_LOG_FORMAT", value_enum, default_value_t = LogFormatArgument::Text)]
     log_format: LogFormatArgument,
+    /// What `--config`'s file held that corelog ignores: logged once
+    /// logging has started.
+    #[arg(skip)]
+    pub(crate) file_warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -253,11 +257,6 @@ pub(crate) fn parse_command_line() -> Result<Commands, String> {
         return Ok(cli.command);
     };
     let file = corelog::properties::load(path)?;
-    // Logging starts after the command line is read: these go to stderr
-    // as they are.
-    for warning in &file.warnings {
-        eprintln!("{warning}");
-    }
     let set_elsewhere = |flag: &str| {
         matches!(
             serve_matches.value_source(flag),
@@ -266,9 +265,13 @@ pub(crate) fn parse_command_line() -> Result<Commands, String> {
     };
     let arguments = corelog::properties::arguments(&file, set_elsewhere);
     let command_line = std::env::args_os().chain(arguments.into_iter().map(Into::into));
-    Ok(Cli::try_parse_from(command_line)
+    let mut command = Cli::try_parse_from(command_line)
         .unwrap_or_else(|error| error.exit())
-        .command)
+        .command;
+    if let Commands::Serve(serve) = &mut command {
+        serve.file_warnings = file.warnings;
+    }
+    Ok(command)
 }
 
 /// The validated-later `Config` the serve flags describe (Err: the quorum

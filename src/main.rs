@@ -56,6 +56,9 @@ fn main() -> ExitCode {
         eprintln!("corelog: {message}");
         return ExitCode::FAILURE;
     }
+    for warning in &args.file_warnings {
+        tracing::warn!("{warning}");
+    }
     match serve_config(args).and_then(serve) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
