@@ -188,6 +188,42 @@ pub(crate) struct ServeArgs {
     /// port; the address is logged (`corelog: metrics on http://...`).
     #[arg(long, env = "CORELOG_METRICS_LISTEN", default_value = limits::METRICS_LISTEN_DEFAULT, value_parser = parse_metrics_listen)]
     metrics_listen: MetricsListen,
+    /// Least severe lines logged (corelog's own; other crates' at warn).
+    /// --log-filter, when given, replaces it.
+    #[arg(long, env = "CORELOG_LOG_LEVEL", default_value = "info", value_parser = ["error", "warn", "info", "debug", "trace", "off"])]
+    log_level: String,
+    /// Which lines are logged, in tracing's EnvFilter syntax: comma-separated
+    /// `[target][{span}]=level` directives, e.g.
+    /// `warn,corelog::group=debug` (property corelog.log.filter).
+    #[arg(long, env = "CORELOG_LOG")]
+    log_filter: Option<String>,
+    /// `text`: `corelog: MESSAGE ... shard=N` lines; `json`: one JSON object
+    /// per line (timestamp, level, target, shard, message, fields).
+    #[arg(long, env = "CORELOG_LOG_FORMAT", value_enum, default_value_t = LogFormatArgument::Text)]
+    log_format: LogFormatArgument,
+    /// What `--config`'s file held that corelog ignores: logged once
+    /// logging has started.
+    #[arg(skip)]
+    pub(crate) file_warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormatArgument {
+    Text,
+    Json,
+}
+
+/// The log filter and format the serve flags ask for.
+pub(crate) fn log_settings(args: &ServeArgs) -> (String, corelog::logging::LogFormat) {
+    let filter = match &args.log_filter {
+        Some(filter) => filter.clone(),
+        None => corelog::logging::level_filter(&args.log_level),
+    };
+    let format = match args.log_format {
+        LogFormatArgument::Text => corelog::logging::LogFormat::Text,
+        LogFormatArgument::Json => corelog::logging::LogFormat::Json,
+    };
+    (filter, format)
 }
 
 /// `--metrics-listen`'s value: an address, or none.
@@ -221,9 +257,6 @@ pub(crate) fn parse_command_line() -> Result<Commands, String> {
         return Ok(cli.command);
     };
     let file = corelog::properties::load(path)?;
-    for warning in &file.warnings {
-        eprintln!("{warning}");
-    }
     let set_elsewhere = |flag: &str| {
         matches!(
             serve_matches.value_source(flag),
@@ -232,9 +265,13 @@ pub(crate) fn parse_command_line() -> Result<Commands, String> {
     };
     let arguments = corelog::properties::arguments(&file, set_elsewhere);
     let command_line = std::env::args_os().chain(arguments.into_iter().map(Into::into));
-    Ok(Cli::try_parse_from(command_line)
+    let mut command = Cli::try_parse_from(command_line)
         .unwrap_or_else(|error| error.exit())
-        .command)
+        .command;
+    if let Commands::Serve(serve) = &mut command {
+        serve.file_warnings = file.warnings;
+    }
+    Ok(command)
 }
 
 /// The validated-later `Config` the serve flags describe (Err: the quorum

@@ -9,6 +9,7 @@ pub mod check;
 pub mod config;
 pub mod group;
 pub mod limits;
+pub mod logging;
 pub mod metadata;
 pub mod metrics;
 pub mod partition;

@@ -469,3 +469,20 @@ const _: () =
 /// line per leader epoch; a larger one is damage, and the cache is rebuilt
 /// from the log's batches instead).
 pub const LEADER_EPOCH_CHECKPOINT_BYTES_MAX: u64 = 16 * 1024 * 1024;
+/// How often a shard opening its partitions at start-up says how far it
+/// got: after this long since its last report...
+pub const RECOVERY_PROGRESS_INTERVAL_MILLISECONDS: u64 = 2_000;
+
+/// ...or after this many more partitions, whichever comes first.
+pub const RECOVERY_PROGRESS_PARTITIONS_EVERY: usize = 1_000;
+
+/// How long `corelog bench suite` waits for a topic it created to have
+/// leaders in Metadata.
+pub const TOOL_METADATA_WAIT_MILLISECONDS: u64 = 10_000;
+
+/// The bench suite's tail consumer stops when no record arrived for this
+/// long (the producer is done or stuck).
+pub const TOOL_BENCH_TAIL_IDLE_MILLISECONDS: u64 = 5_000;
+
+/// How long each of the tail consumer's fetches waits for records.
+pub const TOOL_BENCH_TAIL_WAIT_MILLISECONDS: i32 = 100;

@@ -15,7 +15,9 @@ use corelog::{config, limits, metadata, rt, server, shard, tools};
 
 mod command_line;
 
-use command_line::{available_cores, parse_command_line, serve_config, CheckArgs, Commands};
+use command_line::{
+    available_cores, log_settings, parse_command_line, serve_config, CheckArgs, Commands,
+};
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -49,10 +51,18 @@ fn main() -> ExitCode {
         }
     };
     keep_large_buffers_in_the_heap();
+    let (filter, format) = log_settings(&args);
+    if let Err(message) = corelog::logging::install(&filter, format) {
+        eprintln!("corelog: {message}");
+        return ExitCode::FAILURE;
+    }
+    for warning in &args.file_warnings {
+        tracing::warn!("{warning}");
+    }
     match serve_config(args).and_then(serve) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("corelog: {message}");
+            tracing::error!("{message}");
             ExitCode::FAILURE
         }
     }
@@ -130,10 +140,10 @@ fn serve(config: Config) -> Result<(), String> {
     announce_ready(&config, &nodes);
     for thread in threads {
         if let Err(error) = thread.join() {
-            eprintln!("corelog: a shard ended with an error: {error}");
+            tracing::error!("a shard ended with an error: {error}");
         }
     }
-    println!("corelog: shut down cleanly");
+    tracing::info!("shut down cleanly");
     Ok(())
 }
 
@@ -414,7 +424,7 @@ fn bind_when_free(address: SocketAddr) -> std::io::Result<TcpListener> {
                     && std::time::Instant::now() < deadline =>
             {
                 if !said {
-                    eprintln!("corelog: {address} is still in use; waiting for it to be released");
+                    tracing::info!("{address} is still in use; waiting for it to be released");
                     said = true;
                 }
                 std::thread::sleep(Duration::from_millis(
@@ -563,7 +573,7 @@ async fn start_controller(
             match started {
                 Ok(_) => shard,
                 Err(message) => {
-                    eprintln!("corelog: {message}");
+                    tracing::error!("{message}");
                     std::process::exit(1);
                 }
             }

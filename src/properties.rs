@@ -219,6 +219,9 @@ const PROPERTIES: &[(&str, &str, Kind, u8)] = &[
         Kind::MetricsListen,
         0,
     ),
+    ("corelog.log.filter", "log_filter", Kind::Text, 0),
+    ("corelog.log.level", "log_level", Kind::Text, 0),
+    ("corelog.log.format", "log_format", Kind::Text, 0),
 ];
 
 /// Kafka broker properties a Kafka `server.properties` commonly holds that

@@ -73,11 +73,31 @@ fn topic_create_list_and_describe() {
         (retention["value"].as_str(), retention["source"].as_str()),
         (Some("123456"), Some("DYNAMIC_TOPIC_CONFIG"))
     );
-    // corelog does not serve DescribeLogDirs: sizes are left out, and said so.
-    assert_eq!(described["sizes_available"], false);
+    // Sizes come from each leader's DescribeLogDirs: empty partitions
+    // take no bytes; once written, a partition's size is its log's.
+    assert_eq!(described["sizes_available"], true);
+    for partition in partitions {
+        assert_eq!(partition["size_bytes"], 0, "{described}");
+    }
+    let input: String = (0..30).map(|i| format!("record {i}\n")).collect();
+    corelog(&broker, &["produce", "events"], &input);
+    let described = json(&broker, &["topic", "describe", "events"]);
+    let mut written = 0;
+    for partition in described["partitions"].as_array().unwrap() {
+        let size = partition["size_bytes"].as_i64().unwrap();
+        let records = partition["latest_offset"].as_i64().unwrap();
+        // A batch of n short records takes more than n bytes, and less
+        // than 100 bytes each.
+        assert!(
+            (records == 0 && size == 0) || (size > records && size < 100 * records + 100),
+            "{partition}"
+        );
+        written += size;
+    }
+    assert!(written > 0, "{described}");
     let table = corelog(&broker, &["topic", "describe", "events"], "");
     assert!(
-        table.contains("sizes not shown") && table.contains("DYNAMIC_TOPIC_CONFIG"),
+        !table.contains("sizes not shown") && table.contains("DYNAMIC_TOPIC_CONFIG"),
         "{table}"
     );
 }

@@ -108,8 +108,8 @@ impl Coordinator {
             return Ok(group.clone());
         }
         if groups.len() >= GROUPS_PER_SHARD_MAX {
-            eprintln!(
-                "corelog: group coordinator: refusing group {group_id}: this shard has {GROUPS_PER_SHARD_MAX} groups already"
+            tracing::warn!(
+                "group coordinator: refusing group {group_id}: this shard has {GROUPS_PER_SHARD_MAX} groups already"
             );
             return Err(ErrorCode::COORDINATOR_NOT_AVAILABLE);
         }
@@ -163,8 +163,8 @@ impl Coordinator {
             .append_then_apply(&[record], |stored| stored)
             .await;
         if let Err(error) = stored {
-            eprintln!(
-                "corelog: shard {}: group {} metadata not stored: {error:?}",
+            tracing::error!(
+                "shard {}: group {} metadata not stored: {error:?}",
                 self.shard_id,
                 group.borrow().membership.group_id
             );

@@ -84,8 +84,8 @@ pub(super) async fn read(
         let bytes = match partition.read(offset, OFFSETS_LOAD_CHUNK_BYTES).await {
             Ok(bytes) => bytes,
             Err(error) => {
-                eprintln!(
-                    "corelog: shard {shard_id}: loading {OFFSETS_TOPIC}-{index} stopped at offset {offset}: {error:?}"
+                tracing::warn!(
+                    "shard {shard_id}: loading {OFFSETS_TOPIC}-{index} stopped at offset {offset}: {error:?}"
                 );
                 break;
             }
@@ -93,22 +93,22 @@ pub(super) async fn read(
         let before = offset;
         offset = replay_chunk(&mut replay, bytes, offset);
         if offset == before {
-            eprintln!(
-                "corelog: shard {shard_id}: loading {OFFSETS_TOPIC}-{index}: no whole batch at offset {offset}; the rest is skipped"
+            tracing::warn!(
+                "shard {shard_id}: loading {OFFSETS_TOPIC}-{index}: no whole batch at offset {offset}; the rest is skipped"
             );
             break;
         }
     }
     if replay.skipped > 0 {
-        eprintln!(
-            "corelog: shard {shard_id}: {OFFSETS_TOPIC}-{index}: {} records did not parse and were skipped",
+        tracing::warn!(
+            "shard {shard_id}: {OFFSETS_TOPIC}-{index}: {} records did not parse and were skipped",
             replay.skipped
         );
     }
     let groups = into_groups(replay, index, settings);
     if !groups.is_empty() {
-        eprintln!(
-            "corelog: shard {shard_id}: loaded {} groups from {OFFSETS_TOPIC}-{index} ({} records) in {:?}",
+        tracing::info!(
+            "shard {shard_id}: loaded {} groups from {OFFSETS_TOPIC}-{index} ({} records) in {:?}",
             groups.len(),
             end - start,
             started.elapsed()

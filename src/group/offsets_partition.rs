@@ -118,14 +118,14 @@ impl OffsetsPartition {
         let shard_id = self.shard_id;
         match error {
             AppendError::Batch(error) => {
-                eprintln!(
-                    "corelog: shard {shard_id}: offsets commit of {batch_bytes} bytes refused: {error}"
+                tracing::warn!(
+                    "shard {shard_id}: offsets commit of {batch_bytes} bytes refused: {error}"
                 );
                 ErrorCode::INVALID_COMMIT_OFFSET_SIZE
             }
             AppendError::Storage(error) => {
-                eprintln!(
-                    "corelog: shard {shard_id}: write to {} failed: {error}",
+                tracing::error!(
+                    "shard {shard_id}: write to {} failed: {error}",
                     self.log.log().dir().display()
                 );
                 ErrorCode::COORDINATOR_NOT_AVAILABLE

@@ -83,8 +83,8 @@ pub fn replay(
         kept = end;
     }
     if kept < bytes.len() {
-        eprintln!(
-            "corelog: {}: cutting {} bytes of an unsynced tail at position {kept}",
+        tracing::warn!(
+            "{}: cutting {} bytes of an unsynced tail at position {kept}",
             path.display(),
             bytes.len() - kept
         );

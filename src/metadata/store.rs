@@ -42,8 +42,8 @@ impl MetadataStore {
                     true
                 }
                 Err(error) => {
-                    eprintln!(
-                        "corelog: metadata log {}: undecodable record after {} records: {}",
+                    tracing::warn!(
+                        "metadata log {}: undecodable record after {} records: {}",
                         path.display(),
                         records.len(),
                         error.0

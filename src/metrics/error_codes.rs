@@ -110,6 +110,10 @@ error_codes! {
     kafka::DescribeClusterResponse => |response, visit| {
         visit(response.error_code);
     }
+    kafka::DescribeLogDirsResponse => |response, visit| {
+        visit(response.error_code);
+        response.results.iter().for_each(|result| visit(result.error_code));
+    }
     kafka::DescribeGroupsResponse => |response, visit| {
         response.groups.iter().for_each(|group| visit(group.error_code));
     }

@@ -67,7 +67,7 @@ pub async fn serve(listener: Listener, endpoint: Rc<Endpoint>) {
             Ok(connection) => connection,
             Err(_) if listener.is_shut_down() => return,
             Err(error) => {
-                eprintln!("corelog: metrics: accept failed: {error}");
+                tracing::warn!("metrics: accept failed: {error}");
                 crate::rt::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -214,7 +214,7 @@ async fn within_collect_time(receiver: oneshot::Receiver<ShardSample>) -> Option
 
 /// The data directory's filesystem: size and space available to corelog
 /// (statvfs, a metadata call that does not touch the disk).
-fn disk(path: &Path) -> Option<Disk> {
+pub fn disk(path: &Path) -> Option<Disk> {
     let path = CString::new(path.as_os_str().as_bytes()).ok()?;
     // SAFETY: statvfs writes only into `stats`; `path` is NUL-terminated.
     let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };

@@ -50,13 +50,16 @@ pub fn roles(config: &Config, ready: &Arc<AtomicBool>) -> Vec<Role> {
     let listener = match TcpListener::bind(address) {
         Ok(listener) => listener,
         Err(error) => {
-            eprintln!("corelog: cannot serve metrics on {address}: {error}; serving without metrics (--metrics-listen)");
+            tracing::warn!("cannot serve metrics on {address}: {error}; serving without metrics (--metrics-listen)");
             return off();
         }
     };
     match listener.local_addr() {
-        Ok(bound) => eprintln!("corelog: metrics on http://{bound}/metrics"),
-        Err(error) => eprintln!("corelog: metrics listener: {error}"),
+        // The endpoint serves every shard, and scripts take the address
+        // from the end of this line: logged outside the shard's span, so
+        // the text format adds no `shard=` after it.
+        Ok(bound) => tracing::info!(parent: None, "metrics on http://{bound}/metrics"),
+        Err(error) => tracing::error!("metrics listener: {error}"),
     }
     let mut peers = Vec::new();
     let mut roles = vec![];

@@ -151,8 +151,8 @@ impl GroupCommit {
                 .collect();
             for (sync, (partition, waiters)) in syncs.into_iter().zip(round) {
                 let result = sync.await.map_err(|error| {
-                    eprintln!(
-                        "corelog: sync of {} failed: {error}",
+                    tracing::error!(
+                        "sync of {} failed: {error}",
                         partition.log().dir().display()
                     );
                     error.to_string()

@@ -304,8 +304,8 @@ impl Partition {
         match outcome {
             Err(Some(error)) => {
                 if !self.failing.replace(true) {
-                    eprintln!(
-                        "corelog: {}: writes fail with \"{error}\"; requests for {}-{} get KAFKA_STORAGE_ERROR until a write succeeds (logged once)",
+                    tracing::error!(
+                        "{}: writes fail with \"{error}\"; requests for {}-{} get KAFKA_STORAGE_ERROR until a write succeeds (logged once)",
                         self.log.dir().display(),
                         self.topic,
                         self.index
@@ -314,7 +314,7 @@ impl Partition {
             }
             Ok(()) => {
                 if self.failing.replace(false) {
-                    eprintln!("corelog: {}: writes work again", self.log.dir().display());
+                    tracing::info!("{}: writes work again", self.log.dir().display());
                 }
             }
             Err(None) => {}

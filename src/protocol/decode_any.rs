@@ -88,6 +88,7 @@ requests! {
     InitProducerId => messages::InitProducerIdRequest,
     DeleteRecords => messages::DeleteRecordsRequest,
     DescribeConfigs => messages::DescribeConfigsRequest,
+    DescribeLogDirs => messages::DescribeLogDirsRequest,
     AlterConfigs => messages::AlterConfigsRequest,
     IncrementalAlterConfigs => messages::IncrementalAlterConfigsRequest,
     ConsumerGroupHeartbeat => messages::ConsumerGroupHeartbeatRequest,

@@ -95,8 +95,8 @@ fn log_trailing_bytes_once(request: &str, api_version: i16, count: usize) {
     static LOGGED: AtomicBool = AtomicBool::new(false);
     if !LOGGED.swap(true, Ordering::Relaxed) {
         let name = request.rsplit("::").next().unwrap_or(request);
-        eprintln!(
-            "corelog: debug: {name} v{api_version} arrived with {count} bytes after its fields; \
+        tracing::debug!(
+            "{name} v{api_version} arrived with {count} bytes after its fields; \
              ignored as Kafka does (logged once)"
         );
     }

@@ -294,8 +294,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         if after > QUORUM_LOG_ENTRIES_MAX
             && after / QUORUM_LOG_ENTRIES_WARNING_EVERY != before / QUORUM_LOG_ENTRIES_WARNING_EVERY
         {
-            eprintln!(
-                "corelog: quorum log {}: {after} entries in memory, over {QUORUM_LOG_ENTRIES_MAX}: \
+            tracing::warn!(
+                "quorum log {}: {after} entries in memory, over {QUORUM_LOG_ENTRIES_MAX}: \
                  snapshots are not purging it",
                 log.path.display()
             );

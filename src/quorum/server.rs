@@ -37,14 +37,14 @@ pub async fn serve<H: Handler + 'static>(listener: Listener, raft: Raft, handler
             Ok(connection) => connection,
             Err(_) if listener.is_shut_down() => return,
             Err(error) => {
-                eprintln!("corelog: quorum listener: accept failed: {error}");
+                tracing::warn!("quorum listener: accept failed: {error}");
                 crate::rt::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
         if open.get() >= QUORUM_CONNECTIONS_MAX {
-            eprintln!(
-                "corelog: quorum listener: refusing {:?}: {QUORUM_CONNECTIONS_MAX} connections open",
+            tracing::warn!(
+                "quorum listener: refusing {:?}: {QUORUM_CONNECTIONS_MAX} connections open",
                 connection.peer_address()
             );
             continue;
@@ -67,13 +67,13 @@ async fn serve_connection<H: Handler>(connection: Connection, raft: &Raft, handl
             Ok(Some(request)) => request,
             Ok(None) => return,
             Err(error) => {
-                eprintln!("corelog: quorum listener: closing {peer:?}: {error}");
+                tracing::info!("quorum listener: closing {peer:?}: {error}");
                 return;
             }
         };
         let response = answer(request, raft, handler).await;
         if let Err(error) = write_frame(&mut writer, &response).await {
-            eprintln!("corelog: quorum listener: closing {peer:?}: {error}");
+            tracing::info!("quorum listener: closing {peer:?}: {error}");
             return;
         }
     }

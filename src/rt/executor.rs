@@ -90,8 +90,8 @@ pub fn check_host(shards: usize, io_memory_per_shard_bytes: usize) -> Result<(),
         });
     }
     if limit < wanted {
-        eprintln!(
-            "corelog: warning: RLIMIT_MEMLOCK is {limit} bytes, below the {wanted} bytes that {shards} shards \
+        tracing::warn!(
+            "RLIMIT_MEMLOCK is {limit} bytes, below the {wanted} bytes that {shards} shards \
              would lock; IO buffers will not be registered with io_uring (slower). Fix: `ulimit -l unlimited`."
         );
     }
@@ -176,7 +176,15 @@ where
         .blocking_thread_pool_placement(blocking)
         .spin_before_park(idle_spin)
         .io_memory(crate::limits::IO_MEMORY_PER_SHARD_BYTES)
-        .spawn(main)
+        .spawn(move || {
+            // Entered for the thread's whole life, so every line logged on
+            // this shard names it (see logging.rs).
+            let span = crate::logging::shard_span(index);
+            async move {
+                let _entered = span.entered();
+                main().await
+            }
+        })
         .map(ShardThread)
         .map_err(|error| StartError::Spawn(io::Error::from(error)))
 }

@@ -92,8 +92,8 @@ pub fn budget_open_files(shards: usize) -> Result<DescriptorPlan, LimitError> {
         match set_soft_limit(hard) {
             Ok(()) => read_limit().map_err(LimitError::Unreadable)?.0,
             Err(error) => {
-                eprintln!(
-                    "corelog: could not raise the open-file limit from {before} to {hard}: {error}"
+                tracing::warn!(
+                    "could not raise the open-file limit from {before} to {hard}: {error}"
                 );
                 before
             }
@@ -108,20 +108,22 @@ pub fn budget_open_files(shards: usize) -> Result<DescriptorPlan, LimitError> {
         shards,
     })?;
     if limit > before {
-        eprintln!("corelog: raised the open-file limit (RLIMIT_NOFILE) from {before} to {limit}, the hard limit");
+        tracing::info!(
+            "raised the open-file limit (RLIMIT_NOFILE) from {before} to {limit}, the hard limit"
+        );
     } else {
-        eprintln!("corelog: the open-file limit (RLIMIT_NOFILE) is {limit}");
+        tracing::info!("the open-file limit (RLIMIT_NOFILE) is {limit}");
     }
-    eprintln!(
-        "corelog: open files per shard: {} segment file descriptors, {} connections, {} reserved; {} reserved for the process",
+    tracing::info!(
+        "open files per shard: {} segment file descriptors, {} connections, {} reserved; {} reserved for the process",
         plan.segment_descriptors_per_shard,
         plan.connections_per_shard,
         DESCRIPTORS_RESERVED_PER_SHARD,
         DESCRIPTORS_RESERVED_PER_PROCESS
     );
     if plan.connections_per_shard < CONNECTIONS_PER_SHARD_MAX {
-        eprintln!(
-            "corelog: connections per shard lowered from {CONNECTIONS_PER_SHARD_MAX} to {} to fit the open-file limit \
+        tracing::warn!(
+            "connections per shard lowered from {CONNECTIONS_PER_SHARD_MAX} to {} to fit the open-file limit \
              (raise it with `LimitNOFILE=` or `ulimit -n` for more)",
             plan.connections_per_shard
         );

@@ -181,6 +181,8 @@ apis! {
         kafka::InitProducerIdRequest => kafka::InitProducerIdResponse;
     DeleteRecords => handlers::delete_records::handle, handlers::delete_records::VERSIONS,
         kafka::DeleteRecordsRequest => kafka::DeleteRecordsResponse;
+    DescribeLogDirs => handlers::describe_log_dirs::handle, handlers::describe_log_dirs::VERSIONS,
+        kafka::DescribeLogDirsRequest => kafka::DescribeLogDirsResponse;
     DescribeConfigs => handlers::describe_configs::handle, handlers::describe_configs::VERSIONS,
         handlers::describe_configs::Request => handlers::describe_configs::Response;
     AlterConfigs => handlers::alter_configs::handle, handlers::alter_configs::VERSIONS,

@@ -52,7 +52,7 @@ use crate::rt::sync::BudgetPermit;
 use crate::shard::Shard;
 
 fn log_close(shard_id: u32, peer: Option<SocketAddr>, why: &str) {
-    eprintln!("corelog: shard {shard_id}: closing connection from {peer:?}: {why}");
+    tracing::info!("shard {shard_id}: closing connection from {peer:?}: {why}");
 }
 
 pub async fn serve(shard: &Shard, request_memory: &RequestMemory, connection: Connection) {

@@ -30,8 +30,8 @@ pub async fn serve(shard: Rc<Shard>, listener: Listener) {
             Err(_) if listener.is_shut_down() => return,
             Err(error) => {
                 if failures == 0 {
-                    eprintln!(
-                        "corelog: shard {}: accept failed: {error}; backing off (logged once until an accept succeeds)",
+                    tracing::warn!(
+                        "shard {}: accept failed: {error}; backing off (logged once until an accept succeeds)",
                         shard.id
                     );
                 }
@@ -42,8 +42,8 @@ pub async fn serve(shard: Rc<Shard>, listener: Listener) {
             }
         };
         if failures > 0 {
-            eprintln!(
-                "corelog: shard {}: accepting again after {failures} failed accepts",
+            tracing::info!(
+                "shard {}: accepting again after {failures} failed accepts",
                 shard.id
             );
             failures = 0;
@@ -52,8 +52,8 @@ pub async fn serve(shard: Rc<Shard>, listener: Listener) {
         // The open-file budget may allow fewer than CONNECTIONS_PER_SHARD_MAX.
         let connections_max = connections_per_shard_max();
         if shard.connections.count() >= connections_max {
-            eprintln!(
-                "corelog: shard {}: refusing connection from {:?}: {connections_max} connections open",
+            tracing::warn!(
+                "shard {}: refusing connection from {:?}: {connections_max} connections open",
                 shard.id,
                 connection.peer_address()
             );

@@ -82,8 +82,8 @@ impl Controller {
         let version_before = self.state.snapshot().version;
         for record in &records {
             self.store.append(record).map_err(|error| {
-                eprintln!(
-                    "corelog: controller: cannot write {}: {error}",
+                tracing::error!(
+                    "controller: cannot write {}: {error}",
                     self.store.path().display()
                 );
                 CommandError {

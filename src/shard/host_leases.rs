@@ -103,12 +103,12 @@ pub async fn send_heartbeats(controller: Rc<QuorumController>) {
         };
         match outcome {
             Ok(()) if failing => {
-                println!("corelog: quorum: heartbeats reach the leader again");
+                tracing::info!("quorum: heartbeats reach the leader again");
                 failing = false;
             }
             Ok(()) => {}
             Err(refused) if !failing && refused.code != ErrorCode::NOT_CONTROLLER.0 => {
-                eprintln!("corelog: quorum: heartbeat refused: {}", refused.message);
+                tracing::warn!("quorum: heartbeat refused: {}", refused.message);
                 failing = true;
             }
             Err(_) => {}
@@ -152,14 +152,13 @@ pub async fn expire_leases(controller: Rc<QuorumController>) {
             .collect();
         for node_id in expired {
             match controller.commit(Command::FenceHost { node_id }).await {
-                Ok(_) => println!(
-                    "corelog: quorum: fenced node {node_id}: no heartbeat for {:?}",
+                Ok(_) => tracing::info!(
+                    "quorum: fenced node {node_id}: no heartbeat for {:?}",
                     controller.session_timeout
                 ),
-                Err(refused) => eprintln!(
-                    "corelog: quorum: cannot fence node {node_id}: {}",
-                    refused.message
-                ),
+                Err(refused) => {
+                    tracing::warn!("quorum: cannot fence node {node_id}: {}", refused.message)
+                }
             }
         }
     }
@@ -177,7 +176,7 @@ pub async fn announce_leaders(controller: Rc<QuorumController>) {
         };
         if last != Some((leader, term)) {
             let shown = leader.map_or(-1, |leader| leader as i64);
-            println!("corelog: quorum: node {shown} leads (term {term})");
+            tracing::info!("quorum: node {shown} leads (term {term})");
             last = Some((leader, term));
         }
         if metrics.changed().await.is_err() {

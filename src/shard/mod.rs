@@ -51,6 +51,7 @@ pub mod partitions;
 pub mod producer_ids;
 pub mod quorum_controller;
 pub mod quorum_start;
+pub mod recovery_progress;
 pub mod retention;
 
 use std::collections::HashMap;
@@ -164,27 +165,24 @@ impl Shard {
     /// of the offsets partitions that open; reports the first install's
     /// recovery.
     async fn open_placed(&self, wanted: HashMap<PartitionKey, Arc<TopicMetadata>>) {
-        let started = std::time::Instant::now();
         let first_install = self.metadata.snapshot().version == 0;
-        let (mut opened, mut scanned) = (0usize, 0usize);
+        let mut progress = recovery_progress::RecoveryProgress::new(self.id, wanted.len());
         for ((name, index), topic) in wanted {
             let config = topic_config::log_config(&topic.configs, &self.config.topic_defaults);
             if let Opened::Now(partition) =
                 self.partitions.open_or_update(&topic, index, config).await
             {
-                opened += 1;
-                scanned += partition.log().segments_scanned();
+                if first_install {
+                    let log = partition.log();
+                    progress.opened(log.segments_scanned(), log.bytes_scanned());
+                }
                 if is_internal(&name) {
                     self.groups.load(index, partition).await;
                 }
             }
         }
         if first_install {
-            eprintln!(
-                "corelog: shard {}: opened {opened} partitions in {:?}; {scanned} segments were scanned for recovery, the rest trusted from their seal records",
-                self.id,
-                started.elapsed()
-            );
+            tracing::info!("{}", progress.summary_line());
         }
     }
 

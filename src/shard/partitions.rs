@@ -190,9 +190,11 @@ impl Partitions {
     /// another shard keeps them; a deleted topic's go).
     pub async fn close(&self, snapshot: &Snapshot, partition: Rc<Partition>) {
         if let Err(error) = partition.close().await {
-            eprintln!(
-                "corelog: shard {}: closing {}-{}: {error}",
-                self.shard, partition.topic, partition.index
+            tracing::error!(
+                "shard {}: closing {}-{}: {error}",
+                self.shard,
+                partition.topic,
+                partition.index
             );
         }
         let still_exists = snapshot
@@ -201,11 +203,7 @@ impl Partitions {
         if !still_exists {
             let dir = partition.log().dir().to_path_buf();
             if let Err(error) = std::fs::remove_dir_all(&dir) {
-                eprintln!(
-                    "corelog: shard {}: deleting {}: {error}",
-                    self.shard,
-                    dir.display()
-                );
+                tracing::error!("shard {}: deleting {}: {error}", self.shard, dir.display());
             }
         }
     }
@@ -232,8 +230,8 @@ impl Partitions {
                 Opened::Now(partition)
             }
             Err(error) => {
-                eprintln!(
-                    "corelog: shard {}: cannot open partition {}-{index} in {}: {error}; its requests get KAFKA_STORAGE_ERROR",
+                tracing::error!(
+                    "shard {}: cannot open partition {}-{index} in {}: {error}; its requests get KAFKA_STORAGE_ERROR",
                     self.shard,
                     topic.name,
                     self.data_dir.display()
@@ -280,10 +278,13 @@ impl Partitions {
     pub async fn close_all(&self) {
         let statistics = self.group_commit.statistics();
         let (p50, p99, max) = self.group_commit.round_milliseconds();
-        eprintln!(
-            "corelog: shard {}: group commit: {} rounds, {} file syncs for {} acks=all appends; \
+        tracing::info!(
+            "shard {}: group commit: {} rounds, {} file syncs for {} acks=all appends; \
              round sync time p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms",
-            self.shard, statistics.rounds, statistics.syncs, statistics.waiters
+            self.shard,
+            statistics.rounds,
+            statistics.syncs,
+            statistics.waiters
         );
         let (appends, writes) = self
             .open
@@ -293,8 +294,8 @@ impl Partitions {
             .fold((0, 0), |(appends, writes), (more_appends, more_writes)| {
                 (appends + more_appends, writes + more_writes)
             });
-        eprintln!(
-            "corelog: shard {}: writer: {appends} appends in {writes} writes",
+        tracing::info!(
+            "shard {}: writer: {appends} appends in {writes} writes",
             self.shard
         );
         let partitions: Vec<Rc<Partition>> = self
@@ -305,9 +306,11 @@ impl Partitions {
             .collect();
         for partition in partitions {
             if let Err(error) = partition.close().await {
-                eprintln!(
-                    "corelog: shard {}: closing {}-{}: {error}",
-                    self.shard, partition.topic, partition.index
+                tracing::error!(
+                    "shard {}: closing {}-{}: {error}",
+                    self.shard,
+                    partition.topic,
+                    partition.index
                 );
             }
         }

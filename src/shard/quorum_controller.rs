@@ -290,24 +290,20 @@ impl QuorumController {
         loop {
             match self.execute(Command::Import(records.clone())).await {
                 Ok(_) => {
-                    eprintln!(
-                        "corelog: imported {} records of the single-host metadata log {}",
+                    tracing::info!(
+                        "imported {} records of the single-host metadata log {}",
                         records.len(),
                         path.display()
                     );
                     break;
                 }
                 Err(error) if error.code == ErrorCode::TOPIC_ALREADY_EXISTS => {
-                    eprintln!(
-                        "corelog: warning: not importing {}: {}",
-                        path.display(),
-                        error.message
-                    );
+                    tracing::warn!("not importing {}: {}", path.display(), error.message);
                     break;
                 }
                 Err(error) => {
-                    eprintln!(
-                        "corelog: importing {} waits for the quorum: {}",
+                    tracing::info!(
+                        "importing {} waits for the quorum: {}",
                         path.display(),
                         error.message
                     );
@@ -317,7 +313,7 @@ impl QuorumController {
         }
         let imported = path.with_extension("log.imported");
         if let Err(error) = std::fs::rename(&path, &imported) {
-            eprintln!("corelog: cannot rename {}: {error}", path.display());
+            tracing::error!("cannot rename {}: {error}", path.display());
         }
         *self.legacy.borrow_mut() = None;
     }
@@ -342,12 +338,13 @@ impl QuorumController {
         )
         .await
         {
-            Some(Ok(_)) => println!(
-                "corelog: quorum: node {} joined as a learner ({})",
-                host.node_id, host.quorum_address
+            Some(Ok(_)) => tracing::info!(
+                "quorum: node {} joined as a learner ({})",
+                host.node_id,
+                host.quorum_address
             ),
-            Some(Err(error)) => eprintln!(
-                "corelog: quorum: cannot add node {} as a learner: {error}",
+            Some(Err(error)) => tracing::warn!(
+                "quorum: cannot add node {} as a learner: {error}",
                 host.node_id
             ),
             None => {}

@@ -110,8 +110,8 @@ async fn wait_until_ready(controller: &QuorumController) {
     let mut said = Instant::now();
     while !controller.ready() {
         if said.elapsed() > Duration::from_secs(5) {
-            println!(
-                "corelog: waiting for the metadata quorum ({:?} so far): {}",
+            tracing::info!(
+                "waiting for the metadata quorum ({:?} so far): {}",
                 started.elapsed(),
                 match controller.leader() {
                     Some((leader, _)) => format!("node {leader} leads; registering this host"),

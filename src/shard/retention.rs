@@ -29,8 +29,8 @@ pub fn enforce(shard: &Shard) {
         let start_before = partition.log_start_offset();
         let deleted = partition.log().enforce_retention(now);
         for (index, segment) in deleted.iter().enumerate() {
-            eprintln!(
-                "corelog: shard {}: {}-{}: deleted segment {} (offsets {} to {}, {} bytes): {}; log start offset now {}",
+            tracing::info!(
+                "shard {}: {}-{}: deleted segment {} (offsets {} to {}, {} bytes): {}; log start offset now {}",
                 shard.id,
                 partition.topic,
                 partition.index,

@@ -121,6 +121,8 @@ pub struct Log<F: SegmentFile = DirectFile, C: Clock + Default = SystemClock> {
     /// Where each leader epoch starts (`leader-epoch-checkpoint`), kept
     /// ahead of the batches: see `log_epochs.rs`.
     epochs: LeaderEpochs,
+    /// Bytes of those segments (start-up progress reports them).
+    bytes_scanned: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,7 +153,7 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
         producers: &mut dyn ProducerHistory,
     ) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let (segments, scanned) = recover_segments::<F>(dir, producers).await?;
+        let (segments, scanned, bytes_scanned) = recover_segments::<F>(dir, producers).await?;
         let active = segments.last().expect("at least one segment");
         let durable = Durable {
             offset: active.next_offset(),
@@ -169,6 +171,7 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
             active_since: Cell::new(clock.now()),
             clock,
             segments_scanned: scanned,
+            bytes_scanned,
             durable: Cell::new(durable),
             segments: RefCell::new(segments),
             epochs,
@@ -178,6 +181,11 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
     /// Segments that had to be scanned at open (0 after a clean shutdown).
     pub fn segments_scanned(&self) -> usize {
         self.segments_scanned
+    }
+
+    /// Bytes of the segments scanned at open.
+    pub fn bytes_scanned(&self) -> u64 {
+        self.bytes_scanned
     }
 
     pub fn dir(&self) -> &Path {
@@ -593,13 +601,13 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
 
 /// Opens every segment in `dir` in offset order, one file at a time,
 /// skipping (and removing) one that overlaps its predecessor. Returns the
-/// segments and how many of them had to be scanned.
+/// segments, how many of them had to be scanned, and their bytes.
 async fn recover_segments<F: SegmentFile>(
     dir: &Path,
     producers: &mut dyn ProducerHistory,
-) -> io::Result<(Vec<Rc<Segment<F>>>, usize)> {
+) -> io::Result<(Vec<Rc<Segment<F>>>, usize, u64)> {
     let mut segments: Vec<Rc<Segment<F>>> = Vec::new();
-    let mut scanned = 0usize;
+    let (mut scanned, mut bytes_scanned) = (0usize, 0u64);
     for base_offset in segment_base_offsets(dir)? {
         if let Some(previous) = segments.last() {
             if base_offset < previous.next_offset() {
@@ -610,6 +618,7 @@ async fn recover_segments<F: SegmentFile>(
         let (segment, was_scanned) = recover_segment(dir, base_offset, producers).await?;
         if was_scanned {
             scanned += 1;
+            bytes_scanned += segment.size();
         }
         let segment = Rc::new(segment);
         segment.release_file().await;
@@ -621,15 +630,15 @@ async fn recover_segments<F: SegmentFile>(
             .all(|pair| pair[0].next_offset() <= pair[1].base_offset),
         "recovered segments are in order and never overlap"
     );
-    Ok((segments, scanned))
+    Ok((segments, scanned, bytes_scanned))
 }
 
 /// Overlapping offsets cannot both be right: the earlier segment is the
 /// one that was acknowledged in order, so the one at `base_offset`, which
 /// starts before the previous one ends at `previous_end`, goes.
 fn remove_overlapping_segment(dir: &Path, base_offset: i64, previous_end: i64) {
-    eprintln!(
-        "corelog: recovery: {}: segment {base_offset} starts inside the previous one \
+    tracing::warn!(
+        "recovery: {}: segment {base_offset} starts inside the previous one \
          (which ends at offset {previous_end}); removing it",
         dir.display(),
     );

@@ -73,8 +73,8 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
     /// right, and reopening clamps the file's entries the same way.
     pub(super) fn clamp_epochs_to_log_start(&self) {
         if let Err(error) = self.epochs.truncate_from_start(self.log_start_offset()) {
-            eprintln!(
-                "corelog: {}: leader-epoch-checkpoint not rewritten after retention: {error}",
+            tracing::warn!(
+                "{}: leader-epoch-checkpoint not rewritten after retention: {error}",
                 self.dir.display()
             );
         }

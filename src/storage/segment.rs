@@ -588,8 +588,8 @@ async fn report_cut(
         .read_at(valid_end, (file_size - valid_end) as usize)
         .await?;
     if !is_zero(&past_end) {
-        eprintln!(
-            "corelog: recovery: {}: truncating {} bytes after the last valid batch at position {} \
+        tracing::warn!(
+            "recovery: {}: truncating {} bytes after the last valid batch at position {} \
              (offsets from {} on were never acknowledged as durable or were torn)",
             log_path.display(),
             file_size - valid_end,

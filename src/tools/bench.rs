@@ -1,11 +1,13 @@
-//! `corelog bench produce|consume`: a first, single-connection-per-broker
-//! load test against any Kafka-compatible cluster, with a progress line on
-//! stderr each second and a report (records/s, MB/s, and for produce the
-//! request latency percentiles) as a table or JSON.
+//! `corelog bench produce|consume|suite`: load tests against any
+//! Kafka-compatible cluster, with a live progress line on stderr and a
+//! report (records/s, MB/s, and for produce the request latency
+//! percentiles) as a table or JSON. `suite` runs `perf/`'s workloads
+//! against one or two clusters side by side (bench_suite.rs) and writes
+//! the same Markdown, JSON and SVG report (bench_report.rs).
 //!
-//! It is not yet `perf/`'s side-by-side suite (several producers, pinned
-//! brokers, plots): one blocking request at a time per run, so it measures
-//! latency-bound throughput, the lower bound of what a cluster does.
+//! One blocking request at a time per connection, so throughput here is
+//! latency-bound: the lower bound of what a cluster does (perf/'s
+//! librdkafka load generator keeps many requests in flight).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -50,6 +52,10 @@ pub enum Workload {
         #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
         acks: i16,
     },
+    /// perf/'s workloads (produce 1 KiB, by record size, fixed rates, tail
+    /// and catch-up consume) against --brokers and, side by side,
+    /// --versus; writes results.md, results.json and two SVG plots.
+    Suite(super::bench_suite::SuiteArgs),
     /// Read from the beginning of every partition to the end, or until
     /// `--records` (counted in whole batches: at least that many).
     Consume {
@@ -60,16 +66,33 @@ pub enum Workload {
 }
 
 /// What a run measured.
-struct Report {
-    workload: &'static str,
-    records: u64,
-    bytes: u64,
-    elapsed: Duration,
+pub struct Report {
+    pub workload: &'static str,
+    pub records: u64,
+    pub bytes: u64,
+    pub elapsed: Duration,
     /// Request latency in microseconds (produce only).
-    latency: Option<Histogram<u64>>,
+    pub latency: Option<Histogram<u64>>,
+}
+
+/// What each produce request carries, and how fast they go.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    pub record_bytes: usize,
+    pub batch_records: usize,
+    pub acks: i16,
+    /// Records per second to stay under; None: as fast as answers come.
+    pub rate: Option<f64>,
 }
 
 pub fn run(args: BenchArgs) -> Result<(), ToolError> {
+    let Workload::Suite(suite) = args.workload else {
+        return run_one(args);
+    };
+    super::bench_suite::run(&args.connect, suite)
+}
+
+fn run_one(args: BenchArgs) -> Result<(), ToolError> {
     let mut cluster = Cluster::connect(&args.connect.brokers)?;
     let report = match args.workload {
         Workload::Produce {
@@ -87,24 +110,36 @@ pub fn run(args: BenchArgs) -> Result<(), ToolError> {
                     limits::TOOL_PRODUCE_BATCH_RECORDS_MAX
                 )));
             }
-            let shape = (record_bytes, batch_records, acks);
-            produce(&mut cluster, &topic, records, shape)?
+            let shape = Shape {
+                record_bytes,
+                batch_records,
+                acks,
+                rate: None,
+            };
+            produce(&mut cluster, &topic, records, shape, Progress::new(""))?
         }
-        Workload::Consume { topic, records } => consume(&mut cluster, &topic, records)?,
+        Workload::Consume { topic, records } => {
+            consume(&mut cluster, &topic, records, Progress::new(""))?
+        }
+        Workload::Suite(_) => unreachable!("run() runs the suite"),
     };
     emit(args.connect.format, || render(&report), || to_json(&report))
 }
 
-/// Prints the progress line at most once a second.
-struct Progress {
+/// Prints the progress line (on stderr, rewritten in place) at most once
+/// a second.
+pub struct Progress {
+    label: String,
     started: Instant,
     last: Instant,
 }
 
 impl Progress {
-    fn new() -> Progress {
+    /// `label` names the run in the line (the suite's target and workload).
+    pub fn new(label: &str) -> Progress {
         let now = Instant::now();
         Progress {
+            label: label.to_string(),
             started: now,
             last: now,
         }
@@ -115,34 +150,52 @@ impl Progress {
             self.last = Instant::now();
             let seconds = self.started.elapsed().as_secs_f64();
             eprint!(
-                "\r{records} records, {:.0} records/s   ",
+                "\r{}{records} records, {:.0} records/s   ",
+                self.label,
                 records as f64 / seconds
             );
         }
     }
 
-    fn done(&self) {
-        if self.last != self.started {
-            eprintln!();
-        }
+    /// The line's last state, kept on screen.
+    fn done(&self, records: u64) {
+        let seconds = self.started.elapsed().as_secs_f64().max(1e-9);
+        eprintln!(
+            "\r{}{records} records, {:.0} records/s   ",
+            self.label,
+            records as f64 / seconds
+        );
     }
 }
 
-fn produce(
+/// Produces `total` records to every partition of `topic` in turn, one
+/// batch per request. Records carry the wall-clock time they were sent
+/// (the tail workload measures end-to-end latency from it).
+pub fn produce(
     cluster: &mut Cluster,
     topic: &str,
     total: u64,
-    (record_bytes, batch_records, acks): (usize, usize, i16),
+    shape: Shape,
+    mut progress: Progress,
 ) -> Result<Report, ToolError> {
+    let Shape {
+        record_bytes,
+        batch_records,
+        acks,
+        rate,
+    } = shape;
     let partitions: Vec<(i32, i32)> = leaders(cluster, topic)?.into_iter().collect();
     let value = Bytes::from(vec![b'x'; record_bytes]);
     let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
-    let mut progress = Progress::new();
     let mut sent = 0u64;
     let mut turn = 0usize;
     while sent < total {
+        if let Some(rate) = rate {
+            let due = progress.started + Duration::from_secs_f64(sent as f64 / rate);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
         let count = (total - sent).min(batch_records as u64) as usize;
-        let timestamp = progress.started.elapsed().as_millis() as i64;
+        let timestamp = crate::rt::now_milliseconds();
         let batch: Vec<_> = (0..count)
             .map(|index| record(index, None, Some(value.clone()), timestamp))
             .collect();
@@ -173,7 +226,7 @@ fn produce(
         sent += count as u64;
         progress.tick(sent);
     }
-    progress.done();
+    progress.done(sent);
     Ok(Report {
         workload: "produce",
         records: sent,
@@ -183,10 +236,15 @@ fn produce(
     })
 }
 
-fn consume(cluster: &mut Cluster, topic: &str, wanted: u64) -> Result<Report, ToolError> {
+/// Reads `topic` from its earliest offsets to its end, or until `wanted`.
+pub fn consume(
+    cluster: &mut Cluster,
+    topic: &str,
+    wanted: u64,
+    mut progress: Progress,
+) -> Result<Report, ToolError> {
     let partitions = leaders(cluster, topic)?;
     let mut positions: BTreeMap<i32, i64> = list_offsets(cluster, topic, &partitions, EARLIEST)?;
-    let mut progress = Progress::new();
     let (mut records, mut bytes) = (0u64, 0u64);
     let mut at_end = false;
     while records < wanted && !at_end {
@@ -225,7 +283,7 @@ fn consume(cluster: &mut Cluster, topic: &str, wanted: u64) -> Result<Report, To
         }
         progress.tick(records);
     }
-    progress.done();
+    progress.done(records);
     Ok(Report {
         workload: "consume",
         records,
@@ -235,7 +293,7 @@ fn consume(cluster: &mut Cluster, topic: &str, wanted: u64) -> Result<Report, To
     })
 }
 
-fn rates(report: &Report) -> (f64, f64) {
+pub fn rates(report: &Report) -> (f64, f64) {
     let seconds = report.elapsed.as_secs_f64().max(1e-9);
     (
         report.records as f64 / seconds,
@@ -244,7 +302,7 @@ fn rates(report: &Report) -> (f64, f64) {
 }
 
 /// Latency percentiles in milliseconds: p50, p99, p99.9, max.
-fn percentiles(latency: &Histogram<u64>) -> [f64; 4] {
+pub fn percentiles(latency: &Histogram<u64>) -> [f64; 4] {
     let at = |quantile: f64| latency.value_at_quantile(quantile) as f64 / 1000.0;
     [at(0.5), at(0.99), at(0.999), latency.max() as f64 / 1000.0]
 }
@@ -278,7 +336,7 @@ fn render(report: &Report) -> String {
     table.render()
 }
 
-fn to_json(report: &Report) -> serde_json::Value {
+pub fn to_json(report: &Report) -> serde_json::Value {
     let (records_per_second, megabytes_per_second) = rates(report);
     let latency = report.latency.as_ref().map(percentiles).map(|[p50, p99, p999, max]| {
         json!({"p50_ms": p50, "p99_ms": p99, "p999_ms": p999, "max_ms": max})

@@ -17,6 +17,8 @@
 //! `protocol` and `limits` from the rest of the crate.
 
 pub mod bench;
+pub mod bench_report;
+pub mod bench_suite;
 pub mod client;
 pub mod cluster;
 pub mod consume;

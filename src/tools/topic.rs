@@ -126,7 +126,7 @@ pub fn run(args: TopicArgs) -> Result<(), ToolError> {
     }
 }
 
-fn create(
+pub fn create(
     cluster: &mut Cluster,
     name: &str,
     partitions: i32,

@@ -133,7 +133,7 @@ fn partitions(cluster: &mut Cluster, name: &str) -> Result<Vec<Partition>, ToolE
 }
 
 /// Bytes on disk of each partition's leader replica, or None when a
-/// leader does not serve DescribeLogDirs (corelog does not yet).
+/// leader does not serve DescribeLogDirs (older Kafka-compatible brokers).
 fn sizes(
     cluster: &mut Cluster,
     name: &str,

@@ -640,6 +640,14 @@ fn populated(api_key: ApiKey, version: i16) -> Result<Vec<u8>, String> {
                 .with_endpoint_type(1)
                 .with_include_fenced_brokers(version >= 2),
         ),
+        ApiKey::DescribeLogDirs => encode(
+            version,
+            kafka_protocol::messages::DescribeLogDirsRequest::default().with_topics(Some(vec![
+                kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic::default()
+                    .with_topic(topic(0))
+                    .with_partitions(vec![0, 1]),
+            ])),
+        ),
         other => panic!("no populated request for {other:?}: add one here"),
     }
 }

@@ -635,8 +635,8 @@ impl ConsumerProtocolGroup {
             })
             .collect();
         for (member_id, reason) in expired {
-            eprintln!(
-                "corelog: consumer group {}: member {member_id} fenced: {reason}",
+            tracing::info!(
+                "consumer group {}: member {member_id} fenced: {reason}",
                 self.group_id
             );
             self.remove_member(&member_id);

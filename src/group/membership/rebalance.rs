@@ -185,8 +185,8 @@ impl Group {
             .collect();
         if !expired.is_empty() {
             for member_id in &expired {
-                eprintln!(
-                    "corelog: group {}: member {member_id} expired after its session timeout",
+                tracing::info!(
+                    "group {}: member {member_id} expired after its session timeout",
                     self.group_id
                 );
                 self.remove_member(member_id);

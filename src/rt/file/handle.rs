@@ -223,8 +223,8 @@ impl Handle {
                 Ok(()) => self.note_synced(target),
                 Err(error) => {
                     if !self.sync_failure_logged.replace(true) {
-                        eprintln!(
-                            "corelog: {}: sync before closing failed ({error}); the file stays open (logged once)",
+                        tracing::error!(
+                            "{}: sync before closing failed ({error}); the file stays open (logged once)",
                             self.path.display()
                         );
                     }

@@ -38,7 +38,10 @@ pub async fn handle(
                     if crate::metadata::is_internal(&topic.name.0) {
                         return result.with_error_code(ErrorCode::INVALID_TOPIC_EXCEPTION.0);
                     }
-                    let partition = match shard.partitions.route(&topic.name.0, wanted.partition_index) {
+                    let partition = match shard
+                        .partitions
+                        .route(&topic.name.0, wanted.partition_index)
+                    {
                         Route::Here(partition) => partition,
                         Route::Elsewhere(code) => return result.with_error_code(code.0),
                     };
@@ -59,8 +62,8 @@ pub async fn handle(
                             result.with_low_watermark(low_watermark)
                         }
                         Err(error) => {
-                            eprintln!(
-                                "corelog: shard {}: cannot record the log start offset in {}: {error}",
+                            tracing::error!(
+                                "shard {}: cannot record the log start offset in {}: {error}",
                                 shard.id,
                                 partition.log().dir().display()
                             );

@@ -245,8 +245,8 @@ pub(super) fn read_error_code(shard: &Shard, partition: &Partition, error: ReadE
     match error {
         ReadError::OffsetOutOfRange { .. } => ErrorCode::OFFSET_OUT_OF_RANGE,
         ReadError::Io(error) => {
-            eprintln!(
-                "corelog: shard {}: read from {} failed: {error}",
+            tracing::error!(
+                "shard {}: read from {} failed: {error}",
                 shard.id,
                 partition.log().dir().display()
             );

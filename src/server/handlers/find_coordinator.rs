@@ -34,9 +34,10 @@ pub async fn handle(
     if shard.metadata.snapshot().topic(OFFSETS_TOPIC).is_none() {
         let command = crate::metadata::offsets_topic_command(shard.config.offsets_topic_partitions);
         match shard.metadata.submit(command).await {
-            Err(error) if error.code != ErrorCode::TOPIC_ALREADY_EXISTS => eprintln!(
-                "corelog: shard {}: cannot create {OFFSETS_TOPIC}: {}",
-                shard.id, error.message
+            Err(error) if error.code != ErrorCode::TOPIC_ALREADY_EXISTS => tracing::error!(
+                "shard {}: cannot create {OFFSETS_TOPIC}: {}",
+                shard.id,
+                error.message
             ),
             _ => {}
         }

@@ -38,8 +38,8 @@ pub async fn handle(
             .with_producer_id(ProducerId(id))
             .with_producer_epoch(0),
         Err(error) => {
-            eprintln!(
-                "corelog: shard {}: cannot reserve producer ids in {}: {error}",
+            tracing::error!(
+                "shard {}: cannot reserve producer ids in {}: {error}",
                 shard.id,
                 shard.config.data_dir.display()
             );

@@ -156,9 +156,12 @@ async fn converted(
         decompressed_bytes_max: crate::limits::LEGACY_DECOMPRESSED_BYTES_MAX,
     };
     legacy_records::down_convert(&batches, magic, wanted.fetch_offset, limits).map_err(|error| {
-        eprintln!(
-            "corelog: shard {}: {}-{} from offset {} cannot be converted for an old fetch: {error}",
-            shard.id, name, wanted.partition, wanted.fetch_offset
+        tracing::warn!(
+            "shard {}: {}-{} from offset {} cannot be converted for an old fetch: {error}",
+            shard.id,
+            name,
+            wanted.partition,
+            wanted.fetch_offset
         );
         error.error_code()
     })

@@ -157,8 +157,8 @@ async fn answer(shard: &Shard, request: ListOffsetsRequest, version: i16) -> Lis
                         }
                     }
                     Err(error) => {
-                        eprintln!(
-                            "corelog: shard {}: offset lookup in {} failed: {error}",
+                        tracing::error!(
+                            "shard {}: offset lookup in {} failed: {error}",
                             shard.id,
                             partition.log().dir().display()
                         );

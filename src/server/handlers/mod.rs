@@ -24,6 +24,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_log_dirs;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -56,8 +57,8 @@ pub fn warn_deprecated_configs<'a>(
 ) {
     for name in names {
         if let Some(why) = crate::metadata::topic_config::deprecation(name) {
-            eprintln!(
-                "corelog: shard {shard_id}: topic {topic}: config {name} is deprecated since Kafka 3.0 and removed in Kafka 4.0; accepted and stored, but {why}"
+            tracing::warn!(
+                "shard {shard_id}: topic {topic}: config {name} is deprecated since Kafka 3.0 and removed in Kafka 4.0; accepted and stored, but {why}"
             );
         }
     }
