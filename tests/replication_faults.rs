@@ -250,7 +250,7 @@ fn run_workload_through(
         wait_for_progress(cluster, recorder, "the first acknowledgements");
         for (cycle, fault) in faults.iter().enumerate() {
             std::thread::sleep(random.millis(1000, 3000));
-            inject(cluster, topic, *fault, random, cycle);
+            inject(cluster, recorder, topic, *fault, random, cycle);
             cluster.wait_in_sync(topic, RECOVERY);
             wait_for_progress(
                 cluster,
@@ -278,28 +278,36 @@ fn run_workload_through(
 /// One fault on the host leading partition `TARGET` (or, for
 /// `RestartFollower`, on another host holding a replica of it), then the
 /// repair.
-fn inject(cluster: &Cluster, topic: &str, fault: Fault, random: &mut Random, cycle: usize) {
+fn inject(
+    cluster: &Cluster,
+    recorder: &Recorder,
+    topic: &str,
+    fault: Fault,
+    random: &mut Random,
+    cycle: usize,
+) {
     let state = target_state(cluster, topic);
     let leader = state.leader_host().expect("a leader");
     println!(
         "fault {cycle}: {fault:?}; partition {TARGET} leader {} epoch {} isr {:?}",
         state.leader, state.leader_epoch, state.isr
     );
-    let past_session = || SESSION_TIMEOUT + Duration::from_millis(1000);
+    let hold = SESSION_TIMEOUT + random.millis(1000, 3000);
+    let replicated = state.replicas.len() > 1;
     match fault {
         Fault::KillLeader => {
             cluster.kill(leader);
-            std::thread::sleep(past_session() + random.millis(0, 2000));
+            outage(cluster, recorder, topic, leader, hold, replicated);
             cluster.start(leader);
         }
         Fault::PauseLeader => {
             cluster.stop(leader);
-            std::thread::sleep(past_session() + random.millis(0, 2000));
+            outage(cluster, recorder, topic, leader, hold, replicated);
             cluster.cont(leader);
         }
         Fault::IsolateLeader => {
             cluster.isolate(leader);
-            std::thread::sleep(past_session() + random.millis(0, 2000));
+            outage(cluster, recorder, topic, leader, hold, replicated);
             cluster.heal();
         }
         Fault::RestartFollower => {
@@ -323,6 +331,40 @@ fn inject(cluster: &Cluster, topic: &str, fault: Fault, random: &mut Random, cyc
         "fault {cycle} repaired; partition {TARGET} leader {} epoch {} isr {:?}",
         after.leader, after.leader_epoch, after.isr
     );
+}
+
+/// While `down` (the target's leader host) is out for `hold`: with
+/// replicas, a leader on another host is elected and acks=all produce
+/// goes on (min.insync.replicas=2 of the 2 hosts left); without, the
+/// partition just waits for its host.
+fn outage(
+    cluster: &Cluster,
+    recorder: &Recorder,
+    topic: &str,
+    down: usize,
+    hold: Duration,
+    replicated: bool,
+) {
+    let start = Instant::now();
+    if replicated {
+        let elected = wait_for(
+            &format!("a leader of {topic}-{TARGET} on a host other than {down}"),
+            SESSION_TIMEOUT + Duration::from_secs(20),
+            || cluster.logs(),
+            || {
+                cluster
+                    .leader_host(topic, TARGET)
+                    .filter(|host| *host != down)
+            },
+        );
+        println!("  host {elected} took over partition {TARGET}");
+        wait_for_progress(
+            cluster,
+            recorder,
+            &format!("acknowledgements while host {down} is out"),
+        );
+    }
+    std::thread::sleep(hold.saturating_sub(start.elapsed()));
 }
 
 fn target_state(cluster: &Cluster, topic: &str) -> PartitionState {

@@ -164,6 +164,17 @@ impl Recorder {
         self.with(|history| history.acknowledged.len())
     }
 
+    /// Values `producer` got acknowledged so far.
+    pub fn acknowledged_by(&self, producer: &str) -> usize {
+        self.with(|history| {
+            history
+                .acknowledged
+                .iter()
+                .filter(|(_, _, who)| who == producer)
+                .count()
+        })
+    }
+
     /// Acknowledged values so far (value -> place).
     pub fn acknowledged_values(&self) -> HashMap<String, Place> {
         self.with(|history| {
