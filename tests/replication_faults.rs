@@ -170,11 +170,15 @@ fn seeded_faults_lose_no_acknowledged_record() {
     );
     let report = recorder.check();
     println!("{report}");
-    assert!(
-        report.acknowledged > 0,
-        "nothing was acknowledged\n{}",
-        cluster.logs()
-    );
+    for producer in ["rust-producer", "kafkajs-producer"] {
+        let count = recorder.acknowledged_by(producer);
+        println!("{producer}: {count} values acknowledged");
+        assert!(
+            count > 0,
+            "{producer} got nothing acknowledged\n{}",
+            cluster.logs()
+        );
+    }
     assert!(
         report.is_valid() && missing.is_empty(),
         "seed {seed}: the checker found violations, or consumers stopped short\n{report}\n{}\n{}",
@@ -465,6 +469,9 @@ fn acks_one_with_min_insync_one_loses_what_kafka_allows() {
     for follower in &followers {
         cluster.stop(*follower);
     }
+    // Under replica.lag.time.max.ms (3 s): the leader has no reason yet to
+    // ask for a smaller ISR (which the paused quorum could not commit
+    // anyway, but a request left in a socket might be after the resume).
     let risky = produce_for(
         &cluster,
         &recorder,
@@ -474,7 +481,7 @@ fn acks_one_with_min_insync_one_loses_what_kafka_allows() {
             acks: 1,
             idempotent: false,
         },
-        Duration::from_secs(2),
+        Duration::from_secs(1),
     );
     assert!(
         risky > 0,
