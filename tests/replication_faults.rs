@@ -221,47 +221,9 @@ fn run_workload_through(
                 workload::rust_reader(cluster, recorder, topic, partition, stop_reading)
             });
         }
-        let partitions = PARTITIONS.to_string();
-        let mut producer = workload::spawn_kafkajs(
-            cluster,
-            &["produce", &cluster.bootstrap(), topic, &partitions],
-            "kafkajs-producer.log",
-        );
-        let mut consumer = workload::spawn_kafkajs(
-            cluster,
-            &["consume", &cluster.bootstrap(), topic, "faults-kafkajs"],
-            "kafkajs-consumer.log",
-        );
-        let mut kcat = cluster.spawn_kcat(&[
-            "-G",
-            "faults-kcat",
-            "-X",
-            "auto.offset.reset=earliest",
-            "-u",
-            "-q",
-            "-f",
-            "read %p %o %s\n",
-            topic,
-        ]);
-        for (child, who) in [
-            (&mut producer, "kafkajs-producer"),
-            (&mut consumer, "kafkajs-consumer"),
-            (&mut kcat, "kcat"),
-        ] {
-            let stdout = child.stdout.take().expect("piped stdout");
-            scope.spawn(move || workload::record_lines(stdout, who, recorder));
-        }
-        wait_for_progress(cluster, recorder, "the first acknowledgements");
-        for (cycle, fault) in faults.iter().enumerate() {
-            std::thread::sleep(random.millis(1000, 3000));
-            inject(cluster, recorder, topic, *fault, random, cycle);
-            cluster.wait_in_sync(topic, RECOVERY);
-            wait_for_progress(
-                cluster,
-                recorder,
-                &format!("acknowledgements after fault {cycle}"),
-            );
-        }
+        let [mut producer, mut consumer, mut kcat] =
+            start_outside_clients(scope, cluster, recorder, topic);
+        run_faults(cluster, recorder, topic, faults, random);
         println!("faults over: stopping the producers");
         stop_producing.store(true, Ordering::Relaxed);
         drop(producer.stdin.take());
@@ -277,6 +239,69 @@ fn run_workload_through(
         let _ = kcat.wait();
         missing
     })
+}
+
+/// The kafkajs producer and consumer and the kcat consumer, each with a
+/// thread of `scope` recording what it prints.
+fn start_outside_clients<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    cluster: &Cluster,
+    recorder: &'scope Recorder,
+    topic: &str,
+) -> [std::process::Child; 3] {
+    let partitions = PARTITIONS.to_string();
+    let mut producer = workload::spawn_kafkajs(
+        cluster,
+        &["produce", &cluster.bootstrap(), topic, &partitions],
+        "kafkajs-producer.log",
+    );
+    let mut consumer = workload::spawn_kafkajs(
+        cluster,
+        &["consume", &cluster.bootstrap(), topic, "faults-kafkajs"],
+        "kafkajs-consumer.log",
+    );
+    let mut kcat = cluster.spawn_kcat(&[
+        "-G",
+        "faults-kcat",
+        "-X",
+        "auto.offset.reset=earliest",
+        "-u",
+        "-q",
+        "-f",
+        "read %p %o %s\n",
+        topic,
+    ]);
+    for (child, who) in [
+        (&mut producer, "kafkajs-producer"),
+        (&mut consumer, "kafkajs-consumer"),
+        (&mut kcat, "kcat"),
+    ] {
+        let stdout = child.stdout.take().expect("piped stdout");
+        scope.spawn(move || workload::record_lines(stdout, who, recorder));
+    }
+    [producer, consumer, kcat]
+}
+
+/// Each fault in turn, after a seeded pause; after each, waits for the
+/// cluster to be whole and the producers to progress again.
+fn run_faults(
+    cluster: &Cluster,
+    recorder: &Recorder,
+    topic: &str,
+    faults: &[Fault],
+    random: &mut Random,
+) {
+    wait_for_progress(cluster, recorder, "the first acknowledgements");
+    for (cycle, fault) in faults.iter().enumerate() {
+        std::thread::sleep(random.millis(1000, 3000));
+        inject(cluster, recorder, topic, *fault, random, cycle);
+        cluster.wait_in_sync(topic, RECOVERY);
+        wait_for_progress(
+            cluster,
+            recorder,
+            &format!("acknowledgements after fault {cycle}"),
+        );
+    }
 }
 
 /// One fault on the host leading partition `TARGET` (or, for
