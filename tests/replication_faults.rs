@@ -127,6 +127,7 @@ fn create_replicated_topic(
             "{state:?}"
         );
         let mut hosts: Vec<i32> = state.replicas.iter().map(|node| node / 1024).collect();
+        hosts.sort();
         hosts.dedup();
         assert_eq!(
             hosts.len(),
