@@ -460,3 +460,8 @@ pub const TOOL_REBALANCE_TIMEOUT_MILLISECONDS: i32 = 30_000;
 const _: () = assert!(TOOL_FETCH_BYTES_MAX as usize <= TOOL_RESPONSE_BYTES_MAX / 2);
 const _: () =
     assert!((TOOL_HEARTBEAT_INTERVAL_MILLISECONDS as i32) < TOOL_SESSION_TIMEOUT_MILLISECONDS / 2);
+
+/// Largest `leader-epoch-checkpoint` file a partition reads (one short
+/// line per leader epoch; a larger one is damage, and the cache is rebuilt
+/// from the log's batches instead).
+pub const LEADER_EPOCH_CHECKPOINT_BYTES_MAX: u64 = 16 * 1024 * 1024;
