@@ -236,6 +236,10 @@ pub const OFFSETS_LOAD_CHUNK_BYTES: u64 = 1024 * 1024;
 /// (`offsets.topic.num.partitions`); fixed after that.
 pub const OFFSETS_TOPIC_PARTITIONS_DEFAULT: i32 = 50;
 
+/// `offsets.topic.replication.factor` (Kafka's default): replicas of
+/// `__consumer_offsets`, or as many as hosts are live when fewer.
+pub const OFFSETS_TOPIC_REPLICATION_FACTOR: usize = 3;
+
 /// Segment size of the offsets topic (`offsets.topic.segment.bytes`).
 pub const OFFSETS_TOPIC_SEGMENT_BYTES: u64 = 100 * 1024 * 1024;
 
