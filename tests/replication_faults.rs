@@ -222,11 +222,14 @@ fn run_workload_through(
                 workload::rust_reader(cluster, recorder, topic, partition, stop_reading)
             });
         }
-        let [mut producer, mut consumer, mut kcat] =
-            start_outside_clients(scope, cluster, recorder, topic);
+        let mut guard = workload::StopGuard {
+            flags: vec![&stop_producing, &stop_reading],
+            children: start_outside_clients(scope, cluster, recorder, topic).into(),
+        };
         run_faults(cluster, recorder, topic, faults, random);
         println!("faults over: stopping the producers");
         stop_producing.store(true, Ordering::Relaxed);
+        let producer = &mut guard.children[0];
         drop(producer.stdin.take());
         workload::finish(producer, Duration::from_secs(30));
         // The Rust producers have stopped once their last batch is answered
@@ -234,10 +237,11 @@ fn run_workload_through(
         std::thread::sleep(Duration::from_secs(6));
         let missing = wait_for_consumers(recorder);
         stop_reading.store(true, Ordering::Relaxed);
+        let consumer = &mut guard.children[1];
         drop(consumer.stdin.take());
         workload::finish(consumer, Duration::from_secs(20));
-        let _ = kcat.kill();
-        let _ = kcat.wait();
+        // Dropping the guard kills kcat.
+        drop(guard);
         missing
     })
 }

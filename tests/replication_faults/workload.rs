@@ -426,7 +426,7 @@ pub fn record_lines(stdout: ChildStdout, who: &str, recorder: &Recorder) {
 }
 
 /// Waits up to `timeout` for `child` to exit by itself, then kills it.
-pub fn finish(mut child: Child, timeout: Duration) {
+pub fn finish(child: &mut Child, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
@@ -436,4 +436,26 @@ pub fn finish(mut child: Child, timeout: Duration) {
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Stops what it holds when dropped, also while a failed assertion
+/// unwinds: sets every flag and kills every child still running. Without
+/// it a thread scope would wait forever for clients that never see a stop.
+pub struct StopGuard<'a> {
+    pub flags: Vec<&'a AtomicBool>,
+    pub children: Vec<Child>,
+}
+
+impl Drop for StopGuard<'_> {
+    fn drop(&mut self) {
+        for flag in &self.flags {
+            flag.store(true, Ordering::Relaxed);
+        }
+        for child in &mut self.children {
+            if let Ok(None) = child.try_wait() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
 }
