@@ -15,8 +15,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::{MetadataRequest, MetadataResponse};
+use kafka_protocol::messages::{CreateTopicsRequest, MetadataRequest, MetadataResponse};
+use kafka_protocol::protocol::StrBytes;
 
 use super::{name, Client};
 
@@ -36,6 +38,32 @@ pub struct HostStatus {
     pub state: String,
     /// The quorum leader its log last named (-1: none known), if any.
     pub leader: Option<i32>,
+}
+
+/// One partition as Metadata v12 reports it (replication, issue 14).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionState {
+    pub partition: i32,
+    pub error_code: i16,
+    /// Broker id, or -1 while the partition has none.
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+}
+
+impl PartitionState {
+    /// The host of the leader, if there is one.
+    pub fn leader_host(&self) -> Option<usize> {
+        usize::try_from(self.leader)
+            .ok()
+            .map(|node| node / NODES_PER_HOST as usize)
+    }
+
+    /// Every replica in sync and a leader: a healthy partition.
+    pub fn fully_in_sync(&self) -> bool {
+        self.error_code == 0 && self.leader >= 0 && self.isr.len() == self.replicas.len()
+    }
 }
 
 pub struct Cluster {
@@ -204,6 +232,121 @@ impl Cluster {
         let last = status.lines().last()?;
         let leader: i32 = last.strip_prefix("leader ")?.parse().ok()?;
         usize::try_from(leader).ok()
+    }
+
+    /// kill -9 then start: a crash and a restart on the same data.
+    pub fn restart(&self, host: usize) {
+        self.kill(host);
+        self.start(host);
+    }
+
+    /// Hosts `status` reports running and reachable (neither stopped,
+    /// dead nor isolated).
+    pub fn reachable_hosts(&self) -> Vec<usize> {
+        self.status()
+            .into_iter()
+            .filter(|status| status.state == "running")
+            .map(|status| status.host)
+            .collect()
+    }
+
+    /// Metadata for `topics` from the first reachable host that answers
+    /// within 3 s, starting with host `first` (callers rotate it so one
+    /// host's stale view does not stick).
+    pub fn metadata_from_any(&self, topics: &[&str], first: usize) -> Option<MetadataResponse> {
+        let mut hosts = self.reachable_hosts();
+        hosts.sort_by_key(|host| (host + self.hosts - first % self.hosts) % self.hosts);
+        hosts.into_iter().find_map(|host| {
+            let mut client = self.try_client(host, 0, Duration::from_secs(3))?;
+            try_metadata(&mut client, Some(topics))
+        })
+    }
+
+    /// Every partition of `topic`, sorted, from any reachable host; `None`
+    /// when none answers or the topic is unknown there.
+    pub fn partitions(&self, topic: &str) -> Option<Vec<PartitionState>> {
+        let metadata = self.metadata_from_any(&[topic], 0)?;
+        partition_states(&metadata, topic)
+    }
+
+    /// The host leading `topic`'s `partition`, as a reachable host sees it.
+    pub fn leader_host(&self, topic: &str, partition: i32) -> Option<usize> {
+        self.partitions(topic)?
+            .iter()
+            .find(|state| state.partition == partition)?
+            .leader_host()
+    }
+
+    /// CreateTopics v7 through the first reachable host: `topic` with
+    /// `partitions` partitions of `replication_factor` replicas and
+    /// `configs`; the error code, or `None` when no host answers.
+    pub fn create_topic(
+        &self,
+        topic: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: &[(&str, &str)],
+    ) -> Option<i16> {
+        let text = |value: &str| StrBytes::from_string(value.to_string());
+        let request = CreateTopicsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(name(topic))
+                .with_num_partitions(partitions)
+                .with_replication_factor(replication_factor)
+                .with_configs(
+                    configs
+                        .iter()
+                        .map(|(key, value)| {
+                            CreatableTopicConfig::default()
+                                .with_name(text(key))
+                                .with_value(Some(text(value)))
+                        })
+                        .collect(),
+                )]);
+        self.reachable_hosts().into_iter().find_map(|host| {
+            let mut client = self.try_client(host, 0, Duration::from_secs(15))?;
+            Some(client.try_send(&request, 7)?.topics.first()?.error_code)
+        })
+    }
+
+    /// Waits until every host runs and every partition of `topic` has a
+    /// leader and all its replicas in sync; panics with the logs after
+    /// `timeout`.
+    pub fn wait_in_sync(&self, topic: &str, timeout: Duration) -> Vec<PartitionState> {
+        wait_for(
+            &format!("every host up and every partition of {topic} fully in sync"),
+            timeout,
+            || self.logs(),
+            || {
+                if self.reachable_hosts().len() != self.hosts {
+                    return None;
+                }
+                let states = self.partitions(topic)?;
+                states
+                    .iter()
+                    .all(PartitionState::fully_in_sync)
+                    .then_some(states)
+            },
+        )
+    }
+
+    /// kcat against the bootstrap list, started in the background with
+    /// its stdout piped (stderr to the cluster directory's kcat.log).
+    pub fn spawn_kcat(&self, arguments: &[&str]) -> std::process::Child {
+        assert!(
+            super::kcat_available(),
+            "kcat is not installed: run scripts/test.sh, which installs it"
+        );
+        let log = std::fs::File::create(self.dir.join("kcat.log")).expect("kcat.log");
+        Command::new("kcat")
+            .args(["-b", &self.bootstrap()])
+            .args(arguments)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("kcat runs")
     }
 
     /// Host `host`'s log (every start of it, stdout and stderr).
@@ -395,6 +538,34 @@ pub fn topic_leaders(metadata: &MetadataResponse, topic: &str) -> Option<Vec<i32
             .map(|partition| partition.leader_id.0)
             .collect(),
     )
+}
+
+/// `topic`'s partitions in a Metadata response, sorted, or `None` when
+/// the topic is missing or has an error.
+pub fn partition_states(metadata: &MetadataResponse, topic: &str) -> Option<Vec<PartitionState>> {
+    let found = metadata
+        .topics
+        .iter()
+        .find(|found| found.name.as_ref().map(|name| name.0.as_str()) == Some(topic))?;
+    if found.error_code != 0 || found.partitions.is_empty() {
+        return None;
+    }
+    let ids =
+        |nodes: &[kafka_protocol::messages::BrokerId]| nodes.iter().map(|node| node.0).collect();
+    let mut states: Vec<PartitionState> = found
+        .partitions
+        .iter()
+        .map(|partition| PartitionState {
+            partition: partition.partition_index,
+            error_code: partition.error_code,
+            leader: partition.leader_id.0,
+            leader_epoch: partition.leader_epoch,
+            replicas: ids(&partition.replica_nodes),
+            isr: ids(&partition.isr_nodes),
+        })
+        .collect();
+    states.sort_by_key(|state| state.partition);
+    Some(states)
 }
 
 /// The hosts of broker ids, sorted and without repeats.
