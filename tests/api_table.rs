@@ -218,6 +218,7 @@ fn golden_frame(templates: &[frames::Template], api_key: ApiKey, version: i16) -
         (ApiKey::Produce, _) => produce_message_sets(&mut frame, version),
         (ApiKey::Fetch, _) => fetch_message_sets(&mut frame, version),
         (ApiKey::ListOffsets, 0) => list_offsets_v0(&mut frame),
+        (ApiKey::OffsetForLeaderEpoch, 0 | 1) => offset_for_leader_epoch_v0_v1(&mut frame),
         (ApiKey::CreateTopics, 0) => create_topics_v0(&mut frame),
         (ApiKey::DescribeConfigs, 0) => describe_configs_v0(&mut frame),
         (ApiKey::OffsetCommit, 0 | 1) => offset_commit_v0_v1(&mut frame, version),
@@ -308,6 +309,13 @@ fn list_offsets_v0(frame: &mut Fields) {
     frame.i32(-1).i32(1).string(FUZZ_TOPICS[0]).i32(2);
     for (partition, timestamp) in [(0, -1), (1, -2)] {
         frame.i32(partition).i64(timestamp).i32(3);
+    }
+}
+
+fn offset_for_leader_epoch_v0_v1(frame: &mut Fields) {
+    frame.i32(1).string(FUZZ_TOPICS[0]).i32(2);
+    for partition in 0..2 {
+        frame.i32(partition).i32(0);
     }
 }
 

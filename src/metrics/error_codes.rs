@@ -15,7 +15,8 @@
 use kafka_protocol::messages as kafka;
 
 use crate::server::handlers::{
-    create_topics, delete_topics, describe_configs, legacy::SameAs, list_offsets, record_formats,
+    create_topics, delete_topics, describe_configs, legacy::SameAs, list_offsets,
+    offset_for_leader_epoch, record_formats,
 };
 
 /// An answer whose error codes can be listed.
@@ -45,6 +46,11 @@ error_codes! {
     record_formats::FetchAnyReply => |_response, _visit| {}
     list_offsets::Response => |response, visit| {
         response.body.error_codes(visit);
+    }
+    offset_for_leader_epoch::Response => |response, visit| {
+        for topic in &response.0.topics {
+            topic.partitions.iter().for_each(|partition| visit(partition.error_code));
+        }
     }
     kafka::ListOffsetsResponse => |response, visit| {
         for topic in &response.topics {

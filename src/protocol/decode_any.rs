@@ -68,6 +68,7 @@ requests! {
     Produce => messages::ProduceRequest,
     Fetch => messages::FetchRequest,
     ListOffsets => messages::ListOffsetsRequest,
+    OffsetForLeaderEpoch => messages::OffsetForLeaderEpochRequest,
     Metadata => messages::MetadataRequest,
     ApiVersions => messages::ApiVersionsRequest,
     CreateTopics => messages::CreateTopicsRequest,

@@ -143,6 +143,9 @@ apis! {
         record_formats::AnyFetchRequest => record_formats::FetchAnyReply;
     ListOffsets => handlers::list_offsets::handle, handlers::list_offsets::VERSIONS,
         handlers::list_offsets::Request => handlers::list_offsets::Response;
+    OffsetForLeaderEpoch => handlers::offset_for_leader_epoch::handle,
+        handlers::offset_for_leader_epoch::VERSIONS,
+        handlers::offset_for_leader_epoch::Request => handlers::offset_for_leader_epoch::Response;
     Metadata => handlers::metadata::handle, handlers::metadata::VERSIONS,
         kafka::MetadataRequest => kafka::MetadataResponse;
     ApiVersions => api_versions, handlers::api_versions::VERSIONS,

@@ -9,6 +9,12 @@
 //! line, then one `epoch start_offset` line per entry. It is rewritten
 //! (temporary file, sync, rename, directory sync) whenever the cache
 //! changes, which is once per leader change, truncation or log-start move.
+//! The one exception is its first version in a directory that has none
+//! (a new partition's first append): written and renamed without syncs, as
+//! thousands of partitions may take their first record at once. A crash
+//! can then lose it or leave it empty, but never stale (there is no older
+//! version to fall back to), and a missing or damaged checkpoint is rebuilt
+//! from the batches.
 //!
 //! Invariants:
 //! - entries are strictly increasing in epoch and in start offset; no
@@ -25,7 +31,7 @@
 //!   checkpoint write (reported to the caller); reopening re-derives
 //!   anything past the log end as above.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -49,6 +55,9 @@ pub struct EpochEntry {
 pub struct LeaderEpochs {
     path: PathBuf,
     entries: RefCell<Vec<EpochEntry>>,
+    /// Whether a checkpoint exists on disk (so the next write must be
+    /// synced: a crash must not bring an older version back).
+    persisted: Cell<bool>,
 }
 
 impl LeaderEpochs {
@@ -66,6 +75,7 @@ impl LeaderEpochs {
         Some(LeaderEpochs {
             path,
             entries: RefCell::new(entries),
+            persisted: Cell::new(true),
         })
     }
 
@@ -73,14 +83,16 @@ impl LeaderEpochs {
     /// at once unless it is empty and no checkpoint exists (a new partition
     /// writes nothing until its first epoch).
     pub fn rebuilt(dir: &Path, entries: Vec<EpochEntry>) -> io::Result<LeaderEpochs> {
+        let path = dir.join(CHECKPOINT_FILE);
         let epochs = LeaderEpochs {
-            path: dir.join(CHECKPOINT_FILE),
+            persisted: Cell::new(path.exists()),
+            path,
             entries: RefCell::new(Vec::new()),
         };
         for entry in entries {
             epochs.insert(entry);
         }
-        if !epochs.entries.borrow().is_empty() || epochs.path.exists() {
+        if !epochs.entries.borrow().is_empty() || epochs.persisted.get() {
             epochs.write_checkpoint()?;
         }
         Ok(epochs)
@@ -212,16 +224,21 @@ impl LeaderEpochs {
     }
 
     /// Writes the checkpoint: a temporary file, synced, renamed over the
-    /// old one, and the directory synced so the rename survives a crash.
+    /// old one, and the directory synced so the rename survives a crash
+    /// (no syncs for the first version, see the module doc).
     fn write_checkpoint(&self) -> io::Result<()> {
+        let sync = self.persisted.get();
         let text = format(&self.entries.borrow());
         let temporary = self.path.with_extension("tmp");
         let mut file = std::fs::File::create(&temporary)?;
         file.write_all(text.as_bytes())?;
-        file.sync_all()?;
+        if sync {
+            file.sync_all()?;
+        }
         drop(file);
         std::fs::rename(&temporary, &self.path)?;
-        if let Some(dir) = self.path.parent() {
+        self.persisted.set(true);
+        if let (true, Some(dir)) = (sync, self.path.parent()) {
             std::fs::File::open(dir)?.sync_all()?;
         }
         Ok(())

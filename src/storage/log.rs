@@ -14,6 +14,9 @@
 //! - the producer state is not kept here: the partition's state machine is
 //!   fed at open and snapshotted into each seal, through
 //!   [`ProducerHistory`].
+//! - every leader epoch among the batches has its entry in the leader-epoch
+//!   cache (`leader-epoch-checkpoint`, see `log_epochs.rs`), recorded before
+//!   its first batch is written, cut with the log, clamped to its start.
 //! - recovery opens, reads and closes one segment file at a time, so an
 //!   opened log holds no descriptors until it is read or appended to (the
 //!   shard's descriptor budget, `rt/file/budget.rs`, bounds them from then on).

@@ -633,6 +633,34 @@ fn populated(api_key: ApiKey, version: i16) -> Result<Vec<u8>, String> {
                 GroupId(text("wire-fuzz-other")),
             ]),
         ),
+        ApiKey::OffsetForLeaderEpoch => {
+            use kafka_protocol::messages::offset_for_leader_epoch_request::{
+                OffsetForLeaderPartition, OffsetForLeaderTopic,
+            };
+            encode(
+                version,
+                kafka_protocol::messages::OffsetForLeaderEpochRequest::default()
+                    .with_replica_id(BrokerId(if version >= 3 { -1 } else { 0 }))
+                    .with_topics(
+                        (0..2)
+                            .map(|index| {
+                                OffsetForLeaderTopic::default()
+                                    .with_topic(topic(index))
+                                    .with_partitions(
+                                        (0..2)
+                                            .map(|partition| {
+                                                OffsetForLeaderPartition::default()
+                                                    .with_partition(partition)
+                                                    .with_current_leader_epoch(-1)
+                                                    .with_leader_epoch(0)
+                                            })
+                                            .collect(),
+                                    )
+                            })
+                            .collect(),
+                    ),
+            )
+        }
         ApiKey::DescribeCluster => encode(
             version,
             kafka_protocol::messages::DescribeClusterRequest::default()
