@@ -591,6 +591,83 @@ fn replicas_on_distinct_hosts_and_a_new_leader_from_the_isr() {
     );
 }
 
+/// Controlled shutdown: a host sent SIGTERM asks the quorum to move
+/// leadership off it before it closes its partitions, and says so; its
+/// partitions are led from another host at once, well before its lease
+/// (the default 9 s) could run out.
+#[test]
+fn a_host_stopping_hands_leadership_over_first() {
+    let Some(cluster) = Cluster::up("shutdown", HOSTS, 1, &[]) else {
+        return;
+    };
+    let logs = || cluster.logs();
+    wait_for(
+        "every host registered",
+        Duration::from_secs(30),
+        logs,
+        || (broker_ids(&cluster.metadata(0)?).len() == HOSTS).then_some(()),
+    );
+    let mut attempts = 0;
+    wait_for(
+        "CreateTopics with 3 replicas",
+        Duration::from_secs(30),
+        logs,
+        || {
+            attempts += 1;
+            let code = try_create_replicated(&mut cluster.client(0, 0), "handed-over", 3, 3)?;
+            (code == 0 || (code == TOPIC_EXISTS && attempts > 1)).then_some(())
+        },
+    );
+    let before = wait_for(
+        "the topic in Metadata",
+        Duration::from_secs(10),
+        logs,
+        || partitions_of(&cluster.metadata(1)?, "handed-over"),
+    );
+    let stopping = (before[0].leader_id.0 / NODES_PER_HOST) as usize;
+    let survivor = (stopping + 1) % HOSTS;
+    let pid: i32 = std::fs::read_to_string(cluster.dir.join(format!("host{stopping}.pid")))
+        .expect("the host's pid file")
+        .trim()
+        .parse()
+        .expect("a pid");
+    let started = Instant::now();
+    // SAFETY: kill has no memory preconditions; the pid is the host's.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let after = wait_for(
+        &format!("handed-over-0 led off host {stopping}"),
+        Duration::from_secs(30),
+        logs,
+        || {
+            let partition = partitions_of(&cluster.metadata(survivor)?, "handed-over")?
+                .into_iter()
+                .next()?;
+            (partition.leader_id.0 >= 0
+                && partition.leader_id.0 / NODES_PER_HOST != stopping as i32)
+                .then_some(partition)
+        },
+    );
+    assert!(after.leader_epoch > before[0].leader_epoch, "{after:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "moved before any lease could run out: {:?}",
+        started.elapsed()
+    );
+    wait_for(
+        "the host's shutdown line",
+        Duration::from_secs(15),
+        logs,
+        || {
+            cluster
+                .log(stopping)
+                .contains(&format!(
+                    "controlled shutdown: node {stopping} leads no partition"
+                ))
+                .then_some(())
+        },
+    );
+}
+
 /// CreateTopics v7 with `replicas` replicas: its error code, or `None`
 /// when no reply came.
 fn try_create_replicated(
