@@ -505,31 +505,14 @@ fn isolate_and_heal(cluster: &Cluster, isolated: usize, round: &str) {
 /// hosts, all in sync, led by the first; 4 replicas on 3 hosts are
 /// refused; when a leader's host is killed, Metadata through another host
 /// shows a new leader from the ISR at a higher epoch, and the dead host's
-/// replica out of the ISR and offline. (Metadata only: records flow once
-/// the data path is replicated.)
+/// replica out of the ISR and offline (metadata only).
 #[test]
 fn replicas_on_distinct_hosts_and_a_new_leader_from_the_isr() {
     let Some(cluster) = Cluster::up("replicas", HOSTS, 1, FAST_FENCING) else {
         return;
     };
     let logs = || cluster.logs();
-    wait_for(
-        "every host registered",
-        Duration::from_secs(30),
-        logs,
-        || (broker_ids(&cluster.metadata(0)?).len() == HOSTS).then_some(()),
-    );
-    let mut attempts = 0;
-    wait_for(
-        "CreateTopics with 3 replicas",
-        Duration::from_secs(30),
-        logs,
-        || {
-            attempts += 1;
-            let code = try_create_replicated(&mut cluster.client(0, 0), "replicated", 3, 3)?;
-            (code == 0 || (code == TOPIC_EXISTS && attempts > 1)).then_some(())
-        },
-    );
+    create_replicated(&cluster, "replicated");
     assert_eq!(
         try_create_replicated(&mut cluster.client(0, 0), "too-many", 1, 4),
         Some(INVALID_REPLICATION_FACTOR),
@@ -591,33 +574,15 @@ fn replicas_on_distinct_hosts_and_a_new_leader_from_the_isr() {
     );
 }
 
-/// Controlled shutdown: a host sent SIGTERM asks the quorum to move
-/// leadership off it before it closes its partitions, and says so; its
-/// partitions are led from another host at once, well before its lease
-/// (the default 9 s) could run out.
+/// Controlled shutdown: a host sent SIGTERM has leadership moved off it
+/// at once (well before its 9 s lease could run out), and says so.
 #[test]
 fn a_host_stopping_hands_leadership_over_first() {
     let Some(cluster) = Cluster::up("shutdown", HOSTS, 1, &[]) else {
         return;
     };
     let logs = || cluster.logs();
-    wait_for(
-        "every host registered",
-        Duration::from_secs(30),
-        logs,
-        || (broker_ids(&cluster.metadata(0)?).len() == HOSTS).then_some(()),
-    );
-    let mut attempts = 0;
-    wait_for(
-        "CreateTopics with 3 replicas",
-        Duration::from_secs(30),
-        logs,
-        || {
-            attempts += 1;
-            let code = try_create_replicated(&mut cluster.client(0, 0), "handed-over", 3, 3)?;
-            (code == 0 || (code == TOPIC_EXISTS && attempts > 1)).then_some(())
-        },
-    );
+    create_replicated(&cluster, "handed-over");
     let before = wait_for(
         "the topic in Metadata",
         Duration::from_secs(10),
@@ -668,8 +633,29 @@ fn a_host_stopping_hands_leadership_over_first() {
     );
 }
 
-/// CreateTopics v7 with `replicas` replicas: its error code, or `None`
-/// when no reply came.
+/// Topic `topic` of 3 partitions with 3 replicas, once every host is up.
+fn create_replicated(cluster: &Cluster, topic: &str) {
+    let logs = || cluster.logs();
+    wait_for(
+        "every host registered",
+        Duration::from_secs(30),
+        logs,
+        || (broker_ids(&cluster.metadata(0)?).len() == HOSTS).then_some(()),
+    );
+    let mut attempts = 0;
+    wait_for(
+        &format!("CreateTopics {topic}"),
+        Duration::from_secs(30),
+        logs,
+        || {
+            attempts += 1;
+            let code = try_create_replicated(&mut cluster.client(0, 0), topic, 3, 3)?;
+            (code == 0 || (code == TOPIC_EXISTS && attempts > 1)).then_some(())
+        },
+    );
+}
+
+/// CreateTopics v7 with `replicas` replicas: its error code, if a reply came.
 fn try_create_replicated(
     client: &mut Client,
     topic: &str,
@@ -706,13 +692,7 @@ fn partitions_of(
 /// CreateTopics v7 of `partitions` partitions: its error code, or `None`
 /// when no reply came (the connection failed or timed out).
 fn try_create_topic(client: &mut Client, topic: &str, partitions: i32) -> Option<i16> {
-    let request = CreateTopicsRequest::default()
-        .with_timeout_ms(5000)
-        .with_topics(vec![CreatableTopic::default()
-            .with_name(name(topic))
-            .with_num_partitions(partitions)
-            .with_replication_factor(1)]);
-    Some(client.try_send(&request, 7)?.topics.first()?.error_code)
+    try_create_replicated(client, topic, partitions, 1)
 }
 
 /// The coordinator of `group` FindCoordinator v3 names: (node id, host, port).
