@@ -281,6 +281,11 @@ pub const BIND_RETRY_INTERVAL_MILLISECONDS: u64 = 50;
 /// begins at most this long after the signal.
 pub const SHUTDOWN_CHECK_MILLISECONDS: u64 = 50;
 
+/// Longest a host of a cluster waits, on SIGTERM or SIGINT, for the
+/// quorum to move leadership off it (controlled shutdown) before it
+/// closes its partitions anyway.
+pub const CONTROLLED_SHUTDOWN_WAIT_MILLISECONDS: u64 = 5_000;
+
 /// Allocations of at least this size get their own mmap (glibc's
 /// `M_MMAP_THRESHOLD`). Above the largest request frame buffers and
 /// direct-IO buffers commonly reach, so those come from the heap and are

@@ -4,7 +4,8 @@
 //! metadata log and move partitions off shards that no longer exist, bind
 //! every shard's port, start one pinned executor per shard, wait until each
 //! has opened its partitions, then print the ready line. SIGINT or SIGTERM
-//! makes each shard close its partitions (sealing segments, durable) and exit.
+//! makes each shard close its partitions (sealing segments, durable) and exit;
+//! a host of a cluster first asks the quorum to move leadership off it.
 //!
 //! Invariants: a shard serves clients only after it installed the replayed
 //! snapshot and opened its partitions, and the ready line is printed only
@@ -518,7 +519,51 @@ async fn run_shard(start: ShardStart) {
     if let Some(metrics_listening) = metrics_listening {
         metrics_listening.stop();
     }
+    if config.quorum.is_some() {
+        controlled_shutdown(&shard, index, config.node_id).await;
+    }
     shard.close_all().await;
+}
+
+/// A host of a cluster stopping: shard 0 asks the quorum to move
+/// leadership and ISR membership off this host (ShutdownHost), and every
+/// shard waits until its metadata shows no partition led here, at most
+/// `CONTROLLED_SHUTDOWN_WAIT_MILLISECONDS`, so its partitions close only
+/// once other replicas lead them.
+async fn controlled_shutdown(shard: &Rc<Shard>, index: u32, node_id: u32) {
+    let limit = Duration::from_millis(limits::CONTROLLED_SHUTDOWN_WAIT_MILLISECONDS);
+    let leads_here = || {
+        shard.metadata.snapshot().topics.values().any(|topic| {
+            topic.placement.iter().any(|placement| {
+                placement.leader != metadata::NO_LEADER
+                    && metadata::host_of(placement.leader) == node_id
+            })
+        })
+    };
+    let moved = rt::within(limit, async {
+        if index == 0 {
+            let answer = shard
+                .metadata
+                .submit(metadata::Command::ShutdownHost { node_id })
+                .await;
+            if let Err(refused) = answer {
+                eprintln!("corelog: controlled shutdown refused: {}", refused.message);
+            }
+        }
+        while leads_here() {
+            rt::sleep(Duration::from_millis(limits::SHUTDOWN_CHECK_MILLISECONDS)).await;
+        }
+    })
+    .await;
+    if index == 0 {
+        match moved {
+            Some(()) => println!("corelog: controlled shutdown: node {node_id} leads no partition"),
+            None => println!(
+                "corelog: controlled shutdown: node {node_id} still leads partitions after {} ms; closing anyway",
+                limits::CONTROLLED_SHUTDOWN_WAIT_MILLISECONDS
+            ),
+        }
+    }
 }
 
 /// Shard 0: its shard, and the controller task that owns the metadata log,

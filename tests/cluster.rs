@@ -16,12 +16,14 @@ use common::cluster::{
 };
 use common::{batch, fetch, name, produce, Client};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::metadata_response::MetadataResponsePartition;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::{
-    CreateTopicsRequest, FindCoordinatorRequest, GroupId, OffsetCommitRequest, OffsetFetchRequest,
+    CreateTopicsRequest, FindCoordinatorRequest, GroupId, MetadataResponse, OffsetCommitRequest,
+    OffsetFetchRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
@@ -31,6 +33,7 @@ const SHARDS: usize = 2;
 /// Fencing fast enough for the 15 s the kill test allows.
 const FAST_FENCING: &[&str] = &["--broker-session-timeout-ms", "3000"];
 const TOPIC_EXISTS: i16 = 36;
+const INVALID_REPLICATION_FACTOR: i16 = 38;
 
 #[test]
 fn usage_on_bad_arguments() {
@@ -498,16 +501,198 @@ fn isolate_and_heal(cluster: &Cluster, isolated: usize, round: &str) {
     );
 }
 
-/// CreateTopics v7 of `partitions` partitions: its error code, or `None`
-/// when no reply came (the connection failed or timed out).
-fn try_create_topic(client: &mut Client, topic: &str, partitions: i32) -> Option<i16> {
+/// Replication metadata: a topic with 3 replicas has them on 3 distinct
+/// hosts, all in sync, led by the first; 4 replicas on 3 hosts are
+/// refused; when a leader's host is killed, Metadata through another host
+/// shows a new leader from the ISR at a higher epoch, and the dead host's
+/// replica out of the ISR and offline (metadata only).
+#[test]
+fn replicas_on_distinct_hosts_and_a_new_leader_from_the_isr() {
+    let Some(cluster) = Cluster::up("replicas", HOSTS, 1, FAST_FENCING) else {
+        return;
+    };
+    let logs = || cluster.logs();
+    create_replicated(&cluster, "replicated");
+    assert_eq!(
+        try_create_replicated(&mut cluster.client(0, 0), "too-many", 1, 4),
+        Some(INVALID_REPLICATION_FACTOR),
+        "4 replicas on 3 hosts"
+    );
+    let partitions = wait_for(
+        "the topic in Metadata",
+        Duration::from_secs(10),
+        logs,
+        || partitions_of(&cluster.metadata(1)?, "replicated"),
+    );
+    for partition in &partitions {
+        let replicas: Vec<i32> = partition.replica_nodes.iter().map(|id| id.0).collect();
+        let isr: Vec<i32> = partition.isr_nodes.iter().map(|id| id.0).collect();
+        assert_eq!(hosts_of(&replicas).len(), 3, "{partition:?}");
+        assert_eq!(isr, replicas, "every new replica in sync");
+        assert_eq!(
+            partition.leader_id.0, replicas[0],
+            "the preferred leader leads"
+        );
+        assert_eq!(partition.leader_epoch, 0);
+    }
+    let before = partitions[0].clone();
+    let dead = (before.leader_id.0 / NODES_PER_HOST) as usize;
+    let survivor = (dead + 1) % HOSTS;
+    cluster.kill(dead);
+    let after = wait_for(
+        &format!("a new leader of replicated-0 once host {dead} is fenced"),
+        Duration::from_secs(45),
+        logs,
+        || {
+            let partition = partitions_of(&cluster.metadata(survivor)?, "replicated")?
+                .into_iter()
+                .find(|partition| partition.partition_index == 0)?;
+            let moved =
+                partition.leader_id.0 >= 0 && partition.leader_id.0 / NODES_PER_HOST != dead as i32;
+            moved.then_some(partition)
+        },
+    );
+    let isr_before: Vec<i32> = before.isr_nodes.iter().map(|id| id.0).collect();
+    let isr_after: Vec<i32> = after.isr_nodes.iter().map(|id| id.0).collect();
+    assert!(isr_before.contains(&after.leader_id.0), "{after:?}");
+    assert!(after.leader_epoch > before.leader_epoch, "{after:?}");
+    assert!(
+        hosts_of(&isr_after).iter().all(|&host| host != dead as i32),
+        "the dead host left the ISR: {after:?}"
+    );
+    assert_eq!(after.error_code, 0);
+    assert_eq!(
+        hosts_of(
+            &after
+                .offline_replicas
+                .iter()
+                .map(|id| id.0)
+                .collect::<Vec<_>>()
+        ),
+        vec![dead as i32],
+        "its replica is offline"
+    );
+}
+
+/// Controlled shutdown: a host sent SIGTERM has leadership moved off it
+/// at once (well before its 9 s lease could run out), and says so.
+#[test]
+fn a_host_stopping_hands_leadership_over_first() {
+    let Some(cluster) = Cluster::up("shutdown", HOSTS, 1, &[]) else {
+        return;
+    };
+    let logs = || cluster.logs();
+    create_replicated(&cluster, "handed-over");
+    let before = wait_for(
+        "the topic in Metadata",
+        Duration::from_secs(10),
+        logs,
+        || partitions_of(&cluster.metadata(1)?, "handed-over"),
+    );
+    let stopping = (before[0].leader_id.0 / NODES_PER_HOST) as usize;
+    let survivor = (stopping + 1) % HOSTS;
+    let pid: i32 = std::fs::read_to_string(cluster.dir.join(format!("host{stopping}.pid")))
+        .expect("the host's pid file")
+        .trim()
+        .parse()
+        .expect("a pid");
+    let started = Instant::now();
+    // SAFETY: kill has no memory preconditions; the pid is the host's.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let after = wait_for(
+        &format!("handed-over-0 led off host {stopping}"),
+        Duration::from_secs(30),
+        logs,
+        || {
+            let partition = partitions_of(&cluster.metadata(survivor)?, "handed-over")?
+                .into_iter()
+                .next()?;
+            (partition.leader_id.0 >= 0
+                && partition.leader_id.0 / NODES_PER_HOST != stopping as i32)
+                .then_some(partition)
+        },
+    );
+    assert!(after.leader_epoch > before[0].leader_epoch, "{after:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "moved before any lease could run out: {:?}",
+        started.elapsed()
+    );
+    wait_for(
+        "the host's shutdown line",
+        Duration::from_secs(15),
+        logs,
+        || {
+            cluster
+                .log(stopping)
+                .contains(&format!(
+                    "controlled shutdown: node {stopping} leads no partition"
+                ))
+                .then_some(())
+        },
+    );
+}
+
+/// Topic `topic` of 3 partitions with 3 replicas, once every host is up.
+fn create_replicated(cluster: &Cluster, topic: &str) {
+    let logs = || cluster.logs();
+    wait_for(
+        "every host registered",
+        Duration::from_secs(30),
+        logs,
+        || (broker_ids(&cluster.metadata(0)?).len() == HOSTS).then_some(()),
+    );
+    let mut attempts = 0;
+    wait_for(
+        &format!("CreateTopics {topic}"),
+        Duration::from_secs(30),
+        logs,
+        || {
+            attempts += 1;
+            let code = try_create_replicated(&mut cluster.client(0, 0), topic, 3, 3)?;
+            (code == 0 || (code == TOPIC_EXISTS && attempts > 1)).then_some(())
+        },
+    );
+}
+
+/// CreateTopics v7 with `replicas` replicas: its error code, if a reply came.
+fn try_create_replicated(
+    client: &mut Client,
+    topic: &str,
+    partitions: i32,
+    replicas: i16,
+) -> Option<i16> {
     let request = CreateTopicsRequest::default()
         .with_timeout_ms(5000)
         .with_topics(vec![CreatableTopic::default()
             .with_name(name(topic))
             .with_num_partitions(partitions)
-            .with_replication_factor(1)]);
+            .with_replication_factor(replicas)]);
     Some(client.try_send(&request, 7)?.topics.first()?.error_code)
+}
+
+/// The partitions of `topic` in a Metadata response, by index, or `None`
+/// when it is missing or has an error.
+fn partitions_of(
+    metadata: &MetadataResponse,
+    topic: &str,
+) -> Option<Vec<MetadataResponsePartition>> {
+    let found = metadata
+        .topics
+        .iter()
+        .find(|found| found.name.as_ref().map(|name| name.0.as_str()) == Some(topic))?;
+    if found.error_code != 0 || found.partitions.is_empty() {
+        return None;
+    }
+    let mut partitions = found.partitions.clone();
+    partitions.sort_by_key(|partition| partition.partition_index);
+    Some(partitions)
+}
+
+/// CreateTopics v7 of `partitions` partitions: its error code, or `None`
+/// when no reply came (the connection failed or timed out).
+fn try_create_topic(client: &mut Client, topic: &str, partitions: i32) -> Option<i16> {
+    try_create_replicated(client, topic, partitions, 1)
 }
 
 /// The coordinator of `group` FindCoordinator v3 names: (node id, host, port).

@@ -5,10 +5,11 @@
 //!
 //! Invariants: a registration that changes nothing plans nothing, so the
 //! heartbeats that carry it do not grow the log; a fenced host keeps its
-//! partitions (they come back with it; with one replica there is nowhere
-//! else they could be served from); a host is removed only once no
-//! partition is led there (the command that removes one is not yet
-//! offered to operators: see the closing notes of issue 13).
+//! replicas, but the partitions it led move to in-sync replicas on other
+//! hosts, or, where it held the last one, have no leader until it comes
+//! back (see `elections.rs`); a host is removed only once no partition is
+//! led there (the command that removes one is not yet offered to
+//! operators: see the closing notes of issue 13).
 
 use super::record::MetadataRecord;
 use super::state::MetadataState;
@@ -33,23 +34,49 @@ impl MetadataState {
         let shards = host.ports.len() as u32;
         let targets: Vec<u32> = registered.brokers().collect();
         let node_id = host.node_id;
-        let moves = self.plan_moves(
-            |leader| host_of(leader) == node_id && leader >= broker_id(node_id, shards),
+        let mut records = vec![MetadataRecord::HostRegistered(registered)];
+        records.extend(self.plan_moves(
+            |broker| host_of(broker) == node_id && broker >= broker_id(node_id, shards),
             &targets,
-        );
-        std::iter::once(MetadataRecord::HostRegistered(registered))
-            .chain(moves)
-            .collect()
+        ));
+        // Leaders come back to what the registration made live, as the
+        // state will be once the records above are applied.
+        let mut after = self.clone();
+        records.iter().for_each(|record| after.apply(record));
+        records.extend(after.plan_leaders_back());
+        records
     }
 
-    /// Fences `node_id` unless it is unknown or fenced already.
+    /// Fences `node_id` unless it is unknown or fenced already, and moves
+    /// leadership and ISR membership off it.
     pub(super) fn plan_fence_host(&self, node_id: u32) -> Vec<MetadataRecord> {
         match self.hosts().get(&node_id) {
-            Some(host) if !host.fenced => vec![MetadataRecord::HostFenced {
-                node_id,
-                fenced: true,
-            }],
+            Some(host) if !host.fenced => {
+                let mut records = vec![MetadataRecord::HostFenced {
+                    node_id,
+                    fenced: true,
+                }];
+                records.extend(self.plan_host_leaving(node_id));
+                records
+            }
             _ => Vec::new(),
+        }
+    }
+
+    /// Controlled shutdown: as fencing, but the host stays registered and
+    /// unfenced until it stops (its lease then runs out, or it comes back
+    /// with a new incarnation).
+    pub(super) fn plan_shutdown_host(
+        &self,
+        node_id: u32,
+    ) -> Result<Vec<MetadataRecord>, CommandError> {
+        match self.hosts().get(&node_id) {
+            None => Err(CommandError {
+                code: ErrorCode::BROKER_NOT_AVAILABLE,
+                message: format!("node {node_id} is not a host of this cluster"),
+            }),
+            Some(host) if host.fenced => Ok(Vec::new()),
+            Some(_) => Ok(self.plan_host_leaving(node_id)),
         }
     }
 

@@ -3,6 +3,7 @@
 //! ([`state::MetadataState`]) and its log ([`store::MetadataStore`]); every
 //! shard holds an immutable [`Snapshot`], replaced whole on each change.
 
+pub mod elections;
 pub mod frame;
 pub mod hosts;
 pub mod placement;

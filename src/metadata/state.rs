@@ -74,6 +74,11 @@ impl MetadataState {
         Arc::new(self.snapshot.clone())
     }
 
+    /// The state as it is, without a copy.
+    pub(super) fn snapshot_ref(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
     /// How many records have been applied (or what a restored snapshot
     /// says it was): shards order installed snapshots by it.
     pub fn version(&self) -> u64 {
@@ -269,11 +274,20 @@ impl MetadataState {
             Command::FenceHost { node_id } => Ok(self.plan_fence_host(*node_id)),
             Command::RemoveHost { node_id } => self.plan_remove_host(*node_id),
             Command::Import(records) => self.plan_import(records),
-            // Planned once replication lands (issue 14).
-            Command::AlterPartition { .. } | Command::ShutdownHost { .. } => Err(CommandError {
-                code: crate::protocol::ErrorCode::INVALID_REQUEST,
-                message: "not built yet".to_string(),
+            Command::AlterPartition {
+                name,
+                partition,
+                leader,
+                leader_epoch,
+                isr,
+            } => self.plan_alter_partition(super::elections::IsrChange {
+                name,
+                partition: *partition,
+                leader: *leader,
+                leader_epoch: *leader_epoch,
+                isr,
             }),
+            Command::ShutdownHost { node_id } => self.plan_shutdown_host(*node_id),
         }
     }
 
@@ -493,7 +507,7 @@ impl MetadataState {
                     replaced.leader_epoch += 1;
                 }
                 if placement.replicas.len() == 1 {
-                    moves.push((partition as u32, placement.moved_to(replaced.leader)));
+                    moves.push((partition as u32, placement.moved_to(replaced.replicas[0])));
                 } else {
                     records.push(MetadataRecord::PartitionChanged {
                         name: topic.name.clone(),

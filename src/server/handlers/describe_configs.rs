@@ -255,11 +255,24 @@ fn broker_settings(config: &Config, name: &str) -> Vec<(&'static str, String)> {
         ("broker.id", name.to_string()),
         ("log.dirs", config.data_dir.display().to_string()),
         ("num.partitions", config.num_partitions.to_string()),
-        // One replica per partition until replication exists; clients
-        // (kafkajs's admin) read these when they create topics.
-        ("default.replication.factor", "1".to_string()),
-        ("min.insync.replicas", "1".to_string()),
-        ("offsets.topic.replication.factor", "1".to_string()),
+        // Clients (kafkajs's admin) read these when they create topics.
+        (
+            "default.replication.factor",
+            config.default_replication_factor.to_string(),
+        ),
+        (
+            "min.insync.replicas",
+            config.min_insync_replicas.to_string(),
+        ),
+        (
+            "replica.lag.time.max.ms",
+            config.replica_lag_time_max_milliseconds.to_string(),
+        ),
+        // Fewer while fewer hosts are live when the topic is created.
+        (
+            "offsets.topic.replication.factor",
+            crate::limits::OFFSETS_TOPIC_REPLICATION_FACTOR.to_string(),
+        ),
         (
             "queued.max.request.bytes",
             config.queued_request_bytes_max.to_string(),

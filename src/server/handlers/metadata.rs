@@ -4,6 +4,9 @@
 //! KIP-1102) adds a top-level error code, which Kafka sets only to ask a
 //! client to rebootstrap, so it is always 0 here.
 //!
+//! Partitions report their replicas, in-sync replicas and (v5+) offline
+//! replicas as the metadata log has them, and (v7+) the leader epoch.
+//!
 //! Invariants: one broker per shard; a topic is created here only when the
 //! broker allows auto-creation and the request does (v4+), and only through
 //! the controller; a topic that is not described carries an error code.
@@ -202,25 +205,28 @@ fn describe(shard: &Shard, topic: &Arc<TopicMetadata>, version: i16) -> Metadata
         .iter()
         .enumerate()
         .map(|(index, placement)| {
-            let replicas: Vec<BrokerId> = placement
-                .replicas
-                .iter()
-                .map(|&replica| BrokerId(replica as i32))
-                .collect();
-            // Every replica is in sync: there is one. A leader on a
-            // fenced host is offline: no leader, LEADER_NOT_AVAILABLE, as
-            // Kafka reports a partition whose only replica is down.
+            let ids = |brokers: &mut dyn Iterator<Item = u32>| -> Vec<BrokerId> {
+                brokers.map(|broker| BrokerId(broker as i32)).collect()
+            };
+            // A partition with no leader (NO_LEADER), or one whose leader's
+            // host is fenced and not yet replaced, has leader -1 and
+            // LEADER_NOT_AVAILABLE, as Kafka reports a partition with no
+            // live leader. Offline replicas are those on fenced hosts.
             let online = snapshot.broker_is_live(placement.leader);
             let mut partition = MetadataResponsePartition::default()
                 .with_partition_index(index as i32)
                 .with_leader_id(BrokerId(if online { placement.leader as i32 } else { -1 }))
-                .with_replica_nodes(replicas.clone())
-                .with_isr_nodes(if online { replicas.clone() } else { Vec::new() });
+                .with_replica_nodes(ids(&mut placement.replicas.iter().copied()))
+                .with_isr_nodes(ids(&mut placement.isr.iter().copied()));
             if !online {
                 partition.error_code = ErrorCode::LEADER_NOT_AVAILABLE.0;
-                if version >= 5 {
-                    partition.offline_replicas = replicas;
-                }
+            }
+            if version >= 5 {
+                partition.offline_replicas = ids(&mut placement
+                    .replicas
+                    .iter()
+                    .copied()
+                    .filter(|&replica| !snapshot.broker_is_live(replica)));
             }
             if version >= 7 {
                 partition.leader_epoch = placement.leader_epoch;
