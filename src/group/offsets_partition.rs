@@ -131,6 +131,11 @@ impl OffsetsPartition {
                 ErrorCode::COORDINATOR_NOT_AVAILABLE
             }
             AppendError::Closed => ErrorCode::NOT_COORDINATOR,
+            // Not returned by the coordinator's appends (they do not wait
+            // for replicas); a retry is the answer.
+            AppendError::NotEnoughReplicasAfterAppend | AppendError::TimedOut => {
+                ErrorCode::COORDINATOR_NOT_AVAILABLE
+            }
             // The coordinator's own batches carry no producer id.
             AppendError::FencedEpoch
             | AppendError::OutOfOrderSequence

@@ -156,27 +156,39 @@ impl Shard {
             }
             self.partitions.close(&snapshot, partition).await;
         }
-        self.open_placed(wanted).await;
+        self.open_placed(&snapshot, wanted).await;
         self.metadata.install(snapshot);
     }
 
     /// Opens (or updates) every partition placed here, loading the groups
     /// of the offsets partitions that open; reports the first install's
     /// recovery.
-    async fn open_placed(&self, wanted: HashMap<PartitionKey, Arc<TopicMetadata>>) {
+    async fn open_placed(
+        &self,
+        snapshot: &Snapshot,
+        wanted: HashMap<PartitionKey, Arc<TopicMetadata>>,
+    ) {
         let started = std::time::Instant::now();
         let first_install = self.metadata.snapshot().version == 0;
         let (mut opened, mut scanned) = (0usize, 0usize);
         for ((name, index), topic) in wanted {
             let config = topic_config::log_config(&topic.configs, &self.config.topic_defaults);
-            if let Opened::Now(partition) =
-                self.partitions.open_or_update(&topic, index, config).await
-            {
+            let outcome = self
+                .partitions
+                .open_or_update(
+                    snapshot,
+                    &topic,
+                    index,
+                    config,
+                    self.config.min_insync_replicas,
+                )
+                .await;
+            if let Opened::Now(partition) = &outcome {
                 opened += 1;
                 scanned += partition.log().segments_scanned();
-                if is_internal(&name) {
-                    self.groups.load(index, partition).await;
-                }
+            }
+            if is_internal(&name) && !matches!(outcome, Opened::Failed) {
+                self.follow_offsets_leadership(&name, index).await;
             }
         }
         if first_install {
@@ -185,6 +197,27 @@ impl Shard {
                 self.id,
                 started.elapsed()
             );
+        }
+    }
+
+    /// Group coordination follows `__consumer_offsets` leadership: the
+    /// groups of an offsets partition are loaded where it is led, and
+    /// dropped where it is only followed.
+    async fn follow_offsets_leadership(&self, name: &str, index: i32) {
+        // The routing snapshot is not installed yet: the partition's role
+        // (from the snapshot being installed) decides.
+        let partition = self
+            .partitions
+            .get(&(name.to_string(), index))
+            .filter(|partition| partition.is_leader());
+        let Some(partition) = partition else {
+            if self.groups.is_loaded(index) {
+                self.groups.unload(index);
+            }
+            return;
+        };
+        if !self.groups.is_loaded(index) {
+            self.groups.load(index, partition).await;
         }
     }
 
