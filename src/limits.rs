@@ -485,3 +485,6 @@ pub const REPLICA_FETCH_BACKOFF_MILLISECONDS_MAX: u64 = 2_000;
 /// How often a shard starts fetchers for new leaders and checks its led
 /// partitions' ISRs (followers to drop or take back).
 pub const REPLICATION_TICK_MILLISECONDS: u64 = 250;
+/// After a refused AlterPartition, how long its partition waits before
+/// asking again.
+pub const ALTER_PARTITION_RETRY_MILLISECONDS: u64 = 1_000;

@@ -494,6 +494,7 @@ async fn run_shard(start: ShardStart) {
     rt::spawn_detached(async move { timers.groups.run_timers().await });
     rt::spawn_detached(shard::retention::run(shard.clone()));
     rt::spawn_detached(shard::flush::run(shard.clone()));
+    rt::spawn_detached(corelog::replication::run(shard.clone()));
     let listener = rt::net::Listener::from_std(listener);
     let listening = listener.stopper();
     rt::spawn_detached(server::listener::serve(shard.clone(), listener));
