@@ -488,3 +488,6 @@ pub const REPLICATION_TICK_MILLISECONDS: u64 = 250;
 /// After a refused AlterPartition, how long its partition waits before
 /// asking again.
 pub const ALTER_PARTITION_RETRY_MILLISECONDS: u64 = 1_000;
+/// How long a group's offset commit waits for the offsets partition's
+/// in-sync replicas (Kafka's offsets.commit.timeout.ms).
+pub const OFFSETS_COMMIT_TIMEOUT_MILLISECONDS: u64 = 5_000;

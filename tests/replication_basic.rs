@@ -118,15 +118,15 @@ fn acks_all_replicates_to_every_follower_and_needs_the_isr() {
     let follower = *replicas.iter().find(|replica| **replica != leader).unwrap();
     let follower_host = (follower / NODES_PER_HOST) as usize;
     cluster.stop(follower_host);
-    let mut seen = Vec::new();
+    let seen = std::cell::RefCell::new(Vec::new());
     wait_for(
         "NOT_ENOUGH_REPLICAS with a follower paused",
         Duration::from_secs(30),
-        || format!("codes seen {seen:?}\n{}", cluster.logs()),
+        || format!("codes seen {:?}\n{}", seen.borrow(), cluster.logs()),
         || {
             let records = batch(&[(None, "while-paused")], 0, Compression::None);
             let (code, _) = produce(&mut producer, TOPIC, 0, records, 9, -1);
-            seen.push(code);
+            seen.borrow_mut().push(code);
             assert!(
                 matches!(
                     code,
