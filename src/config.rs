@@ -178,7 +178,30 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_shards_and_listen()?;
         self.validate_sizes()?;
-        self.validate_timeouts_and_host()
+        self.validate_timeouts_and_host()?;
+        self.validate_replication()
+    }
+
+    /// `default.replication.factor`, `min.insync.replicas` and
+    /// `replica.lag.time.max.ms`: each at least 1 (whether enough hosts
+    /// are live is known only when a topic is created).
+    fn validate_replication(&self) -> Result<(), ConfigError> {
+        if self.default_replication_factor < 1 {
+            return Err(ConfigError(
+                "--default-replication-factor must be at least 1".into(),
+            ));
+        }
+        if self.min_insync_replicas < 1 {
+            return Err(ConfigError(
+                "--min-insync-replicas must be at least 1".into(),
+            ));
+        }
+        if self.replica_lag_time_max_milliseconds < 1 {
+            return Err(ConfigError(
+                "--replica-lag-time-max-ms must be at least 1".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// `--cores` and `--listen`: one address, or one per shard.

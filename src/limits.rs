@@ -236,6 +236,10 @@ pub const OFFSETS_LOAD_CHUNK_BYTES: u64 = 1024 * 1024;
 /// (`offsets.topic.num.partitions`); fixed after that.
 pub const OFFSETS_TOPIC_PARTITIONS_DEFAULT: i32 = 50;
 
+/// `offsets.topic.replication.factor` (Kafka's default): replicas of
+/// `__consumer_offsets`, or as many as hosts are live when fewer.
+pub const OFFSETS_TOPIC_REPLICATION_FACTOR: usize = 3;
+
 /// Segment size of the offsets topic (`offsets.topic.segment.bytes`).
 pub const OFFSETS_TOPIC_SEGMENT_BYTES: u64 = 100 * 1024 * 1024;
 
@@ -491,3 +495,7 @@ pub const ALTER_PARTITION_RETRY_MILLISECONDS: u64 = 1_000;
 /// How long a group's offset commit waits for the offsets partition's
 /// in-sync replicas (Kafka's offsets.commit.timeout.ms).
 pub const OFFSETS_COMMIT_TIMEOUT_MILLISECONDS: u64 = 5_000;
+/// Largest `leader-epoch-checkpoint` file a partition reads (one short
+/// line per leader epoch; a larger one is damage, and the cache is rebuilt
+/// from the log's batches instead).
+pub const LEADER_EPOCH_CHECKPOINT_BYTES_MAX: u64 = 16 * 1024 * 1024;

@@ -193,6 +193,7 @@ fn open_metadata(config: &Config) -> Result<(MetadataState, MetadataStore, Legac
                         num_partitions: config.num_partitions,
                         shard_count: config.cores as u32,
                         node_id: config.node_id,
+                        replication_factor: config.default_replication_factor,
                     },
                 )
                 .map_err(|refused| {
@@ -540,6 +541,7 @@ async fn start_controller(
         num_partitions: config.num_partitions,
         shard_count: config.cores as u32,
         node_id: config.node_id,
+        replication_factor: config.default_replication_factor,
     };
     let shards = controller::Broadcast {
         peers,

@@ -58,10 +58,12 @@ fn segment_bytes(cluster: &Cluster, host: usize) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_default()
 }
 
-#[test]
-fn acks_all_replicates_to_every_follower_and_needs_the_isr() {
-    let Some(cluster) = Cluster::up(
-        "replication-basic",
+/// A 3-host cluster with a topic of 3 replicas (min.insync.replicas=3),
+/// 20 acks=all records produced at its leader and checked; returns the
+/// cluster, the leader and the replicas.
+fn replicated_cluster(label: &str) -> Option<(Cluster, i32, Vec<i32>)> {
+    let cluster = Cluster::up(
+        label,
         3,
         1,
         &[
@@ -70,9 +72,7 @@ fn acks_all_replicates_to_every_follower_and_needs_the_isr() {
             "--broker-session-timeout-ms",
             "30000",
         ],
-    ) else {
-        return;
-    };
+    )?;
     let mut admin = cluster.client(0, 0);
     assert_eq!(create(&mut admin), 0, "CreateTopics RF 3");
     let (leader, replicas, _) = wait_for(
@@ -113,6 +113,21 @@ fn acks_all_replicates_to_every_follower_and_needs_the_isr() {
             "host {host}'s log holds the leader's batches"
         );
     }
+    Some((cluster, leader, replicas))
+}
+
+#[test]
+fn acks_all_replicates_to_every_follower() {
+    replicated_cluster("replication-basic");
+}
+
+#[test]
+fn a_paused_follower_leaves_the_isr_and_returns() {
+    let Some((cluster, leader, replicas)) = replicated_cluster("replication-isr") else {
+        return;
+    };
+    let mut admin = cluster.client(0, 0);
+    let mut producer = cluster.node_client(leader);
     // Pause a follower: the ISR shrinks, and acks=all with
     // min.insync.replicas=3 is refused.
     let follower = *replicas.iter().find(|replica| **replica != leader).unwrap();

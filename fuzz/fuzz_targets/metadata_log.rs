@@ -86,6 +86,7 @@ fuzz_target!(|data: &[u8]| {
             num_partitions: 1,
             shard_count,
             node_id: 0,
+            replication_factor: 1,
         };
         if let Ok(created) = state.plan(&offsets_topic_command(50), defaults) {
             changes.extend(created);

@@ -143,6 +143,7 @@ mod tests {
         num_partitions: 1,
         shard_count: 1,
         node_id: 0,
+        replication_factor: 1,
     };
 
     #[test]

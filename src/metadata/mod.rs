@@ -5,6 +5,7 @@
 
 pub mod frame;
 pub mod hosts;
+pub mod placement;
 pub mod record;
 pub mod snapshot_records;
 pub mod state;
@@ -90,6 +91,17 @@ impl PartitionPlacement {
             leader,
             leader_epoch: 0,
             isr: vec![leader],
+        }
+    }
+
+    /// A new partition on `replicas`, led by the first (its preferred
+    /// leader), every replica in sync, at epoch 0.
+    pub fn replicated(replicas: Vec<u32>) -> PartitionPlacement {
+        PartitionPlacement {
+            leader: replicas[0],
+            leader_epoch: 0,
+            isr: replicas.clone(),
+            replicas,
         }
     }
 
@@ -186,10 +198,14 @@ pub enum Command {
         name: String,
         /// -1: the broker's `num.partitions`.
         partitions: i32,
-        /// -1: the broker's default (1).
+        /// -1: the broker's `default.replication.factor` (for
+        /// `__consumer_offsets`, 3 or as many as hosts are live);
+        /// [`placement::REPLICATION_FACTOR_DEFAULT_UP_TO_LIVE_HOSTS`]: the
+        /// default, or fewer when fewer hosts are live (auto-created topics).
         replication_factor: i16,
-        /// Leader shard of each partition, when the client assigned them.
-        assignment: Option<Vec<u32>>,
+        /// The replicas (broker ids) of each partition, when the client
+        /// assigned them; the first of each is its preferred leader.
+        assignment: Option<Vec<Vec<u32>>>,
         configs: BTreeMap<String, String>,
         validate_only: bool,
     },
@@ -199,7 +215,7 @@ pub enum Command {
     CreatePartitions {
         name: String,
         count: i32,
-        assignment: Option<Vec<u32>>,
+        assignment: Option<Vec<Vec<u32>>>,
         validate_only: bool,
     },
     /// Replaces the topic's configs with `configs`.

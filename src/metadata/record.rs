@@ -9,12 +9,18 @@
 //! whose placements that first format says exactly (one replica at epoch
 //! 0, every new partition today) are still written in it.
 //!
+//! A partition's in-sync replicas travel in `PartitionChanged` (type 12),
+//! and in a topic of a snapshot whose ISR differs somewhere from its
+//! replicas (type 13); every other placement decodes with `isr =
+//! replicas`, which is what a new partition has, and all a record written
+//! before ISRs existed can mean.
+//!
 //! Invariants: `decode(encode(record)) == record`; every type ever written
 //! stays decodable.
 
 use bytes::{Buf, BufMut};
 
-use super::PartitionPlacement;
+use super::{PartitionPlacement, NO_LEADER};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MetadataRecord {
@@ -59,6 +65,13 @@ pub enum MetadataRecord {
     HostRemoved {
         node_id: u32,
     },
+    /// One partition's placement from now on, ISR included: written for
+    /// ISR changes (AlterPartition), elections and leader moves.
+    PartitionChanged {
+        name: String,
+        partition: u32,
+        placement: PartitionPlacement,
+    },
 }
 
 const TOPIC_CREATED: u8 = 1;
@@ -72,6 +85,10 @@ const PARTITIONS_MOVED_WITH_EPOCHS: u8 = 8;
 const HOST_REGISTERED: u8 = 9;
 const HOST_FENCED: u8 = 10;
 const HOST_REMOVED: u8 = 11;
+const PARTITION_CHANGED: u8 = 12;
+/// A topic whose placements need their ISR said (a snapshot's, once some
+/// ISR differs from its replicas or a partition has no leader).
+const TOPIC_CREATED_WITH_ISR: u8 = 13;
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct DecodeError(pub &'static str);
@@ -98,14 +115,24 @@ impl MetadataRecord {
                 configs,
             } => {
                 let first_format = first_format_fits(placement);
+                let with_isr = !placement.iter().all(isr_is_replicas);
                 out.put_u8(if first_format {
                     TOPIC_CREATED
+                } else if with_isr {
+                    TOPIC_CREATED_WITH_ISR
                 } else {
                     TOPIC_CREATED_WITH_REPLICAS
                 });
                 out.put_slice(id);
                 put_string(&mut out, name);
-                put_placements(&mut out, placement, first_format);
+                if with_isr {
+                    out.put_u32(placement.len() as u32);
+                    placement
+                        .iter()
+                        .for_each(|placement| put_placement_with_isr(&mut out, placement));
+                } else {
+                    put_placements(&mut out, placement, first_format);
+                }
                 put_configs(&mut out, configs);
             }
             MetadataRecord::TopicDeleted { name } => {
@@ -123,6 +150,12 @@ impl MetadataRecord {
                 put_placements(&mut out, placement, first_format);
             }
             MetadataRecord::PartitionsMoved { name, moves } => {
+                debug_assert!(
+                    moves
+                        .iter()
+                        .all(|(_, placement)| isr_is_replicas(placement)),
+                    "a move with an ISR of its own is a PartitionChanged"
+                );
                 out.put_u8(PARTITIONS_MOVED_WITH_EPOCHS);
                 put_string(&mut out, name);
                 out.put_u32(moves.len() as u32);
@@ -136,6 +169,16 @@ impl MetadataRecord {
                 put_string(&mut out, name);
                 put_configs(&mut out, configs);
             }
+            MetadataRecord::PartitionChanged {
+                name,
+                partition,
+                placement,
+            } => {
+                out.put_u8(PARTITION_CHANGED);
+                put_string(&mut out, name);
+                out.put_u32(*partition);
+                put_placement_with_isr(&mut out, placement);
+            }
             host_record => put_host_record(&mut out, host_record),
         }
         out
@@ -144,17 +187,17 @@ impl MetadataRecord {
     pub fn decode(mut bytes: &[u8]) -> Result<MetadataRecord, DecodeError> {
         let buf = &mut bytes;
         let record = match get_u8(buf)? {
-            kind @ (TOPIC_CREATED | TOPIC_CREATED_WITH_REPLICAS) => {
+            kind @ (TOPIC_CREATED | TOPIC_CREATED_WITH_REPLICAS | TOPIC_CREATED_WITH_ISR) => {
                 if buf.remaining() < 16 {
                     return Err(DecodeError("short topic id"));
                 }
                 let mut id = [0u8; 16];
                 buf.copy_to_slice(&mut id);
                 let name = get_string(buf)?;
-                let placement = if kind == TOPIC_CREATED {
-                    get_shard_placements(buf)?
-                } else {
-                    get_placements(buf)?
+                let placement = match kind {
+                    TOPIC_CREATED => get_shard_placements(buf)?,
+                    TOPIC_CREATED_WITH_ISR => get_placements_with_isr(buf)?,
+                    _ => get_placements(buf)?,
                 };
                 let configs = get_configs(buf)?;
                 MetadataRecord::TopicCreated {
@@ -193,6 +236,11 @@ impl MetadataRecord {
             TOPIC_CONFIGS_SET => MetadataRecord::TopicConfigsSet {
                 name: get_string(buf)?,
                 configs: get_configs(buf)?,
+            },
+            PARTITION_CHANGED => MetadataRecord::PartitionChanged {
+                name: get_string(buf)?,
+                partition: get_u32(buf)?,
+                placement: get_placement_with_isr(buf)?,
             },
             kind @ (HOST_REGISTERED | HOST_FENCED | HOST_REMOVED) => get_host_record(kind, buf)?,
             _ => return Err(DecodeError("unknown record type")),
@@ -331,6 +379,49 @@ fn get_placement(buf: &mut &[u8]) -> Result<PartitionPlacement, DecodeError> {
         leader,
         leader_epoch,
     })
+}
+
+/// Whether a placement says nothing the formats before ISR could not:
+/// its ISR is its replicas (as they decode) and it has a leader.
+fn isr_is_replicas(placement: &PartitionPlacement) -> bool {
+    placement.isr == placement.replicas && placement.leader != NO_LEADER
+}
+
+fn put_placement_with_isr(out: &mut Vec<u8>, placement: &PartitionPlacement) {
+    put_placement(out, placement);
+    put_u32_list(out, &placement.isr);
+}
+
+/// A placement with its ISR: the ISR a non-empty subset of the replicas,
+/// and the leader one of the ISR or [`NO_LEADER`].
+fn get_placement_with_isr(buf: &mut &[u8]) -> Result<PartitionPlacement, DecodeError> {
+    let replicas = get_u32_list(buf)?;
+    let leader = get_u32(buf)?;
+    let leader_epoch = get_u32(buf)? as i32;
+    let isr = get_u32_list(buf)?;
+    if isr.is_empty() || !isr.iter().all(|member| replicas.contains(member)) {
+        return Err(DecodeError(
+            "an ISR that is not a non-empty subset of the replicas",
+        ));
+    }
+    if (leader != NO_LEADER && !isr.contains(&leader)) || leader_epoch < 0 {
+        return Err(DecodeError("a placement whose leader is not in its ISR"));
+    }
+    Ok(PartitionPlacement {
+        replicas,
+        leader,
+        leader_epoch,
+        isr,
+    })
+}
+
+fn get_placements_with_isr(buf: &mut &[u8]) -> Result<Vec<PartitionPlacement>, DecodeError> {
+    let count = get_u32(buf)? as usize;
+    // Each placement takes at least 16 bytes: a bound before allocating.
+    if buf.remaining() < count.saturating_mul(16) {
+        return Err(DecodeError("short list"));
+    }
+    (0..count).map(|_| get_placement_with_isr(buf)).collect()
 }
 
 fn get_placements(buf: &mut &[u8]) -> Result<Vec<PartitionPlacement>, DecodeError> {
@@ -513,6 +604,83 @@ mod tests {
                 moves: vec![(1, placement(0, 0))],
             })
         );
+    }
+
+    #[test]
+    fn placements_with_isr_round_trip() {
+        let changed = PartitionPlacement {
+            replicas: vec![0, 1024, 2048],
+            leader: 1024,
+            leader_epoch: 4,
+            isr: vec![1024, 2048],
+        };
+        let leaderless = PartitionPlacement {
+            replicas: vec![0, 1024],
+            leader: NO_LEADER,
+            leader_epoch: 2,
+            isr: vec![1024],
+        };
+        let records = [
+            MetadataRecord::PartitionChanged {
+                name: "t".into(),
+                partition: 3,
+                placement: changed.clone(),
+            },
+            MetadataRecord::PartitionChanged {
+                name: "t".into(),
+                partition: 0,
+                placement: leaderless.clone(),
+            },
+            MetadataRecord::TopicCreated {
+                id: [9; 16],
+                name: "t".into(),
+                placement: vec![changed, leaderless],
+                configs: vec![],
+            },
+        ];
+        let tags: Vec<u8> = records.iter().map(|record| record.encode()[0]).collect();
+        assert_eq!(
+            tags,
+            vec![PARTITION_CHANGED, PARTITION_CHANGED, TOPIC_CREATED_WITH_ISR]
+        );
+        for record in records {
+            let bytes = record.encode();
+            assert_eq!(MetadataRecord::decode(&bytes), Ok(record));
+            assert!(MetadataRecord::decode(&bytes[..bytes.len() - 1]).is_err());
+        }
+    }
+
+    /// A placement of the formats before ISRs decodes with isr = replicas.
+    #[test]
+    fn placements_without_isr_read_with_every_replica_in_sync() {
+        let mut bytes = vec![PARTITIONS_ADDED_WITH_REPLICAS];
+        put_string(&mut bytes, "t");
+        bytes.put_u32(1);
+        put_u32_list(&mut bytes, &[1024, 0]);
+        bytes.put_u32(0);
+        bytes.put_i32(2);
+        let Ok(MetadataRecord::PartitionsAdded { placement, .. }) = MetadataRecord::decode(&bytes)
+        else {
+            panic!("decodes");
+        };
+        assert_eq!(placement[0].isr, vec![1024, 0]);
+    }
+
+    #[test]
+    fn an_isr_outside_the_replicas_or_empty_is_refused() {
+        for (isr, leader) in [(vec![], NO_LEADER), (vec![5], 5), (vec![0], 1024)] {
+            let mut bytes = vec![PARTITION_CHANGED];
+            put_string(&mut bytes, "t");
+            bytes.put_u32(0);
+            put_u32_list(&mut bytes, &[0, 1024]);
+            bytes.put_u32(leader);
+            bytes.put_i32(1);
+            put_u32_list(&mut bytes, &isr);
+            assert!(
+                MetadataRecord::decode(&bytes).is_err(),
+                "{isr:?} led by {leader}"
+            );
+        }
     }
 
     #[test]

@@ -96,6 +96,7 @@ mod tests {
             num_partitions: 1,
             shard_count: 3,
             node_id: 0,
+            replication_factor: 1,
         };
         let create = Command::CreateTopic {
             name: "a".into(),
@@ -111,6 +112,17 @@ mod tests {
         state.apply(&MetadataRecord::PartitionsMoved {
             name: "a".into(),
             moves: vec![(1, PartitionPlacement::single(2))],
+        });
+        // A partition with no leader (its ISR's last member fenced) is
+        // restored as it is.
+        state.apply(&MetadataRecord::PartitionChanged {
+            name: "a".into(),
+            partition: 0,
+            placement: PartitionPlacement {
+                leader: crate::metadata::NO_LEADER,
+                leader_epoch: 1,
+                ..PartitionPlacement::single(0)
+            },
         });
         for (node_id, fenced) in [(1, false), (2, true)] {
             state.apply(&MetadataRecord::HostRegistered(HostRegistration {
@@ -132,7 +144,7 @@ mod tests {
         restored
             .restore(&state.to_records(), state.version())
             .unwrap();
-        assert_eq!(restored.version(), 5);
+        assert_eq!(restored.version(), 6);
         assert_eq!(restored.topics(), state.topics());
         assert_eq!(restored.hosts(), state.hosts());
         assert!(restored.hosts()[&2].fenced && !restored.hosts()[&1].fenced);
@@ -140,7 +152,7 @@ mod tests {
         assert_eq!(
             restored.restore(&[], 1),
             Err(VersionWentBack {
-                current: 5,
+                current: 6,
                 offered: 1
             })
         );

@@ -32,9 +32,11 @@ pub struct Defaults {
     pub shard_count: u32,
     /// This host's `node.id`.
     pub node_id: u32,
+    /// `default.replication.factor`.
+    pub replication_factor: i16,
 }
 
-fn refuse(code: ErrorCode, message: impl Into<String>) -> CommandError {
+pub(super) fn refuse(code: ErrorCode, message: impl Into<String>) -> CommandError {
     CommandError {
         code,
         message: message.into(),
@@ -140,6 +142,18 @@ impl MetadataState {
             MetadataRecord::HostRemoved { node_id } => {
                 self.snapshot.hosts.remove(node_id);
             }
+            MetadataRecord::PartitionChanged {
+                name,
+                partition,
+                placement,
+            } => {
+                if let Some(topic) = topics.get_mut(name) {
+                    let topic = Arc::make_mut(topic);
+                    if let Some(slot) = topic.placement.get_mut(*partition as usize) {
+                        *slot = Self::change_partition(slot, placement);
+                    }
+                }
+            }
         }
         self.snapshot.version += 1;
     }
@@ -156,13 +170,38 @@ impl MetadataState {
             leader_epoch: moved.leader_epoch.max(derived.leader_epoch),
             ..moved.clone()
         };
+        Self::check_epoch(current, &placement);
+        placement
+    }
+
+    /// The placement a change leaves: the record's. The controller plans
+    /// each with the right epoch; one that would go back (a damaged log)
+    /// gets the least epoch that keeps the rule, as a move does.
+    fn change_partition(
+        current: &PartitionPlacement,
+        changed: &PartitionPlacement,
+    ) -> PartitionPlacement {
+        let least = if changed.leader == current.leader {
+            current.leader_epoch
+        } else {
+            current.leader_epoch + 1
+        };
+        let placement = PartitionPlacement {
+            leader_epoch: changed.leader_epoch.max(least),
+            ..changed.clone()
+        };
+        Self::check_epoch(current, &placement);
+        placement
+    }
+
+    /// Leader epochs never decrease, and grow with each new leader (a
+    /// partition losing its leader, or getting one back, included).
+    fn check_epoch(current: &PartitionPlacement, next: &PartitionPlacement) {
         assert!(
-            placement.leader_epoch >= current.leader_epoch
-                && (placement.leader == current.leader
-                    || placement.leader_epoch > current.leader_epoch),
+            next.leader_epoch >= current.leader_epoch
+                && (next.leader == current.leader || next.leader_epoch > current.leader_epoch),
             "leader epochs never decrease and grow with each new leader"
         );
-        placement
     }
 
     /// The brokers new partitions may go to: the shards of every
@@ -193,47 +232,6 @@ impl MetadataState {
             }
         }
         load
-    }
-
-    /// The least-loaded broker; ties go to the lowest shard index, then
-    /// the lowest host, so a topic's partitions alternate between hosts.
-    fn least_loaded(load: &BTreeMap<u32, usize>) -> Option<u32> {
-        load.iter()
-            .min_by_key(|&(&broker, &count)| {
-                (count, broker % crate::limits::SHARDS_MAX as u32, broker)
-            })
-            .map(|(&broker, _)| broker)
-    }
-
-    /// Places `count` new partitions, each on the least-loaded broker.
-    fn place(
-        &self,
-        count: usize,
-        brokers: &[u32],
-    ) -> Result<Vec<PartitionPlacement>, CommandError> {
-        let mut load = self.load(brokers);
-        (0..count)
-            .map(|_| {
-                let broker = Self::least_loaded(&load).ok_or_else(|| {
-                    refuse(
-                        ErrorCode::BROKER_NOT_AVAILABLE,
-                        "no broker is available to place partitions on",
-                    )
-                })?;
-                *load.get_mut(&broker).expect("a broker of the load") += 1;
-                Ok(PartitionPlacement::single(broker))
-            })
-            .collect()
-    }
-
-    fn check_assignment(assignment: &[u32], brokers: &[u32]) -> Result<(), CommandError> {
-        match assignment.iter().find(|&broker| !brokers.contains(broker)) {
-            Some(broker) => Err(refuse(
-                ErrorCode::INVALID_REPLICA_ASSIGNMENT,
-                format!("Unknown broker id {broker} in the replica assignment"),
-            )),
-            None => Ok(()),
-        }
     }
 
     /// Turns a command into the records that carry it out, or refuses it.
@@ -284,7 +282,7 @@ impl MetadataState {
         name: &str,
         partitions: i32,
         replication_factor: i16,
-        assignment: Option<&[u32]>,
+        assignment: Option<&[Vec<u32>]>,
         configs: &BTreeMap<String, String>,
         defaults: Defaults,
     ) -> Result<Vec<MetadataRecord>, CommandError> {
@@ -295,28 +293,20 @@ impl MetadataState {
                 format!("Topic '{name}' already exists."),
             ));
         }
-        if replication_factor != -1 && replication_factor != 1 {
-            return Err(refuse(
-                ErrorCode::INVALID_REPLICATION_FACTOR,
-                format!(
-                    "Replication factor: {replication_factor} larger than available brokers: 1."
-                ),
-            ));
-        }
         for (key, value) in configs {
             topic_config::validate(key, value)
                 .map_err(|message| refuse(ErrorCode::INVALID_CONFIG, message))?;
         }
         let placement = match assignment {
             Some(assignment) => {
-                if assignment.is_empty() || partitions != -1 {
+                if assignment.is_empty() || partitions != -1 || replication_factor != -1 {
                     return Err(refuse(
                         ErrorCode::INVALID_REQUEST,
                         "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.",
                     ));
                 }
                 Self::check_assignment(assignment, &self.eligible_brokers(defaults))?;
-                single_replicas(assignment)
+                super::placement::assigned(assignment)
             }
             None => {
                 let count = if partitions == -1 {
@@ -330,7 +320,10 @@ impl MetadataState {
                         format!("Number of partitions must be between 1 and {PARTITIONS_PER_TOPIC_MAX}, not {count}."),
                     ));
                 }
-                self.place(count as usize, &self.eligible_brokers(defaults))?
+                let brokers = self.eligible_brokers(defaults);
+                let factor =
+                    Self::resolve_replication_factor(name, replication_factor, &brokers, defaults)?;
+                self.place(count as usize, factor, &brokers)?
             }
         };
         let id = super::store::random_bytes::<16>().map_err(|error| {
@@ -396,7 +389,7 @@ impl MetadataState {
         &self,
         name: &str,
         count: i32,
-        assignment: Option<&[u32]>,
+        assignment: Option<&[Vec<u32>]>,
         defaults: Defaults,
     ) -> Result<Vec<MetadataRecord>, CommandError> {
         let Some(topic) = self.snapshot.topics.get(name) else {
@@ -434,9 +427,24 @@ impl MetadataState {
                     ));
                 }
                 Self::check_assignment(assignment, &self.eligible_brokers(defaults))?;
-                single_replicas(assignment)
+                if assignment[0].len() != topic.placement[0].replicas.len() {
+                    return Err(refuse(
+                        ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+                        format!(
+                            "The new partitions need {} replicas each, as the topic's have",
+                            topic.placement[0].replicas.len()
+                        ),
+                    ));
+                }
+                super::placement::assigned(assignment)
             }
-            None => self.place(added, &self.eligible_brokers(defaults))?,
+            None => {
+                // New partitions get as many replicas as the topic's first.
+                let brokers = self.eligible_brokers(defaults);
+                let factor = topic.placement[0].replicas.len();
+                Self::check_factor(factor, super::placement::host_count(&brokers))?;
+                self.place(added, factor, &brokers)?
+            }
         };
         Ok(vec![MetadataRecord::PartitionsAdded {
             name: name.to_string(),
@@ -452,22 +460,47 @@ impl MetadataState {
         self.plan_moves(|leader| !brokers.contains(&leader), brokers)
     }
 
-    /// Records that move every partition whose leader `gone` names to the
-    /// least loaded of `targets` (none when `targets` is empty).
+    /// Records that move every replica `gone` names to the least loaded of
+    /// `targets` (none when `targets` is empty): a single replica moves
+    /// whole (`PartitionsMoved`); a replica of several is replaced in
+    /// place, ISR and leadership included (`PartitionChanged`), which keeps
+    /// replicas on distinct hosts while `targets` are on the gone one's.
     pub fn plan_moves(&self, gone: impl Fn(u32) -> bool, targets: &[u32]) -> Vec<MetadataRecord> {
         let mut load = self.load(targets);
         let mut records = Vec::new();
         for topic in self.snapshot.topics.values() {
             let mut moves = Vec::new();
             for (partition, placement) in topic.placement.iter().enumerate() {
-                if !gone(placement.leader) {
+                if !placement.replicas.iter().any(|&replica| gone(replica)) {
                     continue;
                 }
-                let Some(target) = Self::least_loaded(&load) else {
-                    return Vec::new();
-                };
-                *load.get_mut(&target).expect("a target of the load") += 1;
-                moves.push((partition as u32, placement.moved_to(target)));
+                let mut replaced = placement.clone();
+                for replica in placement.replicas.iter().copied().filter(|&r| gone(r)) {
+                    let Some(target) = super::placement::least_loaded(&load) else {
+                        return Vec::new();
+                    };
+                    *load.get_mut(&target).expect("a target of the load") += 1;
+                    let swap = |broker: &mut u32| {
+                        if *broker == replica {
+                            *broker = target;
+                        }
+                    };
+                    replaced.replicas.iter_mut().for_each(swap);
+                    replaced.isr.iter_mut().for_each(swap);
+                    swap(&mut replaced.leader);
+                }
+                if replaced.leader != placement.leader {
+                    replaced.leader_epoch += 1;
+                }
+                if placement.replicas.len() == 1 {
+                    moves.push((partition as u32, placement.moved_to(replaced.leader)));
+                } else {
+                    records.push(MetadataRecord::PartitionChanged {
+                        name: topic.name.clone(),
+                        partition: partition as u32,
+                        placement: replaced,
+                    });
+                }
             }
             if !moves.is_empty() {
                 records.push(MetadataRecord::PartitionsMoved {
@@ -486,14 +519,6 @@ impl MetadataState {
     pub fn topics(&self) -> &BTreeMap<String, Arc<TopicMetadata>> {
         &self.snapshot.topics
     }
-}
-
-/// A placement per assigned shard, each a single replica at epoch 0.
-fn single_replicas(assignment: &[u32]) -> Vec<PartitionPlacement> {
-    assignment
-        .iter()
-        .map(|&shard| PartitionPlacement::single(shard))
-        .collect()
 }
 
 #[cfg(test)]
@@ -515,6 +540,7 @@ mod tests {
         num_partitions: 1,
         shard_count: 2,
         node_id: 0,
+        replication_factor: 1,
     };
 
     #[test]
@@ -589,6 +615,7 @@ mod tests {
             num_partitions: 1,
             shard_count: 4,
             node_id: 0,
+            replication_factor: 1,
         };
         for record in state.plan(&create("a", 4), four).unwrap() {
             state.apply(&record);

@@ -487,3 +487,98 @@ fn idempotent_batch(
     }
     Ok(found)
 }
+
+/// Leader epochs and truncation (issue 14, R4): what a leader answers a
+/// follower about where an epoch ends, and how a follower cuts its log to
+/// match its leader's (KIP-101, KIP-279), never to its high watermark.
+impl Partition {
+    /// Where `epoch` ends in this replica's log, by Kafka's rule (see
+    /// [`crate::storage::leader_epochs::LeaderEpochs::end_offset_for`]):
+    /// (epoch, end offset), or (-1, -1) (UNDEFINED) for an epoch newer
+    /// than any this log knows.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        self.log.end_offset_for_epoch(epoch).unwrap_or((
+            crate::storage::leader_epochs::UNDEFINED_EPOCH,
+            crate::storage::leader_epochs::UNDEFINED_EPOCH_OFFSET,
+        ))
+    }
+
+    /// On a leader, for a follower's Fetch (v12+): `Some((epoch, end
+    /// offset))` when the follower's log diverges from this one, i.e. its
+    /// last fetched epoch ends here before its fetch offset, or this log
+    /// does not have that epoch (Kafka's diverging epoch). `None` when the
+    /// fetch can be served, and when the follower sent no epoch (-1).
+    pub fn diverging_epoch(
+        &self,
+        last_fetched_epoch: i32,
+        fetch_offset: i64,
+    ) -> Option<(i32, i64)> {
+        if last_fetched_epoch < 0 {
+            return None;
+        }
+        let (epoch, end_offset) = self.end_offset_for_epoch(last_fetched_epoch);
+        (epoch < last_fetched_epoch || end_offset < fetch_offset).then_some((epoch, end_offset))
+    }
+
+    /// The epoch of this replica's newest batch (or of the leadership it
+    /// took last, see `assign_epoch_start_offset`), -1 for none: a
+    /// follower's `last_fetched_epoch`.
+    pub fn latest_epoch(&self) -> i32 {
+        self.log.latest_epoch()
+    }
+
+    /// A replica becoming leader records that its epoch starts at its log
+    /// end, before it appends (as Kafka's leaders do), so a follower asking
+    /// about an older epoch learns where it ends on this log even before
+    /// the new leader writes.
+    pub fn assign_epoch_start_offset(&self) -> io::Result<()> {
+        self.log.assign_epoch_start(self.leader_epoch.get())?;
+        Ok(())
+    }
+
+    /// On a follower, given its leader's diverging epoch (or
+    /// OffsetForLeaderEpoch answer) for its last fetched epoch: truncates
+    /// to where the two logs stop agreeing, which is the smaller of the
+    /// leader's end of that epoch and this log's end of the same epoch
+    /// (KIP-279: this log's later epochs may hold records the leader never
+    /// had). When the leader knows no such epoch (-1, -1), this log's
+    /// newest epoch is dropped whole and the next fetch compares the one
+    /// before. Returns the new log end offset; the caller fetches from it.
+    pub async fn truncate_to_diverging(&self, epoch: i32, end_offset: i64) -> io::Result<i64> {
+        let target = if epoch < 0 || end_offset < 0 {
+            let latest = self.log.leader_epochs().latest();
+            latest.map_or(self.log_end_offset(), |entry| entry.start_offset)
+        } else {
+            match self.log.end_offset_for_epoch(epoch) {
+                Some((_, own_end_offset)) => end_offset.min(own_end_offset),
+                None => end_offset,
+            }
+        };
+        self.truncate_to(target).await
+    }
+
+    /// Drops every record at and after `offset` (a batch straddling it
+    /// goes whole): the log and its leader-epoch cache are cut, the tail
+    /// cache forgets this partition's batches, and the producer state is
+    /// rebuilt from what is left, so a producer's retry is judged against
+    /// the log as it now is. The high watermark, which the commit tracker
+    /// derives from the log, ends up at most the new log end. The caller
+    /// serialises this with appends (a follower's fetch loop is its only
+    /// writer). Returns the new log end offset.
+    pub async fn truncate_to(&self, offset: i64) -> io::Result<i64> {
+        if offset >= self.log.log_end_offset() {
+            return Ok(self.log.log_end_offset());
+        }
+        let log_end_offset = self.log.truncate_to(offset).await?;
+        self.tail.clear();
+        let mut producers = ProducerState::default();
+        self.log.rebuild_producers(&mut producers).await?;
+        *self.producers.borrow_mut() = producers;
+        debug_assert!(self.high_watermark() <= log_end_offset);
+        Ok(log_end_offset)
+    }
+}
+
+#[cfg(test)]
+#[path = "epoch_tests.rs"]
+mod epoch_tests;

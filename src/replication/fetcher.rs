@@ -124,9 +124,8 @@ fn fetch_request(broker_id: u32, partitions: &[Rc<Partition>]) -> FetchRequest {
                 .with_partition(partition.index)
                 .with_current_leader_epoch(partition.leader_epoch())
                 .with_fetch_offset(partition.log_end_offset())
-                // The leader-epoch cache (R4) fills this in; -1 asks for no
-                // divergence check.
-                .with_last_fetched_epoch(-1)
+                // The leader checks where this epoch ends on its log.
+                .with_last_fetched_epoch(partition.latest_epoch())
                 .with_log_start_offset(partition.log_start_offset())
                 .with_partition_max_bytes(REPLICA_FETCH_PARTITION_BYTES_MAX),
         );
@@ -214,6 +213,7 @@ async fn apply(
         .collect();
     let mut errors = Vec::new();
     let mut appends = Vec::new();
+    let mut truncations = Vec::new();
     for topic in &response.responses {
         for answer in &topic.partitions {
             let Some(partition) = by_key.get(&(topic.topic.0.as_str(), answer.partition_index))
@@ -227,16 +227,11 @@ async fn apply(
                 ));
                 continue;
             }
-            if answer.diverging_epoch.epoch >= 0 {
-                // Truncation to the leader's epoch end (R4's truncate_to)
-                // is not wired here yet.
-                errors.push(format!(
-                    "{}-{}: diverges from the leader at epoch {} (ends at {})",
-                    partition.topic,
-                    partition.index,
-                    answer.diverging_epoch.epoch,
-                    answer.diverging_epoch.end_offset
-                ));
+            let diverging = &answer.diverging_epoch;
+            if diverging.epoch >= 0 || diverging.end_offset >= 0 {
+                // Cut to where this log agrees with the leader's (never to
+                // the high watermark), then fetch again from there.
+                truncations.push(((*partition).clone(), diverging.epoch, diverging.end_offset));
                 continue;
             }
             let partition = (*partition).clone();
@@ -265,7 +260,18 @@ async fn apply(
             errors.push(error);
         }
     }
-    let _ = shard;
+    for (partition, epoch, end_offset) in truncations {
+        match partition.truncate_to_diverging(epoch, end_offset).await {
+            Ok(log_end) => eprintln!(
+                "corelog: shard {}: {}-{} diverged from its leader at epoch {epoch} (ends at {end_offset}); truncated to {log_end}",
+                shard.id, partition.topic, partition.index
+            ),
+            Err(error) => errors.push(format!(
+                "{}-{}: truncation failed: {error}",
+                partition.topic, partition.index
+            )),
+        }
+    }
     if errors.is_empty() {
         Ok(())
     } else {

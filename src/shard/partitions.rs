@@ -29,7 +29,7 @@ use super::metadata_view::InstalledSnapshot;
 use crate::config::Config;
 use crate::limits::SHARDS_MAX;
 use crate::limits::{PARKED_FETCHES_PER_SHARD_MAX, PRODUCE_BYTES_UNWRITTEN_PER_SHARD_MAX};
-use crate::metadata::{host_of, Snapshot, TopicMetadata, NO_LEADER};
+use crate::metadata::{host_of, PartitionPlacement, Snapshot, TopicMetadata, NO_LEADER};
 use crate::partition::group_commit::GroupCommit;
 use crate::partition::replica::Role;
 use crate::partition::tail_cache::TailCache;
@@ -207,6 +207,20 @@ impl Partitions {
             .collect()
     }
 
+    /// A replicated partition's new leader records where its epoch starts
+    /// (before it appends), so followers of an older epoch learn where
+    /// theirs ends here. A sole replica needs no record of it.
+    fn mark_epoch_start(&self, partition: &Partition, placement: &PartitionPlacement) {
+        if placement.replicas.len() > 1 && partition.is_leader() {
+            if let Err(error) = partition.assign_epoch_start_offset() {
+                eprintln!(
+                    "corelog: shard {}: recording epoch {} of {}-{}: {error}",
+                    self.shard, placement.leader_epoch, partition.topic, partition.index
+                );
+            }
+        }
+    }
+
     /// An open partition, whatever its role.
     pub fn get(&self, key: &PartitionKey) -> Option<Rc<Partition>> {
         self.open.borrow().get(key).cloned()
@@ -261,12 +275,14 @@ impl Partitions {
             partition.set_config(config);
             partition.apply_placement(self.shard, placement, min_insync, leader_address);
             partition.set_leader_epoch(placement.leader_epoch);
+            self.mark_epoch_start(partition, placement);
             return Opened::Already;
         }
         match self.open_files(topic, index, config).await {
             Ok(partition) => {
                 partition.apply_placement(self.shard, placement, min_insync, leader_address);
                 partition.set_leader_epoch(placement.leader_epoch);
+                self.mark_epoch_start(&partition, placement);
                 let partition = Rc::new(partition);
                 self.open.borrow_mut().insert(key, partition.clone());
                 Opened::Now(partition)

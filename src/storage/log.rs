@@ -25,6 +25,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
+use super::leader_epochs::LeaderEpochs;
 use super::producers::{ProducerBatch, ProducerHistory};
 use super::segment::{AppendPart, Appended, Assign, Segment};
 use crate::protocol::batch::{BatchHeader, TimestampType};
@@ -117,6 +118,9 @@ pub struct Log<F: SegmentFile = DirectFile, C: Clock + Default = SystemClock> {
     durable: Cell<Durable>,
     /// Segments read batch by batch at open (not trusted from a seal).
     segments_scanned: usize,
+    /// Where each leader epoch starts (`leader-epoch-checkpoint`), kept
+    /// ahead of the batches: see `log_epochs.rs`.
+    epochs: LeaderEpochs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,6 +159,8 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
             position: active.size(),
         };
         let log_start_floor = read_log_start_floor(dir, durable.offset);
+        let log_start_offset = segments[0].base_offset.max(log_start_floor);
+        let epochs = open_epochs(dir, &segments, log_start_offset, durable.offset).await?;
         let clock = C::default();
         Ok(Log {
             dir: dir.to_path_buf(),
@@ -165,6 +171,7 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
             segments_scanned: scanned,
             durable: Cell::new(durable),
             segments: RefCell::new(segments),
+            epochs,
         })
     }
 
@@ -239,7 +246,9 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
             timestamp_type: config.timestamp_type,
             now_milliseconds,
         };
-        self.write(parts, assign, producers).await
+        let starts = [(leader_epoch, self.log_end_offset())];
+        self.write_with_epochs(parts, assign, &starts, producers)
+            .await
     }
 
     /// A follower's append: batches whose offsets (and leader epochs) the
@@ -252,10 +261,13 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
         producers: &dyn ProducerHistory,
     ) -> io::Result<(Vec<Appended>, Bytes)> {
         let mut expected = self.log_end_offset();
+        // Each batch's epoch: the cache learns of those that start one.
+        let mut starts = Vec::new();
         for part in parts {
             for span in part.spans {
                 let header = BatchHeader::view(&part.records[span.position..])
                     .expect("validated batch has a header");
+                starts.push((header.partition_leader_epoch.get(), expected));
                 if header.base_offset.get() != expected {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidInput,
@@ -268,7 +280,8 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
                 expected += span.offset_count;
             }
         }
-        self.write(parts, Assign::AsGiven, producers).await
+        self.write_with_epochs(parts, Assign::AsGiven, &starts, producers)
+            .await
     }
 
     async fn write(
@@ -460,6 +473,10 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
     }
 }
 
+#[path = "log_epochs.rs"]
+mod epochs;
+use epochs::open_epochs;
+
 impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
     /// Drops every record at and after `offset`, durably: whole segments
     /// from the newest back, then the tail of the one holding `offset`
@@ -497,6 +514,9 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
         // after the log end (the file keeps it; open clamps it the same).
         self.log_start_floor
             .set(self.log_start_floor.get().min(log_end_offset));
+        // After the cut, so a crash between the two leaves entries past
+        // the log end, which open drops, never batches without an entry.
+        self.epochs.truncate_from_end(log_end_offset)?;
         // The cut was synced: everything left is on disk.
         self.durable.set(Durable {
             offset: log_end_offset,
@@ -520,6 +540,7 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
             file.sync_all()?;
             std::fs::rename(&temporary, &path)?;
             self.log_start_floor.set(offset);
+            self.epochs.truncate_from_start(self.log_start_offset())?;
         }
         Ok(self.log_start_offset())
     }
@@ -562,6 +583,9 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
                 bytes: first.size(),
                 reason,
             });
+        }
+        if !deleted.is_empty() {
+            self.clamp_epochs_to_log_start();
         }
         deleted
     }

@@ -10,6 +10,7 @@
 //! recoverable by a scan or checked against a CRC before it is trusted.
 
 pub mod index;
+pub mod leader_epochs;
 pub mod log;
 pub mod producers;
 pub mod seal;
@@ -19,6 +20,8 @@ pub use log::{FlushPolicy, Log, LogConfig, ReadError};
 
 #[cfg(test)]
 mod descriptor_tests;
+#[cfg(test)]
+mod epoch_tests;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]

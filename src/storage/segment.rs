@@ -46,6 +46,8 @@ pub struct BatchSummary {
     pub base_offset: i64,
     pub last_offset: i64,
     pub max_timestamp: i64,
+    /// The batch's `partition_leader_epoch` (-1 when written without one).
+    pub leader_epoch: i32,
     /// The idempotent producer that wrote the batch, if any.
     pub producer: Option<ProducerBatch>,
 }
@@ -209,6 +211,10 @@ impl<F: SegmentFile> Segment<F> {
                         base_offset: offset,
                         last_offset: offset + span.offset_count - 1,
                         max_timestamp,
+                        leader_epoch: BatchHeader::view(&bytes[start..])
+                            .expect("validated batch has a header")
+                            .partition_leader_epoch
+                            .get(),
                         // Producer state is the partition's to record.
                         producer: None,
                     });
@@ -375,6 +381,31 @@ impl<F: SegmentFile> Segment<F> {
         };
         self.first_batch(start, end, |summary| summary.last_offset >= offset)
             .await
+    }
+
+    /// Calls `visit` with every batch of the segment, in order, from their
+    /// headers (what rebuilding the leader-epoch cache and the producer
+    /// state after a truncation reads).
+    pub async fn visit_batches(&self, mut visit: impl FnMut(&BatchSummary)) -> io::Result<()> {
+        let file = self.file.reading().await?;
+        scan(&file, 0, self.size(), false, |summary| {
+            visit(&summary);
+            true
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// The seal record beside this segment, when it still describes it
+    /// (the producer state as of its end, for a rebuild after truncation).
+    pub fn seal_record(&self) -> Option<SealRecord> {
+        let record = std::fs::read(self.log_path.with_extension("seal"))
+            .ok()
+            .and_then(|bytes| SealRecord::decode(&bytes))?;
+        (self.sealed_on_disk.get()
+            && record.size == self.size()
+            && record.next_offset == self.next_offset())
+        .then_some(record)
     }
 
     /// The first batch whose max timestamp is at or after `timestamp`.
@@ -673,6 +704,7 @@ fn summarize(header: &BatchHeader, position: u64) -> Option<BatchSummary> {
         base_offset: header.base_offset.get(),
         last_offset,
         max_timestamp: header.max_timestamp.get(),
+        leader_epoch: header.partition_leader_epoch.get(),
         producer: ProducerBatch::from_header(
             header.producer_id.get(),
             header.producer_epoch.get(),

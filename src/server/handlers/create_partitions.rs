@@ -28,18 +28,21 @@ pub async fn handle(
             Some(assignments) if assignments.is_empty() => Ok(None),
             Some(assignments) => {
                 if assignments.iter().all(|assignment| {
-                    assignment.broker_ids.len() == 1 && assignment.broker_ids[0].0 >= 0
+                    !assignment.broker_ids.is_empty()
+                        && assignment.broker_ids.iter().all(|id| id.0 >= 0)
                 }) {
                     Ok(Some(
                         assignments
                             .iter()
-                            .map(|assignment| assignment.broker_ids[0].0 as u32)
+                            .map(|assignment| {
+                                assignment.broker_ids.iter().map(|id| id.0 as u32).collect()
+                            })
                             .collect(),
                     ))
                 } else {
                     Err((
                         ErrorCode::INVALID_REPLICA_ASSIGNMENT,
-                        "Each new partition needs exactly one replica".to_string(),
+                        "Each new partition needs one or more replicas".to_string(),
                     ))
                 }
             }

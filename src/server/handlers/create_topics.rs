@@ -143,6 +143,14 @@ async fn answer(shard: &Shard, request: CreateTopicsRequest, version: i16) -> Cr
         }
         let configs = requested_configs(&topic);
         super::warn_deprecated_configs(shard.id, &name, configs.keys().map(String::as_str));
+        if topic.replication_factor < -1 || topic.replication_factor == 0 {
+            results.push(failed(
+                result,
+                ErrorCode::INVALID_REPLICATION_FACTOR,
+                "Replication factor must be larger than 0, or -1 to use the default value.".into(),
+            ));
+            continue;
+        }
         let assignment = match explicit_assignment(&topic) {
             Ok(assignment) => assignment,
             Err((code, message)) => {
@@ -202,10 +210,13 @@ fn requested_configs(topic: &CreatableTopic) -> BTreeMap<String, String> {
     configs
 }
 
-/// The shard of each partition when the request assigns them (`None` when
-/// it does not): one replica each, partitions numbered from 0, no more
-/// than a partition count may ask for.
-fn explicit_assignment(topic: &CreatableTopic) -> Result<Option<Vec<u32>>, (ErrorCode, String)> {
+/// The replicas (broker ids) of each partition when the request assigns
+/// them (`None` when it does not): partitions numbered from 0, no more than
+/// a partition count may ask for, no negative broker id. Whether the
+/// brokers exist and sit on distinct hosts is the controller's to check.
+fn explicit_assignment(
+    topic: &CreatableTopic,
+) -> Result<Option<Vec<Vec<u32>>>, (ErrorCode, String)> {
     if topic.assignments.is_empty() {
         return Ok(None);
     }
@@ -223,19 +234,19 @@ fn explicit_assignment(topic: &CreatableTopic) -> Result<Option<Vec<u32>>, (Erro
         .iter()
         .enumerate()
         .all(|(index, assignment)| assignment.partition_index == index as i32);
-    let single_replica = assignments
-        .iter()
-        .all(|assignment| assignment.broker_ids.len() == 1 && assignment.broker_ids[0].0 >= 0);
-    if !consecutive || !single_replica {
+    let brokers_named = assignments.iter().all(|assignment| {
+        !assignment.broker_ids.is_empty() && assignment.broker_ids.iter().all(|id| id.0 >= 0)
+    });
+    if !consecutive || !brokers_named {
         return Err((
             ErrorCode::INVALID_REPLICA_ASSIGNMENT,
-            "Each partition needs exactly one replica, partitions numbered from 0".into(),
+            "Each partition needs one or more replicas, partitions numbered from 0".into(),
         ));
     }
     Ok(Some(
         assignments
             .iter()
-            .map(|assignment| assignment.broker_ids[0].0 as u32)
+            .map(|assignment| assignment.broker_ids.iter().map(|id| id.0 as u32).collect())
             .collect(),
     ))
 }
@@ -250,7 +261,7 @@ fn created_result(
 ) -> CreatableTopicResult {
     if version >= 5 {
         result.num_partitions = created.placement.len() as i32;
-        result.replication_factor = 1;
+        result.replication_factor = created.placement[0].replicas.len() as i16;
         result.configs = Some(
             topic_config::effective(&created.configs, &shard.config.topic_defaults)
                 .into_iter()

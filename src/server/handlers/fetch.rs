@@ -236,6 +236,22 @@ async fn read_partition(
         Route::Here(partition) => partition,
     };
     if let Some(replica) = replica {
+        // A follower whose log diverges from this one truncates first
+        // (KIP-279): no records until it fetches from where they agree.
+        if let Some(diverging) =
+            partition.diverging_epoch(wanted.last_fetched_epoch, wanted.fetch_offset)
+        {
+            data.high_watermark = partition.high_watermark();
+            data.last_stable_offset = data.high_watermark;
+            data.log_start_offset = partition.log_start_offset();
+            // "No such epoch here" goes as (-1, 0): (-1, -1) is the
+            // field's default, which the wire does not carry.
+            data.diverging_epoch = Some(match diverging {
+                (epoch, end_offset) if epoch < 0 || end_offset < 0 => (-1, 0),
+                known => known,
+            });
+            return (data, 0, true);
+        }
         // Before the high watermark is read: this fetch may move it.
         partition.record_follower_fetch(replica, wanted.fetch_offset);
     }

@@ -149,7 +149,8 @@ async fn auto_create(shard: &Shard, name: String, version: i16) -> MetadataRespo
         Command::CreateTopic {
             name: name.clone(),
             partitions: -1,
-            replication_factor: -1,
+            replication_factor:
+                crate::metadata::placement::REPLICATION_FACTOR_DEFAULT_UP_TO_LIVE_HOSTS,
             assignment: None,
             configs: BTreeMap::new(),
             validate_only: false,
