@@ -45,6 +45,8 @@ pub struct ReplicaState {
     replicated: Signal,
     /// An AlterPartition for this partition is on its way (one at a time).
     alter_in_flight: Cell<bool>,
+    /// Why the last AlterPartition was refused (logged once per reason).
+    alter_refusal: RefCell<String>,
 }
 
 impl Default for ReplicaState {
@@ -53,6 +55,7 @@ impl Default for ReplicaState {
             role: RefCell::new(Role::Leader),
             replicated: Signal::default(),
             alter_in_flight: Cell::new(false),
+            alter_refusal: RefCell::new(String::new()),
         }
     }
 }
@@ -138,6 +141,17 @@ impl Partition {
         self.replica.alter_in_flight.set(in_flight);
     }
 
+    /// Records why an AlterPartition was refused; true when the reason is
+    /// new (worth logging).
+    pub fn note_alter_refusal(&self, reason: &str) -> bool {
+        let mut last = self.replica.alter_refusal.borrow_mut();
+        if *last == reason {
+            return false;
+        }
+        *last = reason.to_string();
+        true
+    }
+
     /// A leader records a follower's fetch offset (durable there), and
     /// wakes acks=all waiters and parked fetches if the high watermark
     /// moved.
@@ -212,16 +226,7 @@ impl Partition {
             return Ok(self.log_end_offset());
         }
         let records = records.slice(..whole);
-        // A demoted leader's writer may still be finishing: wait for it, so
-        // appends never interleave.
-        while self.writing.get() {
-            let seen = self.writer_idle.generation();
-            if self.writing.get() {
-                self.writer_idle
-                    .wait_past(seen, Duration::from_millis(100))
-                    .await;
-            }
-        }
+        self.wait_writer_idle().await;
         if self.closed.get() {
             return Err(AppendError::Closed);
         }
@@ -244,6 +249,20 @@ impl Partition {
             .await
             .map_err(AppendError::Storage)?;
         Ok(self.log_end_offset())
+    }
+
+    /// Waits until the leader's writer is idle: a demoted leader's writer
+    /// may still be finishing, and a follower's appends and truncations
+    /// must never interleave with it.
+    pub async fn wait_writer_idle(&self) {
+        while self.writing.get() {
+            let seen = self.writer_idle.generation();
+            if self.writing.get() {
+                self.writer_idle
+                    .wait_past(seen, Duration::from_millis(100))
+                    .await;
+            }
+        }
     }
 
     /// Producers and tail cache after a follower's append.

@@ -195,7 +195,8 @@ async fn read_response(session: &mut Session) -> io::Result<FetchResponse> {
 }
 
 /// Appends what the leader sent (all partitions at once, so one group
-/// commit round syncs them together), then takes its high watermarks.
+/// commit round syncs them together), then takes its high watermarks;
+/// truncates the partitions whose logs diverge from the leader's.
 async fn apply(
     shard: &Shard,
     partitions: &[Rc<Partition>],
@@ -220,61 +221,81 @@ async fn apply(
             else {
                 continue;
             };
+            let partition = (*partition).clone();
+            let diverging = &answer.diverging_epoch;
             if answer.error_code != 0 {
                 errors.push(format!(
                     "{}-{}: error {}",
                     partition.topic, partition.index, answer.error_code
                 ));
-                continue;
+            } else if diverging.epoch >= 0 || diverging.end_offset >= 0 {
+                truncations.push((partition, diverging.epoch, diverging.end_offset));
+            } else {
+                let records = answer.records.clone().unwrap_or_default();
+                appends.push(crate::rt::spawn(append(
+                    partition,
+                    records,
+                    answer.high_watermark,
+                )));
             }
-            let diverging = &answer.diverging_epoch;
-            if diverging.epoch >= 0 || diverging.end_offset >= 0 {
-                // Cut to where this log agrees with the leader's (never to
-                // the high watermark), then fetch again from there.
-                truncations.push(((*partition).clone(), diverging.epoch, diverging.end_offset));
-                continue;
-            }
-            let partition = (*partition).clone();
-            let records = answer.records.clone().unwrap_or_default();
-            let high_watermark = answer.high_watermark;
-            appends.push(crate::rt::spawn(async move {
-                let appended = if records.is_empty() {
-                    Ok(partition.log_end_offset())
-                } else {
-                    partition.append_replicated(records).await
-                };
-                if appended.is_ok() {
-                    partition.record_leader_high_watermark(high_watermark);
-                }
-                appended.map_err(|error| {
-                    format!(
-                        "{}-{}: append failed: {error:?}",
-                        partition.topic, partition.index
-                    )
-                })
-            }));
         }
     }
     for append in appends {
-        if let Err(error) = append.await {
-            errors.push(error);
-        }
+        errors.extend(append.await.err());
     }
     for (partition, epoch, end_offset) in truncations {
-        match partition.truncate_to_diverging(epoch, end_offset).await {
-            Ok(log_end) => eprintln!(
-                "corelog: shard {}: {}-{} diverged from its leader at epoch {epoch} (ends at {end_offset}); truncated to {log_end}",
-                shard.id, partition.topic, partition.index
-            ),
-            Err(error) => errors.push(format!(
-                "{}-{}: truncation failed: {error}",
-                partition.topic, partition.index
-            )),
-        }
+        errors.extend(truncate(shard, &partition, epoch, end_offset).await.err());
     }
     if errors.is_empty() {
         Ok(())
     } else {
         Err(io::Error::other(errors.join("; ")))
     }
+}
+
+/// One partition's records appended and synced, then its leader's high
+/// watermark taken.
+async fn append(
+    partition: Rc<Partition>,
+    records: Bytes,
+    high_watermark: i64,
+) -> Result<(), String> {
+    if !records.is_empty() {
+        partition
+            .append_replicated(records)
+            .await
+            .map_err(|error| {
+                format!(
+                    "{}-{}: append failed: {error:?}",
+                    partition.topic, partition.index
+                )
+            })?;
+    }
+    partition.record_leader_high_watermark(high_watermark);
+    Ok(())
+}
+
+/// Cuts a diverging follower to where its log agrees with the leader's
+/// (never to its high watermark); the next fetch starts there.
+async fn truncate(
+    shard: &Shard,
+    partition: &Partition,
+    epoch: i32,
+    end_offset: i64,
+) -> Result<(), String> {
+    partition.wait_writer_idle().await;
+    let log_end = partition
+        .truncate_to_diverging(epoch, end_offset)
+        .await
+        .map_err(|error| {
+            format!(
+                "{}-{}: truncation failed: {error}",
+                partition.topic, partition.index
+            )
+        })?;
+    eprintln!(
+        "corelog: shard {}: {}-{} diverged from its leader at epoch {epoch} (ends at {end_offset}); truncated to {log_end}",
+        shard.id, partition.topic, partition.index
+    );
+    Ok(())
 }

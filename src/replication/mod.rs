@@ -72,10 +72,14 @@ async fn alter_partition(shard: Rc<Shard>, partition: Rc<Partition>, isr: Vec<u3
         isr: isr.clone(),
     };
     if let Err(error) = shard.metadata.submit(command).await {
-        eprintln!(
-            "corelog: shard {}: AlterPartition {}-{} to ISR {isr:?} refused: {} ({})",
-            shard.id, partition.topic, partition.index, error.message, error.code.0
-        );
+        // Logged once per refusal reason, not once per retry.
+        let reason = format!("{} ({})", error.message, error.code.0);
+        if partition.note_alter_refusal(&reason) {
+            eprintln!(
+                "corelog: shard {}: AlterPartition {}-{} to ISR {isr:?} refused: {reason}; retrying (logged once)",
+                shard.id, partition.topic, partition.index
+            );
+        }
         crate::rt::sleep(Duration::from_millis(
             crate::limits::ALTER_PARTITION_RETRY_MILLISECONDS,
         ))

@@ -1,5 +1,6 @@
 //! What one core owns, split by concern, each its own type:
-//! - [`Partitions`] (`partitions.rs`): the partitions this shard leads, how
+//! - [`Partitions`] (`partitions.rs`): the partitions this shard holds a
+//!   replica of (leading or following), how
 //!   a request reaches one (`route`, `route_at_epoch`), and what they share
 //!   on this core: group commit, tail cache, append signal, produce budget.
 //! - [`MetadataView`] (`metadata_view.rs`): the installed snapshot, the
@@ -24,17 +25,20 @@
 //! - InitProducerId: `producer_ids`; the listener: `connections`.
 //!
 //! Where the next features plug in:
-//! - a replica's fetch offsets feed the high watermark in
-//!   `partition/commit_tracker.rs` (`CommitTracker`), reached through the
-//!   partition that [`Partitions::route`] returns; nothing here changes.
+//! - replication (issue 14): `install` opens every partition this shard
+//!   holds a replica of and gives it its role (`partition/replica.rs`); the
+//!   shard's replication task (`replication/`) runs the follower fetchers
+//!   and the ISR upkeep; a follower's fetch offsets feed the leader's high
+//!   watermark in `partition/commit_tracker.rs` through the Fetch handler.
 //! - an authenticated principal is checked once per request in
 //!   `server/dispatch.rs` (`admit`), before any handler reaches the shard.
 //!
 //! Invariants:
 //! - a `Shard` lives on its own core for the life of the process; nothing in
 //!   it is shared with another core (it is `!Send`).
-//! - the partitions open here are exactly those the installed snapshot
-//!   places on this shard (less any that failed to open); a snapshot is
+//! - the partitions open here are exactly those whose replicas the
+//!   installed snapshot places on this shard (less any that failed to
+//!   open); the groups loaded are those of the offsets partitions it leads; a snapshot is
 //!   installed whole before the controller answers the change that made it.
 //! - `install` runs its steps in order (close, open, make current), and the
 //!   routing placement and the metadata view change together, last.
