@@ -16,6 +16,7 @@ pub mod partition;
 pub mod properties;
 pub mod protocol;
 pub mod quorum;
+pub mod replication;
 pub mod rt;
 pub mod server;
 pub mod shard;

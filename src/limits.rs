@@ -470,6 +470,36 @@ const _: () = assert!(TOOL_FETCH_BYTES_MAX as usize <= TOOL_RESPONSE_BYTES_MAX /
 const _: () =
     assert!((TOOL_HEARTBEAT_INTERVAL_MILLISECONDS as i32) < TOOL_SESSION_TIMEOUT_MILLISECONDS / 2);
 
+/// The longest an acks=all produce waits for its replicas, whatever its
+/// `timeout.ms` asks (Kafka's default request.timeout.ms is 30 s).
+pub const PRODUCE_TIMEOUT_MILLISECONDS_MAX: u64 = 300_000;
+
+/// Replication (issue 14). A follower's Fetch to its leader: how long the
+/// leader may hold it (Kafka's replica.fetch.wait.max.ms), the bytes per
+/// partition (replica.fetch.max.bytes) and per response
+/// (replica.fetch.response.max.bytes), and the most partitions in one.
+pub const REPLICA_FETCH_WAIT_MILLISECONDS: u64 = 500;
+pub const REPLICA_FETCH_PARTITION_BYTES_MAX: i32 = 1024 * 1024;
+pub const REPLICA_FETCH_RESPONSE_BYTES_MAX: i32 = 10 * 1024 * 1024;
+pub const REPLICA_FETCH_PARTITIONS_MAX: usize = 1000;
+/// The largest response frame a follower reads (a response's records are
+/// capped above; the rest is per-partition overhead).
+pub const REPLICA_FETCH_FRAME_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// A follower's connect timeout to its leader, and the backoff after a
+/// failed fetch (doubling up to the max; Kafka's replica.fetch.backoff.ms
+/// is 1 s).
+pub const REPLICA_CONNECT_TIMEOUT_MILLISECONDS: u64 = 3_000;
+pub const REPLICA_FETCH_BACKOFF_MILLISECONDS: u64 = 100;
+pub const REPLICA_FETCH_BACKOFF_MILLISECONDS_MAX: u64 = 2_000;
+/// How often a shard starts fetchers for new leaders and checks its led
+/// partitions' ISRs (followers to drop or take back).
+pub const REPLICATION_TICK_MILLISECONDS: u64 = 250;
+/// After a refused AlterPartition, how long its partition waits before
+/// asking again.
+pub const ALTER_PARTITION_RETRY_MILLISECONDS: u64 = 1_000;
+/// How long a group's offset commit waits for the offsets partition's
+/// in-sync replicas (Kafka's offsets.commit.timeout.ms).
+pub const OFFSETS_COMMIT_TIMEOUT_MILLISECONDS: u64 = 5_000;
 /// Largest `leader-epoch-checkpoint` file a partition reads (one short
 /// line per leader epoch; a larger one is damage, and the cache is rebuilt
 /// from the log's batches instead).

@@ -506,6 +506,7 @@ async fn run_shard(start: ShardStart) {
     rt::spawn_detached(async move { timers.groups.run_timers().await });
     rt::spawn_detached(shard::retention::run(shard.clone()));
     rt::spawn_detached(shard::flush::run(shard.clone()));
+    rt::spawn_detached(corelog::replication::run(shard.clone()));
     let listener = rt::net::Listener::from_std(listener);
     let listening = listener.stopper();
     rt::spawn_detached(server::listener::serve(shard.clone(), listener));
@@ -547,7 +548,7 @@ async fn controlled_shutdown(shard: &Rc<Shard>, index: u32, node_id: u32) {
                 .submit(metadata::Command::ShutdownHost { node_id })
                 .await;
             if let Err(refused) = answer {
-                eprintln!("corelog: controlled shutdown refused: {}", refused.message);
+                tracing::warn!("controlled shutdown refused: {}", refused.message);
             }
         }
         while leads_here() {
@@ -557,9 +558,9 @@ async fn controlled_shutdown(shard: &Rc<Shard>, index: u32, node_id: u32) {
     .await;
     if index == 0 {
         match moved {
-            Some(()) => println!("corelog: controlled shutdown: node {node_id} leads no partition"),
-            None => println!(
-                "corelog: controlled shutdown: node {node_id} still leads partitions after {} ms; closing anyway",
+            Some(()) => tracing::info!("controlled shutdown: node {node_id} leads no partition"),
+            None => tracing::warn!(
+                "controlled shutdown: node {node_id} still leads partitions after {} ms; closing anyway",
                 limits::CONTROLLED_SHUTDOWN_WAIT_MILLISECONDS
             ),
         }

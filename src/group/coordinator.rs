@@ -191,6 +191,11 @@ impl Coordinator {
         );
     }
 
+    /// Whether the groups of offsets partition `index` are loaded here.
+    pub fn is_loaded(&self, index: i32) -> bool {
+        self.partitions.borrow().contains_key(&index)
+    }
+
     /// Drops the groups of an offsets partition that left this shard; their
     /// waiting requests get NOT_COORDINATOR.
     pub fn unload(&self, index: i32) {

@@ -22,6 +22,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::offsets_log::{self, OffsetsRecord};
+use crate::partition::replica::CommitWaitError;
 use crate::partition::{AppendError, Appended, Partition};
 use crate::protocol::ErrorCode;
 use crate::rt::sync::Signal;
@@ -82,6 +83,23 @@ impl OffsetsPartition {
             if let Some(durable) = durable {
                 durable.await?;
             }
+            // Committed offsets survive a failover only once the offsets
+            // partition's in-sync replicas hold them (Kafka's
+            // offsets.commit.timeout.ms bounds the wait).
+            let deadline = std::time::Instant::now()
+                + std::time::Duration::from_millis(
+                    crate::limits::OFFSETS_COMMIT_TIMEOUT_MILLISECONDS,
+                );
+            self.log
+                .wait_committed(appended.next_offset, deadline)
+                .await
+                .map_err(|error| match error {
+                    CommitWaitError::NotEnoughReplicasAfterAppend => {
+                        AppendError::NotEnoughReplicasAfterAppend
+                    }
+                    CommitWaitError::TimedOut => AppendError::TimedOut,
+                    CommitWaitError::NotLeader => AppendError::Closed,
+                })?;
             Ok::<Appended, AppendError>(appended)
         }
         .await;
@@ -131,6 +149,11 @@ impl OffsetsPartition {
                 ErrorCode::COORDINATOR_NOT_AVAILABLE
             }
             AppendError::Closed => ErrorCode::NOT_COORDINATOR,
+            // Not returned by the coordinator's appends (they do not wait
+            // for replicas); a retry is the answer.
+            AppendError::NotEnoughReplicasAfterAppend | AppendError::TimedOut => {
+                ErrorCode::COORDINATOR_NOT_AVAILABLE
+            }
             // The coordinator's own batches carry no producer id.
             AppendError::FencedEpoch
             | AppendError::OutOfOrderSequence

@@ -2,40 +2,283 @@
 //! which records are committed, so consumers may read them and acks=all
 //! producers may be answered.
 //!
-//! Today a partition has one replica, and "committed" means what the flush
-//! policy promises of the local log: under the durable policy the synced
-//! (durable) offset, under the interval policy everything written (as Kafka
-//! with one replica). With followers, each follower's fetch offset will be
-//! reported to the tracker (a `follower_fetched(replica, offset)` beside
-//! [`CommitTracker::high_watermark`]) and the high watermark will be the
-//! least log end offset among the in-sync replicas, capped by the leader's
-//! own under the flush policy.
+//! "Committed" starts from what the flush policy promises of the local log:
+//! under the durable policy the synced (durable) offset, under the interval
+//! policy everything written (as Kafka with one replica). Then, by role:
+//! - leader: the least of that and every other in-sync replica's fetch
+//!   offset (a follower fetches again only once what it holds is synced, so
+//!   its fetch offset is durable), taken only while the ISR has at least
+//!   `min.insync.replicas` members;
+//! - follower: the least of that and the high watermark its leader last
+//!   reported.
 //!
 //! Invariants: the high watermark is within the log (at most its end
-//! offset); under one flush policy it never decreases while the partition
-//! is open (the durable offset and the log end only grow between
-//! truncations, which only a follower does).
+//! offset); it never decreases while the partition is open, except when a
+//! truncation cuts the log below it (only a follower truncates); a leader's
+//! only advances while |ISR| >= min.insync.replicas.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use crate::storage::{FlushPolicy, Log};
 
-/// The partition's commit point. Holds nothing yet: with one replica the
-/// log alone decides it. Followers' fetch offsets will live here.
-#[derive(Debug, Default)]
-pub struct CommitTracker {}
+/// What a leader knows of one follower's fetches (Kafka's replica state).
+#[derive(Debug, Clone, Copy)]
+pub struct FollowerProgress {
+    /// The offset its last fetch asked for: everything below is durable
+    /// there. -1 until it fetches from this leader.
+    pub fetch_offset: i64,
+    /// When it last fetched, and the leader's log end then.
+    pub last_fetch: Instant,
+    pub log_end_at_last_fetch: i64,
+    /// The last time its fetch reached the leader's log end (Kafka's
+    /// lastCaughtUpTime): the ISR shrink is measured from it.
+    pub last_caught_up: Instant,
+}
+
+/// The role-specific part of the commit point.
+#[derive(Debug)]
+enum Replication {
+    Leader {
+        own: u32,
+        isr: Vec<u32>,
+        replicas: Vec<u32>,
+        min_insync: usize,
+        followers: HashMap<u32, FollowerProgress>,
+        /// The log end when this leader's epoch began: a follower must
+        /// reach it before it returns to the ISR.
+        epoch_start_offset: i64,
+    },
+    Follower {
+        leader_high_watermark: i64,
+    },
+}
+
+/// The partition's commit point (see the module doc).
+#[derive(Debug)]
+pub struct CommitTracker {
+    replication: RefCell<Replication>,
+    /// The last high watermark given out: the floor of the next one.
+    published: Cell<i64>,
+}
+
+impl Default for CommitTracker {
+    /// A sole replica leading itself: the local log alone decides.
+    fn default() -> CommitTracker {
+        CommitTracker {
+            replication: RefCell::new(Replication::Leader {
+                own: 0,
+                isr: Vec::new(),
+                replicas: Vec::new(),
+                min_insync: 1,
+                followers: HashMap::new(),
+                epoch_start_offset: 0,
+            }),
+            published: Cell::new(0),
+        }
+    }
+}
 
 impl CommitTracker {
-    /// The high watermark of `log`, under its flush policy.
+    /// The high watermark of `log`, under its flush policy and this
+    /// replica's role.
     pub fn high_watermark(&self, log: &Log) -> i64 {
         let local = match log.config().flush {
             FlushPolicy::Durable => log.durable_offset(),
             FlushPolicy::Interval { .. } => log.log_end_offset(),
         };
-        // The in-sync replicas' minimum is taken here once there are any.
-        let high_watermark = local;
+        let log_end = log.log_end_offset();
+        let floor = self.published.get().min(log_end);
+        let candidate = match &*self.replication.borrow() {
+            Replication::Follower {
+                leader_high_watermark,
+            } => local.min(*leader_high_watermark),
+            Replication::Leader {
+                own,
+                isr,
+                min_insync,
+                followers,
+                ..
+            } => {
+                // A sole replica (no ISR given) counts as an ISR of one.
+                let in_sync = isr.len().max(1);
+                if in_sync < *min_insync {
+                    floor
+                } else {
+                    isr.iter()
+                        .filter(|member| *member != own)
+                        .map(|member| followers.get(member).map_or(-1, |f| f.fetch_offset))
+                        .fold(local, i64::min)
+                }
+            }
+        };
+        let high_watermark = candidate.max(floor).min(log_end);
+        self.published.set(high_watermark);
         debug_assert!(
             high_watermark <= log.log_end_offset(),
             "the high watermark is within the log"
         );
         high_watermark
+    }
+
+    /// Becomes (or stays) the leader with this placement. A new leadership
+    /// (`new_epoch`) forgets what followers fetched from the last leader
+    /// and counts each as caught up now, as Kafka does.
+    pub fn lead(
+        &self,
+        own: u32,
+        replicas: &[u32],
+        isr: &[u32],
+        min_insync: usize,
+        new_epoch: bool,
+        log_end: i64,
+    ) {
+        let now = Instant::now();
+        let mut replication = self.replication.borrow_mut();
+        let keep = match &mut *replication {
+            Replication::Leader {
+                own: was,
+                followers,
+                ..
+            } if *was == own && !new_epoch => std::mem::take(followers),
+            _ => HashMap::new(),
+        };
+        let epoch_start_offset = match &*replication {
+            Replication::Leader {
+                own: was,
+                epoch_start_offset,
+                ..
+            } if *was == own && !new_epoch => *epoch_start_offset,
+            _ => log_end,
+        };
+        let followers = replicas
+            .iter()
+            .filter(|replica| **replica != own)
+            .map(|replica| {
+                let progress = keep.get(replica).copied().unwrap_or(FollowerProgress {
+                    fetch_offset: -1,
+                    last_fetch: now,
+                    log_end_at_last_fetch: log_end,
+                    last_caught_up: now,
+                });
+                (*replica, progress)
+            })
+            .collect();
+        *replication = Replication::Leader {
+            own,
+            isr: isr.to_vec(),
+            replicas: replicas.to_vec(),
+            min_insync: min_insync.max(1),
+            followers,
+            epoch_start_offset,
+        };
+    }
+
+    /// Becomes (or stays) a follower; keeps the leader's last high
+    /// watermark when it already was one.
+    pub fn follow(&self) {
+        let mut replication = self.replication.borrow_mut();
+        if !matches!(&*replication, Replication::Follower { .. }) {
+            *replication = Replication::Follower {
+                leader_high_watermark: self.published.get(),
+            };
+        }
+    }
+
+    /// A follower takes the high watermark its leader reported.
+    pub fn leader_reported(&self, leader_high_watermark: i64) {
+        if let Replication::Follower {
+            leader_high_watermark: known,
+        } = &mut *self.replication.borrow_mut()
+        {
+            *known = (*known).max(leader_high_watermark);
+        }
+    }
+
+    /// A leader records a follower's fetch (`fetch_offset` is durable on
+    /// it); `log_end` is the leader's log end now. Kafka's rule for
+    /// "caught up": the fetch reached the log end now, or reached the log
+    /// end of the follower's previous fetch (then it was caught up then).
+    /// Ignored for a broker that is not a replica.
+    pub fn follower_fetched(&self, broker: u32, fetch_offset: i64, log_end: i64, now: Instant) {
+        let mut replication = self.replication.borrow_mut();
+        let Replication::Leader { followers, .. } = &mut *replication else {
+            return;
+        };
+        let Some(progress) = followers.get_mut(&broker) else {
+            return;
+        };
+        if fetch_offset >= log_end {
+            progress.last_caught_up = now;
+        } else if fetch_offset >= progress.log_end_at_last_fetch {
+            progress.last_caught_up = progress.last_caught_up.max(progress.last_fetch);
+        }
+        progress.fetch_offset = fetch_offset;
+        progress.last_fetch = now;
+        progress.log_end_at_last_fetch = log_end;
+    }
+
+    /// The ISR a leader should ask for now: less the followers not caught
+    /// up for `lag_max`, plus those out of it whose fetches reached the
+    /// high watermark and the start of this leader's epoch. `None` when
+    /// nothing would change (or this is not a leader with followers).
+    pub fn proposed_isr(
+        &self,
+        high_watermark: i64,
+        lag_max: Duration,
+        now: Instant,
+    ) -> Option<Vec<u32>> {
+        let replication = self.replication.borrow();
+        let Replication::Leader {
+            own,
+            isr,
+            replicas,
+            followers,
+            epoch_start_offset,
+            ..
+        } = &*replication
+        else {
+            return None;
+        };
+        if followers.is_empty() {
+            return None;
+        }
+        let keeps = |replica: &u32| -> bool {
+            if replica == own {
+                return true;
+            }
+            let Some(progress) = followers.get(replica) else {
+                return false;
+            };
+            if isr.contains(replica) {
+                now.saturating_duration_since(progress.last_caught_up) <= lag_max
+            } else {
+                progress.fetch_offset >= high_watermark
+                    && progress.fetch_offset >= *epoch_start_offset
+            }
+        };
+        let proposed: Vec<u32> = replicas.iter().copied().filter(keeps).collect();
+        (proposed != *isr).then_some(proposed)
+    }
+
+    /// Whether the ISR holds at least `min.insync.replicas` (a sole
+    /// replica with no ISR given counts as one).
+    pub fn enough_in_sync(&self) -> bool {
+        match &*self.replication.borrow() {
+            Replication::Leader {
+                isr, min_insync, ..
+            } => isr.len().max(1) >= *min_insync,
+            Replication::Follower { .. } => false,
+        }
+    }
+
+    /// The in-sync replicas as this leader knows them (empty for a
+    /// follower or a sole replica with none given).
+    pub fn isr(&self) -> Vec<u32> {
+        match &*self.replication.borrow() {
+            Replication::Leader { isr, .. } => isr.clone(),
+            Replication::Follower { .. } => Vec::new(),
+        }
     }
 }

@@ -5,9 +5,9 @@
 //! epoch its placement gives it, and the checks a produce request passes
 //! before it is written.
 //!
-//! Invariants: lives on exactly one shard (the leader its placement names)
-//! from the snapshot that placed it there until one that removes or moves
-//! it; appends are written one write at a time, in the order they were
+//! Invariants: lives on exactly one shard of each replica its placement
+//! names (leader or follower, replica.rs) from the snapshot that placed it
+//! there until one that removes or moves it; appends are written one write at a time, in the order they were
 //! staged, stamped with the current leader epoch; the leader epoch never
 //! decreases; the high watermark is what the commit tracker says (with a
 //! single replica: the log end once written, and synced under the durable
@@ -16,6 +16,7 @@
 pub mod commit_tracker;
 pub mod group_commit;
 pub mod producer_state;
+pub mod replica;
 pub mod tail_cache;
 mod writer;
 
@@ -59,6 +60,12 @@ pub enum AppendError {
     /// An idempotent producer's request held more than one batch (Kafka
     /// requires exactly one per partition, so retries can be recognised).
     SeveralIdempotentBatches,
+    /// acks=all: written, but the ISR shrank below min.insync.replicas
+    /// before the high watermark covered it.
+    NotEnoughReplicasAfterAppend,
+    /// acks=all: the request's timeout passed before the high watermark
+    /// covered the append.
+    TimedOut,
 }
 
 /// Why a request's `current_leader_epoch` does not match the partition's
@@ -114,6 +121,9 @@ pub struct Partition {
     /// Set by a failed write or sync, cleared by the next success: storage
     /// errors are logged once per episode, not once per request.
     failing: Cell<bool>,
+    /// Leader or follower, and who waits for the high watermark
+    /// (replica.rs).
+    replica: replica::ReplicaState,
 }
 
 /// `data-dir/<topic>-<partition>`, as Kafka lays it out.
@@ -155,6 +165,7 @@ impl Partition {
             unflushed_records: Cell::new(0),
             last_flush: Cell::new(Instant::now()),
             failing: Cell::new(false),
+            replica: replica::ReplicaState::default(),
         })
     }
 
@@ -340,6 +351,8 @@ impl Partition {
         self.unflushed_records
             .set(self.unflushed_records.get().saturating_sub(written));
         self.last_flush.set(Instant::now());
+        // The durable offset moved: so may the high watermark.
+        self.replica_synced();
         Ok(())
     }
 
@@ -353,8 +366,30 @@ impl Partition {
         max_bytes: u64,
         cold_reads: ColdReads,
     ) -> Result<(Vec<Piece>, u64), ReadError> {
+        self.read_records_below(offset, max_bytes, cold_reads, self.high_watermark())
+            .await
+    }
+
+    /// Like [`Partition::read_records`], up to the log end instead of the
+    /// high watermark: what a follower's fetch gets.
+    pub async fn read_records_for_replica(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        cold_reads: ColdReads,
+    ) -> Result<(Vec<Piece>, u64), ReadError> {
+        self.read_records_below(offset, max_bytes, cold_reads, self.log_end_offset())
+            .await
+    }
+
+    async fn read_records_below(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        cold_reads: ColdReads,
+        high_watermark: i64,
+    ) -> Result<(Vec<Piece>, u64), ReadError> {
         self.log.check_offset(offset)?;
-        let high_watermark = self.high_watermark();
         if let CacheRead::Hit(batches) = self.tail.read(offset, max_bytes, high_watermark) {
             if !batches.is_empty() {
                 crate::metrics::count_tail_cache_read(true);
@@ -400,6 +435,8 @@ impl Partition {
         if self.closed.replace(true) {
             return Ok(());
         }
+        // acks=all waiters learn that this replica no longer leads.
+        self.replica_synced();
         // Appends staged before this are written (or refused) first.
         loop {
             let seen = self.writer_idle.generation();

@@ -21,6 +21,9 @@ pub struct FetchedPartition<R> {
     pub high_watermark: i64,
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
+    /// v12+, to a follower whose log diverges: (epoch, end offset) to
+    /// truncate by (tagged field 0; not sent when `None`).
+    pub diverging_epoch: Option<(i32, i64)>,
     /// Record batches as stored, in order.
     pub records: Vec<Piece<R>>,
 }
@@ -34,6 +37,7 @@ impl<R> Default for FetchedPartition<R> {
             high_watermark: 0,
             last_stable_offset: 0,
             log_start_offset: 0,
+            diverging_epoch: None,
             records: Vec::new(),
         }
     }
@@ -108,7 +112,7 @@ pub fn encode<R: Region>(
                 writer.push(piece.clone());
             }
             if flexible {
-                put_unsigned_varint(&mut writer.fields, 0); // partition tags
+                put_partition_tags(&mut writer.fields, partition.diverging_epoch);
             }
         }
         if flexible {
@@ -119,6 +123,22 @@ pub fn encode<R: Region>(
         put_unsigned_varint(&mut writer.fields, 0); // response tags
     }
     writer.finish()
+}
+
+/// A partition's tagged fields: the diverging epoch (tag 0: epoch, end
+/// offset, its own empty tag buffer) when there is one.
+fn put_partition_tags(fields: &mut BytesMut, diverging_epoch: Option<(i32, i64)>) {
+    match diverging_epoch {
+        None => put_unsigned_varint(fields, 0),
+        Some((epoch, end_offset)) => {
+            put_unsigned_varint(fields, 1); // one tagged field
+            put_unsigned_varint(fields, 0); // tag 0: DivergingEpoch
+            put_unsigned_varint(fields, 4 + 8 + 1); // its size
+            fields.put_i32(epoch);
+            fields.put_i64(end_offset);
+            put_unsigned_varint(fields, 0); // its tags
+        }
+    }
 }
 
 /// Collects pieces, keeping the fields between record pieces in one buffer.
@@ -226,6 +246,7 @@ mod tests {
                             high_watermark: 42,
                             last_stable_offset: 42,
                             log_start_offset: 3,
+                            diverging_epoch: None,
                             records: vec![
                                 Piece::Memory(first.clone()),
                                 Piece::Memory(second.clone()),
@@ -237,6 +258,7 @@ mod tests {
                             high_watermark: -1,
                             last_stable_offset: -1,
                             log_start_offset: -1,
+                            diverging_epoch: None,
                             records: Vec::new(),
                         },
                     ],

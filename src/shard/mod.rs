@@ -1,5 +1,6 @@
 //! What one core owns, split by concern, each its own type:
-//! - [`Partitions`] (`partitions.rs`): the partitions this shard leads, how
+//! - [`Partitions`] (`partitions.rs`): the partitions this shard holds a
+//!   replica of (leading or following), how
 //!   a request reaches one (`route`, `route_at_epoch`), and what they share
 //!   on this core: group commit, tail cache, append signal, produce budget.
 //! - [`MetadataView`] (`metadata_view.rs`): the installed snapshot, the
@@ -24,17 +25,20 @@
 //! - InitProducerId: `producer_ids`; the listener: `connections`.
 //!
 //! Where the next features plug in:
-//! - a replica's fetch offsets feed the high watermark in
-//!   `partition/commit_tracker.rs` (`CommitTracker`), reached through the
-//!   partition that [`Partitions::route`] returns; nothing here changes.
+//! - replication (issue 14): `install` opens every partition this shard
+//!   holds a replica of and gives it its role (`partition/replica.rs`); the
+//!   shard's replication task (`replication/`) runs the follower fetchers
+//!   and the ISR upkeep; a follower's fetch offsets feed the leader's high
+//!   watermark in `partition/commit_tracker.rs` through the Fetch handler.
 //! - an authenticated principal is checked once per request in
 //!   `server/dispatch.rs` (`admit`), before any handler reaches the shard.
 //!
 //! Invariants:
 //! - a `Shard` lives on its own core for the life of the process; nothing in
 //!   it is shared with another core (it is `!Send`).
-//! - the partitions open here are exactly those the installed snapshot
-//!   places on this shard (less any that failed to open); a snapshot is
+//! - the partitions open here are exactly those whose replicas the
+//!   installed snapshot places on this shard (less any that failed to
+//!   open); the groups loaded are those of the offsets partitions it leads; a snapshot is
 //!   installed whole before the controller answers the change that made it.
 //! - `install` runs its steps in order (close, open, make current), and the
 //!   routing placement and the metadata view change together, last.
@@ -157,32 +161,63 @@ impl Shard {
             }
             self.partitions.close(&snapshot, partition).await;
         }
-        self.open_placed(wanted).await;
+        self.open_placed(&snapshot, wanted).await;
         self.metadata.install(snapshot);
     }
 
     /// Opens (or updates) every partition placed here, loading the groups
     /// of the offsets partitions that open; reports the first install's
     /// recovery.
-    async fn open_placed(&self, wanted: HashMap<PartitionKey, Arc<TopicMetadata>>) {
+    async fn open_placed(
+        &self,
+        snapshot: &Snapshot,
+        wanted: HashMap<PartitionKey, Arc<TopicMetadata>>,
+    ) {
         let first_install = self.metadata.snapshot().version == 0;
         let mut progress = recovery_progress::RecoveryProgress::new(self.id, wanted.len());
         for ((name, index), topic) in wanted {
             let config = topic_config::log_config(&topic.configs, &self.config.topic_defaults);
-            if let Opened::Now(partition) =
-                self.partitions.open_or_update(&topic, index, config).await
-            {
-                if first_install {
-                    let log = partition.log();
-                    progress.opened(log.segments_scanned(), log.bytes_scanned());
-                }
-                if is_internal(&name) {
-                    self.groups.load(index, partition).await;
-                }
+            let outcome = self
+                .partitions
+                .open_or_update(
+                    snapshot,
+                    &topic,
+                    index,
+                    config,
+                    self.config.min_insync_replicas,
+                )
+                .await;
+            if let (Opened::Now(partition), true) = (&outcome, first_install) {
+                let log = partition.log();
+                progress.opened(log.segments_scanned(), log.bytes_scanned());
+            }
+            if is_internal(&name) && !matches!(outcome, Opened::Failed) {
+                self.follow_offsets_leadership(&name, index).await;
             }
         }
         if first_install {
             tracing::info!("{}", progress.summary_line());
+        }
+    }
+
+    /// Group coordination follows `__consumer_offsets` leadership: the
+    /// groups of an offsets partition are loaded where it is led, and
+    /// dropped where it is only followed.
+    async fn follow_offsets_leadership(&self, name: &str, index: i32) {
+        // The routing snapshot is not installed yet: the partition's role
+        // (from the snapshot being installed) decides.
+        let partition = self
+            .partitions
+            .get(&(name.to_string(), index))
+            .filter(|partition| partition.is_leader());
+        let Some(partition) = partition else {
+            if self.groups.is_loaded(index) {
+                self.groups.unload(index);
+            }
+            return;
+        };
+        if !self.groups.is_loaded(index) {
+            self.groups.load(index, partition).await;
         }
     }
 

@@ -1,13 +1,16 @@
-//! The partitions one shard leads, and the per-shard resources they share:
+//! The partitions one shard holds a replica of (leading or following), and
+//! the per-shard resources they share:
 //! the group commit (file syncs batched across partitions), the tail cache,
 //! the append signal parked fetches wait on, and the produce budget.
 //! Produce, Fetch, ListOffsets and DeleteRecords reach a partition only
 //! through [`Partitions::route`] (or [`Partitions::route_at_epoch`]).
 //!
 //! Invariants:
-//! - `open` holds only partitions the shard's placement puts here; between
+//! - `open` holds only partitions whose replicas name this shard; between
 //!   installs it holds every such partition that opened without error (one
 //!   that failed routes to KAFKA_STORAGE_ERROR until the next install).
+//! - clients are routed only to a partition this shard leads; a follower
+//!   answers NOT_LEADER_OR_FOLLOWER.
 //! - routing reads the snapshot the metadata view installed (one cell,
 //!   shared); [`super::Shard::install`] installs it after opening and
 //!   closing, so routing never names a partition of a snapshot newer than
@@ -24,9 +27,11 @@ use std::sync::Arc;
 
 use super::metadata_view::InstalledSnapshot;
 use crate::config::Config;
+use crate::limits::SHARDS_MAX;
 use crate::limits::{PARKED_FETCHES_PER_SHARD_MAX, PRODUCE_BYTES_UNWRITTEN_PER_SHARD_MAX};
-use crate::metadata::{Snapshot, TopicMetadata};
+use crate::metadata::{host_of, PartitionPlacement, Snapshot, TopicMetadata, NO_LEADER};
 use crate::partition::group_commit::GroupCommit;
+use crate::partition::replica::Role;
 use crate::partition::tail_cache::TailCache;
 use crate::partition::{self, Partition};
 use crate::protocol::ErrorCode;
@@ -135,7 +140,26 @@ impl Partitions {
         }
     }
 
-    /// Every partition this shard leads.
+    /// The partitions this shard follows, by the leader broker they fetch
+    /// from and its address.
+    pub fn followed(&self) -> HashMap<(u32, String), Vec<Rc<Partition>>> {
+        let mut followed: HashMap<(u32, String), Vec<Rc<Partition>>> = HashMap::new();
+        for partition in self.open.borrow().values() {
+            if let Role::Follower {
+                leader,
+                address: Some(address),
+            } = partition.role()
+            {
+                followed
+                    .entry((leader, address))
+                    .or_default()
+                    .push(partition.clone());
+            }
+        }
+        followed
+    }
+
+    /// Every partition this shard holds a replica of (leading or not).
     pub fn all(&self) -> Vec<Rc<Partition>> {
         self.open.borrow().values().cloned().collect()
     }
@@ -149,7 +173,8 @@ impl Partitions {
         }
     }
 
-    /// The partitions `snapshot` places on this shard, with their topics.
+    /// The partitions `snapshot` places a replica of on this shard, with
+    /// their topics.
     pub fn placed_here(&self, snapshot: &Snapshot) -> HashMap<PartitionKey, Arc<TopicMetadata>> {
         snapshot
             .topics
@@ -159,7 +184,9 @@ impl Partitions {
                     .placement
                     .iter()
                     .enumerate()
-                    .filter(|(_, placement)| placement.leader == self.shard)
+                    .filter(|(_, placement)| {
+                        placement.leader == self.shard || placement.replicas.contains(&self.shard)
+                    })
                     .map(move |(index, _)| ((topic.name.clone(), index as i32), topic.clone()))
             })
             .collect()
@@ -178,6 +205,27 @@ impl Partitions {
             })
             .map(|(key, _)| key.clone())
             .collect()
+    }
+
+    /// A replicated partition's new leader records where its epoch starts
+    /// (before it appends), so followers of an older epoch learn where
+    /// theirs ends here. A sole replica needs no record of it.
+    fn mark_epoch_start(&self, partition: &Partition, placement: &PartitionPlacement) {
+        if placement.replicas.len() > 1 && partition.is_leader() {
+            if let Err(error) = partition.assign_epoch_start_offset() {
+                tracing::warn!(
+                    "recording epoch {} of {}-{}: {error}",
+                    placement.leader_epoch,
+                    partition.topic,
+                    partition.index
+                );
+            }
+        }
+    }
+
+    /// An open partition, whatever its role.
+    pub fn get(&self, key: &PartitionKey) -> Option<Rc<Partition>> {
+        self.open.borrow().get(key).cloned()
     }
 
     /// Takes a partition out of the open set, for the caller to close.
@@ -213,18 +261,28 @@ impl Partitions {
     /// why; its requests then get KAFKA_STORAGE_ERROR).
     pub async fn open_or_update(
         &self,
+        snapshot: &Snapshot,
         topic: &TopicMetadata,
         index: i32,
         config: LogConfig,
+        broker_min_insync: i32,
     ) -> Opened {
         let key = (topic.name.clone(), index);
+        let placement = &topic.placement[index as usize];
+        let min_insync = topic.min_insync_replicas(broker_min_insync);
+        let leader_address = broker_address(snapshot, placement.leader);
         if let Some(partition) = self.open.borrow().get(&key) {
             partition.set_config(config);
-            partition.set_leader_epoch(topic.placement[index as usize].leader_epoch);
+            partition.apply_placement(self.shard, placement, min_insync, leader_address);
+            partition.set_leader_epoch(placement.leader_epoch);
+            self.mark_epoch_start(partition, placement);
             return Opened::Already;
         }
         match self.open_files(topic, index, config).await {
             Ok(partition) => {
+                partition.apply_placement(self.shard, placement, min_insync, leader_address);
+                partition.set_leader_epoch(placement.leader_epoch);
+                self.mark_epoch_start(&partition, placement);
                 let partition = Rc::new(partition);
                 self.open.borrow_mut().insert(key, partition.clone());
                 Opened::Now(partition)
@@ -266,7 +324,6 @@ impl Partitions {
             self.tail_cache.clone(),
         )
         .await?;
-        partition.set_leader_epoch(topic.placement[index as usize].leader_epoch);
         if !marker.exists() {
             std::fs::write(&marker, format!("{id_text}\n"))?;
         }
@@ -315,6 +372,17 @@ impl Partitions {
             }
         }
     }
+}
+
+/// Where broker `broker` listens (`host:port`), from the hosts `snapshot`
+/// knows; `None` for a broker of no known host (or [`NO_LEADER`]).
+pub fn broker_address(snapshot: &Snapshot, broker: u32) -> Option<String> {
+    if broker == NO_LEADER {
+        return None;
+    }
+    let host = snapshot.hosts.get(&host_of(broker))?;
+    let port = host.ports.get((broker % SHARDS_MAX as u32) as usize)?;
+    Some(format!("{}:{port}", host.host))
 }
 
 fn hex(bytes: &[u8]) -> String {

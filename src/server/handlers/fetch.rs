@@ -20,6 +20,12 @@
 //! `max_bytes` at `FETCH_RESPONSE_BYTES_MAX` (Kafka's broker `fetch.max.bytes`),
 //! whatever the client asks.
 //!
+//! A follower's fetch (replica id >= 0: the request's `replica_id` before
+//! v15, its `replica_state` from v15) reaches only the leader, reads up to
+//! the log end instead of the high watermark, and records the follower's
+//! fetch offset (durable there) for the high watermark and the ISR.
+//! Consumers (replica id < 0) never read above the high watermark.
+//!
 //! Invariants: one answer per requested partition, in request order; a
 //! partition's records start at the batch holding the fetch offset and stop
 //! at its `partition_max_bytes` and at what is left of the response's
@@ -87,9 +93,10 @@ pub async fn handle(context: &RequestContext, shard: &Shard, request: FetchReque
         })
         .collect();
     drop(snapshot);
+    let replica = replica_of(version, &request);
     loop {
         let seen = shard.partitions.appended().generation();
-        let (response, bytes, any_error) = read_once(shard, &request, &topics).await;
+        let (response, bytes, any_error) = read_once(shard, &request, &topics, replica).await;
         let enough = bytes >= request.min_bytes.max(0) as usize || any_error;
         if answer_now(shard, seen, enough, deadline).await {
             count_answer(&topics, &response);
@@ -145,10 +152,22 @@ pub(super) async fn answer_now(shard: &Shard, seen: u64, enough: bool, deadline:
         == Woken::Full
 }
 
+/// The follower broker a replica's fetch comes from; `None` for a
+/// consumer.
+fn replica_of(version: i16, request: &FetchRequest) -> Option<u32> {
+    let id = if version >= 15 {
+        request.replica_state.replica_id.0
+    } else {
+        request.replica_id.0
+    };
+    u32::try_from(id).ok()
+}
+
 async fn read_once(
     shard: &Shard,
     request: &FetchRequest,
     names: &[Option<(String, [u8; 16])>],
+    replica: Option<u32>,
 ) -> (FetchReply, usize, bool) {
     let mut remaining = (request.max_bytes.max(0) as u64).min(FETCH_RESPONSE_BYTES_MAX);
     let mut total = 0usize;
@@ -159,7 +178,7 @@ async fn read_once(
         for wanted in &topic.partitions {
             let name = name.as_ref().map(|(name, _)| name.as_str());
             let (data, length, failed) =
-                read_partition(shard, name, wanted, remaining, total).await;
+                read_partition(shard, name, wanted, remaining, total, replica).await;
             total += length as usize;
             remaining = remaining.saturating_sub(length);
             any_error |= failed;
@@ -191,6 +210,7 @@ async fn read_partition(
     wanted: &FetchPartition,
     remaining: u64,
     total: usize,
+    replica: Option<u32>,
 ) -> (FetchedPartition<FileRegion>, u64, bool) {
     let mut data = FetchedPartition {
         partition_index: wanted.partition,
@@ -215,6 +235,26 @@ async fn read_partition(
         }
         Route::Here(partition) => partition,
     };
+    if let Some(replica) = replica {
+        // A follower whose log diverges from this one truncates first
+        // (KIP-279): no records until it fetches from where they agree.
+        if let Some(diverging) =
+            partition.diverging_epoch(wanted.last_fetched_epoch, wanted.fetch_offset)
+        {
+            data.high_watermark = partition.high_watermark();
+            data.last_stable_offset = data.high_watermark;
+            data.log_start_offset = partition.log_start_offset();
+            // "No such epoch here" goes as (-1, 0): (-1, -1) is the
+            // field's default, which the wire does not carry.
+            data.diverging_epoch = Some(match diverging {
+                (epoch, end_offset) if epoch < 0 || end_offset < 0 => (-1, 0),
+                known => known,
+            });
+            return (data, 0, true);
+        }
+        // Before the high watermark is read: this fetch may move it.
+        partition.record_follower_fetch(replica, wanted.fetch_offset);
+    }
     data.high_watermark = partition.high_watermark();
     data.last_stable_offset = partition.high_watermark();
     data.log_start_offset = partition.log_start_offset();
@@ -224,10 +264,20 @@ async fn read_partition(
     if limit == 0 && total > 0 {
         return (data, 0, false);
     }
-    match partition
-        .read_records(wanted.fetch_offset, limit, shard.config.cold_reads)
-        .await
-    {
+    let cold_reads = shard.config.cold_reads;
+    let read = match replica {
+        Some(_) => {
+            partition
+                .read_records_for_replica(wanted.fetch_offset, limit, cold_reads)
+                .await
+        }
+        None => {
+            partition
+                .read_records(wanted.fetch_offset, limit, cold_reads)
+                .await
+        }
+    };
+    match read {
         Ok((records, length)) => {
             data.records = records;
             (data, length, false)

@@ -18,6 +18,12 @@
 //! meanwhile (pipelining), consecutive requests' writes reach the disk
 //! together, and the shard's group commit syncs them together.
 //!
+//! acks=all on a replicated partition: refused with NOT_ENOUGH_REPLICAS
+//! before appending while the ISR is smaller than `min.insync.replicas`;
+//! otherwise answered once the high watermark covers the append (every
+//! in-sync replica synced it), NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR
+//! shrank below that meanwhile, REQUEST_TIMED_OUT at the request's timeout.
+//!
 //! Invariants: one answer per requested partition, in request order; each
 //! partition's write is staged (or refused) before `handle` returns, in
 //! request order; a partition is answered as written only once its write is
@@ -38,6 +44,10 @@ use uuid::Uuid;
 use super::now_milliseconds;
 use super::RequestContext;
 
+use std::time::{Duration, Instant};
+
+use crate::limits::PRODUCE_TIMEOUT_MILLISECONDS_MAX;
+use crate::partition::replica::CommitWaitError;
 use crate::partition::{AppendError, Appended, DurableWait, Partition};
 use crate::protocol::batch::TimestampType;
 use crate::protocol::ErrorCode;
@@ -59,6 +69,11 @@ pub async fn handle(
 ) -> Option<PendingResponse> {
     let version = context.version;
     let acks = request.acks;
+    // acks=all waits for the high watermark at most this long.
+    let deadline = Instant::now()
+        + Duration::from_millis(
+            (request.timeout_ms.max(0) as u64).min(PRODUCE_TIMEOUT_MILLISECONDS_MAX),
+        );
     // Every partition's append is staged here, in request order (which
     // fixes its place in its partition), and written by that partition's
     // writer task: the writes of one request go to the disk together, and
@@ -80,7 +95,8 @@ pub async fn handle(
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for data in topic.partition_data {
             let records = data.records.unwrap_or_default();
-            let outcome = stage_partition(shard, acks, name.as_deref(), data.index, records).await;
+            let outcome =
+                stage_partition(shard, acks, deadline, name.as_deref(), data.index, records).await;
             partitions.push((data.index, outcome));
         }
         started.push((topic.name, topic.topic_id, partitions));
@@ -94,6 +110,7 @@ pub async fn handle(
 async fn stage_partition(
     shard: &Shard,
     acks: i16,
+    deadline: Instant,
     name: Option<&str>,
     index: i32,
     records: Bytes,
@@ -107,8 +124,55 @@ async fn stage_partition(
     };
     match route {
         Route::Elsewhere(code) => Started::Refused(code, None),
-        Route::Here(partition) => start_write(shard, partition, records, acks).await,
+        Route::Here(partition) if acks == -1 && !partition.enough_in_sync() => {
+            Started::Refused(NOT_ENOUGH_REPLICAS, None)
+        }
+        Route::Here(partition) => {
+            let started = start_write(shard, partition, records, acks).await;
+            if acks == -1 {
+                wait_for_replicas(started, deadline)
+            } else {
+                started
+            }
+        }
     }
+}
+
+/// Kafka's NOT_ENOUGH_REPLICAS: acks=all with fewer in-sync replicas than
+/// `min.insync.replicas`, refused before appending.
+const NOT_ENOUGH_REPLICAS: ErrorCode = ErrorCode(19);
+/// Kafka's NOT_ENOUGH_REPLICAS_AFTER_APPEND: written, but the ISR shrank
+/// below `min.insync.replicas` before the append was committed.
+const NOT_ENOUGH_REPLICAS_AFTER_APPEND: ErrorCode = ErrorCode(20);
+
+/// An acks=all write whose durable wait goes on until the high watermark
+/// covers it (every in-sync replica synced it), or `deadline`.
+fn wait_for_replicas(started: Started, deadline: Instant) -> Started {
+    let Started::Writing(partition, now, written) = started else {
+        return started;
+    };
+    let waiting = partition.clone();
+    let written = async move {
+        let (appended, wait) = written.await?;
+        let next_offset = appended.next_offset;
+        let committed: DurableWait = Box::pin(async move {
+            if let Some(wait) = wait {
+                wait.await?;
+            }
+            waiting
+                .wait_committed(next_offset, deadline)
+                .await
+                .map_err(|error| match error {
+                    CommitWaitError::NotEnoughReplicasAfterAppend => {
+                        AppendError::NotEnoughReplicasAfterAppend
+                    }
+                    CommitWaitError::TimedOut => AppendError::TimedOut,
+                    CommitWaitError::NotLeader => AppendError::Closed,
+                })
+        });
+        Ok((appended, Some(committed)))
+    };
+    Started::Writing(partition, now, Box::pin(written))
 }
 
 /// Kafka's checks of a partition before it is routed: acks must be -1, 0
@@ -207,14 +271,11 @@ async fn reply(version: i16, started: Vec<StartedTopic>) -> ProduceResponse {
     for (topic, partition, wait) in waits {
         if let Err(error) = wait.await {
             let response = &mut responses[topic].partition_responses[partition];
-            response.error_code = ErrorCode::KAFKA_STORAGE_ERROR.0;
+            let (code, message) = refusal(error);
+            response.error_code = code.0;
             response.base_offset = -1;
             if version >= 8 {
-                let message = match error {
-                    AppendError::Storage(error) => error.to_string(),
-                    other => format!("{other:?}"),
-                };
-                response.error_message = Some(StrBytes::from_string(message));
+                response.error_message = message.map(StrBytes::from_string);
             }
         }
     }
@@ -297,6 +358,8 @@ pub(super) fn refusal(error: AppendError) -> (ErrorCode, Option<String>) {
         // Logged once by the partition.
         AppendError::Storage(error) => (ErrorCode::KAFKA_STORAGE_ERROR, Some(error.to_string())),
         AppendError::Closed => (ErrorCode::NOT_LEADER_OR_FOLLOWER, None),
+        AppendError::NotEnoughReplicasAfterAppend => (NOT_ENOUGH_REPLICAS_AFTER_APPEND, None),
+        AppendError::TimedOut => (ErrorCode::REQUEST_TIMED_OUT, None),
         AppendError::FencedEpoch => (ErrorCode::INVALID_PRODUCER_EPOCH, None),
         AppendError::OutOfOrderSequence => (ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER, None),
         AppendError::SeveralIdempotentBatches => (
