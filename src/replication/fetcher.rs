@@ -111,7 +111,7 @@ async fn fetch_once(
     let frame = encode(&request, session.correlation_id)?;
     session.writer.write_all(&frame).await?;
     let response = read_response(session).await?;
-    apply(shard, partitions, response).await
+    apply(partitions, response).await
 }
 
 /// The Fetch for `partitions`, each from its log end.
@@ -196,11 +196,7 @@ async fn read_response(session: &mut Session) -> io::Result<FetchResponse> {
 /// Appends what the leader sent (all partitions at once, so one group
 /// commit round syncs them together), then takes its high watermarks;
 /// truncates the partitions whose logs diverge from the leader's.
-async fn apply(
-    shard: &Shard,
-    partitions: &[Rc<Partition>],
-    response: FetchResponse,
-) -> io::Result<()> {
+async fn apply(partitions: &[Rc<Partition>], response: FetchResponse) -> io::Result<()> {
     if response.error_code != 0 {
         return Err(io::Error::other(format!(
             "the fetch failed with error {}",
