@@ -247,6 +247,8 @@ mod tests {
         (ApiKey::CreateTopics, 0),
         (ApiKey::DeleteTopics, 0),
         (ApiKey::DescribeConfigs, 0),
+        // v0-v1 by hand (handlers/offset_for_leader_epoch.rs).
+        (ApiKey::OffsetForLeaderEpoch, 0),
         // Message sets of magic 0 and 1 (legacy_produce, legacy_fetch).
         (ApiKey::Produce, 0),
         (ApiKey::Fetch, 0),
