@@ -27,6 +27,12 @@ pub struct ShardSample {
     pub tail_cache_bytes: u64,
     pub tail_cache_budget_bytes: u64,
     pub partitions_led: u64,
+    /// Partitions led here whose ISR is smaller than their replica set.
+    pub under_replicated_partitions: u64,
+    /// Partitions of the cluster with no live leader, as this host's
+    /// metadata has them (counted by shard 0 only, so one host reports
+    /// each once; every host of a cluster reports the same number).
+    pub offline_partitions: u64,
     /// Bytes of the logs of the partitions this shard leads.
     pub log_size_bytes: u64,
     /// (topic, partition, high watermark) of every partition led here: the
@@ -44,6 +50,10 @@ pub fn sample(shard: &Shard) -> ShardSample {
     let mut high_watermarks = Vec::new();
     let mut log_size_bytes = 0;
     shard.partitions.for_each(|partition| {
+        // Followers' logs and high watermarks are their leaders' to report.
+        if !partition.is_leader() {
+            return;
+        }
         log_size_bytes += partition.log().size_bytes();
         high_watermarks.push((
             partition.topic.clone(),
@@ -54,6 +64,7 @@ pub fn sample(shard: &Shard) -> ShardSample {
     let (committed_offsets, omitted) = shard
         .groups
         .committed_offsets(LAG_PARTITIONS_REPORTED_PER_SHARD_MAX);
+    let (under_replicated_partitions, offline_partitions) = replica_health(shard);
     let plan = crate::rt::os_limits::plan();
     ShardSample {
         shard: shard.id,
@@ -68,9 +79,33 @@ pub fn sample(shard: &Shard) -> ShardSample {
         tail_cache_bytes: shard.partitions.tail_cache().used_bytes(),
         tail_cache_budget_bytes: shard.config.tail_cache_bytes,
         partitions_led: high_watermarks.len() as u64,
+        under_replicated_partitions,
+        offline_partitions,
         log_size_bytes,
         high_watermarks,
         committed_offsets,
         committed_offsets_omitted: omitted as u64,
     }
+}
+
+/// (partitions led by this shard with fewer in-sync replicas than
+/// replicas, partitions without a live leader) from the installed
+/// metadata; the second only on shard 0.
+fn replica_health(shard: &Shard) -> (u64, u64) {
+    let snapshot = shard.metadata.snapshot();
+    let (mut under_replicated, mut offline) = (0, 0);
+    for topic in snapshot.topics.values() {
+        for placement in &topic.placement {
+            if placement.leader == shard.broker_id && placement.isr.len() < placement.replicas.len()
+            {
+                under_replicated += 1;
+            }
+            let leaderless = placement.leader == crate::metadata::NO_LEADER
+                || !snapshot.broker_is_live(placement.leader);
+            if shard.id == 0 && leaderless {
+                offline += 1;
+            }
+        }
+    }
+    (under_replicated, offline)
 }
