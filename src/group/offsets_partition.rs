@@ -22,7 +22,6 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::offsets_log::{self, OffsetsRecord};
-use crate::partition::replica::CommitWaitError;
 use crate::partition::{AppendError, Appended, Partition};
 use crate::protocol::ErrorCode;
 use crate::rt::sync::Signal;
@@ -93,13 +92,7 @@ impl OffsetsPartition {
             self.log
                 .wait_committed(appended.next_offset, deadline)
                 .await
-                .map_err(|error| match error {
-                    CommitWaitError::NotEnoughReplicasAfterAppend => {
-                        AppendError::NotEnoughReplicasAfterAppend
-                    }
-                    CommitWaitError::TimedOut => AppendError::TimedOut,
-                    CommitWaitError::NotLeader => AppendError::Closed,
-                })?;
+                .map_err(AppendError::from)?;
             Ok::<Appended, AppendError>(appended)
         }
         .await;

@@ -68,6 +68,20 @@ pub enum AppendError {
     TimedOut,
 }
 
+impl From<replica::CommitWaitError> for AppendError {
+    /// How a wait for the high watermark that did not end committed is
+    /// answered (a partition that stopped leading is as good as closed).
+    fn from(error: replica::CommitWaitError) -> AppendError {
+        match error {
+            replica::CommitWaitError::NotEnoughReplicasAfterAppend => {
+                AppendError::NotEnoughReplicasAfterAppend
+            }
+            replica::CommitWaitError::TimedOut => AppendError::TimedOut,
+            replica::CommitWaitError::NotLeader => AppendError::Closed,
+        }
+    }
+}
+
 /// Why a request's `current_leader_epoch` does not match the partition's
 /// (Kafka's fencing of clients with stale or too-new metadata).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -47,7 +47,6 @@ use super::RequestContext;
 use std::time::{Duration, Instant};
 
 use crate::limits::PRODUCE_TIMEOUT_MILLISECONDS_MAX;
-use crate::partition::replica::CommitWaitError;
 use crate::partition::{AppendError, Appended, DurableWait, Partition};
 use crate::protocol::batch::TimestampType;
 use crate::protocol::ErrorCode;
@@ -162,13 +161,7 @@ fn wait_for_replicas(started: Started, deadline: Instant) -> Started {
             waiting
                 .wait_committed(next_offset, deadline)
                 .await
-                .map_err(|error| match error {
-                    CommitWaitError::NotEnoughReplicasAfterAppend => {
-                        AppendError::NotEnoughReplicasAfterAppend
-                    }
-                    CommitWaitError::TimedOut => AppendError::TimedOut,
-                    CommitWaitError::NotLeader => AppendError::Closed,
-                })
+                .map_err(AppendError::from)
         });
         Ok((appended, Some(committed)))
     };
