@@ -122,7 +122,6 @@ fn acks_all_replicates_to_every_follower() {
 }
 
 #[test]
-#[ignore = "flaky when it runs after the other test of this file: its first acks=all produce is refused (line 94); passes alone. See the closing note of issue 14. Run with --ignored"]
 fn a_paused_follower_leaves_the_isr_and_returns() {
     let Some((cluster, leader, replicas)) = replicated_cluster("replication-isr") else {
         return;

@@ -134,22 +134,27 @@ pub async fn expire_leases(controller: Rc<QuorumController>) {
             controller.leases.term.set(Some(term));
             let hosts: Vec<u32> = controller.state.borrow().hosts().keys().copied().collect();
             let mut heard = controller.leases.heard.borrow_mut();
-            heard.clear();
             heard.extend(hosts.into_iter().map(|node| (node, now)));
             continue;
         }
-        let expired: Vec<u32> = controller
-            .state
-            .borrow()
-            .hosts()
-            .values()
-            .filter(|host| !host.fenced && host.node_id != controller.node_id)
-            .filter(|host| {
-                let heard = controller.leases.heard.borrow().get(&host.node_id).copied();
-                heard.is_none_or(|heard| now.duration_since(heard) > controller.session_timeout)
-            })
-            .map(|host| host.node_id)
-            .collect();
+        // A registered host this leader has no time for (its registration
+        // was being committed when the leases were restarted, say) starts
+        // its lease now: only silence for a whole session timeout fences.
+        let expired: Vec<u32> = {
+            let mut heard = controller.leases.heard.borrow_mut();
+            controller
+                .state
+                .borrow()
+                .hosts()
+                .values()
+                .filter(|host| !host.fenced && host.node_id != controller.node_id)
+                .filter(|host| {
+                    let heard = *heard.entry(host.node_id).or_insert(now);
+                    now.duration_since(heard) > controller.session_timeout
+                })
+                .map(|host| host.node_id)
+                .collect()
+        };
         for node_id in expired {
             match controller.commit(Command::FenceHost { node_id }).await {
                 Ok(_) => tracing::info!(
