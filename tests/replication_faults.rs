@@ -139,7 +139,6 @@ fn create_replicated_topic(
 }
 
 #[test]
-#[ignore = "livelock seen in CI: a follower loops on the same diverging-epoch truncation (\"diverged at epoch 2 (ends at 907); truncated to 907\") and never rejoins the ISR; see the closing note of issue 14. Run with --ignored"]
 fn seeded_faults_lose_no_acknowledged_record() {
     let seed = environment_number("CORELOG_FAULT_SEED")
         .unwrap_or_else(|| common::now_milliseconds() as u64 ^ u64::from(std::process::id()));
@@ -477,7 +476,6 @@ fn wait_for_consumers(recorder: &Recorder) -> Vec<String> {
 /// leader, restarted, must truncate. Values acknowledged with acks=all
 /// before must all survive.
 #[test]
-#[ignore = "fails: its final read finds partition 0 empty (high watermark 0) after the old leader's host restarts; under investigation, see the closing note of issue 14"]
 fn acks_one_with_min_insync_one_loses_what_kafka_allows() {
     let Some(cluster) = Cluster::up("losses", HOSTS, 1, FLAGS) else {
         return;
@@ -540,14 +538,33 @@ fn acks_one_with_min_insync_one_loses_what_kafka_allows() {
     workload::final_read(&cluster, &recorder, topic, 1, Duration::from_secs(60));
     let report = recorder.check();
     println!("{report}");
-    // No follower could have the acks=1 values (both were paused before
-    // the first went out), so exactly those are lost; fewer means the old
-    // leader's tail survived its return, more that acks=all values went.
-    assert_eq!(
-        report.count(Violation::Lost),
-        risky,
-        "the checker should find exactly the {risky} acks=1 values lost\n{report}\n{}",
+    // The followers were paused before the first acks=1 value went out, so
+    // at most a fetch the leader answered just before (left unread in a
+    // paused follower's socket, appended on resume, as Kafka would) can
+    // have carried some of them: the values lost are the acks=1 values
+    // from some offset on, at least one of them, and no acks=all value.
+    // None lost means the old leader's tail survived its return; a gap, or
+    // an acks=all value lost, that truncation cut the wrong records.
+    let lost = report.count(Violation::Lost);
+    assert!(
+        (1..=risky).contains(&lost),
+        "the checker should find between 1 and the {risky} acks=1 values lost, found {lost}\n{report}\n{}",
         cluster.logs()
+    );
+    let final_values = recorder.values_read_by("final");
+    let mut risky_places: Vec<(i64, bool)> = recorder
+        .acknowledged_values()
+        .into_iter()
+        .filter(|(value, _)| value.starts_with("rust-producer-acks-1-"))
+        .map(|(value, (_, offset))| (offset, final_values.contains(&value)))
+        .collect();
+    risky_places.sort();
+    let survivors = risky_places.iter().take_while(|(_, kept)| *kept).count();
+    assert_eq!(
+        risky_places.len() - survivors,
+        lost,
+        "the lost values are exactly the acks=1 values from offset {:?} on\n{report}",
+        risky_places.get(survivors)
     );
     assert!(
         report
@@ -556,6 +573,7 @@ fn acks_one_with_min_insync_one_loses_what_kafka_allows() {
             .all(|example| example.starts_with("rust-producer-acks-1-")),
         "only acks=1 values are lost\n{report}"
     );
+    println!("{survivors} acks=1 values reached a follower before its pause; {lost} lost");
 }
 
 /// Runs one Rust producer on partition `TARGET` for `how_long`; the values

@@ -223,6 +223,54 @@ fn a_follower_with_an_epoch_its_leader_never_had_drops_it() {
     });
 }
 
+#[test]
+fn a_leader_deposed_before_it_wrote_drops_its_epoch_and_catches_up() {
+    // A led epoch 1 and wrote m0, m1, which B copied. A paused; B led
+    // epoch 2 from offset 2 and wrote nothing before A led again at epoch
+    // 3 and wrote m2. B, a follower, asks about epoch 2: A answers epoch 1
+    // ending at 2, where B's log ends too. Cutting no record is not
+    // enough: B must drop its empty epoch 2, or it asks about it again,
+    // gets the same answer, and never fetches (the livelock seen after a
+    // paused leader resumed).
+    run(|dir| async move {
+        let a = open(&dir, "a").await;
+        let b = open(&dir, "b").await;
+        produce(&a, 1, b"m0").await;
+        produce(&a, 1, b"m1").await;
+        catch_up(&b, &a).await;
+        b.set_leader_epoch(2);
+        b.assign_epoch_start_offset().unwrap();
+        assert_eq!(b.latest_epoch(), 2);
+        produce(&a, 3, b"m2").await;
+        assert_eq!(a.diverging_epoch(2, 2), Some((1, 2)));
+        assert_eq!(catch_up(&b, &a).await, vec![2]);
+        assert_eq!(batches(&b).await, batches(&a).await);
+        assert_eq!(b.latest_epoch(), 3);
+        for epoch in 0..4 {
+            assert_eq!(a.end_offset_for_epoch(epoch), b.end_offset_for_epoch(epoch));
+        }
+    });
+}
+
+#[test]
+fn a_follower_whose_newest_epoch_its_leader_lacks_and_wrote_nothing_drops_it() {
+    // The same with an epoch newer than any the leader knows: A answers
+    // UNDEFINED, B's newest epoch starts at its log end, and B drops it.
+    run(|dir| async move {
+        let a = open(&dir, "a").await;
+        let b = open(&dir, "b").await;
+        produce(&a, 1, b"m0").await;
+        catch_up(&b, &a).await;
+        b.set_leader_epoch(5);
+        b.assign_epoch_start_offset().unwrap();
+        produce(&a, 1, b"m1").await;
+        assert_eq!(a.diverging_epoch(5, 1), Some((-1, -1)));
+        assert_eq!(catch_up(&b, &a).await, vec![1]);
+        assert_eq!(batches(&b).await, batches(&a).await);
+        assert_eq!(b.latest_epoch(), 1);
+    });
+}
+
 /// An idempotent batch of producer 7, one record at `sequence`.
 fn idempotent(sequence: i32) -> Bytes {
     let mut records = sample_batch(1, b"p");

@@ -581,7 +581,10 @@ impl Partition {
     /// writer). Returns the new log end offset.
     pub async fn truncate_to(&self, offset: i64) -> io::Result<i64> {
         if offset >= self.log.log_end_offset() {
-            return Ok(self.log.log_end_offset());
+            // No record goes (so the tail cache and the producers stay as
+            // they are), but the log still drops an epoch this replica
+            // took as leader and never wrote in (see `Log::truncate_to`).
+            return self.log.truncate_to(offset).await;
         }
         let log_end_offset = self.log.truncate_to(offset).await?;
         self.tail.clear();

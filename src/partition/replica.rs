@@ -83,6 +83,13 @@ impl Partition {
     ) {
         let new_epoch = placement.leader_epoch != self.leader_epoch();
         let role = if placement.leader == own {
+            // A follower's high watermark (its leader's, capped by what it
+            // holds) is the floor of its own as leader: it publishes it
+            // now, or a new leader would start from the last one it gave
+            // out and answer consumers with less than was committed.
+            if !self.is_leader() {
+                self.commit.high_watermark(&self.log);
+            }
             let isr = if placement.isr.is_empty() {
                 vec![own]
             } else {
@@ -227,7 +234,11 @@ impl Partition {
         }
         let records = records.slice(..whole);
         self.wait_writer_idle().await;
-        if self.closed.get() {
+        // A fetch answered after a snapshot made this replica leader (it
+        // was installed while the fetch was out) carries the old leader's
+        // batches: written after the new epoch's start they would put
+        // records of an older epoch under it.
+        if self.closed.get() || self.is_leader() {
             return Err(AppendError::Closed);
         }
         let spans = batch::validate_batches(&records, usize::MAX).map_err(AppendError::Batch)?;

@@ -274,6 +274,12 @@ async fn append(
 /// (never to its high watermark); the next fetch starts there.
 async fn truncate(partition: &Partition, epoch: i32, end_offset: i64) -> Result<(), String> {
     partition.wait_writer_idle().await;
+    // The answer of a leader this replica no longer follows: a snapshot
+    // made it leader while the fetch was out, and a leader's log is cut by
+    // nobody's answer.
+    if partition.is_leader() {
+        return Ok(());
+    }
     let log_end = partition
         .truncate_to_diverging(epoch, end_offset)
         .await

@@ -140,6 +140,29 @@ fn a_crash_leaves_no_entry_past_the_recovered_log_end() {
 }
 
 #[test]
+fn truncation_at_the_log_end_drops_an_epoch_that_wrote_nothing() {
+    run(|dir| async move {
+        let log = open(&dir).await;
+        lead(&log, 1, 2).await.unwrap();
+        // This replica led epoch 3 from offset 2 and wrote nothing; its
+        // new leader says epoch 1 ends at 2, where this log ends too.
+        assert!(log.assign_epoch_start(3).unwrap());
+        assert_eq!(log.latest_epoch(), 3);
+        assert_eq!(log.truncate_to(2).await.unwrap(), 2);
+        // No record went, but epoch 3 did: the next fetch names epoch 1.
+        assert_eq!(log.log_end_offset(), 2);
+        assert_eq!(entries(&log), vec![(1, 0)]);
+        assert_eq!(log.latest_epoch(), 1);
+        // Past the end too, and the checkpoint says so.
+        assert!(log.assign_epoch_start(4).unwrap());
+        assert_eq!(log.truncate_to(7).await.unwrap(), 2);
+        assert_eq!(entries(&log), vec![(1, 0)]);
+        let text = std::fs::read_to_string(dir.join(CHECKPOINT_FILE)).unwrap();
+        assert_eq!(text, "0\n1\n1 0\n");
+    });
+}
+
+#[test]
 fn a_missing_or_damaged_checkpoint_is_rebuilt_from_the_batches() {
     run(|dir| async move {
         let log = open(&dir).await;

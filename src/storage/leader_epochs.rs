@@ -23,7 +23,8 @@
 //!   (write-ahead), so every batch in the log has its entry; an entry at or
 //!   past the log end (a write that failed, a crash before the batch was
 //!   durable, a leader that has not appended yet) is dropped when the log
-//!   opens (`truncate_from_end(log_end)`) or after the failed write.
+//!   opens (`truncate_from_end(log_end)`), after the failed write, or when
+//!   the replica, now a follower, truncates (even with no record to cut).
 //! - the first entry never starts before the log start offset once
 //!   `truncate_from_start` ran for it (an entry the log start passed is
 //!   clamped to it, not dropped: its epoch still owns the records there).

@@ -496,9 +496,20 @@ impl<F: SegmentFile, C: Clock + Default> Log<F, C> {
     /// its leader's log from a point of divergence. Returns the new log
     /// end offset: `offset`, or lower when a batch straddled it, or the
     /// first segment's base offset when `offset` is below it.
+    ///
+    /// With nothing to cut (`offset` at or past the log end) every record
+    /// stays, but an epoch entry starting at the log end goes: it is a
+    /// leadership this replica took and never wrote in
+    /// (`assign_epoch_start`), which the leader it now follows never had.
+    /// Kept, it would stay this log's latest epoch: the follower would
+    /// send it as its last fetched epoch again, get the same diverging
+    /// epoch back and cut nothing, forever (Kafka's `truncateTo` drops it
+    /// the same way).
     pub async fn truncate_to(&self, offset: i64) -> io::Result<i64> {
         if offset >= self.log_end_offset() {
-            return Ok(self.log_end_offset());
+            let log_end_offset = self.log_end_offset();
+            self.epochs.truncate_from_end(log_end_offset)?;
+            return Ok(log_end_offset);
         }
         let mut removed = false;
         loop {
