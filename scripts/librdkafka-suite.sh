@@ -28,12 +28,18 @@
 #   LIBRDKAFKA_SUITE_KEEP   1: keep the run's logs and broker data dirs
 #                           (kept anyway when a test failed)
 #   CORELOG_BIN             the broker (default target/release/corelog)
+#   LIBRDKAFKA_SUITE_HOSTS  N (root only): run each scenario against a
+#                           scripts/cluster.sh cluster of N hosts, one shard
+#                           each, default.replication.factor min(N, 3),
+#                           instead of one 2-shard broker (not in the test
+#                           command; see docs/REPLICATION-FAULTS.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repository=$PWD
 
 cache=${LIBRDKAFKA_SUITE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/corelog-librdkafka-suite}
 jobs=${LIBRDKAFKA_SUITE_JOBS:-3}
+hosts=${LIBRDKAFKA_SUITE_HOSTS:-}
 corelog=${CORELOG_BIN:-$repository/target/release/corelog}
 # The broker version the tests assume: it decides which APIs they expect
 # (test.c skips tests whose minimum version is higher).
@@ -123,8 +129,12 @@ fi
 
 run_dir=$(mktemp -d /tmp/corelog-librdkafka-suite.XXXXXX)
 broker_pids=()
+clusters=()
 finish() {
-  local pid
+  local pid cluster
+  for cluster in "${clusters[@]}"; do
+    CORELOG_CLUSTER_DIR=$cluster bash "$repository/scripts/cluster.sh" down >/dev/null 2>&1 || true
+  done
   for pid in "${broker_pids[@]}"; do
     kill -TERM "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
@@ -150,6 +160,10 @@ start_broker() {
   esac
   local dir=$run_dir/broker-$scenario
   mkdir -p "$dir"
+  if [ -n "$hosts" ]; then
+    start_cluster "$scenario" "$dir" "${extra[@]}"
+    return
+  fi
   "$corelog" serve --data-dir "$dir/data" --listen 127.0.0.1:0 --advertise 127.0.0.1 \
     --cores 2 --num-partitions 4 "${extra[@]}" >"$dir/stdout.log" 2>"$dir/broker.log" &
   local pid=$!
@@ -170,6 +184,27 @@ start_broker() {
   fi
   echo "bootstrap.servers=$bootstrap" >"$dir/test.conf"
   say "scenario $scenario: corelog with 2 shards, bootstrap $bootstrap"
+}
+# A cluster of $hosts hosts for one scenario (its own namespaces, names and
+# subnet per scenario); host logs stay in its directory as broker logs.
+start_cluster() {
+  local scenario=$1 dir=$2
+  shift 2
+  local replicas=$((hosts < 3 ? hosts : 3))
+  local number=$((${#clusters[@]} + 1))
+  clusters+=("$dir/cluster")
+  local bootstrap
+  bootstrap=$(CORELOG_BIN=$corelog CORELOG_CLUSTER_DIR=$dir/cluster \
+    CORELOG_CLUSTER_NAME=rdk$number CORELOG_CLUSTER_SUBNET=10.79.$number \
+    CORELOG_CLUSTER_EXTRA="--num-partitions 4 --default-replication-factor $replicas $*" \
+    bash "$repository/scripts/cluster.sh" up "$hosts" --cores 1 | tail -n 1) || {
+    say "the cluster for scenario $scenario did not start"
+    cat "$dir"/cluster/host*.log 2>/dev/null | tail -n 40
+    exit 1
+  }
+  ln -sf cluster/host0.log "$dir/broker.log"
+  echo "bootstrap.servers=$bootstrap" >"$dir/test.conf"
+  say "scenario $scenario: corelog cluster of $hosts hosts, $replicas replicas, bootstrap $bootstrap"
 }
 for scenario in $(echo "$selected" | sed 's/.*@//' | sort -u); do
   start_broker "$scenario"

@@ -304,6 +304,7 @@ pub(crate) fn serve_config(args: ServeArgs) -> Result<Config, String> {
             segment_ms: args.log_roll_ms,
             flush_messages: args.log_flush_interval_messages,
             flush_ms: args.log_flush_interval_ms,
+            min_insync_replicas: args.min_insync_replicas,
         },
         retention_check_interval_milliseconds: args.log_retention_check_interval_ms,
         offsets_topic_partitions: args.offsets_topic_num_partitions,
@@ -321,7 +322,6 @@ pub(crate) fn serve_config(args: ServeArgs) -> Result<Config, String> {
         quorum,
         broker_session_timeout_milliseconds: args.broker_session_timeout_ms,
         default_replication_factor: args.default_replication_factor,
-        min_insync_replicas: args.min_insync_replicas,
         replica_lag_time_max_milliseconds: args.replica_lag_time_max_ms,
         pin_cores: !args.no_pin,
     })

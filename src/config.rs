@@ -60,9 +60,6 @@ pub struct Config {
     /// `default.replication.factor`: replicas of a topic created without
     /// one (-1 in CreateTopics, or auto-created).
     pub default_replication_factor: i16,
-    /// `min.insync.replicas`: the broker default for topics that do not
-    /// set it; acks=all needs this many in-sync replicas.
-    pub min_insync_replicas: i32,
     /// `replica.lag.time.max.ms`: a follower that has not caught up with
     /// its leader's log end for this long leaves the ISR.
     pub replica_lag_time_max_milliseconds: u64,
@@ -191,7 +188,7 @@ impl Config {
                 "--default-replication-factor must be at least 1".into(),
             ));
         }
-        if self.min_insync_replicas < 1 {
+        if self.topic_defaults.min_insync_replicas < 1 {
             return Err(ConfigError(
                 "--min-insync-replicas must be at least 1".into(),
             ));

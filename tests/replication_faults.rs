@@ -42,6 +42,18 @@ const INVALID_REPLICATION_FACTOR: i16 = 38;
 /// How long the cluster may take to be whole again after a fault.
 const RECOVERY: Duration = Duration::from_secs(90);
 
+/// One cluster test of this file at a time: each runs 3 hosts, producers
+/// and consumers, and on a small machine three at once starve the hosts'
+/// quorum heartbeats past the 3 s session timeout (false fencing, then the
+/// ISR shrinks to the host about to be faulted).
+static ONE_CLUSTER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_cluster_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A small seeded generator (splitmix64): the same seed, the same faults.
 struct Random(u64);
 
@@ -146,6 +158,7 @@ fn seeded_faults_lose_no_acknowledged_record() {
     let replication_factor =
         environment_number("CORELOG_FAULT_REPLICATION_FACTOR").unwrap_or(3) as i16;
     println!("fault seed {seed} (replay: CORELOG_FAULT_SEED={seed}), {cycles} cycles, replication factor {replication_factor}");
+    let _turn = one_cluster_at_a_time();
     let Some(cluster) = Cluster::up("faults", HOSTS, 1, FLAGS) else {
         return;
     };
@@ -477,6 +490,7 @@ fn wait_for_consumers(recorder: &Recorder) -> Vec<String> {
 /// before must all survive.
 #[test]
 fn acks_one_with_min_insync_one_loses_what_kafka_allows() {
+    let _turn = one_cluster_at_a_time();
     let Some(cluster) = Cluster::up("losses", HOSTS, 1, FLAGS) else {
         return;
     };
@@ -608,6 +622,7 @@ mod checker_self_tests;
 /// tail). The checker must report the values past the cut as Lost.
 #[test]
 fn the_checker_finds_what_a_damaged_log_lost() {
+    let _turn = one_cluster_at_a_time();
     let Some(cluster) = Cluster::up("damage", HOSTS, 1, FLAGS) else {
         return;
     };

@@ -308,12 +308,24 @@ fn describe_and_alter_topic_configs_take_effect_and_persist() {
             "100",
             "--log-retention-ms",
             "86400000",
+            "--min-insync-replicas",
+            "2",
         ],
     );
     let mut client = broker.client(0);
     assert_eq!(
         create_topic(&mut client, "tuned", 1, &[("segment.bytes", "4096")]),
         0
+    );
+    assert_eq!(
+        create_topic(&mut client, "strict", 1, &[("min.insync.replicas", "3")]),
+        0
+    );
+    let strict = describe(&mut client, 2, "strict", 4);
+    assert_eq!(
+        config_of(&strict, "min.insync.replicas"),
+        ("3".into(), 1),
+        "set on the topic"
     );
     for version in [1, 2, 4] {
         let described = describe(&mut client, 2, "tuned", version);
@@ -332,6 +344,11 @@ fn describe_and_alter_topic_configs_take_effect_and_persist() {
             config_of(&described, "cleanup.policy"),
             ("delete".into(), 5),
             "Kafka's default"
+        );
+        assert_eq!(
+            config_of(&described, "min.insync.replicas"),
+            ("2".into(), 4),
+            "the broker's min.insync.replicas, not Kafka's default 1"
         );
         let synonyms = &described
             .configs

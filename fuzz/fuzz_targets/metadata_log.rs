@@ -102,6 +102,7 @@ fuzz_target!(|data: &[u8]| {
         segment_ms: 604_800_000,
         flush_messages: None,
         flush_ms: None,
+        min_insync_replicas: 1,
     };
     for topic in snapshot.topics.values() {
         for placement in &topic.placement {

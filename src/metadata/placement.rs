@@ -40,8 +40,13 @@ struct Load {
 
 impl MetadataState {
     /// The replication factor topic `name` gets when created with
-    /// `requested`, among the live `brokers`.
+    /// `requested`, among the live `brokers`. The offsets topic takes
+    /// `offsets.topic.replication.factor` up to the hosts the cluster has
+    /// (live or not): while some are down it is refused (FindCoordinator
+    /// then says COORDINATOR_NOT_AVAILABLE and clients retry), as Kafka
+    /// does, rather than made with fewer replicas for good.
     pub(super) fn resolve_replication_factor(
+        &self,
         name: &str,
         requested: i16,
         brokers: &[u32],
@@ -49,7 +54,9 @@ impl MetadataState {
     ) -> Result<usize, CommandError> {
         let live = host_count(brokers);
         let factor = match requested {
-            -1 if super::is_internal(name) => OFFSETS_TOPIC_REPLICATION_FACTOR.min(live),
+            -1 if super::is_internal(name) => {
+                OFFSETS_TOPIC_REPLICATION_FACTOR.min(self.hosts().len().max(1))
+            }
             -1 => defaults.replication_factor.max(1) as usize,
             REPLICATION_FACTOR_DEFAULT_UP_TO_LIVE_HOSTS => {
                 (defaults.replication_factor.max(1) as usize).min(live.max(1))
@@ -312,6 +319,28 @@ mod tests {
         assert!(placement.iter().all(|p| p.replicas.len() == 2));
         let mut three = cluster(4, 1);
         let placement = created(&mut three, &offsets, defaults(1)).unwrap();
+        assert!(placement.iter().all(|p| p.replicas.len() == 3));
+    }
+
+    #[test]
+    fn the_offsets_topic_waits_for_the_hosts_it_needs() {
+        // Three hosts, one fenced: two replicas would be possible, but the
+        // offsets topic would keep them for good; it waits instead.
+        let mut state = cluster(3, 1);
+        state.apply(&super::super::record::MetadataRecord::HostFenced {
+            node_id: 2,
+            fenced: true,
+        });
+        let offsets = crate::metadata::offsets_topic_command(4);
+        assert_eq!(
+            created(&mut state, &offsets, defaults(1)),
+            Err(ErrorCode::INVALID_REPLICATION_FACTOR)
+        );
+        state.apply(&super::super::record::MetadataRecord::HostFenced {
+            node_id: 2,
+            fenced: false,
+        });
+        let placement = created(&mut state, &offsets, defaults(1)).unwrap();
         assert!(placement.iter().all(|p| p.replicas.len() == 3));
     }
 

@@ -336,7 +336,7 @@ impl MetadataState {
                 }
                 let brokers = self.eligible_brokers(defaults);
                 let factor =
-                    Self::resolve_replication_factor(name, replication_factor, &brokers, defaults)?;
+                    self.resolve_replication_factor(name, replication_factor, &brokers, defaults)?;
                 self.place(count as usize, factor, &brokers)?
             }
         };

@@ -26,6 +26,8 @@ pub struct BrokerDefaults {
     /// unset means durable (synced) appends.
     pub flush_messages: Option<u64>,
     pub flush_ms: Option<u64>,
+    /// `min.insync.replicas` (the broker config of the same name).
+    pub min_insync_replicas: i32,
 }
 
 impl BrokerDefaults {
@@ -39,6 +41,7 @@ impl BrokerDefaults {
             "segment.ms" => self.segment_ms.to_string(),
             "flush.messages" => self.flush_messages?.to_string(),
             "flush.ms" => self.flush_ms?.to_string(),
+            "min.insync.replicas" => self.min_insync_replicas.to_string(),
             _ => return None,
         })
     }
@@ -53,6 +56,7 @@ impl BrokerDefaults {
             "segment.ms" => "log.roll.ms",
             "flush.messages" => "log.flush.interval.messages",
             "flush.ms" => "log.flush.interval.ms",
+            "min.insync.replicas" => "min.insync.replicas",
             _ => return None,
         })
     }
@@ -447,6 +451,7 @@ mod tests {
             segment_ms: 604_800_000,
             flush_messages: None,
             flush_ms: None,
+            min_insync_replicas: 1,
         };
         let mut configs = BTreeMap::new();
         assert_eq!(log_config(&configs, &defaults).segment_bytes, 1 << 30);

@@ -184,7 +184,7 @@ impl Shard {
                     &topic,
                     index,
                     config,
-                    self.config.min_insync_replicas,
+                    self.config.topic_defaults.min_insync_replicas,
                 )
                 .await;
             if let (Opened::Now(partition), true) = (&outcome, first_install) {

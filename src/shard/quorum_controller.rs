@@ -259,12 +259,15 @@ impl QuorumController {
         let idle = self.peers.borrow_mut().get_mut(address).and_then(Vec::pop);
         let mut peer = idle.unwrap_or_else(|| Peer::new(address.to_string()));
         let result = peer.call(&request, limit).await;
+        let mut peers = self.peers.borrow_mut();
         if result.is_ok() {
-            self.peers
-                .borrow_mut()
-                .entry(address.to_string())
-                .or_default()
-                .push(peer);
+            peers.entry(address.to_string()).or_default().push(peer);
+        } else {
+            // The other idle connections to that host are most likely as
+            // dead (it restarted, or the path to it broke): taken one per
+            // heartbeat round, each would cost a round, and enough of
+            // them the session timeout; the next call dials afresh.
+            peers.remove(address);
         }
         result
     }

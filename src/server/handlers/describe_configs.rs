@@ -262,13 +262,13 @@ fn broker_settings(config: &Config, name: &str) -> Vec<(&'static str, String)> {
         ),
         (
             "min.insync.replicas",
-            config.min_insync_replicas.to_string(),
+            defaults.min_insync_replicas.to_string(),
         ),
         (
             "replica.lag.time.max.ms",
             config.replica_lag_time_max_milliseconds.to_string(),
         ),
-        // Fewer while fewer hosts are live when the topic is created.
+        // Capped at the hosts the cluster has (one on a single host).
         (
             "offsets.topic.replication.factor",
             crate::limits::OFFSETS_TOPIC_REPLICATION_FACTOR.to_string(),

@@ -34,6 +34,11 @@ pub async fn handle(
     if shard.metadata.snapshot().topic(OFFSETS_TOPIC).is_none() {
         let command = crate::metadata::offsets_topic_command(shard.config.offsets_topic_partitions);
         match shard.metadata.submit(command).await {
+            // Too few hosts live for its replicas: expected while a host
+            // is down at a cluster's first group; the client retries.
+            Err(error) if error.code == ErrorCode::INVALID_REPLICATION_FACTOR => {
+                tracing::debug!("cannot create {OFFSETS_TOPIC} yet: {}", error.message)
+            }
             Err(error) if error.code != ErrorCode::TOPIC_ALREADY_EXISTS => tracing::error!(
                 "shard {}: cannot create {OFFSETS_TOPIC}: {}",
                 shard.id,
