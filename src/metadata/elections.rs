@@ -376,6 +376,24 @@ mod tests {
     }
 
     #[test]
+    fn a_host_back_before_its_fencing_gives_up_leadership_and_isr() {
+        // Host 0 restarts within its session timeout (a new incarnation,
+        // never fenced): its in-memory state is gone, so it leads nothing
+        // and is in no ISR until it catches up again.
+        let mut state = three_hosts(vec![b(0), b(1), b(2)]);
+        let before = placement(&state);
+        run(&mut state, Command::RegisterHost(host(0, 2))).unwrap();
+        let after = placement(&state);
+        assert_eq!(
+            (after.leader, after.leader_epoch, after.isr.clone()),
+            (b(1), before.leader_epoch + 1, vec![b(1), b(2)])
+        );
+        // The same incarnation again (a heartbeat) changes nothing.
+        run(&mut state, Command::RegisterHost(host(0, 2))).unwrap();
+        assert_eq!(placement(&state), after);
+    }
+
+    #[test]
     fn a_controlled_shutdown_moves_leadership_without_fencing() {
         let mut state = three_hosts(vec![b(2), b(0), b(1)]);
         run(&mut state, Command::ShutdownHost { node_id: 2 }).unwrap();

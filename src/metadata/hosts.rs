@@ -34,7 +34,21 @@ impl MetadataState {
         let shards = host.ports.len() as u32;
         let targets: Vec<u32> = registered.brokers().collect();
         let node_id = host.node_id;
-        let mut records = vec![MetadataRecord::HostRegistered(registered)];
+        let mut records = Vec::new();
+        let restarted = self.hosts().get(&node_id).is_some_and(|current| {
+            !current.fenced && current.incarnation != registered.incarnation
+        });
+        if restarted {
+            // Back within its session timeout, so never fenced: what its
+            // old incarnation held in memory (its high watermarks, its
+            // followers' progress) is gone, and a leader without it would
+            // answer a high watermark of 0. As Kafka fences a broker's old
+            // epoch, leadership and ISR membership move off it first; it
+            // rejoins the ISR by catching up, and leads again as the
+            // preferred replica.
+            records.extend(self.plan_host_leaving(node_id));
+        }
+        records.push(MetadataRecord::HostRegistered(registered));
         records.extend(self.plan_moves(
             |broker| host_of(broker) == node_id && broker >= broker_id(node_id, shards),
             &targets,

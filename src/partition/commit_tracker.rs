@@ -59,6 +59,12 @@ enum Replication {
 #[derive(Debug)]
 pub struct CommitTracker {
     replication: RefCell<Replication>,
+    /// Replicas an AlterPartition on its way adds to the ISR: the high
+    /// watermark waits for them as for members (Kafka's maximal ISR,
+    /// KIP-497). Without this, records committed by the old ISR while the
+    /// change is out could be missing on a joiner the same change makes
+    /// leader (the preferred replica's return), and be lost.
+    expanding: RefCell<Vec<u32>>,
     /// The last high watermark given out: the floor of the next one.
     published: Cell<i64>,
 }
@@ -75,6 +81,7 @@ impl Default for CommitTracker {
                 followers: HashMap::new(),
                 epoch_start_offset: 0,
             }),
+            expanding: RefCell::new(Vec::new()),
             published: Cell::new(0),
         }
     }
@@ -107,6 +114,7 @@ impl CommitTracker {
                     floor
                 } else {
                     isr.iter()
+                        .chain(self.expanding.borrow().iter())
                         .filter(|member| *member != own)
                         .map(|member| followers.get(member).map_or(-1, |f| f.fetch_offset))
                         .fold(local, i64::min)
@@ -184,6 +192,18 @@ impl CommitTracker {
                 leader_high_watermark: self.published.get(),
             };
         }
+    }
+
+    /// The ISR an AlterPartition on its way asks for (empty: none): its
+    /// members not in the ISR count for the high watermark until the
+    /// answer comes.
+    pub fn expanding_to(&self, proposed: &[u32]) {
+        let isr = self.isr();
+        *self.expanding.borrow_mut() = proposed
+            .iter()
+            .copied()
+            .filter(|member| !isr.contains(member))
+            .collect();
     }
 
     /// A follower takes the high watermark its leader reported.

@@ -22,10 +22,15 @@ fn run<F: std::future::Future<Output = ()> + 'static>(test: impl FnOnce(PathBuf)
 }
 
 async fn open(dir: &Path, name: &str) -> Rc<Partition> {
+    open_with(dir, name, FlushPolicy::Durable).await
+}
+
+async fn open_with(dir: &Path, name: &str, flush: FlushPolicy) -> Rc<Partition> {
     let config = LogConfig {
         segment_bytes: 64 * 1024,
         retention_ms: -1,
         segment_ms: i64::MAX,
+        flush,
         ..LogConfig::default()
     };
     let group_commit = Rc::new(GroupCommit::new(Rc::new(Signal::default())));
@@ -312,5 +317,45 @@ fn truncation_rebuilds_producer_state_and_forgets_cached_batches() {
         };
         assert_eq!(&bytes[batch::BATCH_HEADER_BYTES..], b"new");
         assert!(a.high_watermark() <= a.log_end_offset());
+    });
+}
+
+#[test]
+fn an_isr_expansion_on_its_way_holds_the_high_watermark_for_the_joiner() {
+    // Leader 0 with ISR [0, 1] asks to add 2. Until the answer comes, a
+    // record is committed only once 2 has it too: the same change may make
+    // 2 leader (the preferred replica's return), and it must hold every
+    // record the old ISR committed meanwhile (KIP-497's maximal ISR).
+    run(|dir| async move {
+        // Written is local enough here: this test has no group commit.
+        let never = i64::MAX as u64;
+        let flush = FlushPolicy::Interval {
+            messages: never,
+            milliseconds: never,
+        };
+        let leader = open_with(&dir, "a", flush).await;
+        let placement = crate::metadata::PartitionPlacement {
+            replicas: vec![0, 1, 2],
+            leader: 0,
+            leader_epoch: 1,
+            isr: vec![0, 1],
+        };
+        leader.apply_placement(0, &placement, 1, None);
+        produce(&leader, 1, b"m0").await;
+        leader.record_follower_fetch(1, leader.log_end_offset());
+        leader.record_follower_fetch(2, leader.log_end_offset());
+        let before = leader.high_watermark();
+        assert_eq!(before, 1);
+        leader.set_alter_in_flight(Some(&[0, 1, 2]));
+        produce(&leader, 1, b"m1").await;
+        leader.record_follower_fetch(1, leader.log_end_offset());
+        assert_eq!(leader.high_watermark(), before, "2 has not fetched m1");
+        leader.record_follower_fetch(2, leader.log_end_offset());
+        assert_eq!(leader.high_watermark(), 2);
+        // Answered: the ISR alone decides again.
+        leader.set_alter_in_flight(None);
+        produce(&leader, 1, b"m2").await;
+        leader.record_follower_fetch(1, leader.log_end_offset());
+        assert_eq!(leader.high_watermark(), 3);
     });
 }

@@ -143,9 +143,12 @@ impl Partition {
             .proposed_isr(self.high_watermark(), lag_max, Instant::now())
     }
 
-    /// Marks an AlterPartition as on its way (true) or answered (false).
-    pub fn set_alter_in_flight(&self, in_flight: bool) {
-        self.replica.alter_in_flight.set(in_flight);
+    /// Marks an AlterPartition for `proposed` as on its way (`Some`) or
+    /// answered (`None`). While it is on its way the high watermark waits
+    /// for the members it adds too (Kafka's maximal ISR, KIP-497).
+    pub fn set_alter_in_flight(&self, proposed: Option<&[u32]>) {
+        self.replica.alter_in_flight.set(proposed.is_some());
+        self.commit.expanding_to(proposed.unwrap_or_default());
     }
 
     /// Records why an AlterPartition was refused; true when the reason is
@@ -226,19 +229,28 @@ impl Partition {
     /// (a partial batch at the end is left for the next fetch), written
     /// with their offsets and epochs, producers recorded, then synced by
     /// the group commit before this returns, so the next fetch offset is
-    /// durable. Returns the new log end.
-    pub async fn append_replicated(self: &Rc<Self>, records: Bytes) -> Result<i64, AppendError> {
+    /// durable. `fetched_at` is the (leader epoch, log end) the fetch was
+    /// sent from: an answer to another state is refused. Returns the new
+    /// log end.
+    pub async fn append_replicated(
+        self: &Rc<Self>,
+        records: Bytes,
+        fetched_at: (i32, i64),
+    ) -> Result<i64, AppendError> {
         let whole = whole_batches(&records);
         if whole == 0 {
             return Ok(self.log_end_offset());
         }
         let records = records.slice(..whole);
         self.wait_writer_idle().await;
-        // A fetch answered after a snapshot made this replica leader (it
-        // was installed while the fetch was out) carries the old leader's
-        // batches: written after the new epoch's start they would put
-        // records of an older epoch under it.
-        if self.closed.get() || self.is_leader() {
+        // A fetch answered after a snapshot made this replica leader, or
+        // follower in a newer epoch (installed while the fetch was out),
+        // carries the old leader's batches: written after the new epoch's
+        // start they would put records of an older epoch under it.
+        if self.closed.get()
+            || self.is_leader()
+            || (self.leader_epoch(), self.log_end_offset()) != fetched_at
+        {
             return Err(AppendError::Closed);
         }
         let spans = batch::validate_batches(&records, usize::MAX).map_err(AppendError::Batch)?;

@@ -107,11 +107,43 @@ async fn fetch_once(
     let session = session.as_mut().expect("connected above");
     let partitions = &partitions[..partitions.len().min(REPLICA_FETCH_PARTITIONS_MAX)];
     let request = fetch_request(shard.broker_id, partitions);
+    // Where each partition stood when asked: an answer is for that state.
+    let asked: Vec<Asked> = partitions
+        .iter()
+        .map(|partition| Asked {
+            partition: partition.clone(),
+            leader_epoch: partition.leader_epoch(),
+            fetch_offset: partition.log_end_offset(),
+        })
+        .collect();
     session.correlation_id = session.correlation_id.wrapping_add(1);
     let frame = encode(&request, session.correlation_id)?;
     session.writer.write_all(&frame).await?;
     let response = read_response(session).await?;
-    apply(partitions, response).await
+    apply(&asked, response).await
+}
+
+/// A partition as it was when its fetch went out.
+struct Asked {
+    partition: Rc<Partition>,
+    leader_epoch: i32,
+    fetch_offset: i64,
+}
+
+impl Asked {
+    /// Whether an answer to this fetch still applies: the partition
+    /// follows in the same leader epoch, from the same offset. A new epoch
+    /// (installed while the fetch was out, as when this leader's host was
+    /// paused and resumed) makes it the old leader's records: appended,
+    /// they would sit under the new leader's epoch where its log holds
+    /// others, and a consumer could read them before the truncation that
+    /// follows; a moved log end (a truncation meanwhile) would put them at
+    /// the wrong offsets.
+    fn still_current(&self) -> bool {
+        !self.partition.is_leader()
+            && self.partition.leader_epoch() == self.leader_epoch
+            && self.partition.log_end_offset() == self.fetch_offset
+    }
 }
 
 /// The Fetch for `partitions`, each from its log end.
@@ -196,27 +228,34 @@ async fn read_response(session: &mut Session) -> io::Result<FetchResponse> {
 /// Appends what the leader sent (all partitions at once, so one group
 /// commit round syncs them together), then takes its high watermarks;
 /// truncates the partitions whose logs diverge from the leader's.
-async fn apply(partitions: &[Rc<Partition>], response: FetchResponse) -> io::Result<()> {
+async fn apply(asked: &[Asked], response: FetchResponse) -> io::Result<()> {
     if response.error_code != 0 {
         return Err(io::Error::other(format!(
             "the fetch failed with error {}",
             response.error_code
         )));
     }
-    let by_key: HashMap<(&str, i32), &Rc<Partition>> = partitions
+    let by_key: HashMap<(&str, i32), &Asked> = asked
         .iter()
-        .map(|partition| ((partition.topic.as_str(), partition.index), partition))
+        .map(|asked| {
+            (
+                (asked.partition.topic.as_str(), asked.partition.index),
+                asked,
+            )
+        })
         .collect();
     let mut errors = Vec::new();
     let mut appends = Vec::new();
     let mut truncations = Vec::new();
     for topic in &response.responses {
         for answer in &topic.partitions {
-            let Some(partition) = by_key.get(&(topic.topic.0.as_str(), answer.partition_index))
-            else {
+            let Some(asked) = by_key.get(&(topic.topic.0.as_str(), answer.partition_index)) else {
                 continue;
             };
-            let partition = (*partition).clone();
+            if !asked.still_current() {
+                continue;
+            }
+            let partition = asked.partition.clone();
             let diverging = &answer.diverging_epoch;
             if answer.error_code != 0 {
                 errors.push(format!(
@@ -230,6 +269,7 @@ async fn apply(partitions: &[Rc<Partition>], response: FetchResponse) -> io::Res
                 appends.push(crate::rt::spawn(append(
                     partition,
                     records,
+                    (asked.leader_epoch, asked.fetch_offset),
                     answer.high_watermark,
                 )));
             }
@@ -253,11 +293,12 @@ async fn apply(partitions: &[Rc<Partition>], response: FetchResponse) -> io::Res
 async fn append(
     partition: Rc<Partition>,
     records: Bytes,
+    fetched_at: (i32, i64),
     high_watermark: i64,
 ) -> Result<(), String> {
     if !records.is_empty() {
         partition
-            .append_replicated(records)
+            .append_replicated(records, fetched_at)
             .await
             .map_err(|error| {
                 format!(

@@ -55,7 +55,7 @@ fn upkeep_isr(shard: &Rc<Shard>) {
     let lag_max = Duration::from_millis(shard.config.replica_lag_time_max_milliseconds);
     shard.partitions.for_each(|partition| {
         if let Some(isr) = partition.proposed_isr(lag_max) {
-            partition.set_alter_in_flight(true);
+            partition.set_alter_in_flight(Some(&isr));
             crate::rt::spawn_detached(alter_partition(shard.clone(), partition.clone(), isr));
         }
     });
@@ -86,5 +86,5 @@ async fn alter_partition(shard: Rc<Shard>, partition: Rc<Partition>, isr: Vec<u3
         ))
         .await;
     }
-    partition.set_alter_in_flight(false);
+    partition.set_alter_in_flight(None);
 }
