@@ -19,7 +19,7 @@
 //! reassignment leaves no pending record behind.
 
 use super::record::MetadataRecord;
-use super::state::{refuse, MetadataState};
+use super::state::{refuse, Defaults, MetadataState};
 use super::{CommandError, PartitionPlacement, NO_LEADER};
 use crate::protocol::ErrorCode;
 
@@ -54,6 +54,7 @@ impl MetadataState {
         name: &str,
         partition: i32,
         target: Option<&[u32]>,
+        defaults: Defaults,
     ) -> Result<Vec<MetadataRecord>, CommandError> {
         let topic = self.topics().get(name);
         let current = topic
@@ -97,7 +98,7 @@ impl MetadataState {
             records.push(set(None));
             return Ok(records);
         };
-        self.check_target(target)?;
+        self.check_target(target, defaults)?;
         let mut replicas = target.to_vec();
         replicas.extend(original.iter().filter(|replica| !target.contains(replica)));
         let next = self.reshaped(current, replicas)?;
@@ -125,8 +126,9 @@ impl MetadataState {
         Ok(records)
     }
 
-    /// A target names each broker once, at least one, each live.
-    fn check_target(&self, target: &[u32]) -> Result<(), CommandError> {
+    /// A target names each broker once, at least one, each one new
+    /// partitions could go to (a shard of a live host).
+    fn check_target(&self, target: &[u32], defaults: Defaults) -> Result<(), CommandError> {
         let distinct: std::collections::BTreeSet<u32> = target.iter().copied().collect();
         if target.is_empty() || distinct.len() != target.len() {
             return Err(refuse(
@@ -134,27 +136,14 @@ impl MetadataState {
                 format!("the target replicas {target:?} must name one or more brokers, each once"),
             ));
         }
-        let snapshot = self.snapshot_ref();
-        if let Some(dead) = target
-            .iter()
-            .find(|&&broker| !snapshot.broker_is_live(broker) || !self.is_broker(broker))
-        {
+        let eligible = self.eligible_brokers(defaults);
+        if let Some(dead) = target.iter().find(|broker| !eligible.contains(broker)) {
             return Err(refuse(
                 ErrorCode::INVALID_REPLICA_ASSIGNMENT,
                 format!("broker {dead} of the target replicas is not a live broker"),
             ));
         }
         Ok(())
-    }
-
-    /// Whether `broker` is a shard of a registered host (any broker when
-    /// no host is registered: a single host checks its shards elsewhere).
-    fn is_broker(&self, broker: u32) -> bool {
-        self.hosts().is_empty()
-            || self
-                .hosts()
-                .values()
-                .any(|host| host.brokers().any(|b| b == broker))
     }
 
     /// `current` with `replicas`: its ISR members among them (in their

@@ -306,7 +306,7 @@ impl MetadataState {
                 name,
                 partition,
                 target,
-            } => self.plan_reassign_partition(name, *partition, target.as_deref()),
+            } => self.plan_reassign_partition(name, *partition, target.as_deref(), defaults),
         }
     }
 
