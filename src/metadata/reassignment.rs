@@ -73,15 +73,8 @@ impl MetadataState {
             .copied()
             .filter(|replica| pending.is_none_or(|pending| !pending.adding.contains(replica)))
             .collect();
-        let set = |reassignment: Option<Reassignment>| MetadataRecord::ReassignmentSet {
-            name: name.to_string(),
-            partition: partition as u32,
-            reassignment,
-        };
-        let changed = |placement: PartitionPlacement| MetadataRecord::PartitionChanged {
-            name: name.to_string(),
-            partition: partition as u32,
-            placement,
+        let records = |placement: PartitionPlacement, set: Option<Option<Reassignment>>| {
+            Self::partition_records(name, partition as u32, current, placement, set)
         };
         let Some(target) = target else {
             if pending.is_none() {
@@ -90,13 +83,7 @@ impl MetadataState {
                     format!("{name}-{partition} has no reassignment in progress"),
                 ));
             }
-            let reverted = self.reshaped(current, original)?;
-            let mut records: Vec<MetadataRecord> = (reverted != *current)
-                .then(|| changed(reverted))
-                .into_iter()
-                .collect();
-            records.push(set(None));
-            return Ok(records);
+            return Ok(records(self.reshaped(current, original)?, Some(None)));
         };
         self.check_target(target, defaults)?;
         let mut replicas = target.to_vec();
@@ -110,20 +97,37 @@ impl MetadataState {
                 .filter(|replica| !original.contains(replica))
                 .collect(),
         };
-        if let Some(done) = self.completed(current, &next, &reassignment) {
-            let mut records: Vec<MetadataRecord> = (done != *current)
-                .then(|| changed(done))
-                .into_iter()
-                .collect();
-            records.extend(pending.map(|_| set(None)));
-            return Ok(records);
+        Ok(match self.completed(current, &next, &reassignment) {
+            Some(done) => records(done, pending.map(|_| None)),
+            None => records(next, Some(Some(reassignment))),
+        })
+    }
+
+    /// A `PartitionChanged` when `next` differs from `current`, then, when
+    /// `set` says one, the partition's `ReassignmentSet`.
+    fn partition_records(
+        name: &str,
+        partition: u32,
+        current: &PartitionPlacement,
+        next: PartitionPlacement,
+        set: Option<Option<Reassignment>>,
+    ) -> Vec<MetadataRecord> {
+        let mut records = Vec::new();
+        if next != *current {
+            records.push(MetadataRecord::PartitionChanged {
+                name: name.to_string(),
+                partition,
+                placement: next,
+            });
         }
-        let mut records: Vec<MetadataRecord> = (next != *current)
-            .then(|| changed(next))
-            .into_iter()
-            .collect();
-        records.push(set(Some(reassignment)));
-        Ok(records)
+        if let Some(reassignment) = set {
+            records.push(MetadataRecord::ReassignmentSet {
+                name: name.to_string(),
+                partition,
+                reassignment,
+            });
+        }
+        records
     }
 
     /// A target names each broker once, at least one, each one new
