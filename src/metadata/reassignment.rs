@@ -133,6 +133,14 @@ impl MetadataState {
     /// A target names each broker once, at least one, each one new
     /// partitions could go to (a shard of a live host).
     fn check_target(&self, target: &[u32], defaults: Defaults) -> Result<(), CommandError> {
+        // A single host (no registered hosts) has no follower fetch between
+        // its shards, so an added replica could never catch up.
+        if self.hosts().is_empty() {
+            return Err(refuse(
+                ErrorCode::INVALID_REQUEST,
+                "reassigning replicas needs a cluster of hosts (--controller-quorum-voters)",
+            ));
+        }
         let distinct: std::collections::BTreeSet<u32> = target.iter().copied().collect();
         if target.is_empty() || distinct.len() != target.len() {
             return Err(refuse(

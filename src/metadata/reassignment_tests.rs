@@ -243,3 +243,31 @@ fn a_host_is_removed_only_once_it_holds_no_replica() {
     run(&mut state, Command::RemoveHost { node_id: 0 }).unwrap();
     assert!(!state.hosts().contains_key(&0));
 }
+
+/// A single host has no follower fetch between its shards: refused.
+#[test]
+fn a_single_host_refuses_reassignment() {
+    let mut state = MetadataState::default();
+    let two_shards = Defaults {
+        shard_count: 2,
+        ..DEFAULTS
+    };
+    let create = Command::CreateTopic {
+        name: "t".into(),
+        partitions: 1,
+        replication_factor: -1,
+        assignment: None,
+        configs: BTreeMap::new(),
+        validate_only: false,
+    };
+    for record in state.plan(&create, two_shards).unwrap() {
+        state.apply(&record);
+    }
+    assert_eq!(
+        state
+            .plan(&reassign(Some(vec![1])), two_shards)
+            .unwrap_err()
+            .code,
+        ErrorCode::INVALID_REQUEST
+    );
+}
