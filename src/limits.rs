@@ -521,3 +521,10 @@ pub const TOOL_BENCH_TAIL_IDLE_MILLISECONDS: u64 = 5_000;
 
 /// How long each of the tail consumer's fetches waits for records.
 pub const TOOL_BENCH_TAIL_WAIT_MILLISECONDS: i32 = 100;
+
+/// How long `corelog cluster decommission` waits, by default, for the
+/// host's partitions to finish moving before it gives up (the moves go on).
+pub const TOOL_DECOMMISSION_TIMEOUT_SECONDS: u64 = 600;
+
+/// How often `corelog cluster decommission` asks which moves remain.
+pub const TOOL_DECOMMISSION_POLL_MILLISECONDS: u64 = 500;

@@ -42,6 +42,7 @@ fn snapshot() -> Snapshot {
             id: [id; 16],
             placement: vec![crate::metadata::PartitionPlacement::single(0); partitions],
             configs: BTreeMap::new(),
+            reassignments: BTreeMap::new(),
         };
         (name.to_string(), Arc::new(metadata))
     };

@@ -90,14 +90,31 @@ impl MetadataState {
             next.leader = preferred;
             next.leader_epoch += 1;
         }
-        if next == *current {
-            return Ok(Vec::new());
+        // A reassignment whose target replicas are now all in sync
+        // completes with this change (see `reassignment.rs`).
+        let done = self
+            .reassignment_of(change.name, change.partition as u32)
+            .and_then(|pending| self.completed(current, &next, pending));
+        let completing = done.is_some();
+        if let Some(done) = done {
+            next = done;
         }
-        Ok(vec![MetadataRecord::PartitionChanged {
-            name: change.name.to_string(),
-            partition: change.partition as u32,
-            placement: next,
-        }])
+        let mut records = Vec::new();
+        if next != *current {
+            records.push(MetadataRecord::PartitionChanged {
+                name: change.name.to_string(),
+                partition: change.partition as u32,
+                placement: next,
+            });
+        }
+        if completing {
+            records.push(MetadataRecord::ReassignmentSet {
+                name: change.name.to_string(),
+                partition: change.partition as u32,
+                reassignment: None,
+            });
+        }
+        Ok(records)
     }
 
     fn placement_of(

@@ -7,9 +7,8 @@
 //! heartbeats that carry it do not grow the log; a fenced host keeps its
 //! replicas, but the partitions it led move to in-sync replicas on other
 //! hosts, or, where it held the last one, have no leader until it comes
-//! back (see `elections.rs`); a host is removed only once no partition is
-//! led there (the command that removes one is not yet offered to
-//! operators: see the closing notes of issue 13).
+//! back (see `elections.rs`); a host is removed only once it holds no
+//! replica (reassignment moves them off first: `reassignment.rs`).
 
 use super::record::MetadataRecord;
 use super::state::MetadataState;
@@ -94,11 +93,9 @@ impl MetadataState {
         }
     }
 
-    /// Removes `node_id` from the cluster, once it leads no partition.
-    /// Moving a partition's data to another host needs replication (a
-    /// follower copies the log before leadership moves), so until then a
-    /// host that leads any partition is refused rather than have its
-    /// records left behind.
+    /// Removes `node_id` from the cluster, once it holds no replica: its
+    /// partitions are first reassigned to other hosts (`corelog cluster
+    /// decommission` does both), so no record is left behind only there.
     pub(super) fn plan_remove_host(
         &self,
         node_id: u32,
@@ -109,22 +106,27 @@ impl MetadataState {
                 message: format!("node {node_id} is not a host of this cluster"),
             });
         }
-        let led: usize = self
+        let held: usize = self
             .topics()
             .values()
             .map(|topic| {
                 topic
                     .placement
                     .iter()
-                    .filter(|placement| host_of(placement.leader) == node_id)
+                    .filter(|placement| {
+                        placement
+                            .replicas
+                            .iter()
+                            .any(|&replica| host_of(replica) == node_id)
+                    })
                     .count()
             })
             .sum();
-        if led > 0 {
+        if held > 0 {
             return Err(CommandError {
                 code: ErrorCode::INVALID_REQUEST,
                 message: format!(
-                    "node {node_id} leads {led} partitions; moving their data off needs replication"
+                    "node {node_id} still holds replicas of {held} partitions; reassign them first (corelog cluster decommission)"
                 ),
             });
         }
@@ -233,8 +235,8 @@ mod tests {
             .map(|p| p.leader)
             .collect();
         assert!(!leaders.contains(&2049) && leaders.iter().filter(|&&l| l == 2048).count() == 2);
-        // A host that leads partitions is not removed (their data would
-        // stay behind); once it leads none, it is.
+        // A host that holds replicas is not removed (their data would
+        // stay behind); once it holds none, it is.
         assert!(state
             .plan(&Command::RemoveHost { node_id: 2 }, DEFAULTS)
             .is_err());

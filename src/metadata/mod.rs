@@ -7,6 +7,7 @@ pub mod elections;
 pub mod frame;
 pub mod hosts;
 pub mod placement;
+pub mod reassignment;
 pub mod record;
 pub mod snapshot_records;
 pub mod state;
@@ -48,6 +49,8 @@ pub struct TopicMetadata {
     pub placement: Vec<PartitionPlacement>,
     /// Configs the topic set explicitly (Kafka's names).
     pub configs: BTreeMap<String, String>,
+    /// The partitions being reassigned (KIP-455), by partition index.
+    pub reassignments: BTreeMap<u32, reassignment::Reassignment>,
 }
 
 impl TopicMetadata {
@@ -233,8 +236,8 @@ pub enum Command {
     FenceHost {
         node_id: u32,
     },
-    /// A decommissioned host leaves: every partition it leads moves to the
-    /// other live hosts first (refused while none is left to take them).
+    /// A decommissioned host leaves: refused while it still holds a
+    /// replica (reassign its partitions first, `ReassignPartition`).
     RemoveHost {
         node_id: u32,
     },
@@ -256,6 +259,14 @@ pub enum Command {
     ShutdownHost {
         node_id: u32,
     },
+    /// Kafka's AlterPartitionReassignments for one partition: move it to
+    /// the `target` replicas (see `reassignment.rs`), or, with `None`,
+    /// cancel the reassignment in progress.
+    ReassignPartition {
+        name: String,
+        partition: i32,
+        target: Option<Vec<u32>>,
+    },
 }
 
 impl Command {
@@ -266,7 +277,8 @@ impl Command {
             | Command::DeleteTopic { name }
             | Command::CreatePartitions { name, .. }
             | Command::SetTopicConfigs { name, .. }
-            | Command::AlterPartition { name, .. } => Some(name),
+            | Command::AlterPartition { name, .. }
+            | Command::ReassignPartition { name, .. } => Some(name),
             Command::RegisterHost(_)
             | Command::FenceHost { .. }
             | Command::RemoveHost { .. }

@@ -72,6 +72,13 @@ pub enum MetadataRecord {
         partition: u32,
         placement: PartitionPlacement,
     },
+    /// A partition's reassignment in progress from now on (KIP-455), or
+    /// none (`None`: completed or cancelled). See `reassignment.rs`.
+    ReassignmentSet {
+        name: String,
+        partition: u32,
+        reassignment: Option<super::reassignment::Reassignment>,
+    },
 }
 
 const TOPIC_CREATED: u8 = 1;
@@ -89,6 +96,9 @@ const PARTITION_CHANGED: u8 = 12;
 /// A topic whose placements need their ISR said (a snapshot's, once some
 /// ISR differs from its replicas or a partition has no leader).
 const TOPIC_CREATED_WITH_ISR: u8 = 13;
+/// A partition's pending reassignment: its target and adding replicas
+/// (an empty target: none pending).
+const REASSIGNMENT_SET: u8 = 14;
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct DecodeError(pub &'static str);
@@ -179,6 +189,21 @@ impl MetadataRecord {
                 out.put_u32(*partition);
                 put_placement_with_isr(&mut out, placement);
             }
+            MetadataRecord::ReassignmentSet {
+                name,
+                partition,
+                reassignment,
+            } => {
+                out.put_u8(REASSIGNMENT_SET);
+                put_string(&mut out, name);
+                out.put_u32(*partition);
+                let (target, adding) = reassignment
+                    .as_ref()
+                    .map(|pending| (&pending.target[..], &pending.adding[..]))
+                    .unwrap_or_default();
+                put_u32_list(&mut out, target);
+                put_u32_list(&mut out, adding);
+            }
             host_record => put_host_record(&mut out, host_record),
         }
         out
@@ -243,6 +268,7 @@ impl MetadataRecord {
                 placement: get_placement_with_isr(buf)?,
             },
             kind @ (HOST_REGISTERED | HOST_FENCED | HOST_REMOVED) => get_host_record(kind, buf)?,
+            REASSIGNMENT_SET => get_reassignment_set(buf)?,
             _ => return Err(DecodeError("unknown record type")),
         };
         if buf.has_remaining() {
@@ -303,6 +329,24 @@ fn get_host_record(kind: u8, buf: &mut &[u8]) -> Result<MetadataRecord, DecodeEr
         _ => MetadataRecord::HostRemoved {
             node_id: get_u32(buf)?,
         },
+    })
+}
+
+/// A reassignment record: its adding replicas are among its target ones.
+fn get_reassignment_set(buf: &mut &[u8]) -> Result<MetadataRecord, DecodeError> {
+    let name = get_string(buf)?;
+    let partition = get_u32(buf)?;
+    let target = get_u32_list(buf)?;
+    let adding = get_u32_list(buf)?;
+    if !adding.iter().all(|replica| target.contains(replica)) {
+        return Err(DecodeError("adding replicas outside the target"));
+    }
+    let reassignment =
+        (!target.is_empty()).then_some(super::reassignment::Reassignment { target, adding });
+    Ok(MetadataRecord::ReassignmentSet {
+        name,
+        partition,
+        reassignment,
     })
 }
 
@@ -645,6 +689,31 @@ mod tests {
         );
         for record in records {
             let bytes = record.encode();
+            assert_eq!(MetadataRecord::decode(&bytes), Ok(record));
+            assert!(MetadataRecord::decode(&bytes[..bytes.len() - 1]).is_err());
+        }
+    }
+
+    #[test]
+    fn reassignments_round_trip() {
+        let records = [
+            MetadataRecord::ReassignmentSet {
+                name: "t".into(),
+                partition: 2,
+                reassignment: Some(crate::metadata::reassignment::Reassignment {
+                    target: vec![1024, 2048],
+                    adding: vec![2048],
+                }),
+            },
+            MetadataRecord::ReassignmentSet {
+                name: "t".into(),
+                partition: 0,
+                reassignment: None,
+            },
+        ];
+        for record in records {
+            let bytes = record.encode();
+            assert_eq!(bytes[0], REASSIGNMENT_SET);
             assert_eq!(MetadataRecord::decode(&bytes), Ok(record));
             assert!(MetadataRecord::decode(&bytes[..bytes.len() - 1]).is_err());
         }

@@ -1,7 +1,8 @@
 //! The metadata state as records, for the quorum's snapshots: the records
 //! that, applied in order to an empty state, rebuild it (each host's
 //! registration, and its fencing when fenced; then one TopicCreated per
-//! topic, with every partition's placement and the topic's configs).
+//! topic, with every partition's placement and the topic's configs; then
+//! one ReassignmentSet per partition being reassigned).
 //!
 //! Invariants: `restore(to_records(), version())` gives a state equal to
 //! the original, at the same version; a restore never moves the version
@@ -56,6 +57,16 @@ impl MetadataState {
                     .collect(),
             });
         records.extend(topics);
+        let reassignments = self.topics().values().flat_map(|topic| {
+            topic.reassignments.iter().map(|(&partition, pending)| {
+                MetadataRecord::ReassignmentSet {
+                    name: topic.name.clone(),
+                    partition,
+                    reassignment: Some(pending.clone()),
+                }
+            })
+        });
+        records.extend(reassignments);
         records
     }
 

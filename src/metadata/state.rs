@@ -106,6 +106,7 @@ impl MetadataState {
                     id: *id,
                     placement: placement.clone(),
                     configs: configs.iter().cloned().collect(),
+                    reassignments: BTreeMap::new(),
                 };
                 topics.insert(name.clone(), Arc::new(topic));
             }
@@ -157,6 +158,19 @@ impl MetadataState {
                     if let Some(slot) = topic.placement.get_mut(*partition as usize) {
                         *slot = Self::change_partition(slot, placement);
                     }
+                }
+            }
+            MetadataRecord::ReassignmentSet {
+                name,
+                partition,
+                reassignment,
+            } => {
+                if let Some(topic) = topics.get_mut(name) {
+                    let reassignments = &mut Arc::make_mut(topic).reassignments;
+                    match reassignment {
+                        Some(pending) => reassignments.insert(*partition, pending.clone()),
+                        None => reassignments.remove(partition),
+                    };
                 }
             }
         }
@@ -288,6 +302,11 @@ impl MetadataState {
                 isr,
             }),
             Command::ShutdownHost { node_id } => self.plan_shutdown_host(*node_id),
+            Command::ReassignPartition {
+                name,
+                partition,
+                target,
+            } => self.plan_reassign_partition(name, *partition, target.as_deref(), defaults),
         }
     }
 

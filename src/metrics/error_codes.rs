@@ -155,6 +155,18 @@ error_codes! {
     kafka::ConsumerGroupDescribeResponse => |response, visit| {
         response.groups.iter().for_each(|group| visit(group.error_code));
     }
+    kafka::AlterPartitionReassignmentsResponse => |response, visit| {
+        visit(response.error_code);
+        for topic in &response.responses {
+            topic.partitions.iter().for_each(|partition| visit(partition.error_code));
+        }
+    }
+    kafka::ListPartitionReassignmentsResponse => |response, visit| {
+        visit(response.error_code);
+    }
+    kafka::UnregisterBrokerResponse => |response, visit| {
+        visit(response.error_code);
+    }
 }
 
 impl<T: ErrorCodes, const OLDEST: i16> ErrorCodes for SameAs<T, OLDEST> {

@@ -199,6 +199,14 @@ apis! {
     ConsumerGroupDescribe => handlers::consumer_group_describe::handle,
         handlers::consumer_group_describe::VERSIONS,
         kafka::ConsumerGroupDescribeRequest => kafka::ConsumerGroupDescribeResponse;
+    AlterPartitionReassignments => handlers::reassignments::handle_alter,
+        handlers::reassignments::ALTER_VERSIONS,
+        kafka::AlterPartitionReassignmentsRequest => kafka::AlterPartitionReassignmentsResponse;
+    ListPartitionReassignments => handlers::reassignments::handle_list,
+        handlers::reassignments::LIST_VERSIONS,
+        kafka::ListPartitionReassignmentsRequest => kafka::ListPartitionReassignmentsResponse;
+    UnregisterBroker => handlers::unregister_broker::handle, handlers::unregister_broker::VERSIONS,
+        kafka::UnregisterBrokerRequest => kafka::UnregisterBrokerResponse;
 }
 
 /// ApiVersions' handler with the table it lists: the table hands itself

@@ -1,5 +1,6 @@
 //! `corelog cluster info`: the brokers (node, host, port, rack), the
-//! controller, the cluster id, and each broker's API version ranges.
+//! controller, the cluster id, and each broker's API version ranges;
+//! `corelog cluster decommission` (see `decommission.rs`).
 
 use std::collections::BTreeMap;
 
@@ -22,6 +23,8 @@ pub struct ClusterArgs {
 pub enum ClusterCommand {
     /// Brokers, controller, cluster id and API versions.
     Info,
+    /// Move every replica off a host, then remove it from the cluster.
+    Decommission(super::decommission::DecommissionArgs),
 }
 
 /// API key -> (min, max) version.
@@ -37,7 +40,9 @@ struct Broker {
 }
 
 pub fn run(args: ClusterArgs) -> Result<(), ToolError> {
-    let ClusterCommand::Info = args.command;
+    if let ClusterCommand::Decommission(decommission) = &args.command {
+        return super::decommission::run(&args.connect, decommission);
+    }
     let mut cluster = Cluster::connect(&args.connect.brokers)?;
     let metadata = cluster.metadata(Some(&[]))?;
     let cluster_id = metadata

@@ -23,6 +23,7 @@ pub mod client;
 pub mod cluster;
 pub mod consume;
 pub mod datetime;
+pub mod decommission;
 pub mod group;
 pub mod membership;
 pub mod offsets;

@@ -633,6 +633,56 @@ fn populated(api_key: ApiKey, version: i16) -> Result<Vec<u8>, String> {
                 GroupId(text("wire-fuzz-other")),
             ]),
         ),
+        ApiKey::AlterPartitionReassignments => {
+            use kafka_protocol::messages::alter_partition_reassignments_request::{
+                ReassignablePartition, ReassignableTopic,
+            };
+            encode(
+                version,
+                kafka_protocol::messages::AlterPartitionReassignmentsRequest::default()
+                    .with_timeout_ms(30_000)
+                    .with_topics(
+                        (0..2)
+                            .map(|index| {
+                                ReassignableTopic::default()
+                                    .with_name(topic(index))
+                                    .with_partitions(vec![
+                                        // Cancels (null): nothing is in progress.
+                                        ReassignablePartition::default()
+                                            .with_partition_index(0)
+                                            .with_replicas(None),
+                                        ReassignablePartition::default()
+                                            .with_partition_index(1)
+                                            .with_replicas(Some(vec![BrokerId(0)])),
+                                    ])
+                            })
+                            .collect(),
+                    ),
+            )
+        }
+        ApiKey::ListPartitionReassignments => {
+            use kafka_protocol::messages::list_partition_reassignments_request::ListPartitionReassignmentsTopics;
+            encode(
+                version,
+                kafka_protocol::messages::ListPartitionReassignmentsRequest::default()
+                    .with_timeout_ms(30_000)
+                    .with_topics(Some(
+                        (0..2)
+                            .map(|index| {
+                                ListPartitionReassignmentsTopics::default()
+                                    .with_name(topic(index))
+                                    .with_partition_indexes(vec![0, 1])
+                            })
+                            .collect(),
+                    )),
+            )
+        }
+        // A host no cluster has: refused, whatever it is sent to.
+        ApiKey::UnregisterBroker => encode(
+            version,
+            kafka_protocol::messages::UnregisterBrokerRequest::default()
+                .with_broker_id(BrokerId(1000 * 1024)),
+        ),
         ApiKey::OffsetForLeaderEpoch => {
             use kafka_protocol::messages::offset_for_leader_epoch_request::{
                 OffsetForLeaderPartition, OffsetForLeaderTopic,

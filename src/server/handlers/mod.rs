@@ -42,8 +42,10 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod reassignments;
 pub mod record_formats;
 pub mod sync_group;
+pub mod unregister_broker;
 
 pub use super::context::RequestContext;
 
