@@ -94,6 +94,9 @@ requests! {
     IncrementalAlterConfigs => messages::IncrementalAlterConfigsRequest,
     ConsumerGroupHeartbeat => messages::ConsumerGroupHeartbeatRequest,
     ConsumerGroupDescribe => messages::ConsumerGroupDescribeRequest,
+    AlterPartitionReassignments => messages::AlterPartitionReassignmentsRequest,
+    ListPartitionReassignments => messages::ListPartitionReassignmentsRequest,
+    UnregisterBroker => messages::UnregisterBrokerRequest,
 }
 
 /// Decodes one request frame (without its 4-byte length prefix): header,
