@@ -248,7 +248,11 @@ fn run_workload_through(
         // The Rust producers have stopped once their last batch is answered
         // or given up; give them that long before taking the tally.
         std::thread::sleep(Duration::from_secs(6));
-        let missing = wait_for_consumers(recorder);
+        let mut missing = wait_for_consumers(recorder);
+        if let Ok(Some(status)) = guard.children[2].try_wait() {
+            let log = std::fs::read_to_string(cluster.dir.join("kcat.log")).unwrap_or_default();
+            missing.push(format!("kcat exited early ({status}): {}", log.trim()));
+        }
         stop_reading.store(true, Ordering::Relaxed);
         let consumer = &mut guard.children[1];
         drop(consumer.stdin.take());
@@ -278,9 +282,22 @@ fn start_outside_clients<'scope>(
         &["consume", &cluster.bootstrap(), topic, "faults-kafkajs"],
         "kafkajs-consumer.log",
     );
+    // kcat exits for good on librdkafka's "all broker connections are
+    // down", which counts a broker down from its last failure until it is
+    // connected again. With sparse connections (the default) it reconnects
+    // only to brokers it needs, so faults on each host in turn (a killed
+    // leader's host that leads nothing after its restart, then another)
+    // add up to "all down" while two hosts are serving: Apache Kafka's
+    // brokers would end kcat the same way. Keeping a connection to every
+    // broker is a consumer setting, and the group still has to ride out
+    // every failover.
     let mut kcat = cluster.spawn_kcat(&[
         "-G",
         "faults-kcat",
+        "-X",
+        "enable.sparse.connections=false",
+        "-X",
+        "reconnect.backoff.max.ms=1000",
         "-X",
         "auto.offset.reset=earliest",
         "-u",

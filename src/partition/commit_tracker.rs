@@ -282,6 +282,21 @@ impl CommitTracker {
         (proposed != *isr).then_some(proposed)
     }
 
+    /// Whether a leader's high watermark has reached the start of its
+    /// epoch (always true for a follower). Until it has, it may be below
+    /// the last one the previous leader gave out (a follower learns its
+    /// leader's high watermark one fetch later), so consumers are not
+    /// shown it (KIP-207, Kafka's OFFSET_NOT_AVAILABLE).
+    pub fn caught_up_with_epoch_start(&self, high_watermark: i64) -> bool {
+        match &*self.replication.borrow() {
+            Replication::Leader {
+                epoch_start_offset,
+                ..
+            } => high_watermark >= *epoch_start_offset,
+            Replication::Follower { .. } => true,
+        }
+    }
+
     /// Whether the ISR holds at least `min.insync.replicas` (a sole
     /// replica with no ISR given counts as one).
     pub fn enough_in_sync(&self) -> bool {

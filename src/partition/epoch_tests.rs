@@ -359,3 +359,52 @@ fn an_isr_expansion_on_its_way_holds_the_high_watermark_for_the_joiner() {
         assert_eq!(leader.high_watermark(), 3);
     });
 }
+
+#[test]
+fn a_new_leader_shows_no_high_watermark_below_its_epoch_start() {
+    // Follower 1 holds m0..m2 but last heard high watermark 1 from leader
+    // 0, which had given out 3. Made leader, its own high watermark starts
+    // at 1: below what consumers saw. It is not shown (OFFSET_NOT_AVAILABLE)
+    // until follower 2 has fetched up to the epoch's start.
+    run(|dir| async move {
+        let never = i64::MAX as u64;
+        let flush = FlushPolicy::Interval {
+            messages: never,
+            milliseconds: never,
+        };
+        let old_leader = open_with(&dir, "a", flush).await;
+        let follower = open_with(&dir, "b", flush).await;
+        for body in [b"m0", b"m1", b"m2"] {
+            produce(&old_leader, 1, body).await;
+        }
+        let following = crate::metadata::PartitionPlacement {
+            replicas: vec![0, 1, 2],
+            leader: 0,
+            leader_epoch: 1,
+            isr: vec![0, 1, 2],
+        };
+        follower.set_leader_epoch(1);
+        follower.apply_placement(1, &following, 2, None);
+        catch_up(&follower, &old_leader).await;
+        follower.record_leader_high_watermark(1);
+        assert_eq!(follower.high_watermark(), 1);
+        assert!(follower.high_watermark_caught_up(), "a follower has no epoch start to reach");
+
+        let leading = crate::metadata::PartitionPlacement {
+            leader: 1,
+            leader_epoch: 2,
+            isr: vec![1, 2],
+            ..following
+        };
+        follower.set_leader_epoch(2);
+        follower.apply_placement(1, &leading, 2, None);
+        follower.assign_epoch_start_offset().unwrap();
+        assert_eq!(follower.high_watermark(), 1);
+        assert!(!follower.high_watermark_caught_up());
+        follower.record_follower_fetch(2, 2);
+        assert!(!follower.high_watermark_caught_up(), "2 holds less than the epoch start");
+        follower.record_follower_fetch(2, 3);
+        assert_eq!(follower.high_watermark(), 3);
+        assert!(follower.high_watermark_caught_up());
+    });
+}

@@ -128,6 +128,18 @@ impl Partition {
         self.commit.enough_in_sync()
     }
 
+    /// Whether this leader may show consumers its high watermark: once it
+    /// reached the start of this leader's epoch. Before that it can be
+    /// below what the previous leader showed, since a follower's high
+    /// watermark lags its leader's by one fetch, and a consumer would see
+    /// it go back. Every record below the epoch start is on this replica,
+    /// so the wait lasts until the in-sync followers have fetched (and
+    /// synced) up to it. Kafka answers ListOffsets with OFFSET_NOT_AVAILABLE
+    /// meanwhile (KIP-207); corelog holds consumers' fetches the same way.
+    pub fn high_watermark_caught_up(&self) -> bool {
+        self.commit.caught_up_with_epoch_start(self.high_watermark())
+    }
+
     /// The ISR this leader has from its installed placement.
     pub fn isr(&self) -> Vec<u32> {
         self.commit.isr()

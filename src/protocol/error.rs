@@ -61,6 +61,9 @@ impl ErrorCode {
     pub const FENCED_LEADER_EPOCH: ErrorCode = ErrorCode(74);
     /// The request's leader epoch is newer than the leader's: retry later.
     pub const UNKNOWN_LEADER_EPOCH: ErrorCode = ErrorCode(75);
+    /// A new leader's high watermark has not yet reached the start of its
+    /// epoch, so offsets could appear to go back; retry (KIP-207).
+    pub const OFFSET_NOT_AVAILABLE: ErrorCode = ErrorCode(78);
     /// The offset metadata string is longer than `offset.metadata.max.bytes`.
     pub const OFFSET_METADATA_TOO_LARGE: ErrorCode = ErrorCode(12);
     /// The group's offsets partition is still being loaded; retry.

@@ -24,7 +24,10 @@
 //! v15, its `replica_state` from v15) reaches only the leader, reads up to
 //! the log end instead of the high watermark, and records the follower's
 //! fetch offset (durable there) for the high watermark and the ISR.
-//! Consumers (replica id < 0) never read above the high watermark.
+//! Consumers (replica id < 0) never read above the high watermark, and
+//! are not shown a new leader's until it reaches the start of its epoch
+//! (see `Partition::high_watermark_caught_up`): a consumer's high
+//! watermark never goes back across a leader change.
 //!
 //! Invariants: one answer per requested partition, in request order; a
 //! partition's records start at the batch holding the fetch offset and stop
@@ -254,6 +257,14 @@ async fn read_partition(
         }
         // Before the high watermark is read: this fetch may move it.
         partition.record_follower_fetch(replica, wanted.fetch_offset);
+    } else if !partition.high_watermark_caught_up() {
+        // A new leader whose high watermark may still be below its
+        // predecessor's last: the consumer waits (the long poll wakes when
+        // it moves) and, if the wait ends first, gets OFFSET_NOT_AVAILABLE,
+        // which clients retry. Not an error for `enough`: other partitions
+        // may still fill the answer.
+        data.error_code = ErrorCode::OFFSET_NOT_AVAILABLE.0;
+        return (data, 0, false);
     }
     data.high_watermark = partition.high_watermark();
     data.last_stable_offset = partition.high_watermark();

@@ -140,6 +140,11 @@ async fn answer(shard: &Shard, request: ListOffsetsRequest, version: i16) -> Lis
                 wanted.current_leader_epoch,
             ) {
                 Route::Elsewhere(code) => answer.error_code = code.0,
+                Route::Here(partition) if shows_high_watermark(version, wanted.timestamp)
+                    && !partition.high_watermark_caught_up() =>
+                {
+                    answer.error_code = ErrorCode::OFFSET_NOT_AVAILABLE.0;
+                }
                 Route::Here(partition) => match lookup(&partition, wanted.timestamp).await {
                     Ok((offset, timestamp)) => {
                         answer.offset = offset;
@@ -175,6 +180,14 @@ async fn answer(shard: &Shard, request: ListOffsetsRequest, version: i16) -> Lis
         );
     }
     ListOffsetsResponse::default().with_topics(topics)
+}
+
+/// Whether a lookup's answer depends on the high watermark, so a new
+/// leader whose high watermark has not reached its epoch's start answers
+/// OFFSET_NOT_AVAILABLE instead (Kafka's rule, KIP-207: latest, max
+/// timestamp and timestamp lookups from v1; v0 predates it).
+fn shows_high_watermark(version: i16, timestamp: i64) -> bool {
+    version >= 1 && (timestamp == LATEST_TIMESTAMP || timestamp == MAX_TIMESTAMP || timestamp >= 0)
 }
 
 /// (offset, timestamp) for a ListOffsets timestamp; (-1, -1) when no record
