@@ -575,7 +575,8 @@ fn replicas_on_distinct_hosts_and_a_new_leader_from_the_isr() {
 }
 
 /// Controlled shutdown: a host sent SIGTERM has leadership moved off it
-/// at once (well before its 9 s lease could run out), and says so.
+/// at once (well before its 9 s lease could run out), gets no replica of
+/// a topic created meanwhile, and says so.
 #[test]
 fn a_host_stopping_hands_leadership_over_first() {
     let Some(cluster) = Cluster::up("shutdown", HOSTS, 1, &[]) else {
@@ -613,11 +614,39 @@ fn a_host_stopping_hands_leadership_over_first() {
         },
     );
     assert!(after.leader_epoch > before[0].leader_epoch, "{after:?}");
+    // It also leaves Metadata at once (fenced by the shutdown, not by its
+    // lease), so a topic created now gets no replica there.
+    wait_for(
+        &format!("host {stopping} out of Metadata"),
+        Duration::from_secs(8),
+        logs,
+        || {
+            let brokers = broker_ids(&cluster.metadata(survivor)?);
+            (!brokers.contains(&(stopping as i32 * NODES_PER_HOST))).then_some(())
+        },
+    );
     assert!(
         started.elapsed() < Duration::from_secs(8),
         "moved before any lease could run out: {:?}",
         started.elapsed()
     );
+    let code = try_create_replicated(&mut cluster.client(survivor, 0), "created-meanwhile", 6, 2);
+    assert_eq!(code, Some(0), "CreateTopics while a host stops");
+    let placed = wait_for(
+        "created-meanwhile in Metadata",
+        Duration::from_secs(10),
+        logs,
+        || partitions_of(&cluster.metadata(survivor)?, "created-meanwhile"),
+    );
+    for partition in &placed {
+        assert!(
+            partition
+                .replica_nodes
+                .iter()
+                .all(|replica| replica.0 / NODES_PER_HOST != stopping as i32),
+            "a replica on the stopping host: {partition:?}"
+        );
+    }
     wait_for(
         "the host's shutdown line",
         Duration::from_secs(15),

@@ -411,12 +411,31 @@ mod tests {
     }
 
     #[test]
-    fn a_controlled_shutdown_moves_leadership_without_fencing() {
+    fn a_controlled_shutdown_moves_leadership_and_leaves_the_host_nothing_new() {
         let mut state = three_hosts(vec![b(2), b(0), b(1)]);
         run(&mut state, Command::ShutdownHost { node_id: 2 }).unwrap();
         let after = placement(&state);
         assert_eq!((after.leader, after.leader_epoch), (b(0), 1));
         assert_eq!(after.isr, vec![b(0), b(1)]);
+        assert!(state.hosts()[&2].fenced);
+        // A topic created while it stops has no replica there, and it may
+        // not rejoin an ISR.
+        let create = Command::CreateTopic {
+            name: "u".into(),
+            partitions: 6,
+            replication_factor: 2,
+            assignment: None,
+            configs: BTreeMap::new(),
+            validate_only: false,
+        };
+        run(&mut state, create).unwrap();
+        let placements = &state.topics()["u"].placement;
+        assert!(placements
+            .iter()
+            .all(|placement| placement.replicas.iter().all(|&replica| host_of(replica) != 2)));
+        assert!(run(&mut state, alter(b(0), 1, vec![b(0), b(1), b(2)])).is_err());
+        // Back with a new incarnation, it is a host like any other.
+        run(&mut state, Command::RegisterHost(host(2, 2))).unwrap();
         assert!(!state.hosts()[&2].fenced);
         assert_eq!(
             run(&mut state, Command::ShutdownHost { node_id: 9 }),

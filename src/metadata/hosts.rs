@@ -76,9 +76,11 @@ impl MetadataState {
         }
     }
 
-    /// Controlled shutdown: as fencing, but the host stays registered and
-    /// unfenced until it stops (its lease then runs out, or it comes back
-    /// with a new incarnation).
+    /// Controlled shutdown: the host is fenced at once (Kafka marks it in
+    /// controlled shutdown), so leadership and ISR membership move off it
+    /// and, until it registers again with a new incarnation, it gets no
+    /// new partition, no leadership back and no place in an ISR. It stops
+    /// heartbeating once it asks, so no heartbeat undoes this.
     pub(super) fn plan_shutdown_host(
         &self,
         node_id: u32,
@@ -88,8 +90,7 @@ impl MetadataState {
                 code: ErrorCode::BROKER_NOT_AVAILABLE,
                 message: format!("node {node_id} is not a host of this cluster"),
             }),
-            Some(host) if host.fenced => Ok(Vec::new()),
-            Some(_) => Ok(self.plan_host_leaving(node_id)),
+            Some(_) => Ok(self.plan_fence_host(node_id)),
         }
     }
 

@@ -72,6 +72,10 @@ pub async fn send_heartbeats(controller: Rc<QuorumController>) {
     // session timeout.
     let limit = interval * 2;
     loop {
+        if controller.leaving.get() {
+            tracing::info!("quorum: controlled shutdown asked for; heartbeats stop");
+            return;
+        }
         let registration = controller.registration.clone();
         let outcome = match controller.leader() {
             Some(_) if controller.is_leader() => {

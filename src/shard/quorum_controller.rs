@@ -58,6 +58,10 @@ pub struct QuorumController {
     pub(super) leases: Leases,
     /// A single host's metadata log waiting to become the cluster's.
     legacy: RefCell<Option<(PathBuf, Vec<MetadataRecord>)>>,
+    /// This host asked for its controlled shutdown: its heartbeats stop,
+    /// so the fencing that shutdown committed is not undone by the next
+    /// one (a fenced host that heartbeats registers again).
+    pub(super) leaving: Cell<bool>,
 }
 
 /// Leader only: when each host was last heard from, and the term the
@@ -107,6 +111,7 @@ impl QuorumController {
             peers: RefCell::new(HashMap::new()),
             leases: Default::default(),
             legacy: RefCell::new(legacy),
+            leaving: Cell::new(false),
         }
     }
 
@@ -150,6 +155,9 @@ impl QuorumController {
     pub async fn execute(&self, command: Command) -> CommandResult {
         if command.validate_only() {
             return self.validate(&command);
+        }
+        if matches!(command, Command::ShutdownHost { node_id } if node_id == self.node_id) {
+            self.leaving.set(true);
         }
         let name = command.topic_name().map(str::to_string);
         let deadline = Instant::now() + request_timeout();
