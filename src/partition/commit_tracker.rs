@@ -8,14 +8,14 @@
 //! - leader: the least of that and every other in-sync replica's fetch
 //!   offset (a follower fetches again only once what it holds is synced, so
 //!   its fetch offset is durable), taken only while the ISR has at least
-//!   `min.insync.replicas` members;
+//!   `min.insync.replicas` members (or all the replicas there are);
 //! - follower: the least of that and the high watermark its leader last
 //!   reported.
 //!
 //! Invariants: the high watermark is within the log (at most its end
 //! offset); it never decreases while the partition is open, except when a
 //! truncation cuts the log below it (only a follower truncates); a leader's
-//! only advances while |ISR| >= min.insync.replicas.
+//! only advances while |ISR| >= min(min.insync.replicas, |replicas|).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -53,6 +53,16 @@ enum Replication {
     Follower {
         leader_high_watermark: i64,
     },
+}
+
+/// How many in-sync replicas the high watermark needs to advance:
+/// `min.insync.replicas`, but never more than the partition has (a sole
+/// replica with none listed counts as one). A topic with fewer replicas
+/// than its `min.insync.replicas` refuses acks=all (NOT_ENOUGH_REPLICAS,
+/// see `enough_in_sync`) but, as in Kafka, its acks=1 records become
+/// visible once every replica has them, instead of never.
+fn needed_in_sync(min_insync: usize, replicas: &[u32]) -> usize {
+    min_insync.min(replicas.len().max(1))
 }
 
 /// The partition's commit point (see the module doc).
@@ -104,13 +114,14 @@ impl CommitTracker {
             Replication::Leader {
                 own,
                 isr,
+                replicas,
                 min_insync,
                 followers,
                 ..
             } => {
                 // A sole replica (no ISR given) counts as an ISR of one.
                 let in_sync = isr.len().max(1);
-                if in_sync < *min_insync {
+                if in_sync < needed_in_sync(*min_insync, replicas) {
                     floor
                 } else {
                     isr.iter()
@@ -286,13 +297,21 @@ impl CommitTracker {
     /// epoch (always true for a follower). Until it has, it may be below
     /// the last one the previous leader gave out (a follower learns its
     /// leader's high watermark one fetch later), so consumers are not
-    /// shown it (KIP-207, Kafka's OFFSET_NOT_AVAILABLE).
+    /// shown it (KIP-207, Kafka's OFFSET_NOT_AVAILABLE). With fewer than
+    /// `min.insync.replicas` in sync it cannot move, so waiting would only
+    /// keep consumers from what is committed: it is shown as it is.
     pub fn caught_up_with_epoch_start(&self, high_watermark: i64) -> bool {
         match &*self.replication.borrow() {
             Replication::Leader {
                 epoch_start_offset,
+                isr,
+                replicas,
+                min_insync,
                 ..
-            } => high_watermark >= *epoch_start_offset,
+            } => {
+                high_watermark >= *epoch_start_offset
+                    || isr.len().max(1) < needed_in_sync(*min_insync, replicas)
+            }
             Replication::Follower { .. } => true,
         }
     }

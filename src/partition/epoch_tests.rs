@@ -408,3 +408,68 @@ fn a_new_leader_shows_no_high_watermark_below_its_epoch_start() {
         assert!(follower.high_watermark_caught_up());
     });
 }
+
+#[test]
+fn a_new_leader_below_min_insync_shows_its_high_watermark_as_it_is() {
+    // With the ISR below min.insync.replicas the high watermark cannot
+    // move, so holding it would keep consumers from committed records for
+    // as long as the ISR stays short: it is shown as it is.
+    run(|dir| async move {
+        let never = i64::MAX as u64;
+        let flush = FlushPolicy::Interval {
+            messages: never,
+            milliseconds: never,
+        };
+        let old_leader = open_with(&dir, "a", flush).await;
+        let follower = open_with(&dir, "b", flush).await;
+        for body in [b"m0", b"m1", b"m2"] {
+            produce(&old_leader, 1, body).await;
+        }
+        let following = crate::metadata::PartitionPlacement {
+            replicas: vec![0, 1],
+            leader: 0,
+            leader_epoch: 1,
+            isr: vec![0, 1],
+        };
+        follower.set_leader_epoch(1);
+        follower.apply_placement(1, &following, 2, None);
+        catch_up(&follower, &old_leader).await;
+        follower.record_leader_high_watermark(2);
+        let alone = crate::metadata::PartitionPlacement {
+            leader: 1,
+            leader_epoch: 2,
+            isr: vec![1],
+            ..following
+        };
+        follower.set_leader_epoch(2);
+        follower.apply_placement(1, &alone, 2, None);
+        follower.assign_epoch_start_offset().unwrap();
+        assert_eq!(follower.high_watermark(), 2);
+        assert!(follower.high_watermark_caught_up());
+    });
+}
+
+#[test]
+fn fewer_replicas_than_min_insync_refuse_acks_all_but_commit_acks_one() {
+    // A topic of 1 replica with min.insync.replicas 2: acks=all is refused
+    // (NOT_ENOUGH_REPLICAS) but acks=1 records become visible, as in
+    // Kafka, instead of never (the ISR can never reach 2).
+    run(|dir| async move {
+        let never = i64::MAX as u64;
+        let flush = FlushPolicy::Interval {
+            messages: never,
+            milliseconds: never,
+        };
+        let leader = open_with(&dir, "a", flush).await;
+        let placement = crate::metadata::PartitionPlacement {
+            replicas: vec![0],
+            leader: 0,
+            leader_epoch: 1,
+            isr: vec![0],
+        };
+        leader.apply_placement(0, &placement, 2, None);
+        assert!(!leader.enough_in_sync());
+        produce(&leader, 1, b"m0").await;
+        assert_eq!(leader.high_watermark(), 1);
+    });
+}

@@ -112,7 +112,9 @@ impl Partition {
             }
         };
         *self.replica.role.borrow_mut() = role;
-        self.replica.replicated.notify_all();
+        // An ISR change can end a new leader's high watermark hold
+        // (`high_watermark_caught_up`), so parked fetches look again too.
+        self.high_watermark_moved();
     }
 
     pub fn role(&self) -> Role {
@@ -136,6 +138,8 @@ impl Partition {
     /// so the wait lasts until the in-sync followers have fetched (and
     /// synced) up to it. Kafka answers ListOffsets with OFFSET_NOT_AVAILABLE
     /// meanwhile (KIP-207); corelog holds consumers' fetches the same way.
+    /// The hold ends early when the ISR is below `min.insync.replicas`
+    /// (see `CommitTracker::caught_up_with_epoch_start`).
     pub fn high_watermark_caught_up(&self) -> bool {
         self.commit.caught_up_with_epoch_start(self.high_watermark())
     }
