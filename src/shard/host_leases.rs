@@ -51,7 +51,12 @@ impl Handler for QuorumController {
             .hosts()
             .get(&host.node_id)
             .is_some_and(|registered| **registered == host);
-        if current {
+        let left = self
+            .leases
+            .left
+            .borrow()
+            .contains(&(host.node_id, host.incarnation));
+        if current || left {
             return Ok(());
         }
         self.commit(Command::RegisterHost(host)).await.map(|_| ())

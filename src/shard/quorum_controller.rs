@@ -21,7 +21,7 @@
 //! `QUORUM_REQUEST_TIMEOUT_MILLISECONDS`, never makes one alone.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -70,6 +70,10 @@ pub struct QuorumController {
 pub struct Leases {
     pub(super) heard: RefCell<HashMap<u32, Instant>>,
     pub(super) term: Cell<Option<u64>>,
+    /// Hosts (node id, incarnation) whose controlled shutdown this leader
+    /// committed: a heartbeat of theirs still on its way does not register
+    /// them again (they come back with a new incarnation).
+    pub(super) left: RefCell<HashSet<(u32, u64)>>,
 }
 
 fn refusal(code: ErrorCode, message: impl Into<String>) -> Refusal {
@@ -228,6 +232,14 @@ impl QuorumController {
             .borrow()
             .plan(&command, self.defaults)
             .map_err(|error| refusal(error.code, error.message))?;
+        if let Command::ShutdownHost { node_id } = command {
+            if let Some(host) = self.state.borrow().hosts().get(&node_id) {
+                self.leases
+                    .left
+                    .borrow_mut()
+                    .insert((node_id, host.incarnation));
+            }
+        }
         if records.is_empty() {
             let applied = self.raft.metrics().borrow().last_applied;
             return Ok(applied.map_or(0, |log_id| log_id.index));

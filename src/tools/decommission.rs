@@ -1,8 +1,9 @@
 //! `corelog cluster decommission --host H`: moves every replica off host H
 //! (AlterPartitionReassignments), waits until no move is left
 //! (ListPartitionReassignments), waits for the host to stop (its brokers
-//! leave Metadata once its lease runs out: a running host would register
-//! again, as a Kafka broker does), then removes it (UnregisterBroker).
+//! leave Metadata when its controlled shutdown fences it, or once its
+//! lease runs out: a running host would register again, as a Kafka broker
+//! does), then removes it (UnregisterBroker).
 //!
 //! Each replica on H is replaced, in its place in the replica list, by a
 //! shard of another live host that holds no replica of that partition yet:
