@@ -360,6 +360,54 @@ fn an_isr_expansion_on_its_way_holds_the_high_watermark_for_the_joiner() {
     });
 }
 
+/// Written counts as local in these tests: they have no group commit.
+fn written_is_local() -> FlushPolicy {
+    let never = i64::MAX as u64;
+    FlushPolicy::Interval {
+        messages: never,
+        milliseconds: never,
+    }
+}
+
+/// Broker 1, a follower of 0 among `replicas` holding m0..m2 and last told
+/// high watermark `told` (below the 3 leader 0 gave out), elected leader in
+/// epoch 2 with `isr` and min.insync.replicas 2.
+async fn elected_with_lagging_high_watermark(
+    dir: &Path,
+    replicas: Vec<u32>,
+    told: i64,
+    isr: Vec<u32>,
+) -> Rc<Partition> {
+    let old_leader = open_with(dir, "a", written_is_local()).await;
+    let follower = open_with(dir, "b", written_is_local()).await;
+    for body in [b"m0", b"m1", b"m2"] {
+        produce(&old_leader, 1, body).await;
+    }
+    let following = crate::metadata::PartitionPlacement {
+        isr: replicas.clone(),
+        replicas,
+        leader: 0,
+        leader_epoch: 1,
+    };
+    follower.set_leader_epoch(1);
+    follower.apply_placement(1, &following, 2, None);
+    catch_up(&follower, &old_leader).await;
+    follower.record_leader_high_watermark(told);
+    assert_eq!(follower.high_watermark(), told);
+    assert!(follower.high_watermark_caught_up(), "a follower has no epoch start to reach");
+    let leading = crate::metadata::PartitionPlacement {
+        leader: 1,
+        leader_epoch: 2,
+        isr,
+        ..following
+    };
+    follower.set_leader_epoch(2);
+    follower.apply_placement(1, &leading, 2, None);
+    follower.assign_epoch_start_offset().unwrap();
+    assert_eq!(follower.high_watermark(), told);
+    follower
+}
+
 #[test]
 fn a_new_leader_shows_no_high_watermark_below_its_epoch_start() {
     // Follower 1 holds m0..m2 but last heard high watermark 1 from leader
@@ -367,45 +415,13 @@ fn a_new_leader_shows_no_high_watermark_below_its_epoch_start() {
     // at 1: below what consumers saw. It is not shown (OFFSET_NOT_AVAILABLE)
     // until follower 2 has fetched up to the epoch's start.
     run(|dir| async move {
-        let never = i64::MAX as u64;
-        let flush = FlushPolicy::Interval {
-            messages: never,
-            milliseconds: never,
-        };
-        let old_leader = open_with(&dir, "a", flush).await;
-        let follower = open_with(&dir, "b", flush).await;
-        for body in [b"m0", b"m1", b"m2"] {
-            produce(&old_leader, 1, body).await;
-        }
-        let following = crate::metadata::PartitionPlacement {
-            replicas: vec![0, 1, 2],
-            leader: 0,
-            leader_epoch: 1,
-            isr: vec![0, 1, 2],
-        };
-        follower.set_leader_epoch(1);
-        follower.apply_placement(1, &following, 2, None);
-        catch_up(&follower, &old_leader).await;
-        follower.record_leader_high_watermark(1);
-        assert_eq!(follower.high_watermark(), 1);
-        assert!(follower.high_watermark_caught_up(), "a follower has no epoch start to reach");
-
-        let leading = crate::metadata::PartitionPlacement {
-            leader: 1,
-            leader_epoch: 2,
-            isr: vec![1, 2],
-            ..following
-        };
-        follower.set_leader_epoch(2);
-        follower.apply_placement(1, &leading, 2, None);
-        follower.assign_epoch_start_offset().unwrap();
-        assert_eq!(follower.high_watermark(), 1);
-        assert!(!follower.high_watermark_caught_up());
-        follower.record_follower_fetch(2, 2);
-        assert!(!follower.high_watermark_caught_up(), "2 holds less than the epoch start");
-        follower.record_follower_fetch(2, 3);
-        assert_eq!(follower.high_watermark(), 3);
-        assert!(follower.high_watermark_caught_up());
+        let leader = elected_with_lagging_high_watermark(&dir, vec![0, 1, 2], 1, vec![1, 2]).await;
+        assert!(!leader.high_watermark_caught_up());
+        leader.record_follower_fetch(2, 2);
+        assert!(!leader.high_watermark_caught_up(), "2 holds less than the epoch start");
+        leader.record_follower_fetch(2, 3);
+        assert_eq!(leader.high_watermark(), 3);
+        assert!(leader.high_watermark_caught_up());
     });
 }
 
@@ -415,37 +431,8 @@ fn a_new_leader_below_min_insync_shows_its_high_watermark_as_it_is() {
     // move, so holding it would keep consumers from committed records for
     // as long as the ISR stays short: it is shown as it is.
     run(|dir| async move {
-        let never = i64::MAX as u64;
-        let flush = FlushPolicy::Interval {
-            messages: never,
-            milliseconds: never,
-        };
-        let old_leader = open_with(&dir, "a", flush).await;
-        let follower = open_with(&dir, "b", flush).await;
-        for body in [b"m0", b"m1", b"m2"] {
-            produce(&old_leader, 1, body).await;
-        }
-        let following = crate::metadata::PartitionPlacement {
-            replicas: vec![0, 1],
-            leader: 0,
-            leader_epoch: 1,
-            isr: vec![0, 1],
-        };
-        follower.set_leader_epoch(1);
-        follower.apply_placement(1, &following, 2, None);
-        catch_up(&follower, &old_leader).await;
-        follower.record_leader_high_watermark(2);
-        let alone = crate::metadata::PartitionPlacement {
-            leader: 1,
-            leader_epoch: 2,
-            isr: vec![1],
-            ..following
-        };
-        follower.set_leader_epoch(2);
-        follower.apply_placement(1, &alone, 2, None);
-        follower.assign_epoch_start_offset().unwrap();
-        assert_eq!(follower.high_watermark(), 2);
-        assert!(follower.high_watermark_caught_up());
+        let leader = elected_with_lagging_high_watermark(&dir, vec![0, 1], 2, vec![1]).await;
+        assert!(leader.high_watermark_caught_up());
     });
 }
 
@@ -455,12 +442,7 @@ fn fewer_replicas_than_min_insync_refuse_acks_all_but_commit_acks_one() {
     // (NOT_ENOUGH_REPLICAS) but acks=1 records become visible, as in
     // Kafka, instead of never (the ISR can never reach 2).
     run(|dir| async move {
-        let never = i64::MAX as u64;
-        let flush = FlushPolicy::Interval {
-            messages: never,
-            milliseconds: never,
-        };
-        let leader = open_with(&dir, "a", flush).await;
+        let leader = open_with(&dir, "a", written_is_local()).await;
         let placement = crate::metadata::PartitionPlacement {
             replicas: vec![0],
             leader: 0,
