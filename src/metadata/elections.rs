@@ -430,9 +430,10 @@ mod tests {
         };
         run(&mut state, create).unwrap();
         let placements = &state.topics()["u"].placement;
-        assert!(placements
+        assert!(placements.iter().all(|placement| placement
+            .replicas
             .iter()
-            .all(|placement| placement.replicas.iter().all(|&replica| host_of(replica) != 2)));
+            .all(|&replica| host_of(replica) != 2)));
         assert!(run(&mut state, alter(b(0), 1, vec![b(0), b(1), b(2)])).is_err());
         // Back with a new incarnation, it is a host like any other.
         run(&mut state, Command::RegisterHost(host(2, 2))).unwrap();

@@ -394,7 +394,10 @@ async fn elected_with_lagging_high_watermark(
     catch_up(&follower, &old_leader).await;
     follower.record_leader_high_watermark(told);
     assert_eq!(follower.high_watermark(), told);
-    assert!(follower.high_watermark_caught_up(), "a follower has no epoch start to reach");
+    assert!(
+        follower.high_watermark_caught_up(),
+        "a follower has no epoch start to reach"
+    );
     let leading = crate::metadata::PartitionPlacement {
         leader: 1,
         leader_epoch: 2,
@@ -418,7 +421,10 @@ fn a_new_leader_shows_no_high_watermark_below_its_epoch_start() {
         let leader = elected_with_lagging_high_watermark(&dir, vec![0, 1, 2], 1, vec![1, 2]).await;
         assert!(!leader.high_watermark_caught_up());
         leader.record_follower_fetch(2, 2);
-        assert!(!leader.high_watermark_caught_up(), "2 holds less than the epoch start");
+        assert!(
+            !leader.high_watermark_caught_up(),
+            "2 holds less than the epoch start"
+        );
         leader.record_follower_fetch(2, 3);
         assert_eq!(leader.high_watermark(), 3);
         assert!(leader.high_watermark_caught_up());

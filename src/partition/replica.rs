@@ -141,7 +141,8 @@ impl Partition {
     /// The hold ends early when the ISR is below `min.insync.replicas`
     /// (see `CommitTracker::caught_up_with_epoch_start`).
     pub fn high_watermark_caught_up(&self) -> bool {
-        self.commit.caught_up_with_epoch_start(self.high_watermark())
+        self.commit
+            .caught_up_with_epoch_start(self.high_watermark())
     }
 
     /// The ISR this leader has from its installed placement.

@@ -140,8 +140,9 @@ async fn answer(shard: &Shard, request: ListOffsetsRequest, version: i16) -> Lis
                 wanted.current_leader_epoch,
             ) {
                 Route::Elsewhere(code) => answer.error_code = code.0,
-                Route::Here(partition) if shows_high_watermark(version, wanted.timestamp)
-                    && !partition.high_watermark_caught_up() =>
+                Route::Here(partition)
+                    if shows_high_watermark(version, wanted.timestamp)
+                        && !partition.high_watermark_caught_up() =>
                 {
                     answer.error_code = ErrorCode::OFFSET_NOT_AVAILABLE.0;
                 }
