@@ -55,14 +55,14 @@ enum Replication {
     },
 }
 
-/// How many in-sync replicas the high watermark needs to advance:
-/// `min.insync.replicas`, but never more than the partition has (a sole
-/// replica with none listed counts as one). A topic with fewer replicas
-/// than its `min.insync.replicas` refuses acks=all (NOT_ENOUGH_REPLICAS,
-/// see `enough_in_sync`) but, as in Kafka, its acks=1 records become
-/// visible once every replica has them, instead of never.
-fn needed_in_sync(min_insync: usize, replicas: &[u32]) -> usize {
-    min_insync.min(replicas.len().max(1))
+/// Whether `isr` is large enough for the high watermark to advance: at
+/// least `min.insync.replicas` members, but never more than the partition
+/// has (a sole replica with none listed counts as one of each). A topic
+/// with fewer replicas than its `min.insync.replicas` refuses acks=all
+/// (NOT_ENOUGH_REPLICAS, see `enough_in_sync`) but, as in Kafka, its acks=1
+/// records become visible once every replica has them, instead of never.
+fn can_advance(isr: &[u32], min_insync: usize, replicas: &[u32]) -> bool {
+    isr.len().max(1) >= min_insync.min(replicas.len().max(1))
 }
 
 /// The partition's commit point (see the module doc).
@@ -119,9 +119,7 @@ impl CommitTracker {
                 followers,
                 ..
             } => {
-                // A sole replica (no ISR given) counts as an ISR of one.
-                let in_sync = isr.len().max(1);
-                if in_sync < needed_in_sync(*min_insync, replicas) {
+                if !can_advance(isr, *min_insync, replicas) {
                     floor
                 } else {
                     isr.iter()
@@ -308,10 +306,7 @@ impl CommitTracker {
                 replicas,
                 min_insync,
                 ..
-            } => {
-                high_watermark >= *epoch_start_offset
-                    || isr.len().max(1) < needed_in_sync(*min_insync, replicas)
-            }
+            } => high_watermark >= *epoch_start_offset || !can_advance(isr, *min_insync, replicas),
             Replication::Follower { .. } => true,
         }
     }

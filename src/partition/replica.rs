@@ -113,7 +113,7 @@ impl Partition {
         };
         *self.replica.role.borrow_mut() = role;
         // An ISR change can end a new leader's high watermark hold
-        // (`high_watermark_caught_up`), so parked fetches look again too.
+        // (`consumer_high_watermark`), so parked fetches look again too.
         self.high_watermark_moved();
     }
 
@@ -130,8 +130,9 @@ impl Partition {
         self.commit.enough_in_sync()
     }
 
-    /// Whether this leader may show consumers its high watermark: once it
-    /// reached the start of this leader's epoch. Before that it can be
+    /// The high watermark consumers may be shown, or `None` while this
+    /// leader holds it back: until it reaches the start of this leader's
+    /// epoch. Before that it can be
     /// below what the previous leader showed, since a follower's high
     /// watermark lags its leader's by one fetch, and a consumer would see
     /// it go back. Every record below the epoch start is on this replica,
@@ -140,9 +141,11 @@ impl Partition {
     /// meanwhile (KIP-207); corelog holds consumers' fetches the same way.
     /// The hold ends early when the ISR is below `min.insync.replicas`
     /// (see `CommitTracker::caught_up_with_epoch_start`).
-    pub fn high_watermark_caught_up(&self) -> bool {
+    pub fn consumer_high_watermark(&self) -> Option<i64> {
+        let high_watermark = self.high_watermark();
         self.commit
-            .caught_up_with_epoch_start(self.high_watermark())
+            .caught_up_with_epoch_start(high_watermark)
+            .then_some(high_watermark)
     }
 
     /// The ISR this leader has from its installed placement.

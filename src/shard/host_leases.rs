@@ -51,11 +51,7 @@ impl Handler for QuorumController {
             .hosts()
             .get(&host.node_id)
             .is_some_and(|registered| **registered == host);
-        let left = self
-            .leases
-            .left
-            .borrow()
-            .contains(&(host.node_id, host.incarnation));
+        let left = self.leases.left.borrow().get(&host.node_id) == Some(&host.incarnation);
         if current || left {
             return Ok(());
         }

@@ -21,7 +21,7 @@
 //! `QUORUM_REQUEST_TIMEOUT_MILLISECONDS`, never makes one alone.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -70,10 +70,11 @@ pub struct QuorumController {
 pub struct Leases {
     pub(super) heard: RefCell<HashMap<u32, Instant>>,
     pub(super) term: Cell<Option<u64>>,
-    /// Hosts (node id, incarnation) whose controlled shutdown this leader
-    /// committed: a heartbeat of theirs still on its way does not register
-    /// them again (they come back with a new incarnation).
-    pub(super) left: RefCell<HashSet<(u32, u64)>>,
+    /// The incarnation of each host whose controlled shutdown this leader
+    /// committed (the latest only, so one entry per host): a heartbeat of
+    /// that incarnation still on its way does not register it again (it
+    /// comes back with a new one).
+    pub(super) left: RefCell<HashMap<u32, u64>>,
 }
 
 fn refusal(code: ErrorCode, message: impl Into<String>) -> Refusal {
@@ -237,7 +238,7 @@ impl QuorumController {
                 self.leases
                     .left
                     .borrow_mut()
-                    .insert((node_id, host.incarnation));
+                    .insert(node_id, host.incarnation);
             }
         }
         if records.is_empty() {

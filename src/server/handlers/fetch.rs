@@ -26,7 +26,7 @@
 //! fetch offset (durable there) for the high watermark and the ISR.
 //! Consumers (replica id < 0) never read above the high watermark, and
 //! are not shown a new leader's until it reaches the start of its epoch
-//! (see `Partition::high_watermark_caught_up`): a consumer's high
+//! (see `Partition::consumer_high_watermark`): a consumer's high
 //! watermark never goes back across a leader change.
 //!
 //! Invariants: one answer per requested partition, in request order; a
@@ -238,7 +238,7 @@ async fn read_partition(
         }
         Route::Here(partition) => partition,
     };
-    if let Some(replica) = replica {
+    let high_watermark = if let Some(replica) = replica {
         // A follower whose log diverges from this one truncates first
         // (KIP-279): no records until it fetches from where they agree.
         if let Some(diverging) =
@@ -257,7 +257,10 @@ async fn read_partition(
         }
         // Before the high watermark is read: this fetch may move it.
         partition.record_follower_fetch(replica, wanted.fetch_offset);
-    } else if !partition.high_watermark_caught_up() {
+        partition.high_watermark()
+    } else if let Some(high_watermark) = partition.consumer_high_watermark() {
+        high_watermark
+    } else {
         // A new leader whose high watermark may still be below its
         // predecessor's last: the consumer waits (the long poll wakes when
         // it moves) and, if the wait ends first, gets OFFSET_NOT_AVAILABLE,
@@ -265,9 +268,9 @@ async fn read_partition(
         // may still fill the answer.
         data.error_code = ErrorCode::OFFSET_NOT_AVAILABLE.0;
         return (data, 0, false);
-    }
-    data.high_watermark = partition.high_watermark();
-    data.last_stable_offset = partition.high_watermark();
+    };
+    data.high_watermark = high_watermark;
+    data.last_stable_offset = high_watermark;
     data.log_start_offset = partition.log_start_offset();
     // Once the response is full, later partitions get no data; the first
     // with data gets at least one batch.

@@ -116,15 +116,15 @@ async fn read_partition(
         }
         Route::Here(partition) => partition,
     };
-    if !partition.high_watermark_caught_up() {
+    let Some(high_watermark) = partition.consumer_high_watermark() else {
         // A new leader's high watermark may still be below its
         // predecessor's (see `fetch.rs`): wait, and if the wait ends first
         // answer NOT_LEADER_FOR_PARTITION, which these old clients retry
         // (OFFSET_NOT_AVAILABLE is newer than they are).
         data.error_code = ErrorCode::NOT_LEADER_OR_FOLLOWER.0;
         return (data, false);
-    }
-    data.high_watermark = partition.high_watermark();
+    };
+    data.high_watermark = high_watermark;
     let limit = (wanted.partition_max_bytes.max(0) as u64).min(remaining);
     if limit == 0 && total > 0 {
         return (data, false);

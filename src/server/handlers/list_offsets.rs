@@ -142,7 +142,7 @@ async fn answer(shard: &Shard, request: ListOffsetsRequest, version: i16) -> Lis
                 Route::Elsewhere(code) => answer.error_code = code.0,
                 Route::Here(partition)
                     if shows_high_watermark(version, wanted.timestamp)
-                        && !partition.high_watermark_caught_up() =>
+                        && partition.consumer_high_watermark().is_none() =>
                 {
                     answer.error_code = ErrorCode::OFFSET_NOT_AVAILABLE.0;
                 }
