@@ -31,9 +31,8 @@
 #   LIBRDKAFKA_SUITE_HOSTS  N (root only): run each scenario against a
 #                           scripts/cluster.sh cluster of N hosts, one shard
 #                           each, default.replication.factor min(N, 3),
-#                           instead of one 2-shard broker (not in the test
-#                           command: 0067_empty_topic fails now and then, see
-#                           docs/REPLICATION-FAULTS.md)
+#                           instead of one 2-shard broker (scripts/test.sh
+#                           runs it with 3 as root; see docs/REPLICATION-FAULTS.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repository=$PWD

@@ -41,4 +41,12 @@ cargo test --release --bench hot_paths
 scripts/fuzz.sh
 # librdkafka's own test suite (Debian's source package, built once into ~/.cache).
 scripts/librdkafka-suite.sh
+# The same suite against a 3-host cluster (scripts/cluster.sh) with 3
+# replicas per partition, about 3 minutes: the hosts need network
+# namespaces, so root only.
+if [ "$(id -u)" -eq 0 ]; then
+  LIBRDKAFKA_SUITE_HOSTS=3 scripts/librdkafka-suite.sh
+else
+  echo "scripts/test.sh: not root: librdkafka's suite against a 3-host cluster NOT RUN"
+fi
 (cd tests/kafkajs && CORELOG_BIN="$PWD/../../target/release/corelog" npm test)

@@ -189,6 +189,15 @@ pub const QUORUM_CONNECTIONS_MAX: usize = 256;
 /// before the caller gives up and retries or answers an error.
 pub const QUORUM_REQUEST_TIMEOUT_MILLISECONDS: u64 = 5_000;
 
+/// How long a topic change (CreateTopics, CreatePartitions, DeleteTopics)
+/// waits, once committed, for every live host to apply it before the
+/// client is answered anyway: a client that reads Metadata from one host
+/// and then asks a partition's leader on another must find the topic there
+/// (librdkafka takes UNKNOWN_TOPIC_OR_PARTITION from ListOffsets as final).
+/// Below the 5 s admin timeout of kafkajs, so a paused or unreachable host
+/// that is not fenced yet slows the answer but never times it out.
+pub const TOPIC_CHANGE_PROPAGATION_WAIT_MILLISECONDS: u64 = 3_000;
+
 /// Consumer groups one shard coordinates; a new group beyond this gets
 /// COORDINATOR_NOT_AVAILABLE and a log line.
 pub const GROUPS_PER_SHARD_MAX: usize = 100_000;

@@ -171,8 +171,77 @@ fn every_shard_of_every_host_serves_topics_and_groups() {
         );
         assert_eq!(hosts_of(&leaders), [0, 1, 2], "leaders {leaders:?}");
     }
+    created_topics_are_known_everywhere_at_once(&cluster);
     kafkajs_produces_and_consumes_across_hosts(&cluster);
     commits_read_back_through_another_host(&cluster);
+}
+
+/// CreateTopics answers only once every live host applied the change: a
+/// client that reads Metadata from one host and then asks a partition's
+/// leader on another (librdkafka's 0067_empty_topic does, 9 ms later) must
+/// not hear UNKNOWN_TOPIC_OR_PARTITION. Asked of each host in turn, each
+/// topic is checked at once, with no retry, on every shard of every host.
+fn created_topics_are_known_everywhere_at_once(cluster: &Cluster) {
+    let logs = || cluster.logs();
+    for round in 0..6 {
+        let asked = round % HOSTS;
+        let topic = format!("at-once-{round}");
+        let code = try_create_topic(&mut cluster.client(asked, round % SHARDS), &topic, 4);
+        assert_eq!(code, Some(0), "CreateTopics {topic}\n{}", logs());
+        for host in 0..HOSTS {
+            for shard in 0..SHARDS {
+                let mut client = cluster.client(host, shard);
+                let metadata = try_metadata(&mut client, Some(&[topic.as_str()]))
+                    .unwrap_or_else(|| panic!("no Metadata from host {host} shard {shard}"));
+                assert!(
+                    topic_leaders(&metadata, &topic).is_some(),
+                    "host {host} shard {shard} does not know {topic} right after host \
+                     {asked} created it: {metadata:?}\n{}",
+                    logs()
+                );
+            }
+        }
+    }
+    println!("6 topics, each known on every shard of every host once CreateTopics answered");
+
+    // A host that cannot apply for a while (paused, not yet fenced) holds
+    // the answer back until it has: without that wait the answer comes
+    // while it sleeps, and it does not know the topic when it wakes.
+    let leader = cluster.leader().expect("a quorum leader");
+    let paused = (leader + 1) % HOSTS;
+    let asked = (leader + 2) % HOSTS;
+    let pause = Duration::from_millis(1500);
+    cluster.stop(paused);
+    let started = Instant::now();
+    let creating = {
+        let mut client = cluster.client(asked, 0);
+        std::thread::spawn(move || {
+            let code = try_create_topic(&mut client, "after-pause", 2);
+            (code, Instant::now())
+        })
+    };
+    std::thread::sleep(pause);
+    let resumed = Instant::now();
+    cluster.cont(paused);
+    let (code, answered) = creating.join().expect("the CreateTopics thread");
+    let waited = answered - started;
+    assert_eq!(code, Some(0), "CreateTopics after-pause\n{}", logs());
+    assert!(
+        answered >= resumed,
+        "CreateTopics answered after {waited:?}, while host {paused} was still paused\n{}",
+        logs()
+    );
+    for shard in 0..SHARDS {
+        let metadata = try_metadata(&mut cluster.client(paused, shard), Some(&["after-pause"]))
+            .unwrap_or_else(|| panic!("no Metadata from host {paused} shard {shard}"));
+        assert!(
+            topic_leaders(&metadata, "after-pause").is_some(),
+            "host {paused} shard {shard} does not know after-pause once CreateTopics answered \
+             (after {waited:?}): {metadata:?}\n{}",
+            logs()
+        );
+    }
+    println!("CreateTopics waited {waited:?} for paused host {paused} to apply the topic");
 }
 
 /// Broker (id, address) pairs `kcat -L` lists, sorted.

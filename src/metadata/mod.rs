@@ -287,6 +287,27 @@ impl Command {
         }
     }
 
+    /// Whether it makes, grows or removes a topic: a change clients route
+    /// by on every host, so it is answered once every live host applied
+    /// it (`QuorumController::execute`). Leadership and ISR changes are
+    /// not: clients retry NOT_LEADER_OR_FOLLOWER, and an ISR shrink must
+    /// not wait on the very host that fell behind.
+    pub fn changes_topics(&self) -> bool {
+        match self {
+            Command::CreateTopic { .. }
+            | Command::DeleteTopic { .. }
+            | Command::CreatePartitions { .. } => true,
+            Command::SetTopicConfigs { .. }
+            | Command::AlterPartition { .. }
+            | Command::ReassignPartition { .. }
+            | Command::RegisterHost(_)
+            | Command::FenceHost { .. }
+            | Command::RemoveHost { .. }
+            | Command::ShutdownHost { .. }
+            | Command::Import(_) => false,
+        }
+    }
+
     /// Whether the client asked only to validate it.
     pub fn validate_only(&self) -> bool {
         match self {

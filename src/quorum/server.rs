@@ -1,6 +1,7 @@
 //! The quorum listener on shard 0 of every host: the other hosts' Raft
 //! messages go to this host's Raft member; forwarded metadata changes and
-//! host heartbeats go to the host's [`Handler`] (the controller).
+//! host heartbeats go to the host's [`Handler`] (the controller); a host
+//! that made a topic change asks whether this one has applied it.
 //!
 //! Invariants: requests on one connection are answered one at a time, in
 //! order; at most `QUORUM_CONNECTIONS_MAX` connections are served at once
@@ -13,7 +14,10 @@ use std::time::Duration;
 
 use super::types::Raft;
 use super::wire::{read_frame, write_frame, Refusal, Request, Response};
-use crate::limits::{QUORUM_CONNECTIONS_MAX, QUORUM_REQUEST_TIMEOUT_MILLISECONDS};
+use crate::limits::{
+    QUORUM_CONNECTIONS_MAX, QUORUM_REQUEST_TIMEOUT_MILLISECONDS,
+    TOPIC_CHANGE_PROPAGATION_WAIT_MILLISECONDS,
+};
 use crate::metadata::{Command, HostRegistration};
 use crate::rt::net::{Connection, Listener};
 
@@ -88,5 +92,13 @@ async fn answer<H: Handler>(request: Request, raft: &Raft, handler: &H) -> Respo
         }
         Request::Command(command) => Response::Command(handler.command(command).await),
         Request::Heartbeat(host) => Response::Heartbeat(handler.heartbeat(host).await),
+        Request::AppliedAtLeast(index) => {
+            let limit = Duration::from_millis(TOPIC_CHANGE_PROPAGATION_WAIT_MILLISECONDS);
+            let applied = raft
+                .wait(Some(limit))
+                .applied_index_at_least(Some(index), "a topic change another host asks about")
+                .await;
+            Response::AppliedAtLeast(applied.is_ok())
+        }
     }
 }

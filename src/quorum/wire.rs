@@ -32,6 +32,9 @@ pub enum Request {
     Command(Command),
     /// A host's lease, renewed every `HOST_HEARTBEAT_MILLISECONDS`.
     Heartbeat(HostRegistration),
+    /// Whether the host has applied the quorum log up to this index,
+    /// waiting `TOPIC_CHANGE_PROPAGATION_WAIT_MILLISECONDS` at most.
+    AppliedAtLeast(u64),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -45,6 +48,8 @@ pub enum Response {
     /// answers its client once it has applied that far), or the refusal.
     Command(Result<u64, Refusal>),
     Heartbeat(Result<(), Refusal>),
+    /// True once applied that far; false when the wait ran out first.
+    AppliedAtLeast(bool),
 }
 
 /// A refused command or heartbeat: the Kafka error and its message.

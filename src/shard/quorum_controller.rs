@@ -11,6 +11,10 @@
 //!   the leader answers with the log index, and this host answers its
 //!   client once its own state machine applied that far, so what the
 //!   client reads next, on any shard here, shows the change.
+//! - A topic change (created, grown, deleted) is answered only once every
+//!   other live host has applied it too, or a bounded wait ran out: a
+//!   client that learns a partition's leader from one host finds the
+//!   topic on that leader.
 //! - Every host heartbeats the leader (its lease, `host_leases.rs`); the
 //!   leader registers hosts, adds unknown ones to the quorum as learners,
 //!   and fences those whose lease ran out.
@@ -30,7 +34,9 @@ use std::time::{Duration, Instant};
 use openraft::BasicNode;
 
 use super::ControllerRequest;
-use crate::limits::QUORUM_REQUEST_TIMEOUT_MILLISECONDS;
+use crate::limits::{
+    QUORUM_REQUEST_TIMEOUT_MILLISECONDS, TOPIC_CHANGE_PROPAGATION_WAIT_MILLISECONDS,
+};
 use crate::metadata::record::MetadataRecord;
 use crate::metadata::state::{Defaults, MetadataState};
 use crate::metadata::{Command, CommandError, CommandResult, HostRegistration};
@@ -191,7 +197,53 @@ impl QuorumController {
             }
         };
         self.wait_applied(index).await?;
+        if command.changes_topics() {
+            self.wait_applied_everywhere(index).await;
+        }
         Ok(name.and_then(|name| self.state.borrow().topics().get(&name).cloned()))
+    }
+
+    /// Waits (`TOPIC_CHANGE_PROPAGATION_WAIT_MILLISECONDS` at most) until
+    /// every other live host has applied the log up to `index`, asking all
+    /// of them at once. A host that cannot say so in time (paused, cut
+    /// off, not fenced yet) is logged and not waited for longer: the
+    /// change is committed, and it will apply it when it can.
+    async fn wait_applied_everywhere(&self, index: u64) {
+        let others: Vec<(u32, String)> = self
+            .state
+            .borrow()
+            .hosts()
+            .values()
+            .filter(|host| !host.fenced && host.node_id != self.node_id)
+            .map(|host| (host.node_id, host.quorum_address.clone()))
+            .collect();
+        // A little over the other host's own wait, so its "not yet" comes
+        // back rather than our timeout. Each question has a connection of
+        // its own (topic changes are rare), so all are asked at once.
+        let limit = Duration::from_millis(TOPIC_CHANGE_PROPAGATION_WAIT_MILLISECONDS + 500);
+        let asked: Vec<_> = others
+            .into_iter()
+            .map(|(node_id, address)| {
+                let call = async move {
+                    let question = Request::AppliedAtLeast(index);
+                    Peer::new(address).call(&question, limit).await
+                };
+                (node_id, crate::rt::spawn(call))
+            })
+            .collect();
+        for (node_id, answer) in asked {
+            match answer.await {
+                Ok(Response::AppliedAtLeast(true)) => {}
+                Ok(Response::AppliedAtLeast(false)) => tracing::info!(
+                    "quorum: node {node_id} has not applied index {index} after \
+                     {TOPIC_CHANGE_PROPAGATION_WAIT_MILLISECONDS} ms; answering the change anyway"
+                ),
+                Ok(_) => tracing::info!("quorum: node {node_id} answered another request"),
+                Err(error) => tracing::info!(
+                    "quorum: cannot ask node {node_id} whether it applied index {index}: {error}"
+                ),
+            }
+        }
     }
 
     /// A validate-only change, planned against this host's state.
