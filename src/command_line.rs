@@ -175,6 +175,12 @@ pub(crate) struct ServeArgs {
     /// acks=all produce needs this many replicas in sync.
     #[arg(long, env = "CORELOG_MIN_INSYNC_REPLICAS", default_value_t = 1)]
     min_insync_replicas: i32,
+    /// unclean.leader.election.enable: the default for topics that do not
+    /// set it. When every in-sync replica's host is gone, a live replica
+    /// out of the ISR may lead, losing what it lacks of the old leader's
+    /// log; false (Kafka's default) waits for an in-sync replica instead.
+    #[arg(long, env = "CORELOG_UNCLEAN_LEADER_ELECTION_ENABLE", default_value_t = false, action = clap::ArgAction::Set)]
+    unclean_leader_election_enable: bool,
     /// replica.lag.time.max.ms: a follower that has not caught up with its
     /// leader for this long leaves the in-sync replicas.
     #[arg(long, env = "CORELOG_REPLICA_LAG_TIME_MAX_MS", default_value_t = limits::REPLICA_LAG_TIME_MAX_MILLISECONDS_DEFAULT)]
@@ -305,6 +311,7 @@ pub(crate) fn serve_config(args: ServeArgs) -> Result<Config, String> {
             flush_messages: args.log_flush_interval_messages,
             flush_ms: args.log_flush_interval_ms,
             min_insync_replicas: args.min_insync_replicas,
+            unclean_leader_election: args.unclean_leader_election_enable,
         },
         retention_check_interval_milliseconds: args.log_retention_check_interval_ms,
         offsets_topic_partitions: args.offsets_topic_num_partitions,

@@ -205,6 +205,11 @@ fn open_metadata(config: &Config) -> Result<(MetadataState, MetadataStore, Legac
                         shard_count: config.cores as u32,
                         node_id: config.node_id,
                         replication_factor: config.default_replication_factor,
+                        unclean_leader_election: config.topic_defaults.unclean_leader_election,
+                        quorum_voters: config
+                            .quorum
+                            .as_ref()
+                            .map_or(0, |quorum| quorum.voters.len()),
                     },
                 )
                 .map_err(|refused| {
@@ -597,6 +602,11 @@ async fn start_controller(
         shard_count: config.cores as u32,
         node_id: config.node_id,
         replication_factor: config.default_replication_factor,
+        unclean_leader_election: config.topic_defaults.unclean_leader_election,
+        quorum_voters: config
+            .quorum
+            .as_ref()
+            .map_or(0, |quorum| quorum.voters.len()),
     };
     let shards = controller::Broadcast {
         peers,

@@ -195,6 +195,12 @@ const PROPERTIES: &[(&str, &str, Kind, u8)] = &[
     ),
     ("min.insync.replicas", "min_insync_replicas", Kind::I32, 0),
     (
+        "unclean.leader.election.enable",
+        "unclean_leader_election_enable",
+        Kind::Bool,
+        0,
+    ),
+    (
         "replica.lag.time.max.ms",
         "replica_lag_time_max_ms",
         Kind::U64,

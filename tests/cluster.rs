@@ -643,6 +643,126 @@ fn replicas_on_distinct_hosts_and_a_new_leader_from_the_isr() {
     );
 }
 
+/// Committed offsets survive the loss of their coordinator's host (issue
+/// 14): `__consumer_offsets` has a replica on every host and a commit is
+/// answered once it is in sync, so after kill -9 of the coordinator's host
+/// the new coordinator, on another host, answers the last commit of each
+/// partition, never an older one; and once the killed host is back and
+/// coordinates again (its replica is the preferred leader), it answers the
+/// commit made while it was away.
+#[test]
+fn committed_offsets_survive_the_coordinators_host() {
+    let Some(cluster) = Cluster::up("commits", HOSTS, 1, FAST_FENCING) else {
+        return;
+    };
+    let logs = || cluster.logs();
+    create_replicated(&cluster, "orders");
+    let group = "billing";
+    let first = wait_for(
+        "billing's coordinator",
+        Duration::from_secs(30),
+        logs,
+        || try_find_coordinator(&cluster, 0, group),
+    );
+    let dead = (first / NODES_PER_HOST) as usize;
+    let survivor = (dead + 1) % HOSTS;
+    let mut client = cluster.node_client(first);
+    // The first commit also waits out the group's loading on its new
+    // coordinator (COORDINATOR_LOAD_IN_PROGRESS).
+    wait_for(
+        "billing's first commit",
+        Duration::from_secs(30),
+        logs,
+        || (try_commit(&mut client, group, "orders", 0, 10) == Some(0)).then_some(()),
+    );
+    for (partition, offset) in [(1, 20), (2, 30), (0, 11)] {
+        commit(&mut client, group, "orders", partition, offset);
+    }
+    cluster.kill(dead);
+    let moved = wait_for(
+        &format!("a coordinator of billing off host {dead}"),
+        Duration::from_secs(45),
+        logs,
+        || {
+            let node = try_find_coordinator(&cluster, survivor, group)?;
+            (node / NODES_PER_HOST != dead as i32).then_some(node)
+        },
+    );
+    let committed = wait_for(
+        &format!("billing's commits from node {moved}"),
+        Duration::from_secs(30),
+        logs,
+        || try_offset_fetch(&cluster, moved, group, "orders", 3),
+    );
+    assert_eq!(committed, vec![11, 20, 30], "the last commits, none older");
+    commit(&mut cluster.node_client(moved), group, "orders", 1, 21);
+
+    cluster.start(dead);
+    let back = wait_for(
+        &format!("billing coordinated on host {dead} again"),
+        Duration::from_secs(90),
+        logs,
+        || {
+            let node = try_find_coordinator(&cluster, survivor, group)?;
+            (node / NODES_PER_HOST == dead as i32).then_some(node)
+        },
+    );
+    let committed = wait_for(
+        &format!("billing's commits from node {back}"),
+        Duration::from_secs(30),
+        logs,
+        || try_offset_fetch(&cluster, back, group, "orders", 3),
+    );
+    assert_eq!(
+        committed,
+        vec![11, 21, 30],
+        "host {dead} answers the commit made while it was away"
+    );
+}
+
+/// The coordinator FindCoordinator v3 through `host` names for `group`,
+/// or `None` on no answer or an error (COORDINATOR_NOT_AVAILABLE while
+/// the offsets topic has no leader).
+fn try_find_coordinator(cluster: &Cluster, host: usize, group: &str) -> Option<i32> {
+    let mut client = cluster.try_client(host, 0, Duration::from_secs(3))?;
+    let request = FindCoordinatorRequest::default()
+        .with_key(StrBytes::from_string(group.to_string()))
+        .with_key_type(0);
+    let response = client.try_send(&request, 3)?;
+    (response.error_code == 0).then_some(response.node_id.0)
+}
+
+/// `group`'s committed offsets of `topic`'s partitions 0..partitions
+/// (-1: none), OffsetFetch v7 of broker `node`; `None` on no answer or any
+/// error (COORDINATOR_LOAD_IN_PROGRESS, NOT_COORDINATOR).
+fn try_offset_fetch(
+    cluster: &Cluster,
+    node: i32,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> Option<Vec<i64>> {
+    let (host, shard) = (node / NODES_PER_HOST, node % NODES_PER_HOST);
+    let mut client = cluster.try_client(host as usize, shard as usize, Duration::from_secs(3))?;
+    let request = OffsetFetchRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+            .with_name(name(topic))
+            .with_partition_indexes((0..partitions).collect())]));
+    let response = client.try_send(&request, 7)?;
+    if response.error_code != 0 {
+        return None;
+    }
+    let mut offsets = vec![-1; partitions as usize];
+    for partition in &response.topics.first()?.partitions {
+        if partition.error_code != 0 {
+            return None;
+        }
+        offsets[partition.partition_index as usize] = partition.committed_offset;
+    }
+    Some(offsets)
+}
+
 /// Controlled shutdown: a host sent SIGTERM has leadership moved off it
 /// at once (well before its 9 s lease could run out), gets no replica of
 /// a topic created meanwhile, and says so.
@@ -805,6 +925,18 @@ fn find_coordinator(client: &mut Client, group: &str) -> (i32, String, i32) {
 
 /// A commit outside any generation (a group with no members), OffsetCommit v8.
 fn commit(client: &mut Client, group: &str, topic: &str, partition: i32, offset: i64) {
+    let code = try_commit(client, group, topic, partition, offset);
+    assert_eq!(code, Some(0), "OffsetCommit {group} {topic}-{partition}");
+}
+
+/// `commit`'s error code, or `None` when no answer came.
+fn try_commit(
+    client: &mut Client,
+    group: &str,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> Option<i16> {
     let request = OffsetCommitRequest::default()
         .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
         .with_generation_id_or_member_epoch(-1)
@@ -813,9 +945,8 @@ fn commit(client: &mut Client, group: &str, topic: &str, partition: i32, offset:
             .with_partitions(vec![OffsetCommitRequestPartition::default()
                 .with_partition_index(partition)
                 .with_committed_offset(offset)])]);
-    let response = client.send(&request, 8);
-    let code = response.topics[0].partitions[0].error_code;
-    assert_eq!(code, 0, "OffsetCommit {group} {topic}-{partition}");
+    let response = client.try_send(&request, 8)?;
+    Some(response.topics.first()?.partitions.first()?.error_code)
 }
 
 /// `group`'s committed offsets of partitions 0..partitions of `topic` (-1:
@@ -831,23 +962,15 @@ fn read_commits(
     let via = via.unwrap_or(0);
     let (node, host, port) = find_coordinator(&mut cluster.client(via, 0), group);
     println!("  {group}'s coordinator through host {via}: node {node} at {host}:{port}");
-    let address = format!("{host}:{port}")
+    let address: std::net::SocketAddr = format!("{host}:{port}")
         .parse()
         .expect("a coordinator address");
     assert_eq!(address, cluster.node_address(node));
-    let request = OffsetFetchRequest::default()
-        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
-        .with_topics(Some(vec![OffsetFetchRequestTopic::default()
-            .with_name(name(topic))
-            .with_partition_indexes((0..partitions).collect())]));
-    let response = Client::connect_to(address).send(&request, 7);
-    assert_eq!(response.error_code, 0, "OffsetFetch {group}");
-    let mut offsets = vec![-1; partitions as usize];
-    for partition in &response.topics[0].partitions {
-        assert_eq!(partition.error_code, 0);
-        offsets[partition.partition_index as usize] = partition.committed_offset;
-    }
-    offsets.into_iter().map(|offset| offset.max(0)).collect()
+    try_offset_fetch(cluster, node, group, topic, partitions)
+        .unwrap_or_else(|| panic!("OffsetFetch {group} of node {node}"))
+        .into_iter()
+        .map(|offset| offset.max(0))
+        .collect()
 }
 
 /// Runs tests/kafkajs/cluster.js against the bootstrap list (120 s at most);

@@ -87,6 +87,8 @@ fuzz_target!(|data: &[u8]| {
             shard_count,
             node_id: 0,
             replication_factor: 1,
+            unclean_leader_election: false,
+            quorum_voters: 0,
         };
         if let Ok(created) = state.plan(&offsets_topic_command(50), defaults) {
             changes.extend(created);
@@ -103,6 +105,7 @@ fuzz_target!(|data: &[u8]| {
         flush_messages: None,
         flush_ms: None,
         min_insync_replicas: 1,
+        unclean_leader_election: false,
     };
     for topic in snapshot.topics.values() {
         for placement in &topic.placement {

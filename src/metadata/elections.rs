@@ -4,12 +4,15 @@
 //! shutdown), and a host coming back (registered again).
 //!
 //! Invariants, for every plan here:
-//! - a new leader is only ever a member of the ISR, on a live host, never
-//!   on the host leaving (no unclean election:
-//!   `unclean.leader.election.enable` is false);
+//! - a new leader is always on a live host, never on the host leaving, and
+//!   a member of the ISR, unless the topic's
+//!   `unclean.leader.election.enable` (false by default, the broker's
+//!   default when the topic does not set it) allows a replica out of the
+//!   ISR once no ISR member can lead; that replica becomes the whole ISR;
 //! - an ISR is never empty: the last member stays even when its host
 //!   leaves, and the partition then has [`NO_LEADER`] until that member's
-//!   host comes back (KIP-966's last replica standing);
+//!   host comes back (KIP-966's last replica standing), or an unclean
+//!   election is allowed and a replica out of the ISR is live;
 //! - the leader epoch grows by exactly one on every leader change (to or
 //!   from `NO_LEADER` included) and stays on ISR-only changes;
 //! - an ISR keeps the order of the replicas.
@@ -159,11 +162,17 @@ impl MetadataState {
 
     /// Host `node_id` leaves (fenced, or in a controlled shutdown): every
     /// partition it leads moves to the first ISR member on another live
-    /// host, and its brokers leave every ISR they are not the last of.
-    pub(super) fn plan_host_leaving(&self, node_id: u32) -> Vec<MetadataRecord> {
+    /// host (or, unclean, to a live replica out of it: `elect`), and its
+    /// brokers leave every ISR they are not the last of.
+    /// `unclean_default`: the broker's `unclean.leader.election.enable`.
+    pub(super) fn plan_host_leaving(
+        &self,
+        node_id: u32,
+        unclean_default: bool,
+    ) -> Vec<MetadataRecord> {
         let snapshot = self.snapshot_ref();
         let eligible = |broker: u32| host_of(broker) != node_id && snapshot.broker_is_live(broker);
-        self.plan_changes(|current| {
+        self.plan_changes(None, |topic, current| {
             let mut isr: Vec<u32> = current
                 .isr
                 .iter()
@@ -173,34 +182,67 @@ impl MetadataState {
             if isr.is_empty() {
                 isr = current.isr.clone();
             }
-            let leader = if current.leader != NO_LEADER && host_of(current.leader) == node_id {
-                isr.iter()
-                    .copied()
-                    .find(|&member| eligible(member))
-                    .unwrap_or(NO_LEADER)
+            if current.leader != NO_LEADER && host_of(current.leader) == node_id {
+                let (leader, isr) = Self::elect(topic, current, isr, unclean_default, eligible);
+                Self::with_leader(current, leader, isr)
             } else {
-                current.leader
-            };
+                Self::with_leader(current, current.leader, isr)
+            }
+        })
+    }
+
+    /// Partitions with no leader (of topic `only`, or of every topic) get
+    /// the first ISR member on a live host back as leader (after a host
+    /// registers or is unfenced), or, unclean, a live replica out of the
+    /// ISR (`elect`; after a topic allowed it).
+    pub(super) fn plan_leaders_back(
+        &self,
+        only: Option<&str>,
+        unclean_default: bool,
+    ) -> Vec<MetadataRecord> {
+        let snapshot = self.snapshot_ref();
+        self.plan_changes(only, |topic, current| {
+            if current.leader != NO_LEADER {
+                return current.clone();
+            }
+            let isr = current.isr.clone();
+            let (leader, isr) = Self::elect(topic, current, isr, unclean_default, |broker| {
+                snapshot.broker_is_live(broker)
+            });
             Self::with_leader(current, leader, isr)
         })
     }
 
-    /// Partitions with no leader get the first ISR member on a live host
-    /// back as leader (after a host registers or is unfenced).
-    pub(super) fn plan_leaders_back(&self) -> Vec<MetadataRecord> {
-        let snapshot = self.snapshot_ref();
-        self.plan_changes(|current| {
-            if current.leader != NO_LEADER {
-                return current.clone();
+    /// The leader a partition that needs one gets, with its ISR: the first
+    /// member of `isr` that is `eligible`, the ISR unchanged; else, when
+    /// the topic's `unclean.leader.election.enable` (or `unclean_default`)
+    /// is true, the first
+    /// `eligible` replica, out of the ISR, which becomes the ISR alone:
+    /// what it lacks of the old leader's log is lost, as Kafka's unclean
+    /// election loses it, and the old members truncate to its log when
+    /// they return. Else [`NO_LEADER`], the ISR unchanged.
+    fn elect(
+        topic: &TopicMetadata,
+        current: &PartitionPlacement,
+        isr: Vec<u32>,
+        unclean_default: bool,
+        eligible: impl Fn(u32) -> bool,
+    ) -> (u32, Vec<u32>) {
+        if let Some(leader) = isr.iter().copied().find(|&member| eligible(member)) {
+            return (leader, isr);
+        }
+        let outside = current.replicas.iter().copied().find(|&r| eligible(r));
+        match outside {
+            Some(leader) if topic.unclean_leader_election(unclean_default) => {
+                tracing::warn!(
+                    "unclean leader election planned in topic {}: replica {leader}, out of the \
+                     ISR {isr:?}, is to lead; records it does not have are lost",
+                    topic.name
+                );
+                (leader, vec![leader])
             }
-            let leader = current
-                .isr
-                .iter()
-                .copied()
-                .find(|&member| snapshot.broker_is_live(member))
-                .unwrap_or(NO_LEADER);
-            Self::with_leader(current, leader, current.isr.clone())
-        })
+            _ => (NO_LEADER, isr),
+        }
     }
 
     /// `current` with `leader` and `isr`, the epoch one up when the leader
@@ -219,13 +261,16 @@ impl MetadataState {
         }
     }
 
-    /// A `PartitionChanged` for every partition `change` changes.
+    /// A `PartitionChanged` for every partition (of topic `only`, or of
+    /// every topic) `change` changes.
     fn plan_changes(
         &self,
-        change: impl Fn(&PartitionPlacement) -> PartitionPlacement,
+        only: Option<&str>,
+        change: impl Fn(&TopicMetadata, &PartitionPlacement) -> PartitionPlacement,
     ) -> Vec<MetadataRecord> {
         let mut records = Vec::new();
-        for topic in self.topics().values() {
+        let topics = self.topics().values();
+        for topic in topics.filter(|topic| only.is_none_or(|name| topic.name == name)) {
             records.extend(Self::topic_changes(topic, &change));
         }
         records
@@ -233,14 +278,14 @@ impl MetadataState {
 
     fn topic_changes<'a>(
         topic: &'a TopicMetadata,
-        change: &'a impl Fn(&PartitionPlacement) -> PartitionPlacement,
+        change: &'a impl Fn(&TopicMetadata, &PartitionPlacement) -> PartitionPlacement,
     ) -> impl Iterator<Item = MetadataRecord> + 'a {
         topic
             .placement
             .iter()
             .enumerate()
             .filter_map(move |(partition, current)| {
-                let next = change(current);
+                let next = change(topic, current);
                 (next != *current).then(|| MetadataRecord::PartitionChanged {
                     name: topic.name.clone(),
                     partition: partition as u32,
@@ -263,6 +308,8 @@ mod tests {
         shard_count: 1,
         node_id: 0,
         replication_factor: 1,
+        unclean_leader_election: false,
+        quorum_voters: 0,
     };
 
     fn host(node_id: u32, incarnation: u64) -> HostRegistration {
@@ -285,8 +332,17 @@ mod tests {
     /// leader change raised the epoch by exactly one, and otherwise kept
     /// it, and that no ISR is empty or holds a leader it does not.
     fn run(state: &mut MetadataState, command: Command) -> Result<(), ErrorCode> {
+        run_with(state, command, DEFAULTS)
+    }
+
+    /// `run`, with the broker defaults `defaults`.
+    fn run_with(
+        state: &mut MetadataState,
+        command: Command,
+        defaults: Defaults,
+    ) -> Result<(), ErrorCode> {
         let records = state
-            .plan(&command, DEFAULTS)
+            .plan(&command, defaults)
             .map_err(|refused| refused.code)?;
         for record in &records {
             let before = state.topics().clone();
@@ -299,6 +355,12 @@ mod tests {
                         continue;
                     };
                     let step = if old.leader == after.leader { 0 } else { 1 };
+                    assert!(
+                        step == 0
+                            || after.leader == NO_LEADER
+                            || state.snapshot_ref().broker_is_live(after.leader),
+                        "{name}-{index}: a new leader is live"
+                    );
                     assert_eq!(
                         after.leader_epoch,
                         old.leader_epoch + step,
@@ -390,6 +452,90 @@ mod tests {
             (back.leader, back.leader_epoch, back.isr),
             (b(0), 2, vec![b(0)])
         );
+    }
+
+    fn set_unclean(state: &mut MetadataState, value: &str) {
+        let configs = BTreeMap::from([("unclean.leader.election.enable".into(), value.into())]);
+        let set = Command::SetTopicConfigs {
+            name: "t".into(),
+            configs,
+            validate_only: false,
+        };
+        run(state, set).unwrap();
+    }
+
+    #[test]
+    fn an_unclean_election_when_the_topic_allows_it() {
+        // b(1) fell out of the ISR; then the last in-sync replica's host
+        // leaves. With the topic's unclean.leader.election.enable, the
+        // live out-of-sync b(1) leads at once, alone in the ISR.
+        let mut state = three_hosts(vec![b(0), b(1)]);
+        set_unclean(&mut state, "true");
+        run(&mut state, alter(b(0), 0, vec![b(0)])).unwrap();
+        run(&mut state, Command::FenceHost { node_id: 0 }).unwrap();
+        let after = placement(&state);
+        assert_eq!(
+            (after.leader, after.leader_epoch, after.isr),
+            (b(1), 1, vec![b(1)])
+        );
+        // Host 0 comes back: b(1) keeps leading; b(0) must catch up (and
+        // truncate what b(1) never had) to join the ISR again.
+        run(&mut state, Command::RegisterHost(host(0, 2))).unwrap();
+        assert_eq!(placement(&state).leader, b(1));
+        assert_eq!(placement(&state).isr, vec![b(1)]);
+    }
+
+    #[test]
+    fn allowing_unclean_elections_elects_a_leaderless_partition_at_once() {
+        let mut state = three_hosts(vec![b(0), b(1)]);
+        run(&mut state, alter(b(0), 0, vec![b(0)])).unwrap();
+        run(&mut state, Command::FenceHost { node_id: 0 }).unwrap();
+        assert_eq!(placement(&state).leader, NO_LEADER);
+        set_unclean(&mut state, "false");
+        assert_eq!(placement(&state).leader, NO_LEADER, "still not allowed");
+        set_unclean(&mut state, "true");
+        let after = placement(&state);
+        assert_eq!(
+            (after.leader, after.leader_epoch, after.isr),
+            (b(1), 2, vec![b(1)])
+        );
+    }
+
+    #[test]
+    fn the_broker_default_decides_for_topics_that_do_not_set_it() {
+        let unclean = Defaults {
+            unclean_leader_election: true,
+            ..DEFAULTS
+        };
+        let mut state = three_hosts(vec![b(0), b(1)]);
+        run(&mut state, alter(b(0), 0, vec![b(0)])).unwrap();
+        run_with(&mut state, Command::FenceHost { node_id: 0 }, unclean).unwrap();
+        assert_eq!(placement(&state).leader, b(1), "the broker allows it");
+
+        let mut state = three_hosts(vec![b(0), b(1)]);
+        set_unclean(&mut state, "false");
+        run(&mut state, alter(b(0), 0, vec![b(0)])).unwrap();
+        run_with(&mut state, Command::FenceHost { node_id: 0 }, unclean).unwrap();
+        assert_eq!(placement(&state).leader, NO_LEADER, "the topic refuses it");
+        // Nor does a replica out of the ISR lead when its host registers.
+        run_with(&mut state, Command::RegisterHost(host(1, 2)), unclean).unwrap();
+        assert_eq!(placement(&state).leader, NO_LEADER);
+    }
+
+    #[test]
+    fn a_quick_restart_of_the_last_in_sync_replica_is_no_unclean_election() {
+        // Host 0 holds the only in-sync replica and restarts within its
+        // session timeout; unclean elections are allowed, but the host is
+        // back in the same change, so it leads again and nothing is lost.
+        let unclean = Defaults {
+            unclean_leader_election: true,
+            ..DEFAULTS
+        };
+        let mut state = three_hosts(vec![b(0), b(1)]);
+        run(&mut state, alter(b(0), 0, vec![b(0)])).unwrap();
+        run_with(&mut state, Command::RegisterHost(host(0, 2)), unclean).unwrap();
+        let after = placement(&state);
+        assert_eq!((after.leader, after.isr), (b(0), vec![b(0)]));
     }
 
     #[test]

@@ -18,7 +18,13 @@ use crate::protocol::ErrorCode;
 impl MetadataState {
     /// Nothing when `host` is registered as is and not fenced; else its
     /// registration, then moves of the partitions on shards it lost.
-    pub(super) fn plan_register_host(&self, host: &HostRegistration) -> Vec<MetadataRecord> {
+    /// `unclean_default` (here and below): the broker's
+    /// `unclean.leader.election.enable`, for the elections it causes.
+    pub(super) fn plan_register_host(
+        &self,
+        host: &HostRegistration,
+        unclean_default: bool,
+    ) -> Vec<MetadataRecord> {
         let registered = HostRegistration {
             fenced: false,
             ..host.clone()
@@ -44,8 +50,10 @@ impl MetadataState {
             // answer a high watermark of 0. As Kafka fences a broker's old
             // epoch, leadership and ISR membership move off it first; it
             // rejoins the ISR by catching up, and leads again as the
-            // preferred replica.
-            records.extend(self.plan_host_leaving(node_id));
+            // preferred replica. No unclean election here: the host is back
+            // in this same change, so a partition whose last in-sync
+            // replica it holds is led by it again (below), losing nothing.
+            records.extend(self.plan_host_leaving(node_id, false));
         }
         records.push(MetadataRecord::HostRegistered(registered));
         records.extend(self.plan_moves(
@@ -56,20 +64,24 @@ impl MetadataState {
         // state will be once the records above are applied.
         let mut after = self.clone();
         records.iter().for_each(|record| after.apply(record));
-        records.extend(after.plan_leaders_back());
+        records.extend(after.plan_leaders_back(None, unclean_default));
         records
     }
 
     /// Fences `node_id` unless it is unknown or fenced already, and moves
     /// leadership and ISR membership off it.
-    pub(super) fn plan_fence_host(&self, node_id: u32) -> Vec<MetadataRecord> {
+    pub(super) fn plan_fence_host(
+        &self,
+        node_id: u32,
+        unclean_default: bool,
+    ) -> Vec<MetadataRecord> {
         match self.hosts().get(&node_id) {
             Some(host) if !host.fenced => {
                 let mut records = vec![MetadataRecord::HostFenced {
                     node_id,
                     fenced: true,
                 }];
-                records.extend(self.plan_host_leaving(node_id));
+                records.extend(self.plan_host_leaving(node_id, unclean_default));
                 records
             }
             _ => Vec::new(),
@@ -84,13 +96,14 @@ impl MetadataState {
     pub(super) fn plan_shutdown_host(
         &self,
         node_id: u32,
+        unclean_default: bool,
     ) -> Result<Vec<MetadataRecord>, CommandError> {
         match self.hosts().get(&node_id) {
             None => Err(CommandError {
                 code: ErrorCode::BROKER_NOT_AVAILABLE,
                 message: format!("node {node_id} is not a host of this cluster"),
             }),
-            Some(_) => Ok(self.plan_fence_host(node_id)),
+            Some(_) => Ok(self.plan_fence_host(node_id, unclean_default)),
         }
     }
 
@@ -188,17 +201,19 @@ mod tests {
         shard_count: 1,
         node_id: 0,
         replication_factor: 1,
+        unclean_leader_election: false,
+        quorum_voters: 0,
     };
 
     #[test]
     fn partitions_spread_over_hosts_and_follow_them() {
         let mut state = MetadataState::default();
         for node in 0..3 {
-            let records = state.plan_register_host(&host(node, 2, 1));
+            let records = state.plan_register_host(&host(node, 2, 1), false);
             apply(&mut state, records);
         }
         assert!(
-            state.plan_register_host(&host(1, 2, 1)).is_empty(),
+            state.plan_register_host(&host(1, 2, 1), false).is_empty(),
             "no change, no record"
         );
         let create = Command::CreateTopic {
@@ -219,7 +234,7 @@ mod tests {
         leaders.sort();
         assert_eq!(leaders, vec![0, 1, 1024, 1025, 2048, 2049]);
         // Fenced: no new partitions there, and its brokers are not live.
-        let records = state.plan_fence_host(2);
+        let records = state.plan_fence_host(2, false);
         apply(&mut state, records);
         assert!(!state.snapshot().broker_is_live(2048));
         assert!(state
@@ -227,7 +242,7 @@ mod tests {
             .iter()
             .all(|&b| host_of(b) != 2));
         // It restarts with one shard: registered again, shard 1's partition moves to shard 0.
-        let records = state.plan_register_host(&host(2, 1, 2));
+        let records = state.plan_register_host(&host(2, 1, 2), false);
         apply(&mut state, records);
         assert!(state.snapshot().broker_is_live(2048));
         let leaders: Vec<u32> = state.topics()["t"]

@@ -62,6 +62,15 @@ impl TopicMetadata {
             .and_then(|value| value.parse().ok())
             .unwrap_or(broker_default)
     }
+
+    /// The topic's `unclean.leader.election.enable`, or the broker's
+    /// default when the topic does not set it.
+    pub fn unclean_leader_election(&self, broker_default: bool) -> bool {
+        self.configs
+            .get("unclean.leader.election.enable")
+            .map(|value| value.trim().eq_ignore_ascii_case("true"))
+            .unwrap_or(broker_default)
+    }
 }
 
 /// Where one partition lives. A node is a shard today (one node per

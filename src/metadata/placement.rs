@@ -42,7 +42,8 @@ impl MetadataState {
     /// The replication factor topic `name` gets when created with
     /// `requested`, among the live `brokers`. The offsets topic takes
     /// `offsets.topic.replication.factor` up to the hosts the cluster has
-    /// (live or not): while some are down it is refused (FindCoordinator
+    /// (registered, live or not, or its quorum voters, registered yet or
+    /// not): while some are down it is refused (FindCoordinator
     /// then says COORDINATOR_NOT_AVAILABLE and clients retry), as Kafka
     /// does, rather than made with fewer replicas for good.
     pub(super) fn resolve_replication_factor(
@@ -55,7 +56,8 @@ impl MetadataState {
         let live = host_count(brokers);
         let factor = match requested {
             -1 if super::is_internal(name) => {
-                OFFSETS_TOPIC_REPLICATION_FACTOR.min(self.hosts().len().max(1))
+                let hosts = self.hosts().len().max(defaults.quorum_voters).max(1);
+                OFFSETS_TOPIC_REPLICATION_FACTOR.min(hosts)
             }
             -1 => defaults.replication_factor.max(1) as usize,
             REPLICATION_FACTOR_DEFAULT_UP_TO_LIVE_HOSTS => {
@@ -216,6 +218,8 @@ mod tests {
             shard_count: 1,
             node_id: 0,
             replication_factor,
+            unclean_leader_election: false,
+            quorum_voters: 0,
         }
     }
 
@@ -342,6 +346,32 @@ mod tests {
         });
         let placement = created(&mut state, &offsets, defaults(1)).unwrap();
         assert!(placement.iter().all(|p| p.replicas.len() == 3));
+    }
+
+    #[test]
+    fn the_offsets_topic_waits_for_voters_that_have_not_registered_yet() {
+        // Three voters, two registered so far (the third is starting): the
+        // offsets topic waits for it rather than take 2 replicas for good.
+        let three_voters = Defaults {
+            quorum_voters: 3,
+            ..defaults(1)
+        };
+        let offsets = crate::metadata::offsets_topic_command(4);
+        let mut state = cluster(2, 1);
+        assert_eq!(
+            created(&mut state, &offsets, three_voters),
+            Err(ErrorCode::INVALID_REPLICATION_FACTOR)
+        );
+        let mut state = cluster(3, 1);
+        let placement = created(&mut state, &offsets, three_voters).unwrap();
+        assert!(placement.iter().all(|p| p.replicas.len() == 3));
+        // One voter (or none, a single host): as many as have registered.
+        let one_voter = Defaults {
+            quorum_voters: 1,
+            ..defaults(1)
+        };
+        let placement = created(&mut cluster(2, 1), &offsets, one_voter).unwrap();
+        assert!(placement.iter().all(|p| p.replicas.len() == 2));
     }
 
     #[test]

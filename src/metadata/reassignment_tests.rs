@@ -13,6 +13,8 @@ const DEFAULTS: Defaults = Defaults {
     shard_count: 1,
     node_id: 0,
     replication_factor: 1,
+    unclean_leader_election: false,
+    quorum_voters: 0,
 };
 
 /// Broker (shard 0) of host `node`.

@@ -108,6 +108,8 @@ mod tests {
             shard_count: 3,
             node_id: 0,
             replication_factor: 1,
+            unclean_leader_election: false,
+            quorum_voters: 0,
         };
         let create = Command::CreateTopic {
             name: "a".into(),

@@ -34,6 +34,13 @@ pub struct Defaults {
     pub node_id: u32,
     /// `default.replication.factor`.
     pub replication_factor: i16,
+    /// `unclean.leader.election.enable`, for topics that do not set it.
+    pub unclean_leader_election: bool,
+    /// The voters of the metadata quorum (0 on a single host): hosts the
+    /// cluster has even before they registered, so the offsets topic made
+    /// while some are still starting waits for them instead of taking
+    /// fewer replicas for good.
+    pub quorum_voters: usize,
 }
 
 pub(super) fn refuse(code: ErrorCode, message: impl Into<String>) -> CommandError {
@@ -277,15 +284,21 @@ impl MetadataState {
                 defaults,
             ),
             Command::DeleteTopic { name } => self.plan_delete_topic(name),
-            Command::SetTopicConfigs { name, configs, .. } => self.plan_set_configs(name, configs),
+            Command::SetTopicConfigs { name, configs, .. } => {
+                self.plan_set_configs(name, configs, defaults)
+            }
             Command::CreatePartitions {
                 name,
                 count,
                 assignment,
                 ..
             } => self.plan_create_partitions(name, *count, assignment.as_deref(), defaults),
-            Command::RegisterHost(host) => Ok(self.plan_register_host(host)),
-            Command::FenceHost { node_id } => Ok(self.plan_fence_host(*node_id)),
+            Command::RegisterHost(host) => {
+                Ok(self.plan_register_host(host, defaults.unclean_leader_election))
+            }
+            Command::FenceHost { node_id } => {
+                Ok(self.plan_fence_host(*node_id, defaults.unclean_leader_election))
+            }
             Command::RemoveHost { node_id } => self.plan_remove_host(*node_id),
             Command::Import(records) => self.plan_import(records),
             Command::AlterPartition {
@@ -301,7 +314,9 @@ impl MetadataState {
                 leader_epoch: *leader_epoch,
                 isr,
             }),
-            Command::ShutdownHost { node_id } => self.plan_shutdown_host(*node_id),
+            Command::ShutdownHost { node_id } => {
+                self.plan_shutdown_host(*node_id, defaults.unclean_leader_election)
+            }
             Command::ReassignPartition {
                 name,
                 partition,
@@ -394,10 +409,13 @@ impl MetadataState {
         }])
     }
 
+    /// Replaces a topic's configs; a partition left without a leader gets
+    /// one at once when the new configs allow an unclean election.
     fn plan_set_configs(
         &self,
         name: &str,
         configs: &BTreeMap<String, String>,
+        defaults: Defaults,
     ) -> Result<Vec<MetadataRecord>, CommandError> {
         if !self.snapshot.topics.contains_key(name) {
             return Err(refuse(
@@ -409,13 +427,18 @@ impl MetadataState {
             topic_config::validate(key, value)
                 .map_err(|message| refuse(ErrorCode::INVALID_CONFIG, message))?;
         }
-        Ok(vec![MetadataRecord::TopicConfigsSet {
+        let set = MetadataRecord::TopicConfigsSet {
             name: name.to_string(),
             configs: configs
                 .iter()
                 .map(|(key, value)| (key.clone(), value.clone()))
                 .collect(),
-        }])
+        };
+        let mut after = self.clone();
+        after.apply(&set);
+        let mut records = vec![set];
+        records.extend(after.plan_leaders_back(Some(name), defaults.unclean_leader_election));
+        Ok(records)
     }
 
     fn plan_create_partitions(
@@ -574,6 +597,8 @@ mod tests {
         shard_count: 2,
         node_id: 0,
         replication_factor: 1,
+        unclean_leader_election: false,
+        quorum_voters: 0,
     };
 
     #[test]
@@ -649,6 +674,8 @@ mod tests {
             shard_count: 4,
             node_id: 0,
             replication_factor: 1,
+            unclean_leader_election: false,
+            quorum_voters: 0,
         };
         for record in state.plan(&create("a", 4), four).unwrap() {
             state.apply(&record);

@@ -28,6 +28,9 @@ pub struct BrokerDefaults {
     pub flush_ms: Option<u64>,
     /// `min.insync.replicas` (the broker config of the same name).
     pub min_insync_replicas: i32,
+    /// `unclean.leader.election.enable` (the broker config of the same
+    /// name).
+    pub unclean_leader_election: bool,
 }
 
 impl BrokerDefaults {
@@ -42,6 +45,7 @@ impl BrokerDefaults {
             "flush.messages" => self.flush_messages?.to_string(),
             "flush.ms" => self.flush_ms?.to_string(),
             "min.insync.replicas" => self.min_insync_replicas.to_string(),
+            "unclean.leader.election.enable" => self.unclean_leader_election.to_string(),
             _ => return None,
         })
     }
@@ -57,6 +61,7 @@ impl BrokerDefaults {
             "flush.messages" => "log.flush.interval.messages",
             "flush.ms" => "log.flush.interval.ms",
             "min.insync.replicas" => "min.insync.replicas",
+            "unclean.leader.election.enable" => "unclean.leader.election.enable",
             _ => return None,
         })
     }
@@ -452,6 +457,7 @@ mod tests {
             flush_messages: None,
             flush_ms: None,
             min_insync_replicas: 1,
+            unclean_leader_election: false,
         };
         let mut configs = BTreeMap::new();
         assert_eq!(log_config(&configs, &defaults).segment_bytes, 1 << 30);

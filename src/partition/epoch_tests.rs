@@ -461,3 +461,39 @@ fn fewer_replicas_than_min_insync_refuse_acks_all_but_commit_acks_one() {
         assert_eq!(leader.high_watermark(), 1);
     });
 }
+
+#[test]
+fn an_isr_shrinking_below_min_insync_under_a_waiting_acks_all_says_so_after_the_append() {
+    // An acks=all append is written and waits for its replicas; the ISR
+    // then shrinks below min.insync.replicas: the wait ends at once with
+    // NOT_ENOUGH_REPLICAS_AFTER_APPEND (the record is in the leader's log
+    // but not committed), not with a timeout.
+    run(|dir| async move {
+        let leader = open_with(&dir, "a", written_is_local()).await;
+        let mut placement = crate::metadata::PartitionPlacement {
+            replicas: vec![0, 1, 2],
+            leader: 0,
+            leader_epoch: 1,
+            isr: vec![0, 1, 2],
+        };
+        leader.apply_placement(0, &placement, 2, None);
+        assert!(leader.enough_in_sync());
+        let end = produce(&leader, 1, b"m0").await + 1;
+        let started = Instant::now();
+        let waiting = {
+            let leader = leader.clone();
+            let deadline = started + std::time::Duration::from_secs(10);
+            crate::rt::spawn(async move { leader.wait_committed(end, deadline).await })
+        };
+        crate::rt::sleep(std::time::Duration::from_millis(20)).await;
+        placement.isr = vec![0];
+        leader.apply_placement(0, &placement, 2, None);
+        assert_eq!(
+            waiting.await,
+            Err(replica::CommitWaitError::NotEnoughReplicasAfterAppend)
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert_eq!(leader.high_watermark(), 0, "m0 is not committed");
+        assert_eq!(leader.log_end_offset(), 1, "but it is in the log");
+    });
+}

@@ -586,7 +586,17 @@ impl Partition {
             // took as leader and never wrote in (see `Log::truncate_to`).
             return self.log.truncate_to(offset).await;
         }
+        let before = self.log.log_end_offset();
         let log_end_offset = self.log.truncate_to(offset).await?;
+        // Rare and meaningful (a leader change cut records this replica had
+        // but its leader never committed): operators, and the fault tests,
+        // look for this line.
+        tracing::info!(
+            "{}-{}: truncated to offset {log_end_offset} (the log ended at {before}): \
+             records its leader does not have are dropped",
+            self.topic,
+            self.index
+        );
         self.tail.clear();
         let mut producers = ProducerState::default();
         self.log.rebuild_producers(&mut producers).await?;

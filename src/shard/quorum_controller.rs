@@ -68,6 +68,11 @@ pub struct QuorumController {
     /// so the fencing that shutdown committed is not undone by the next
     /// one (a fenced host that heartbeats registers again).
     pub(super) leaving: Cell<bool>,
+    /// Hosts that did not confirm a topic change in time, and when: they
+    /// are not waited for again for a session timeout (by then they are
+    /// fenced or answering), so a request of many topics, or many
+    /// requests, with one host paused cost one wait, not one each.
+    unconfirmed: RefCell<HashMap<u32, Instant>>,
 }
 
 /// Leader only: when each host was last heard from, and the term the
@@ -123,6 +128,7 @@ impl QuorumController {
             leases: Default::default(),
             legacy: RefCell::new(legacy),
             leaving: Cell::new(false),
+            unconfirmed: RefCell::new(HashMap::new()),
         }
     }
 
@@ -206,15 +212,21 @@ impl QuorumController {
     /// Waits (`TOPIC_CHANGE_PROPAGATION_WAIT_MILLISECONDS` at most) until
     /// every other live host has applied the log up to `index`, asking all
     /// of them at once. A host that cannot say so in time (paused, cut
-    /// off, not fenced yet) is logged and not waited for longer: the
-    /// change is committed, and it will apply it when it can.
+    /// off, not fenced yet) is logged and not waited for longer, nor for
+    /// the next changes during a session timeout: the change is
+    /// committed, and it will apply it when it can.
     async fn wait_applied_everywhere(&self, index: u64) {
+        let now = Instant::now();
+        self.unconfirmed
+            .borrow_mut()
+            .retain(|_, since| now.duration_since(*since) < self.session_timeout);
         let others: Vec<(u32, String)> = self
             .state
             .borrow()
             .hosts()
             .values()
             .filter(|host| !host.fenced && host.node_id != self.node_id)
+            .filter(|host| !self.unconfirmed.borrow().contains_key(&host.node_id))
             .map(|host| (host.node_id, host.quorum_address.clone()))
             .collect();
         // A little over the other host's own wait, so its "not yet" comes
@@ -232,17 +244,23 @@ impl QuorumController {
             })
             .collect();
         for (node_id, answer) in asked {
-            match answer.await {
-                Ok(Response::AppliedAtLeast(true)) => {}
-                Ok(Response::AppliedAtLeast(false)) => tracing::info!(
-                    "quorum: node {node_id} has not applied index {index} after \
-                     {TOPIC_CHANGE_PROPAGATION_WAIT_MILLISECONDS} ms; answering the change anyway"
+            let unconfirmed = match answer.await {
+                Ok(Response::AppliedAtLeast(true)) => continue,
+                Ok(Response::AppliedAtLeast(false)) => format!(
+                    "has not applied index {index} after \
+                     {TOPIC_CHANGE_PROPAGATION_WAIT_MILLISECONDS} ms"
                 ),
-                Ok(_) => tracing::info!("quorum: node {node_id} answered another request"),
-                Err(error) => tracing::info!(
-                    "quorum: cannot ask node {node_id} whether it applied index {index}: {error}"
-                ),
-            }
+                Ok(_) => "answered another request".to_string(),
+                Err(error) => format!("cannot say whether it applied index {index}: {error}"),
+            };
+            tracing::info!(
+                "quorum: node {node_id} {unconfirmed}; topic changes are answered without \
+                 waiting for it for {:?}",
+                self.session_timeout
+            );
+            self.unconfirmed
+                .borrow_mut()
+                .insert(node_id, Instant::now());
         }
     }
 

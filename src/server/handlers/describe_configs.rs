@@ -265,6 +265,10 @@ fn broker_settings(config: &Config, name: &str) -> Vec<(&'static str, String)> {
             defaults.min_insync_replicas.to_string(),
         ),
         (
+            "unclean.leader.election.enable",
+            defaults.unclean_leader_election.to_string(),
+        ),
+        (
             "replica.lag.time.max.ms",
             config.replica_lag_time_max_milliseconds.to_string(),
         ),
