@@ -152,6 +152,22 @@ fn every_shard_of_every_host_serves_topics_and_groups() {
             || (broker_ids(&cluster.metadata(host)?) == expected).then_some(()),
         );
     }
+    // One cluster: every shard of every host reports the same cluster id
+    // (librdkafka warns "a client must not be simultaneously connected to
+    // multiple clusters" otherwise).
+    let mut ids = Vec::new();
+    for host in 0..HOSTS {
+        for shard in 0..SHARDS {
+            let metadata = try_metadata(&mut cluster.client(host, shard), None)
+                .unwrap_or_else(|| panic!("no Metadata from host {host} shard {shard}"));
+            ids.push(metadata.cluster_id.map(|id| id.to_string()));
+        }
+    }
+    assert!(ids[0].is_some(), "a cluster id: {ids:?}");
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "one cluster id: {ids:?}"
+    );
     println!("kcat -L lists brokers {expected:?}");
     let wanted: Vec<(i32, String)> = expected
         .iter()

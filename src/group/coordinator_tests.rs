@@ -50,6 +50,7 @@ fn snapshot() -> Snapshot {
         version: 1,
         topics: BTreeMap::from([topic(OFFSETS_TOPIC, 1, 1), topic(TOPIC, 2, 2)]),
         hosts: BTreeMap::new(),
+        cluster_id: None,
     }
 }
 

@@ -180,6 +180,9 @@ pub struct Snapshot {
     /// The hosts of a cluster, by node id (empty on a single host with no
     /// quorum, whose brokers are its own shards).
     pub hosts: BTreeMap<u32, Arc<HostRegistration>>,
+    /// A cluster's id, once its quorum set it (`None` on a single host,
+    /// whose id is its data dir's).
+    pub cluster_id: Option<Arc<String>>,
 }
 
 impl Snapshot {
@@ -268,6 +271,11 @@ pub enum Command {
     ShutdownHost {
         node_id: u32,
     },
+    /// A quorum leader that finds no cluster id proposes its own (its data
+    /// dir's): the first committed one is the cluster's for good.
+    ClaimClusterId {
+        id: String,
+    },
     /// Kafka's AlterPartitionReassignments for one partition: move it to
     /// the `target` replicas (see `reassignment.rs`), or, with `None`,
     /// cancel the reassignment in progress.
@@ -292,6 +300,7 @@ impl Command {
             | Command::FenceHost { .. }
             | Command::RemoveHost { .. }
             | Command::ShutdownHost { .. }
+            | Command::ClaimClusterId { .. }
             | Command::Import(_) => None,
         }
     }
@@ -313,6 +322,7 @@ impl Command {
             | Command::FenceHost { .. }
             | Command::RemoveHost { .. }
             | Command::ShutdownHost { .. }
+            | Command::ClaimClusterId { .. }
             | Command::Import(_) => false,
         }
     }

@@ -79,6 +79,12 @@ pub enum MetadataRecord {
         partition: u32,
         reassignment: Option<super::reassignment::Reassignment>,
     },
+    /// The cluster's id, which every host reports to clients: the first
+    /// quorum leader's own (its data dir's), set once; a later one is
+    /// ignored. Written only by a quorum.
+    ClusterIdSet {
+        id: String,
+    },
 }
 
 const TOPIC_CREATED: u8 = 1;
@@ -99,19 +105,22 @@ const TOPIC_CREATED_WITH_ISR: u8 = 13;
 /// A partition's pending reassignment: its target and adding replicas
 /// (an empty target: none pending).
 const REASSIGNMENT_SET: u8 = 14;
+const CLUSTER_ID_SET: u8 = 15;
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct DecodeError(pub &'static str);
 
 impl MetadataRecord {
-    /// Whether the record registers, fences or removes a host: written only
-    /// by a cluster's quorum, so a single host's replay skips any it meets.
+    /// Whether the record registers, fences or removes a host, or sets
+    /// the cluster's id: written only by a cluster's quorum, so a single
+    /// host's replay skips any it meets.
     pub fn concerns_hosts(&self) -> bool {
         matches!(
             self,
             MetadataRecord::HostRegistered(_)
                 | MetadataRecord::HostFenced { .. }
                 | MetadataRecord::HostRemoved { .. }
+                | MetadataRecord::ClusterIdSet { .. }
         )
     }
 
@@ -204,6 +213,10 @@ impl MetadataRecord {
                 put_u32_list(&mut out, target);
                 put_u32_list(&mut out, adding);
             }
+            MetadataRecord::ClusterIdSet { id } => {
+                out.put_u8(CLUSTER_ID_SET);
+                put_string(&mut out, id);
+            }
             host_record => put_host_record(&mut out, host_record),
         }
         out
@@ -269,6 +282,9 @@ impl MetadataRecord {
             },
             kind @ (HOST_REGISTERED | HOST_FENCED | HOST_REMOVED) => get_host_record(kind, buf)?,
             REASSIGNMENT_SET => get_reassignment_set(buf)?,
+            CLUSTER_ID_SET => MetadataRecord::ClusterIdSet {
+                id: get_string(buf)?,
+            },
             _ => return Err(DecodeError("unknown record type")),
         };
         if buf.has_remaining() {
@@ -554,6 +570,9 @@ mod tests {
                 fenced: true,
             },
             MetadataRecord::HostRemoved { node_id: 7 },
+            MetadataRecord::ClusterIdSet {
+                id: "Np3Tw5bQfNAof8dg6_KO0Q".into(),
+            },
         ];
         for record in records {
             let bytes = record.encode();

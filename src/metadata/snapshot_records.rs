@@ -1,5 +1,6 @@
 //! The metadata state as records, for the quorum's snapshots: the records
-//! that, applied in order to an empty state, rebuild it (each host's
+//! that, applied in order to an empty state, rebuild it (the cluster's id;
+//! each host's
 //! registration, and its fencing when fenced; then one TopicCreated per
 //! topic, with every partition's placement and the topic's configs; then
 //! one ReassignmentSet per partition being reassigned).
@@ -34,6 +35,11 @@ impl MetadataState {
     /// The records that rebuild this state from nothing, topics by name.
     pub fn to_records(&self) -> Vec<MetadataRecord> {
         let mut records = Vec::new();
+        if let Some(id) = &self.snapshot_ref().cluster_id {
+            records.push(MetadataRecord::ClusterIdSet {
+                id: id.as_ref().clone(),
+            });
+        }
         for host in self.hosts().values() {
             records.push(MetadataRecord::HostRegistered(host.as_ref().clone()));
             if host.fenced {
@@ -153,11 +159,16 @@ mod tests {
                 });
             }
         }
+        // The first cluster id set stays.
+        for id in ["first", "second"] {
+            state.apply(&MetadataRecord::ClusterIdSet { id: id.into() });
+        }
         let mut restored = MetadataState::default();
         restored
             .restore(&state.to_records(), state.version())
             .unwrap();
-        assert_eq!(restored.version(), 6);
+        assert_eq!(restored.version(), 8);
+        assert_eq!(restored.cluster_id(), Some("first"));
         assert_eq!(restored.topics(), state.topics());
         assert_eq!(restored.hosts(), state.hosts());
         assert!(restored.hosts()[&2].fenced && !restored.hosts()[&1].fenced);
@@ -165,7 +176,7 @@ mod tests {
         assert_eq!(
             restored.restore(&[], 1),
             Err(VersionWentBack {
-                current: 6,
+                current: 8,
                 offered: 1
             })
         );

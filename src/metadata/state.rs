@@ -86,6 +86,11 @@ impl MetadataState {
         &self.snapshot
     }
 
+    /// The cluster's id, once its quorum set it.
+    pub fn cluster_id(&self) -> Option<&str> {
+        self.snapshot.cluster_id.as_deref().map(String::as_str)
+    }
+
     /// How many records have been applied (or what a restored snapshot
     /// says it was): shards order installed snapshots by it.
     pub fn version(&self) -> u64 {
@@ -154,6 +159,11 @@ impl MetadataState {
             }
             MetadataRecord::HostRemoved { node_id } => {
                 self.snapshot.hosts.remove(node_id);
+            }
+            MetadataRecord::ClusterIdSet { id } => {
+                if self.snapshot.cluster_id.is_none() {
+                    self.snapshot.cluster_id = Some(Arc::new(id.clone()));
+                }
             }
             MetadataRecord::PartitionChanged {
                 name,
@@ -317,6 +327,10 @@ impl MetadataState {
             Command::ShutdownHost { node_id } => {
                 self.plan_shutdown_host(*node_id, defaults.unclean_leader_election)
             }
+            Command::ClaimClusterId { id } => Ok(match self.snapshot.cluster_id {
+                Some(_) => Vec::new(),
+                None => vec![MetadataRecord::ClusterIdSet { id: id.clone() }],
+            }),
             Command::ReassignPartition {
                 name,
                 partition,

@@ -123,7 +123,7 @@ pub async fn send_heartbeats(controller: Rc<QuorumController>) {
 }
 
 /// Leader only, forever: fences every registered host not heard from for
-/// the session timeout.
+/// the session timeout (and gives the cluster its id, once).
 pub async fn expire_leases(controller: Rc<QuorumController>) {
     let interval = Duration::from_millis(HOST_HEARTBEAT_MILLISECONDS);
     loop {
@@ -132,6 +132,7 @@ pub async fn expire_leases(controller: Rc<QuorumController>) {
             controller.leases.term.set(None);
             continue;
         }
+        controller.claim_cluster_id().await;
         let term = controller.raft.metrics().borrow().current_term;
         let now = Instant::now();
         if controller.leases.term.get() != Some(term) {

@@ -7,9 +7,10 @@
 //! Invariants:
 //! - the snapshot's version never decreases (the controller broadcasts in
 //!   version order; asserted in debug builds).
-//! - `cluster_id` and this host's own nodes are fixed for the life of the
-//!   process; in a cluster, the nodes offered to clients follow the
-//!   installed snapshot's live hosts.
+//! - this host's own cluster id and nodes are fixed for the life of the
+//!   process; in a cluster, the cluster id is the quorum's (set once) and
+//!   the nodes offered to clients follow the installed snapshot's live
+//!   hosts.
 //! - `submit` answers only after every shard installed the resulting
 //!   snapshot, so whatever a client reads after its change succeeded
 //!   already shows the change, on any shard.
@@ -117,8 +118,14 @@ impl MetadataView {
             .cloned()
     }
 
-    pub fn cluster_id(&self) -> &str {
-        &self.cluster_id
+    /// The cluster's id: in a cluster, the one its quorum set (the same on
+    /// every host); on a single host, its data dir's.
+    pub fn cluster_id(&self) -> Arc<String> {
+        let snapshot = self.snapshot.borrow();
+        snapshot
+            .cluster_id
+            .clone()
+            .unwrap_or_else(|| self.cluster_id.clone())
     }
 
     /// Sends a command to the controller and waits for its answer, which

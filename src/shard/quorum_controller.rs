@@ -73,6 +73,9 @@ pub struct QuorumController {
     /// fenced or answering), so a request of many topics, or many
     /// requests, with one host paused cost one wait, not one each.
     unconfirmed: RefCell<HashMap<u32, Instant>>,
+    /// This host's own cluster id (its data dir's): what it proposes as
+    /// the cluster's when it leads a quorum that has none yet.
+    own_cluster_id: String,
 }
 
 /// Leader only: when each host was last heard from, and the term the
@@ -114,6 +117,7 @@ impl QuorumController {
         voters: BTreeMap<u32, String>,
         session_timeout: Duration,
         legacy: Option<(PathBuf, Vec<MetadataRecord>)>,
+        own_cluster_id: String,
     ) -> QuorumController {
         QuorumController {
             node_id,
@@ -129,6 +133,7 @@ impl QuorumController {
             legacy: RefCell::new(legacy),
             leaving: Cell::new(false),
             unconfirmed: RefCell::new(HashMap::new()),
+            own_cluster_id,
         }
     }
 
@@ -363,16 +368,35 @@ impl QuorumController {
         result
     }
 
-    /// Whether this host is registered, as it is now, and not fenced; and
-    /// any old single-host metadata it brought was imported.
+    /// Whether this host is registered, as it is now, and not fenced; the
+    /// cluster has its id; and any old single-host metadata it brought was
+    /// imported.
     pub fn ready(&self) -> bool {
-        let registered = self
-            .state
-            .borrow()
+        let state = self.state.borrow();
+        let registered = state
             .hosts()
             .get(&self.node_id)
             .is_some_and(|host| !host.fenced && host.incarnation == self.registration.incarnation);
-        registered && self.legacy.borrow().is_none()
+        registered && state.cluster_id().is_some() && self.legacy.borrow().is_none()
+    }
+
+    /// Leader only: gives the cluster this host's id when it has none yet
+    /// (its first leader, or a cluster made before the id was kept in the
+    /// quorum).
+    pub(super) async fn claim_cluster_id(&self) {
+        if self.state.borrow().cluster_id().is_some() {
+            return;
+        }
+        let id = self.own_cluster_id.clone();
+        match self
+            .commit(Command::ClaimClusterId { id: id.clone() })
+            .await
+        {
+            Ok(_) => tracing::info!("quorum: the cluster's id is {id}"),
+            Err(refused) => {
+                tracing::warn!("quorum: cannot set the cluster's id: {}", refused.message)
+            }
+        }
     }
 
     /// Makes a single host's old metadata log the cluster's (once), then

@@ -7,7 +7,8 @@
 //! (openraft refuses a second initialization, so a restart or a race
 //! changes nothing); the host is ready only once the state it applied
 //! holds its own current registration, which implies it has applied
-//! everything committed before that registration.
+//! everything committed before that registration, and the cluster's id
+//! (so every host tells clients the same one from its first answer).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -90,6 +91,8 @@ pub async fn start(
         quorum_config.voters.clone(),
         Duration::from_millis(config.broker_session_timeout_milliseconds),
         start.legacy,
+        crate::metadata::store::cluster_id(&config.data_dir)
+            .map_err(|error| format!("cannot read or make the cluster id: {error}"))?,
     ));
     let listener = crate::rt::net::Listener::from_std(start.listener);
     crate::rt::spawn_detached(quorum::server::serve(listener, raft, controller.clone()));
