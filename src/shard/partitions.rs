@@ -8,7 +8,8 @@
 //! Invariants:
 //! - `open` holds only partitions whose replicas name this shard; between
 //!   installs it holds every such partition that opened without error (one
-//!   that failed routes to KAFKA_STORAGE_ERROR until the next install).
+//!   that failed routes to KAFKA_STORAGE_ERROR until the next install;
+//!   one an install is closing, to NOT_LEADER_OR_FOLLOWER).
 //! - clients are routed only to a partition this shard leads; a follower
 //!   answers NOT_LEADER_OR_FOLLOWER.
 //! - routing reads the snapshot the metadata view installed (one cell,
@@ -19,7 +20,7 @@
 //!   none is shared with another shard.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -65,6 +66,9 @@ pub struct Partitions {
     /// The installed snapshot, shared with the metadata view.
     placement: InstalledSnapshot,
     open: RefCell<HashMap<PartitionKey, Rc<Partition>>>,
+    /// Partitions placed here whose files failed to open (their requests
+    /// get KAFKA_STORAGE_ERROR); cleared when one opens or leaves.
+    failed: RefCell<HashSet<PartitionKey>>,
     /// Fired after every append and every group-commit round on this
     /// shard; parked fetches wait on it.
     appended: Rc<Signal>,
@@ -82,6 +86,7 @@ impl Partitions {
             data_dir: config.data_dir.clone(),
             placement: installed,
             open: RefCell::new(HashMap::new()),
+            failed: RefCell::new(HashSet::new()),
             group_commit: Rc::new(GroupCommit::new(appended.clone())),
             appended,
             tail_cache: Rc::new(TailCache::new(config.tail_cache_bytes)),
@@ -118,11 +123,21 @@ impl Partitions {
             Some(placement) if placement.leader != self.shard => {
                 Route::Elsewhere(ErrorCode::NOT_LEADER_OR_FOLLOWER)
             }
-            Some(_) => match self.open.borrow().get(&(topic.to_string(), index)) {
-                Some(partition) => Route::Here(partition.clone()),
-                // Placed here but not open: opening failed (logged then).
-                None => Route::Elsewhere(ErrorCode::KAFKA_STORAGE_ERROR),
-            },
+            Some(_) => {
+                let key = (topic.to_string(), index);
+                match self.open.borrow().get(&key) {
+                    Some(partition) => Route::Here(partition.clone()),
+                    // Placed here but not open: opening failed (logged then).
+                    None if self.failed.borrow().contains(&key) => {
+                        Route::Elsewhere(ErrorCode::KAFKA_STORAGE_ERROR)
+                    }
+                    // Or it is being closed by an install under way (its
+                    // topic deleted, its replica moved): the routing
+                    // snapshot changes next, and the client, told to look
+                    // again, finds where it went.
+                    None => Route::Elsewhere(ErrorCode::NOT_LEADER_OR_FOLLOWER),
+                }
+            }
         }
     }
 
@@ -195,6 +210,9 @@ impl Partitions {
     /// The open partitions not in `wanted` (or now of another topic of
     /// the same name): those an install closes.
     pub fn leaving(&self, wanted: &HashMap<PartitionKey, Arc<TopicMetadata>>) -> Vec<PartitionKey> {
+        self.failed
+            .borrow_mut()
+            .retain(|key| wanted.contains_key(key));
         self.open
             .borrow()
             .iter()
@@ -230,6 +248,7 @@ impl Partitions {
 
     /// Takes a partition out of the open set, for the caller to close.
     pub fn take(&self, key: &PartitionKey) -> Option<Rc<Partition>> {
+        self.failed.borrow_mut().remove(key);
         self.open.borrow_mut().remove(key)
     }
 
@@ -284,6 +303,7 @@ impl Partitions {
                 partition.set_leader_epoch(placement.leader_epoch);
                 self.mark_epoch_start(&partition, placement);
                 let partition = Rc::new(partition);
+                self.failed.borrow_mut().remove(&key);
                 self.open.borrow_mut().insert(key, partition.clone());
                 Opened::Now(partition)
             }
@@ -294,6 +314,7 @@ impl Partitions {
                     topic.name,
                     self.data_dir.display()
                 );
+                self.failed.borrow_mut().insert(key);
                 Opened::Failed
             }
         }
