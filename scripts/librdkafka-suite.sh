@@ -17,6 +17,8 @@
 # fails ("N thread(s) still active", exit 134) or times out (it kills itself,
 # exit 137), which would hide every test after it; and its exit code says
 # nothing about which test failed, so only the test's SUMMARY row is trusted.
+# An expected test that fails is run once more, alone; passing then, it is
+# named in a NOTE line (both runs' output kept); failing twice fails the run.
 #
 #   scripts/librdkafka-suite.sh              # build if needed, run the lists
 #   scripts/librdkafka-suite.sh 0092 0101    # just these test numbers
@@ -264,6 +266,22 @@ for entry in $selected; do
   test_pids+=($!)
 done
 wait "${test_pids[@]}" || true
+
+# An expected test that failed runs once more, alone: a few of these tests
+# race their own client threads on a loaded 2-core machine (0050 failed
+# once in a CI run and passed in every run before and since). Its first
+# run's output stays beside the second's, and the verdict names it, so a
+# test that only passes on its second run is seen, not hidden; one that
+# fails twice fails the suite.
+second_runs=()
+for entry in $expected; do
+  echo "$selected" | grep -qx "$entry" || continue
+  [ "$(cat "$run_dir/tests/$entry/state" 2>/dev/null)" = PASSED ] && continue
+  mv "$run_dir/tests/$entry" "$run_dir/tests/$entry.first-run"
+  say "$entry failed ($(cat "$run_dir/tests/$entry.first-run/state" 2>/dev/null || echo NOT-RUN)): running it once more, alone"
+  run_one "$entry"
+  second_runs+=("$entry")
+done
 run_seconds=$((SECONDS - run_started))
 
 # ---------------------------------------------------------------- verdict ----
@@ -286,6 +304,12 @@ done
 for entry in "${failed[@]}"; do
   say "FAILED $entry ($(state_of "$entry")); its output:"
   sed 's/\x1b\[[0-9;]*m//g' "$run_dir/tests/$entry/output.log" | grep -E 'FAIL|failed|Error|error|SKIP' | head -n 20 | sed 's/^/    /' || true
+done
+for entry in "${second_runs[@]}"; do
+  if [ "$(state_of "$entry")" = PASSED ]; then
+    say "NOTE $entry failed its first run and passed its second; first run's output: $run_dir/tests/$entry.first-run/output.log"
+    LIBRDKAFKA_SUITE_KEEP=1
+  fi
 done
 say "tests ran in $run_seconds s, $jobs at once"
 if [ ${#failed[@]} -gt 0 ]; then
