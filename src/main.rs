@@ -200,17 +200,7 @@ fn open_metadata(config: &Config) -> Result<(MetadataState, MetadataStore, Legac
             state
                 .plan(
                     &metadata::offsets_topic_command(config.offsets_topic_partitions),
-                    Defaults {
-                        num_partitions: config.num_partitions,
-                        shard_count: config.cores as u32,
-                        node_id: config.node_id,
-                        replication_factor: config.default_replication_factor,
-                        unclean_leader_election: config.topic_defaults.unclean_leader_election,
-                        quorum_voters: config
-                            .quorum
-                            .as_ref()
-                            .map_or(0, |quorum| quorum.voters.len()),
-                    },
+                    metadata_defaults(config),
                 )
                 .map_err(|refused| {
                     format!(
@@ -572,6 +562,22 @@ async fn controlled_shutdown(shard: &Rc<Shard>, index: u32, node_id: u32) {
     }
 }
 
+/// What the metadata planner takes from the broker's flags: the same on a
+/// single host's start-up check and in its controller.
+fn metadata_defaults(config: &Config) -> Defaults {
+    Defaults {
+        num_partitions: config.num_partitions,
+        shard_count: config.cores as u32,
+        node_id: config.node_id,
+        replication_factor: config.default_replication_factor,
+        unclean_leader_election: config.topic_defaults.unclean_leader_election,
+        quorum_voters: config
+            .quorum
+            .as_ref()
+            .map_or(0, |quorum| quorum.voters.len()),
+    }
+}
+
 /// Shard 0: its shard, and the controller task that owns the metadata log,
 /// fed by the local queue and by a forwarder per other shard.
 async fn start_controller(
@@ -597,17 +603,7 @@ async fn start_controller(
     for to_shard in parts.to_shards {
         peers.push(to_shard.connect().await);
     }
-    let defaults = Defaults {
-        num_partitions: config.num_partitions,
-        shard_count: config.cores as u32,
-        node_id: config.node_id,
-        replication_factor: config.default_replication_factor,
-        unclean_leader_election: config.topic_defaults.unclean_leader_election,
-        quorum_voters: config
-            .quorum
-            .as_ref()
-            .map_or(0, |quorum| quorum.voters.len()),
-    };
+    let defaults = metadata_defaults(&config);
     let shards = controller::Broadcast {
         peers,
         local: shard.clone(),

@@ -312,6 +312,12 @@ mod tests {
         quorum_voters: 0,
     };
 
+    /// A broker that allows unclean elections for topics that do not say.
+    const UNCLEAN: Defaults = Defaults {
+        unclean_leader_election: true,
+        ..DEFAULTS
+    };
+
     fn host(node_id: u32, incarnation: u64) -> HostRegistration {
         HostRegistration {
             node_id,
@@ -434,8 +440,7 @@ mod tests {
 
     #[test]
     fn the_last_replica_standing_keeps_its_place_and_comes_back() {
-        let mut state = three_hosts(vec![b(0), b(1)]);
-        run(&mut state, alter(b(0), 0, vec![b(0)])).unwrap();
+        let mut state = only_host_0_in_sync();
         run(&mut state, Command::FenceHost { node_id: 0 }).unwrap();
         let after = placement(&state);
         assert_eq!((after.leader, after.leader_epoch), (NO_LEADER, 1));
@@ -454,6 +459,14 @@ mod tests {
         );
     }
 
+    /// Topic "t" on b(0) and b(1), with b(1) fallen out of the ISR: b(0)
+    /// is the last in-sync replica.
+    fn only_host_0_in_sync() -> MetadataState {
+        let mut state = three_hosts(vec![b(0), b(1)]);
+        run(&mut state, alter(b(0), 0, vec![b(0)])).unwrap();
+        state
+    }
+
     fn set_unclean(state: &mut MetadataState, value: &str) {
         let configs = BTreeMap::from([("unclean.leader.election.enable".into(), value.into())]);
         let set = Command::SetTopicConfigs {
@@ -469,9 +482,8 @@ mod tests {
         // b(1) fell out of the ISR; then the last in-sync replica's host
         // leaves. With the topic's unclean.leader.election.enable, the
         // live out-of-sync b(1) leads at once, alone in the ISR.
-        let mut state = three_hosts(vec![b(0), b(1)]);
+        let mut state = only_host_0_in_sync();
         set_unclean(&mut state, "true");
-        run(&mut state, alter(b(0), 0, vec![b(0)])).unwrap();
         run(&mut state, Command::FenceHost { node_id: 0 }).unwrap();
         let after = placement(&state);
         assert_eq!(
@@ -487,8 +499,7 @@ mod tests {
 
     #[test]
     fn allowing_unclean_elections_elects_a_leaderless_partition_at_once() {
-        let mut state = three_hosts(vec![b(0), b(1)]);
-        run(&mut state, alter(b(0), 0, vec![b(0)])).unwrap();
+        let mut state = only_host_0_in_sync();
         run(&mut state, Command::FenceHost { node_id: 0 }).unwrap();
         assert_eq!(placement(&state).leader, NO_LEADER);
         set_unclean(&mut state, "false");
@@ -503,22 +514,16 @@ mod tests {
 
     #[test]
     fn the_broker_default_decides_for_topics_that_do_not_set_it() {
-        let unclean = Defaults {
-            unclean_leader_election: true,
-            ..DEFAULTS
-        };
-        let mut state = three_hosts(vec![b(0), b(1)]);
-        run(&mut state, alter(b(0), 0, vec![b(0)])).unwrap();
-        run_with(&mut state, Command::FenceHost { node_id: 0 }, unclean).unwrap();
+        let mut state = only_host_0_in_sync();
+        run_with(&mut state, Command::FenceHost { node_id: 0 }, UNCLEAN).unwrap();
         assert_eq!(placement(&state).leader, b(1), "the broker allows it");
 
-        let mut state = three_hosts(vec![b(0), b(1)]);
+        let mut state = only_host_0_in_sync();
         set_unclean(&mut state, "false");
-        run(&mut state, alter(b(0), 0, vec![b(0)])).unwrap();
-        run_with(&mut state, Command::FenceHost { node_id: 0 }, unclean).unwrap();
+        run_with(&mut state, Command::FenceHost { node_id: 0 }, UNCLEAN).unwrap();
         assert_eq!(placement(&state).leader, NO_LEADER, "the topic refuses it");
         // Nor does a replica out of the ISR lead when its host registers.
-        run_with(&mut state, Command::RegisterHost(host(1, 2)), unclean).unwrap();
+        run_with(&mut state, Command::RegisterHost(host(1, 2)), UNCLEAN).unwrap();
         assert_eq!(placement(&state).leader, NO_LEADER);
     }
 
@@ -527,13 +532,8 @@ mod tests {
         // Host 0 holds the only in-sync replica and restarts within its
         // session timeout; unclean elections are allowed, but the host is
         // back in the same change, so it leads again and nothing is lost.
-        let unclean = Defaults {
-            unclean_leader_election: true,
-            ..DEFAULTS
-        };
-        let mut state = three_hosts(vec![b(0), b(1)]);
-        run(&mut state, alter(b(0), 0, vec![b(0)])).unwrap();
-        run_with(&mut state, Command::RegisterHost(host(0, 2)), unclean).unwrap();
+        let mut state = only_host_0_in_sync();
+        run_with(&mut state, Command::RegisterHost(host(0, 2)), UNCLEAN).unwrap();
         let after = placement(&state);
         assert_eq!((after.leader, after.isr), (b(0), vec![b(0)]));
     }
