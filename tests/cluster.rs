@@ -223,10 +223,17 @@ fn created_topics_are_known_everywhere_at_once(cluster: &Cluster) {
     // A host that cannot apply for a while (paused, not yet fenced) holds
     // the answer back until it has: without that wait the answer comes
     // while it sleeps, and it does not know the topic when it wakes.
+    //
+    // The pause stays under the quorum's election timeout: a host paused
+    // longer stands for election as it wakes (corelog has no pre-vote
+    // yet), the quorum changes leader, and under load the paused host
+    // may then apply later than the propagation wait, after which the
+    // answer rightly stops waiting for it. That case is the bound's, not
+    // this test's.
     let leader = cluster.leader().expect("a quorum leader");
     let paused = (leader + 1) % HOSTS;
     let asked = (leader + 2) % HOSTS;
-    let pause = Duration::from_millis(1500);
+    let pause = Duration::from_millis(300);
     cluster.stop(paused);
     let started = Instant::now();
     let creating = {
