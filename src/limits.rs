@@ -106,6 +106,11 @@ pub const QUORUM_ELECTION_TIMEOUT_MIN_MILLISECONDS: u64 = 500;
 /// See `QUORUM_ELECTION_TIMEOUT_MIN_MILLISECONDS`.
 pub const QUORUM_ELECTION_TIMEOUT_MAX_MILLISECONDS: u64 = 1000;
 
+/// How often a quorum voter checks whether it should stand for election
+/// (`quorum/pre_vote.rs`): a fraction of the heartbeat, so an election
+/// starts within that much of its timeout.
+pub const QUORUM_ELECTION_CHECK_MILLISECONDS: u64 = 50;
+
 /// How long the quorum leader waits for one snapshot chunk to be accepted.
 pub const QUORUM_SNAPSHOT_CHUNK_TIMEOUT_MILLISECONDS: u64 = 2000;
 

@@ -529,6 +529,11 @@ fn a_fourth_host_joins_as_a_learner() {
 /// Isolate a voter that does not lead, then the leader: each time the
 /// other two make metadata changes, the isolated host never acknowledges
 /// one (no split brain), and after heal it shows what it missed.
+///
+/// A follower voter that was paused past the election timeout, or cut
+/// off, does not unseat the leader when it is back: it asks first
+/// (pre-vote) and the others, who hear from their leader, say no. Without
+/// that it stands at once with a higher term and the leader steps down.
 #[test]
 fn an_isolated_voter_refuses_changes_and_catches_up() {
     let Some(cluster) = Cluster::up("isolate", HOSTS, SHARDS, FAST_FENCING) else {
@@ -538,7 +543,34 @@ fn an_isolated_voter_refuses_changes_and_catches_up() {
     let leader = wait_for("a quorum leader", Duration::from_secs(30), logs, || {
         cluster.leader()
     });
-    isolate_and_heal(&cluster, (leader + 1) % HOSTS, "follower");
+    let follower = (leader + 1) % HOSTS;
+    let term = highest_term(&cluster);
+    cluster.stop(follower);
+    std::thread::sleep(Duration::from_millis(2500));
+    cluster.cont(follower);
+    wait_for(
+        &format!("resumed host {follower}'s Metadata"),
+        Duration::from_secs(10),
+        logs,
+        || cluster.metadata(follower),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        (cluster.leader(), highest_term(&cluster)),
+        (Some(leader), term),
+        "host {follower}, paused 2.5 s, changed the quorum's leader or term\n{}",
+        logs()
+    );
+    println!("host {follower} paused 2.5 s: node {leader} still leads, term {term}");
+    isolate_and_heal(&cluster, follower, "follower");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        (cluster.leader(), highest_term(&cluster)),
+        (Some(leader), term),
+        "host {follower}, isolated, changed the quorum's leader or term\n{}",
+        logs()
+    );
+    println!("host {follower} isolated and healed: node {leader} still leads, term {term}");
     let leader = wait_for(
         "a quorum leader after heal",
         Duration::from_secs(30),
@@ -546,6 +578,23 @@ fn an_isolated_voter_refuses_changes_and_catches_up() {
         || cluster.leader(),
     );
     isolate_and_heal(&cluster, leader, "leader");
+}
+
+/// The highest quorum term any host's log names.
+fn highest_term(cluster: &Cluster) -> u64 {
+    (0..HOSTS)
+        .flat_map(|host| {
+            cluster
+                .log(host)
+                .lines()
+                .filter_map(|line| {
+                    let rest = line.split_once(" leads (term ")?.1;
+                    rest.split_once(')')?.0.parse::<u64>().ok()
+                })
+                .collect::<Vec<_>>()
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 fn isolate_and_heal(cluster: &Cluster, isolated: usize, round: &str) {

@@ -10,7 +10,7 @@
 //! let state = Rc::new(RefCell::new(MetadataState::default()));
 //! let log = LogStore::open(data_dir)?;
 //! let machine = StateMachine::open(data_dir, state.clone(), installer)?;
-//! let raft = Raft::new(node_id, quorum::config(&Timing::default())?, network, log, machine).await?;
+//! let raft = Raft::new(node_id, quorum::config(&Timing::default(), OpenraftElects::No)?, network, log, machine).await?;
 //! ```
 //!
 //! Invariants: everything here runs on one executor (openraft's
@@ -19,6 +19,7 @@
 pub mod log_store;
 pub mod network;
 pub mod peer;
+pub mod pre_vote;
 pub mod runtime;
 pub mod server;
 pub mod state_machine;
@@ -65,13 +66,25 @@ impl Default for Timing {
     }
 }
 
+/// Who stands for elections: openraft's own timer, or (on a host, whose
+/// voters talk over the quorum listeners) `pre_vote::Elections`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenraftElects {
+    Yes,
+    No,
+}
+
 /// openraft's configuration for the quorum: `timing`, a snapshot every
 /// `QUORUM_SNAPSHOT_EVERY_ENTRIES` applied entries, and the log purged
 /// behind it down to `QUORUM_LOG_ENTRIES_KEPT_AFTER_SNAPSHOT` entries.
 /// Fails only for timings openraft refuses (an election timeout not above
 /// the heartbeat, or an empty range).
-pub fn config(timing: &Timing) -> Result<Arc<openraft::Config>, Box<openraft::ConfigError>> {
+pub fn config(
+    timing: &Timing,
+    elects: OpenraftElects,
+) -> Result<Arc<openraft::Config>, Box<openraft::ConfigError>> {
     let config = openraft::Config {
+        enable_elect: elects == OpenraftElects::Yes,
         cluster_name: "corelog".to_string(),
         heartbeat_interval: timing.heartbeat,
         election_timeout_min: timing.election_min,

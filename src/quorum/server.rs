@@ -12,6 +12,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
+use super::pre_vote::Elections;
 use super::types::Raft;
 use super::wire::{read_frame, write_frame, Refusal, Request, Response};
 use crate::limits::{
@@ -34,7 +35,12 @@ pub trait Handler {
 }
 
 /// Accepts until the listener is shut down.
-pub async fn serve<H: Handler + 'static>(listener: Listener, raft: Raft, handler: Rc<H>) {
+pub async fn serve<H: Handler + 'static>(
+    listener: Listener,
+    raft: Raft,
+    elections: Rc<Elections>,
+    handler: Rc<H>,
+) {
     let open = Rc::new(Cell::new(0usize));
     loop {
         let connection = match listener.accept().await {
@@ -54,15 +60,25 @@ pub async fn serve<H: Handler + 'static>(listener: Listener, raft: Raft, handler
             continue;
         }
         open.set(open.get() + 1);
-        let (raft, handler, open) = (raft.clone(), handler.clone(), open.clone());
+        let (raft, elections, handler, open) = (
+            raft.clone(),
+            elections.clone(),
+            handler.clone(),
+            open.clone(),
+        );
         crate::rt::spawn_detached(async move {
-            serve_connection(connection, &raft, &*handler).await;
+            serve_connection(connection, &raft, &elections, &*handler).await;
             open.set(open.get() - 1);
         });
     }
 }
 
-async fn serve_connection<H: Handler>(connection: Connection, raft: &Raft, handler: &H) {
+async fn serve_connection<H: Handler>(
+    connection: Connection,
+    raft: &Raft,
+    elections: &Elections,
+    handler: &H,
+) {
     let peer = connection.peer_address();
     let (mut reader, mut writer) = connection.split();
     let limit = Duration::from_millis(QUORUM_REQUEST_TIMEOUT_MILLISECONDS);
@@ -75,7 +91,7 @@ async fn serve_connection<H: Handler>(connection: Connection, raft: &Raft, handl
                 return;
             }
         };
-        let response = answer(request, raft, handler).await;
+        let response = answer(request, raft, elections, handler).await;
         if let Err(error) = write_frame(&mut writer, &response).await {
             tracing::info!("quorum listener: closing {peer:?}: {error}");
             return;
@@ -83,7 +99,12 @@ async fn serve_connection<H: Handler>(connection: Connection, raft: &Raft, handl
     }
 }
 
-async fn answer<H: Handler>(request: Request, raft: &Raft, handler: &H) -> Response {
+async fn answer<H: Handler>(
+    request: Request,
+    raft: &Raft,
+    elections: &Elections,
+    handler: &H,
+) -> Response {
     match request {
         Request::AppendEntries(rpc) => Response::AppendEntries(raft.append_entries(rpc).await),
         Request::Vote(rpc) => Response::Vote(raft.vote(rpc).await),
@@ -100,5 +121,6 @@ async fn answer<H: Handler>(request: Request, raft: &Raft, handler: &H) -> Respo
                 .await;
             Response::AppliedAtLeast(applied.is_ok())
         }
+        Request::PreVote(question) => Response::PreVote(elections.answer(question).await),
     }
 }

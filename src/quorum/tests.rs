@@ -16,7 +16,7 @@ use tempfile::TempDir;
 use super::network_tests::{Network, Router};
 use super::state_machine::{Installer, Installing};
 use super::types::{LogId, MetadataChange, NodeId, Raft};
-use super::{config, LogStore, StateMachine, Timing};
+use super::{config, LogStore, OpenraftElects, StateMachine, Timing};
 use crate::metadata::record::MetadataRecord;
 use crate::metadata::state::MetadataState;
 use crate::metadata::PartitionPlacement;
@@ -57,9 +57,15 @@ async fn start(id: NodeId, dir: &Path, router: &Rc<Router>) -> Member {
         router: router.clone(),
         from: id,
     };
-    let raft = Raft::new(id, config(&timing).unwrap(), network, log, machine)
-        .await
-        .unwrap();
+    let raft = Raft::new(
+        id,
+        config(&timing, OpenraftElects::Yes).unwrap(),
+        network,
+        log,
+        machine,
+    )
+    .await
+    .unwrap();
     router.add(id, raft.clone());
     Member {
         raft,

@@ -18,6 +18,7 @@ use openraft::raft::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::pre_vote::PreVote;
 use super::types::{NodeId, TypeConfig};
 use crate::limits::QUORUM_FRAME_BYTES_MAX;
 use crate::metadata::{Command, HostRegistration};
@@ -35,6 +36,9 @@ pub enum Request {
     /// Whether the host has applied the quorum log up to this index,
     /// waiting `TOPIC_CHANGE_PROPAGATION_WAIT_MILLISECONDS` at most.
     AppliedAtLeast(u64),
+    /// Whether this voter would vote for the asker were it to stand for
+    /// election now (`pre_vote.rs`).
+    PreVote(PreVote),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -50,6 +54,7 @@ pub enum Response {
     Heartbeat(Result<(), Refusal>),
     /// True once applied that far; false when the wait ran out first.
     AppliedAtLeast(bool),
+    PreVote(bool),
 }
 
 /// A refused command or heartbeat: the Kafka error and its message.

@@ -26,7 +26,8 @@ use crate::config::Config;
 use crate::metadata::record::MetadataRecord;
 use crate::metadata::state::{Defaults, MetadataState};
 use crate::metadata::HostRegistration;
-use crate::quorum::{self, LogStore, Raft, StateMachine, Timing};
+use crate::quorum::pre_vote::Elections;
+use crate::quorum::{self, LogStore, OpenraftElects, Raft, StateMachine, Timing};
 use crate::rt::channel::LocalQueueReceiver;
 
 /// What the main thread prepared for a host of a cluster.
@@ -61,14 +62,17 @@ pub async fn start(
     if restored.version > 0 {
         crate::quorum::Installer::install(&*installer, restored).await;
     }
-    let raft_config =
-        quorum::config(&Timing::default()).map_err(|error| format!("quorum settings: {error}"))?;
+    // openraft's own election timer is off: `Elections` stands for them,
+    // after a pre-vote.
+    let timing = Timing::default();
+    let raft_config = quorum::config(&timing, OpenraftElects::No)
+        .map_err(|error| format!("quorum settings: {error}"))?;
     let node_id = config.node_id;
     let raft = Raft::new(
         u64::from(node_id),
         raft_config,
         quorum::network::Network,
-        log,
+        log.clone(),
         machine,
     )
     .await
@@ -94,8 +98,20 @@ pub async fn start(
         crate::metadata::store::cluster_id(&config.data_dir)
             .map_err(|error| format!("cannot read or make the cluster id: {error}"))?,
     ));
+    let elections = Rc::new(Elections::new(
+        raft.clone(),
+        log,
+        u64::from(node_id),
+        timing,
+    ));
     let listener = crate::rt::net::Listener::from_std(start.listener);
-    crate::rt::spawn_detached(quorum::server::serve(listener, raft, controller.clone()));
+    crate::rt::spawn_detached(quorum::server::serve(
+        listener,
+        raft,
+        elections.clone(),
+        controller.clone(),
+    ));
+    crate::rt::spawn_detached(elections.run());
     crate::rt::spawn_detached(controller.clone().run(queue));
     crate::rt::spawn_detached(host_leases::announce_leaders(controller.clone()));
     crate::rt::spawn_detached(host_leases::send_heartbeats(controller.clone()));
