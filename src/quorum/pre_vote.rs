@@ -161,15 +161,14 @@ impl Elections {
                 }
                 continue;
             }
-            let since = [Some(started), last_round, standing.confirmed]
-                .into_iter()
-                .flatten()
-                .max()
-                .expect("started is always there");
-            let wait = if standing.leader_known {
-                self.lease() + timeout
-            } else {
-                timeout
+            // From the last word of a leader (a lease, then an election
+            // timeout), or from this voter's last pre-vote that failed
+            // (an election timeout: the lease was already waited out).
+            let confirmed = standing.confirmed.map_or(started, |at| at.max(started));
+            let (since, wait) = match last_round {
+                Some(round) if round > confirmed => (round, timeout),
+                _ if standing.leader_known => (confirmed, self.lease() + timeout),
+                _ => (confirmed, timeout),
             };
             if since.elapsed() < wait {
                 continue;
@@ -184,6 +183,16 @@ impl Elections {
             let voters = others.len() + 1;
             let granted = 1 + self.ask(others).await;
             if granted > voters / 2 {
+                // A leader may have been heard from while the voters
+                // answered: standing now would unseat it.
+                let heard_since = self
+                    .standing()
+                    .await
+                    .and_then(|now| now.confirmed)
+                    .is_some_and(|at| last_round.is_some_and(|round| at > round));
+                if heard_since {
+                    continue;
+                }
                 tracing::info!(
                     "quorum: no leader heard from; {granted} of {voters} voters would vote for \
                      node {me}: standing for election"
