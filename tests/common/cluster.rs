@@ -455,6 +455,11 @@ impl Drop for Cluster {
                 self.dir.display(),
                 self.logs()
             );
+        } else if std::env::var_os("CORELOG_KEEP_CLUSTER").is_some() {
+            eprintln!(
+                "cluster logs kept in {} (CORELOG_KEEP_CLUSTER)",
+                self.dir.display()
+            );
         } else {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
