@@ -117,6 +117,7 @@ impl Elections {
     /// The answer to another voter's pre-vote.
     pub async fn answer(&self, question: PreVote) -> bool {
         let Some(standing) = self.standing().await else {
+            tracing::debug!("quorum: pre-vote asked of a stopped Raft member: no");
             return false;
         };
         let heard_lately = standing.leader_known
@@ -145,9 +146,12 @@ impl Elections {
         let started = Instant::now();
         let mut last_round: Option<Instant> = None;
         let mut timeout = self.random_timeout();
+        // Pre-votes refused in a row since a leader was last heard from.
+        let mut refused = 0u64;
         loop {
             crate::rt::sleep(Duration::from_millis(QUORUM_ELECTION_CHECK_MILLISECONDS)).await;
             let Some(standing) = self.standing().await else {
+                tracing::info!("quorum: the Raft member stopped; no more elections here");
                 return;
             };
             let me = self.node_id;
@@ -156,8 +160,9 @@ impl Elections {
             }
             if standing.voters.len() == 1 {
                 // The only voter: nobody else can lead, nobody to ask.
-                if !standing.candidate {
-                    let _ = self.raft.trigger().elect().await;
+                if !standing.candidate && self.raft.trigger().elect().await.is_err() {
+                    tracing::info!("quorum: the Raft member stopped; no more elections here");
+                    return;
                 }
                 continue;
             }
@@ -165,6 +170,9 @@ impl Elections {
             // timeout), or from this voter's last pre-vote that failed
             // (an election timeout: the lease was already waited out).
             let confirmed = standing.confirmed.map_or(started, |at| at.max(started));
+            if last_round.is_some_and(|round| confirmed > round) {
+                refused = 0;
+            }
             let (since, wait) = match last_round {
                 Some(round) if round > confirmed => (round, timeout),
                 _ if standing.leader_known => (confirmed, self.lease() + timeout),
@@ -175,13 +183,17 @@ impl Elections {
             }
             last_round = Some(Instant::now());
             timeout = self.random_timeout();
+            // A majority of all voters: with one configuration, which is
+            // all corelog uses (hosts join as learners). A joint
+            // configuration would need a majority of each.
             let others: Vec<(NodeId, String)> = standing
                 .voters
                 .into_iter()
                 .filter(|(id, _)| *id != me)
                 .collect();
             let voters = others.len() + 1;
-            let granted = 1 + self.ask(others).await;
+            let tally = self.ask(others).await;
+            let granted = 1 + tally.yes;
             if granted > voters / 2 {
                 // A leader may have been heard from while the voters
                 // answered: standing now would unseat it.
@@ -197,20 +209,33 @@ impl Elections {
                     "quorum: no leader heard from; {granted} of {voters} voters would vote for \
                      node {me}: standing for election"
                 );
+                refused = 0;
                 if self.raft.trigger().elect().await.is_err() {
+                    tracing::info!("quorum: the Raft member stopped; no more elections here");
                     return;
                 }
             } else {
-                tracing::debug!(
-                    "quorum: no leader heard from, but only {granted} voters would vote for \
-                     node {me}; not standing"
-                );
+                // Normal for a voter cut off from the others: said once,
+                // then every 20 rounds, so a quorum that cannot elect
+                // shows why without a line every second.
+                refused += 1;
+                if refused % 20 == 1 {
+                    tracing::info!(
+                        "quorum: no leader heard from for {:?}; node {me} does not stand: of \
+                         the other voters {} would vote for it, {} would not, {} did not \
+                         answer ({refused} such rounds in a row)",
+                        confirmed.elapsed(),
+                        tally.yes,
+                        tally.no,
+                        tally.silent
+                    );
+                }
             }
         }
     }
 
-    /// Asks every other voter at once; how many said yes.
-    async fn ask(&self, others: Vec<(NodeId, String)>) -> usize {
+    /// Asks every other voter at once.
+    async fn ask(&self, others: Vec<(NodeId, String)>) -> Tally {
         let question = PreVote {
             candidate: self.node_id,
             last_log_id: self.log.last_log_id(),
@@ -225,14 +250,25 @@ impl Elections {
                 crate::rt::spawn(async move { Peer::new(address).call(&question, limit).await })
             })
             .collect();
-        let mut yes = 0;
+        let mut tally = Tally::default();
         for answer in asked {
-            if let Ok(Response::PreVote(true)) = answer.await {
-                yes += 1;
+            match answer.await {
+                Ok(Response::PreVote(true)) => tally.yes += 1,
+                Ok(_) => tally.no += 1,
+                Err(_) => tally.silent += 1,
             }
         }
-        yes
+        tally
     }
+}
+
+/// The other voters' answers to one pre-vote.
+#[derive(Debug, Default)]
+struct Tally {
+    yes: usize,
+    no: usize,
+    /// Unreachable, or not in time.
+    silent: usize,
 }
 
 /// A voter's pre-vote: yes unless it leads, heard from a leader within
