@@ -224,12 +224,13 @@ fn created_topics_are_known_everywhere_at_once(cluster: &Cluster) {
     // the answer back until it has: without that wait the answer comes
     // while it sleeps, and it does not know the topic when it wakes.
     //
-    // The pause stays under the quorum's election timeout: a host paused
-    // longer stands for election as it wakes (corelog has no pre-vote
-    // yet), the quorum changes leader, and under load the paused host
-    // may then apply later than the propagation wait, after which the
-    // answer rightly stops waiting for it. That case is the bound's, not
-    // this test's.
+    // The pause stays under the quorum's election timeout, so this checks
+    // the hold-back alone: before quorum elections had a pre-vote, a host
+    // paused longer stood for election as it woke, the quorum changed
+    // leader, and under load the host applied the topic only after the
+    // propagation wait had rightly stopped waiting for it (that case is
+    // the bound's; an_isolated_voter_refuses_changes_and_catches_up checks
+    // the pre-vote).
     let leader = cluster.leader().expect("a quorum leader");
     let paused = (leader + 1) % HOSTS;
     let asked = (leader + 2) % HOSTS;

@@ -12,6 +12,28 @@ pub struct Peer {
     connection: Option<(ConnectionReader, ConnectionWriter)>,
 }
 
+/// Asks each of `addresses` at once, each on a connection of its own
+/// (these questions are rare: a topic change, an election), each answer
+/// bounded by `limit`. The answers come in the order of `addresses`.
+pub async fn ask_each(
+    addresses: Vec<String>,
+    question: impl Fn() -> Request,
+    limit: Duration,
+) -> Vec<io::Result<Response>> {
+    let asked: Vec<_> = addresses
+        .into_iter()
+        .map(|address| {
+            let question = question();
+            crate::rt::spawn(async move { Peer::new(address).call(&question, limit).await })
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(asked.len());
+    for answer in asked {
+        answers.push(answer.await);
+    }
+    answers
+}
+
 impl Peer {
     pub fn new(address: String) -> Peer {
         Peer {

@@ -29,7 +29,7 @@ use openraft::ServerState;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::peer::Peer;
+use super::peer::ask_each;
 use super::types::{LogId, NodeId, Raft};
 use super::wire::{Request, Response};
 use super::{LogStore, Timing};
@@ -143,6 +143,11 @@ impl Elections {
     /// one) and a majority of voters would vote for it. Returns when the
     /// Raft member has shut down.
     pub async fn run(self: Rc<Self>) {
+        self.stand_when_leaderless().await;
+        tracing::info!("quorum: the Raft member stopped; no more elections here");
+    }
+
+    async fn stand_when_leaderless(&self) {
         let started = Instant::now();
         let mut last_round: Option<Instant> = None;
         let mut timeout = self.random_timeout();
@@ -151,7 +156,6 @@ impl Elections {
         loop {
             crate::rt::sleep(Duration::from_millis(QUORUM_ELECTION_CHECK_MILLISECONDS)).await;
             let Some(standing) = self.standing().await else {
-                tracing::info!("quorum: the Raft member stopped; no more elections here");
                 return;
             };
             let me = self.node_id;
@@ -161,7 +165,6 @@ impl Elections {
             if standing.voters.len() == 1 {
                 // The only voter: nobody else can lead, nobody to ask.
                 if !standing.candidate && self.raft.trigger().elect().await.is_err() {
-                    tracing::info!("quorum: the Raft member stopped; no more elections here");
                     return;
                 }
                 continue;
@@ -211,7 +214,6 @@ impl Elections {
                 );
                 refused = 0;
                 if self.raft.trigger().elect().await.is_err() {
-                    tracing::info!("quorum: the Raft member stopped; no more elections here");
                     return;
                 }
             } else {
@@ -243,16 +245,10 @@ impl Elections {
         // A voter that takes longer than the shortest election timeout to
         // answer is as good as absent for an election.
         let limit = Duration::from_millis(self.timing.election_min);
-        let asked: Vec<_> = others
-            .into_iter()
-            .map(|(_, address)| {
-                let question = Request::PreVote(question);
-                crate::rt::spawn(async move { Peer::new(address).call(&question, limit).await })
-            })
-            .collect();
+        let addresses = others.into_iter().map(|(_, address)| address).collect();
         let mut tally = Tally::default();
-        for answer in asked {
-            match answer.await {
+        for answer in ask_each(addresses, || Request::PreVote(question), limit).await {
+            match answer {
                 Ok(Response::PreVote(true)) => tally.yes += 1,
                 Ok(_) => tally.no += 1,
                 Err(_) => tally.silent += 1,

@@ -41,7 +41,7 @@ use crate::metadata::record::MetadataRecord;
 use crate::metadata::state::{Defaults, MetadataState};
 use crate::metadata::{Command, CommandError, CommandResult, HostRegistration};
 use crate::protocol::ErrorCode;
-use crate::quorum::peer::Peer;
+use crate::quorum::peer::{ask_each, Peer};
 use crate::quorum::wire::{Refusal, Request, Response};
 use crate::quorum::{MetadataChange, NodeId, Raft};
 use crate::rt::channel::LocalQueueReceiver;
@@ -235,21 +235,12 @@ impl QuorumController {
             .map(|host| (host.node_id, host.quorum_address.clone()))
             .collect();
         // A little over the other host's own wait, so its "not yet" comes
-        // back rather than our timeout. Each question has a connection of
-        // its own (topic changes are rare), so all are asked at once.
+        // back rather than our timeout. All are asked at once.
         let limit = Duration::from_millis(TOPIC_CHANGE_PROPAGATION_WAIT_MILLISECONDS + 500);
-        let asked: Vec<_> = others
-            .into_iter()
-            .map(|(node_id, address)| {
-                let call = async move {
-                    let question = Request::AppliedAtLeast(index);
-                    Peer::new(address).call(&question, limit).await
-                };
-                (node_id, crate::rt::spawn(call))
-            })
-            .collect();
-        for (node_id, answer) in asked {
-            let unconfirmed = match answer.await {
+        let (node_ids, addresses): (Vec<u32>, Vec<String>) = others.into_iter().unzip();
+        let answers = ask_each(addresses, || Request::AppliedAtLeast(index), limit).await;
+        for (node_id, answer) in node_ids.into_iter().zip(answers) {
+            let unconfirmed = match answer {
                 Ok(Response::AppliedAtLeast(true)) => continue,
                 Ok(Response::AppliedAtLeast(false)) => format!(
                     "has not applied index {index} after \
